@@ -1,0 +1,379 @@
+/**
+ * The command line: commands, flags and help text. {@link parseArgs}
+ * turns arguments into a typed {@link Command} or throws a UsageError;
+ * it never prints or exits.
+ *
+ * @module
+ */
+
+import { Command as Commander, CommanderError } from "commander";
+import { ExitCode, UsageError } from "./errors.ts";
+import { type Address, DEFAULT_PORT, parseAddress, parsePort } from "./tcp.ts";
+import { parseSize } from "./units.ts";
+import { versionText } from "./version.ts";
+
+/** Flags every transfer command shares. */
+export interface CommonFlags {
+  raw: boolean;
+  timeoutMs: number;
+  json: boolean;
+  quiet: boolean;
+}
+
+/** `pasa receive`. */
+export interface ReceiveCommand extends CommonFlags {
+  kind: "receive";
+  port: number;
+  host?: string;
+  from?: Address;
+  out: string;
+  keep: boolean;
+  stdout: boolean;
+  name?: string;
+  force: boolean;
+  maxSize: number;
+}
+
+/** `pasa send`. */
+export interface SendCommand extends CommonFlags {
+  kind: "send";
+  paths: string[];
+  to?: Address;
+  listen: boolean;
+  port: number;
+  host?: string;
+  name?: string;
+}
+
+/** Text to print and an exit code (help, version, no command). */
+export interface TextCommand {
+  kind: "text";
+  text: string;
+  exitCode: number;
+}
+
+/** What the user asked for. */
+export type Command = ReceiveCommand | SendCommand | TextCommand;
+
+/** Default seconds of silence before a connection is given up. */
+export const DEFAULT_TIMEOUT_S = 60;
+
+const EXIT_CODES = `
+Exit codes:
+  0  success                     3  integrity failure (SHA-256 mismatch)
+  1  network or I/O failure      4  refused by the receiver (exists, too
+  2  usage error                    large, unsafe name, no space)
+  130 interrupted (Ctrl-C)`;
+
+function parseTimeout(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new UsageError(
+      `Invalid --timeout ${JSON.stringify(text)}: expected seconds, 0 for none`,
+    );
+  }
+  return Math.round(n * 1000);
+}
+
+function sizeFlag(text: string): number {
+  try {
+    return parseSize(text);
+  } catch (error) {
+    throw new UsageError(`Invalid --max-size: ${(error as Error).message}`);
+  }
+}
+
+function commonOptions(cmd: Commander): Commander {
+  return cmd
+    .option(
+      "--raw",
+      "use the classic format: 4-byte big-endian size, then the bytes (no name, no hash)",
+    )
+    .option(
+      "--timeout <seconds>",
+      "give up after this long without traffic (0: never)",
+      String(DEFAULT_TIMEOUT_S),
+    )
+    .option("--json", "print JSON Lines events on stdout, for scripts")
+    .option("-q, --quiet", "print nothing but errors");
+}
+
+function common(o: Record<string, unknown>): CommonFlags {
+  return {
+    raw: o.raw === true,
+    timeoutMs: parseTimeout(String(o.timeout)),
+    json: o.json === true,
+    quiet: o.quiet === true,
+  };
+}
+
+function buildProgram(
+  sink: { out: string; err: string },
+  done: (c: Command) => void,
+): Commander {
+  const program = new Commander("pasa")
+    .description(
+      "Copy files between two machines over TCP, verified with SHA-256.",
+    )
+    .version(
+      versionText(),
+      "-V, --version",
+      "print the pasa, protocol and Deno versions",
+    )
+    .helpOption("-h, --help", "show help")
+    .addHelpCommand(false)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => (sink.out += s),
+      writeErr: (s) => (sink.err += s),
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+      getOutHelpWidth: () => 80,
+      getErrHelpWidth: () => 80,
+    })
+    .addHelpText(
+      "after",
+      `
+Examples:
+  pasa receive                         # on the machine that gets the files
+  pasa send photos/ notes.txt --to 192.168.1.20
+  pasa help receive                    # more on one command
+${EXIT_CODES}`,
+    );
+
+  const receive = program.command("receive")
+    .description(
+      "Receive files: listen (or connect with --from) and take one transfer.",
+    )
+    .option(
+      "-p, --port <port>",
+      "port to listen on (0: any free port)",
+      String(DEFAULT_PORT),
+    )
+    .option(
+      "--host <addr>",
+      "listen on this address only (default: all, IPv4 and IPv6)",
+    )
+    .option(
+      "--from <host[:port]>",
+      "connect to a sender started with `pasa send --listen`",
+    )
+    .option(
+      "-o, --out <dir>",
+      "directory to write into (created if missing)",
+      ".",
+    )
+    .option("--keep", "serve transfers until interrupted, several at once")
+    .option("--stdout", "write the single incoming file to stdout")
+    .option(
+      "--name <name>",
+      "with --raw: the file name to write (the format carries none)",
+    )
+    .option("-f, --force", "replace existing files")
+    .option(
+      "--max-size <size>",
+      "refuse transfers larger than this (e.g. 500M, 2GiB)",
+    );
+  commonOptions(receive)
+    .addHelpText(
+      "after",
+      `
+Files are written as NAME.pasa.part, checked against the sender's SHA-256,
+synced to disk, and only then renamed to NAME. Names are checked first:
+absolute paths, "..", backslashes, drive letters and control characters are
+refused, nothing is written outside --out, and existing files are kept
+unless --force.
+
+Examples:
+  pasa receive                          # port 9000, into the current directory
+  pasa receive --port 0 --out inbox     # any free port, into ./inbox
+  pasa receive --keep --max-size 2G     # a drop box for the whole lab
+  pasa receive --from 192.168.1.20      # the sender runs: pasa send FILE --listen
+  pasa receive --raw --name data.bin    # classic format: python, nc
+${EXIT_CODES}`,
+    )
+    .action((o: Record<string, unknown>) => {
+      const c: ReceiveCommand = {
+        kind: "receive",
+        ...common(o),
+        port: parsePort(String(o.port)),
+        out: String(o.out),
+        keep: o.keep === true,
+        stdout: o.stdout === true,
+        force: o.force === true,
+        maxSize: o.maxSize === undefined
+          ? Infinity
+          : sizeFlag(String(o.maxSize)),
+      };
+      if (o.host !== undefined) c.host = String(o.host);
+      if (o.from !== undefined) c.from = parseAddress(String(o.from));
+      if (o.name !== undefined) c.name = String(o.name);
+      checkReceive(c, o);
+      done(c);
+    });
+
+  const send = program.command("send")
+    .description("Send files or directories (or - for stdin) to a receiver.")
+    .argument(
+      "<path...>",
+      "files or directories to send, or - for standard input",
+    )
+    .option(
+      "-t, --to <host[:port]>",
+      `receiver's address (port ${DEFAULT_PORT} unless given)`,
+    )
+    .option(
+      "--listen",
+      "wait for the receiver to connect (it runs `pasa receive --from`)",
+    )
+    .option(
+      "-p, --port <port>",
+      "with --listen: port to listen on (0: any free port)",
+      String(DEFAULT_PORT),
+    )
+    .option("--host <addr>", "with --listen: listen on this address only")
+    .option(
+      "--name <name>",
+      "name the receiver gets for stdin or a single file",
+    );
+  commonOptions(send)
+    .addHelpText(
+      "after",
+      `
+The sender exits 0 only after the receiver has checked every file's SHA-256,
+synced it to disk and put it under its final name.
+
+Examples:
+  pasa send report.pdf --to 192.168.1.20
+  pasa send photos/ --to lab-3:9100           # a whole directory, recursively
+  tar c src | pasa send - --name src.tar --to lab-3
+  pasa send big.iso --listen                  # receiver runs: pasa receive --from ME
+  pasa send data.bin --raw --to 127.0.0.1:5000  # classic format: python, nc
+${EXIT_CODES}`,
+    )
+    .action((paths: string[], o: Record<string, unknown>) => {
+      const c: SendCommand = {
+        kind: "send",
+        ...common(o),
+        paths,
+        listen: o.listen === true,
+        port: parsePort(String(o.port)),
+      };
+      if (o.to !== undefined) c.to = parseAddress(String(o.to));
+      if (o.host !== undefined) c.host = String(o.host);
+      if (o.name !== undefined) c.name = String(o.name);
+      checkSend(c, o);
+      done(c);
+    });
+
+  program.command("help [command]", { hidden: true }).action(
+    (name?: string) => {
+      const target = name === undefined
+        ? program
+        : program.commands.find((c) => c.name() === name);
+      if (target === undefined) {
+        throw new UsageError(`Unknown command ${JSON.stringify(name)}`);
+      }
+      done({ kind: "text", text: target.helpInformation(), exitCode: 0 });
+    },
+  );
+  return program;
+}
+
+function checkReceive(c: ReceiveCommand, o: Record<string, unknown>): void {
+  if (c.stdout && c.keep) {
+    throw new UsageError("--stdout takes one file; it cannot go with --keep");
+  }
+  if (c.stdout && c.json) {
+    throw new UsageError("--stdout carries the file; it cannot go with --json");
+  }
+  if (c.stdout && o.out !== ".") {
+    throw new UsageError("Choose one of --stdout and --out");
+  }
+  if (c.from && c.keep) {
+    throw new UsageError(
+      "--keep serves many senders; it cannot go with --from",
+    );
+  }
+  if (c.from && (o.host !== undefined || o.port !== String(DEFAULT_PORT))) {
+    throw new UsageError(
+      "--from connects out; --port and --host are for listening",
+    );
+  }
+  if (c.raw && c.keep) {
+    throw new UsageError("--raw takes one file; it cannot go with --keep");
+  }
+  if (c.raw && !c.name && !c.stdout) {
+    throw new UsageError(
+      "--raw needs --name NAME or --stdout: the classic format carries no file name",
+    );
+  }
+  if (!c.raw && c.name) {
+    throw new UsageError(
+      "--name on receive is for --raw; pasa's protocol carries names",
+    );
+  }
+}
+
+function checkSend(c: SendCommand, o: Record<string, unknown>): void {
+  if (c.to && c.listen) {
+    throw new UsageError("Choose one of --to (connect) and --listen (wait)");
+  }
+  if (!c.to && !c.listen) {
+    throw new UsageError(
+      "Where to? Give --to HOST[:PORT] (or --listen to wait for the receiver)",
+    );
+  }
+  if (!c.listen && (o.host !== undefined || o.port !== String(DEFAULT_PORT))) {
+    throw new UsageError(
+      "--port and --host are for --listen; put the port in --to HOST:PORT",
+    );
+  }
+  if (c.raw && c.paths.length !== 1) {
+    throw new UsageError("--raw sends exactly one file");
+  }
+}
+
+function usageMessage(text: string): string {
+  const oneLine = text.trim().replace(/^error:\s*/, "").replace(
+    /\s*\n\s*/g,
+    " ",
+  );
+  return oneLine.charAt(0).toUpperCase() + oneLine.slice(1);
+}
+
+/**
+ * Parses the arguments after `pasa`. Returns the command, or help/version
+ * text to print; throws UsageError for anything the user must fix.
+ */
+export function parseArgs(args: readonly string[]): Command {
+  const sink = { out: "", err: "" };
+  let command: Command | undefined;
+  const program = buildProgram(sink, (c) => (command = c));
+  if (args.length === 0) {
+    return {
+      kind: "text",
+      text: program.helpInformation(),
+      exitCode: ExitCode.usage,
+    };
+  }
+  try {
+    program.parse([...args], { from: "user" });
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) {
+        return { kind: "text", text: sink.out, exitCode: 0 };
+      }
+      throw new UsageError(usageMessage(sink.err || error.message), {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (command === undefined) {
+    throw new UsageError("No command given: try pasa --help");
+  }
+  return command;
+}

@@ -1,0 +1,150 @@
+/**
+ * Reading and writing frames over any byte stream. The reader keeps one
+ * buffer for the whole session and hands out views into it, so body bytes
+ * are never copied in JavaScript on their way from the socket to the file.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+import {
+  checkControlLength,
+  decodeControl,
+  encodeControl,
+  type Message,
+} from "./protocol.ts";
+
+/** Where bytes come from: `Deno.Conn`, `Deno.FsFile`, or a test double. */
+export interface ByteSource {
+  read(p: Uint8Array): Promise<number | null>;
+}
+/** Where bytes go. */
+export interface ByteSink {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Writes every byte of `bytes`, looping over short writes. */
+export async function writeAll(
+  sink: ByteSink,
+  bytes: Uint8Array,
+): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    done += await sink.write(bytes.subarray(done));
+  }
+}
+
+/** Sends one control message as a frame. */
+export function writeControl(sink: ByteSink, message: Message): Promise<void> {
+  return writeAll(sink, encodeControl(message));
+}
+
+/** Options of {@link FrameReader}. */
+export interface FrameReaderOptions {
+  /**
+   * Size of the one buffer the reader owns.
+   * @default {1 MiB + 64 KiB}
+   */
+  bufferSize?: number;
+  /**
+   * When the buffer is empty, {@link FrameReader.piece} reads until it holds
+   * at least this much (or the piece is complete), so that files get large
+   * writes rather than one per socket read.
+   * @default {256 KiB}
+   */
+  batch?: number;
+}
+
+/** A buffered reader of preambles, control frames and body chunks. */
+export class FrameReader {
+  #source: ByteSource;
+  #buf: Uint8Array;
+  #start = 0;
+  #end = 0;
+  #batch: number;
+  #eof = false;
+
+  constructor(source: ByteSource, options: FrameReaderOptions = {}) {
+    this.#source = source;
+    this.#buf = new Uint8Array(options.bufferSize ?? (1024 + 64) * 1024);
+    this.#batch = Math.min(options.batch ?? 256 * 1024, this.#buf.length);
+  }
+
+  /** Bytes buffered and not yet consumed. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Reads once from the source into free space; false at end of stream. */
+  async #readMore(): Promise<boolean> {
+    if (this.#eof) return false;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#end === this.#buf.length) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    const n = await this.#source.read(this.#buf.subarray(this.#end));
+    if (n === null) {
+      this.#eof = true;
+      return false;
+    }
+    this.#end += n;
+    return true;
+  }
+
+  /**
+   * Returns a copy of the next `n` bytes. `what` names them in the error
+   * thrown when the stream ends early.
+   */
+  async readExact(n: number, what: string): Promise<Uint8Array> {
+    if (n > this.#buf.length) throw new RangeError(`Cannot buffer ${n} bytes`);
+    if (this.#buf.length - this.#start < n) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    while (this.buffered < n) {
+      if (!await this.#readMore()) {
+        throw new ProtocolError(
+          `Cannot read ${what}: stream ended after ${this.buffered} of ${n} bytes`,
+          "truncated",
+        );
+      }
+    }
+    const out = this.#buf.slice(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
+  /** Reads a big-endian u32. */
+  async readU32(what: string): Promise<number> {
+    const b = await this.readExact(4, what);
+    return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  }
+
+  /** Reads and decodes one control frame, checking its length first. */
+  async readControl(): Promise<Message> {
+    const length = await this.readU32("control frame header");
+    checkControlLength(length);
+    return decodeControl(await this.readExact(length, "control frame"));
+  }
+
+  /**
+   * Returns a view of the next at most `max` bytes (at least one), valid
+   * until the next call on this reader; `null` at end of stream.
+   */
+  async piece(max: number): Promise<Uint8Array | null> {
+    if (this.buffered === 0) {
+      const want = Math.min(max, this.#batch);
+      while (this.buffered < want && await this.#readMore()) {
+        // keep filling: larger pieces mean fewer writes downstream
+      }
+      if (this.buffered === 0) return null;
+    }
+    const n = Math.min(max, this.buffered);
+    const view = this.#buf.subarray(this.#start, this.#start + n);
+    this.#start += n;
+    return view;
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * Safe receiving: every incoming name is checked, every file is written to
+ * `NAME.pasa.part` beside its final place, synced, and renamed only once its
+ * digest matched. Nothing is written outside the output directory, and no
+ * symbolic link is followed or created.
+ *
+ * @module
+ */
+
+import { statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { NetworkError, ProtocolError, RefusedError } from "./errors.ts";
+import { writeAll } from "./frames.ts";
+import { checkWirePath, displayName } from "./names.ts";
+import type { Entry } from "./protocol.ts";
+import { formatBytes } from "./units.ts";
+
+/** Suffix of files being received. */
+export const PART_SUFFIX = ".pasa.part";
+
+/** Where one incoming file's bytes go. */
+export interface FileSink {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Makes the file durable and visible under its final name. */
+  commit(): Promise<void>;
+  /** Removes whatever was written; never throws. */
+  discard(): Promise<void>;
+}
+
+/** Options of {@link Destination}. */
+export interface DestinationOptions {
+  /** Replace existing files. @default {false} */
+  force?: boolean;
+  /** Refuse transfers whose total is larger (bytes). @default {Infinity} */
+  maxSize?: number;
+}
+
+async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw ioError(`Cannot inspect ${displayName(path)}`, error);
+  }
+}
+
+function ioError(what: string, cause: unknown): NetworkError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new NetworkError(`${what}: ${detail}`, "io", { cause });
+}
+
+/**
+ * The receiver's output directory. One instance serves every connection of
+ * a receiver, so that two concurrent transfers cannot write the same name.
+ */
+export class Destination {
+  readonly root: string;
+  readonly force: boolean;
+  readonly maxSize: number;
+  #busy = new Set<string>();
+
+  constructor(root: string, options: DestinationOptions = {}) {
+    this.root = root;
+    this.force = options.force ?? false;
+    this.maxSize = options.maxSize ?? Infinity;
+  }
+
+  /** Creates the output directory if needed; it must not be a file. */
+  async prepare(): Promise<void> {
+    try {
+      await Deno.mkdir(this.root, { recursive: true });
+    } catch (error) {
+      throw ioError(
+        `Cannot create output directory ${displayName(this.root)}`,
+        error,
+      );
+    }
+  }
+
+  /** The local path of a (checked) wire path. */
+  localPath(wirePath: string): string {
+    return join(this.root, ...wirePath.split("/"));
+  }
+
+  /**
+   * Checks a whole manifest before any byte is written and reserves its
+   * names. Throws RefusedError (unsafe name, exists, too large, no space,
+   * busy) or ProtocolError (duplicates, a file used as a directory).
+   * Call {@link release} with the same entries when done.
+   */
+  async vet(entries: readonly Entry[]): Promise<void> {
+    const files = new Set<string>();
+    const all = new Set<string>();
+    let total = 0;
+    for (const entry of entries) {
+      checkWirePath(entry.path);
+      if (all.has(entry.path)) {
+        throw new ProtocolError(
+          `Manifest lists ${displayName(entry.path)} twice`,
+        );
+      }
+      all.add(entry.path);
+      if (entry.type === "file") {
+        files.add(entry.path);
+        total += entry.size ?? 0;
+      }
+    }
+    for (const entry of entries) {
+      const segments = entry.path.split("/");
+      for (let i = 1; i < segments.length; i++) {
+        const parent = segments.slice(0, i).join("/");
+        if (files.has(parent)) {
+          throw new ProtocolError(
+            `Manifest uses file ${displayName(parent)} as a directory`,
+          );
+        }
+      }
+    }
+    if (total > this.maxSize) {
+      throw new RefusedError(
+        `Refusing ${formatBytes(total)}: over the receiver's --max-size of ${
+          formatBytes(this.maxSize)
+        }`,
+        "too-large",
+      );
+    }
+    const clashes: string[] = [];
+    for (const entry of entries) {
+      const clash = await this.#clash(entry);
+      if (clash) clashes.push(clash);
+    }
+    if (clashes.length > 0) {
+      const shown = clashes.slice(0, 5).join("; ");
+      const more = clashes.length > 5 ? ` and ${clashes.length - 5} more` : "";
+      throw new RefusedError(
+        `Refusing to overwrite: ${shown}${more}`,
+        "exists",
+      );
+    }
+    await this.#checkSpace(total);
+    const busy = entries.filter((e) => this.#busy.has(e.path));
+    if (busy.length > 0) {
+      throw new RefusedError(
+        `Refusing ${
+          displayName(busy[0]!.path)
+        }: another transfer is writing it`,
+        "busy",
+      );
+    }
+    for (const entry of entries) this.#busy.add(entry.path);
+  }
+
+  /** Frees the names {@link vet} reserved. */
+  release(entries: readonly Entry[]): void {
+    for (const entry of entries) this.#busy.delete(entry.path);
+  }
+
+  /** Why an entry cannot be written where it would go, or undefined. */
+  async #clash(entry: Entry): Promise<string | undefined> {
+    const segments = entry.path.split("/");
+    let path = this.root;
+    for (let i = 0; i < segments.length; i++) {
+      path = join(path, segments[i]!);
+      const info = await lstatOrNull(path);
+      if (info === null) return undefined;
+      const shown = displayName(segments.slice(0, i + 1).join("/"));
+      if (info.isSymlink) {
+        return `${shown} is a symbolic link (pasa never follows one)`;
+      }
+      const last = i === segments.length - 1;
+      if (!last || entry.type === "dir") {
+        if (!info.isDirectory) return `${shown} exists and is not a directory`;
+      } else if (info.isDirectory) {
+        return `${shown} exists and is a directory`;
+      } else if (!this.force) {
+        return `${shown} exists (use --force to replace it)`;
+      }
+    }
+    return undefined;
+  }
+
+  async #checkSpace(total: number): Promise<void> {
+    if (total === 0) return;
+    let free: number;
+    try {
+      const s = await statfs(this.root);
+      free = Number(s.bavail) * Number(s.bsize);
+    } catch {
+      return; // no statfs on this platform: the write itself will say
+    }
+    if (total > free) {
+      throw new RefusedError(
+        `Refusing ${formatBytes(total)}: only ${formatBytes(free)} free in ${
+          displayName(this.root)
+        }`,
+        "no-space",
+      );
+    }
+  }
+
+  /** Creates the directories of a vetted wire path, one level at a time. */
+  async makeDirs(wirePath: string): Promise<void> {
+    let path = this.root;
+    for (const segment of wirePath.split("/")) {
+      path = join(path, segment);
+      const info = await lstatOrNull(path);
+      if (info?.isDirectory) continue;
+      if (info !== null) {
+        throw new RefusedError(
+          `Cannot create directory ${displayName(wirePath)}: ${
+            displayName(path)
+          } is in the way`,
+          "exists",
+        );
+      }
+      try {
+        await Deno.mkdir(path);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) {
+          throw ioError(
+            `Cannot create directory ${displayName(wirePath)}`,
+            error,
+          );
+        }
+      }
+    }
+  }
+
+  /** Opens `NAME.pasa.part` for a vetted file path; its parents must exist. */
+  async open(wirePath: string): Promise<FileSink> {
+    const slash = wirePath.lastIndexOf("/");
+    if (slash > 0) await this.makeDirs(wirePath.slice(0, slash));
+    const finalPath = this.localPath(wirePath);
+    const partPath = finalPath + PART_SUFFIX;
+    const stale = await lstatOrNull(partPath);
+    if (stale !== null) {
+      if (!stale.isFile) {
+        throw new RefusedError(
+          `Cannot receive ${displayName(wirePath)}: ${
+            displayName(partPath)
+          } exists and is not a regular file`,
+          "exists",
+        );
+      }
+      // A leftover of an interrupted transfer: ours by its name.
+      await Deno.remove(partPath).catch(() => {});
+    }
+    let file: Deno.FsFile;
+    try {
+      // createNew is O_EXCL: it never follows a link planted at that name.
+      file = await Deno.open(partPath, {
+        write: true,
+        createNew: true,
+        mode: 0o644,
+      });
+    } catch (error) {
+      throw ioError(`Cannot create ${displayName(partPath)}`, error);
+    }
+    return new PartFile(file, partPath, finalPath, wirePath, this.force);
+  }
+}
+
+class PartFile implements FileSink {
+  #open = true;
+  constructor(
+    readonly file: Deno.FsFile,
+    readonly partPath: string,
+    readonly finalPath: string,
+    readonly wirePath: string,
+    readonly force: boolean,
+  ) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    try {
+      await writeAll(this.file, bytes);
+    } catch (error) {
+      throw ioError(`Cannot write ${displayName(this.wirePath)}`, error);
+    }
+  }
+
+  async commit(): Promise<void> {
+    try {
+      await this.file.sync();
+    } catch (error) {
+      throw ioError(`Cannot sync ${displayName(this.wirePath)}`, error);
+    } finally {
+      this.#close();
+    }
+    const existing = await lstatOrNull(this.finalPath);
+    if (existing !== null && (!this.force || existing.isDirectory)) {
+      throw new RefusedError(
+        `Refusing to overwrite ${
+          displayName(this.wirePath)
+        }: it appeared during the transfer`,
+        "exists",
+      );
+    }
+    try {
+      await Deno.rename(this.partPath, this.finalPath);
+    } catch (error) {
+      throw ioError(`Cannot rename into ${displayName(this.wirePath)}`, error);
+    }
+  }
+
+  #close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    try {
+      this.file.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  async discard(): Promise<void> {
+    this.#close();
+    await Deno.remove(this.partPath).catch(() => {});
+  }
+}
+
+/** A sink that writes one file's bytes to a stream (receive --stdout). */
+export class StreamSink implements FileSink {
+  constructor(readonly out: { write(p: Uint8Array): Promise<number> }) {}
+  async write(bytes: Uint8Array): Promise<void> {
+    try {
+      await writeAll(this.out, bytes);
+    } catch (error) {
+      throw ioError("Cannot write to standard output", error);
+    }
+  }
+  commit(): Promise<void> {
+    return Promise.resolve();
+  }
+  discard(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * A connection with an idle time-out: if no byte moves in either direction
+ * for `timeoutMs`, the connection is closed and the pending read or write
+ * fails with a {@link TimeoutError}. OS errors become {@link NetworkError}s.
+ *
+ * @module
+ */
+
+import { InterruptedError, NetworkError, TimeoutError } from "./errors.ts";
+import type { ByteSink, ByteSource } from "./frames.ts";
+
+/** What a link needs from a connection; `Deno.Conn` has it all. */
+export interface Connection extends ByteSource, ByteSink {
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+/** Options of {@link Link}. */
+export interface LinkOptions {
+  /**
+   * Close the connection after this long without traffic; 0 disables it.
+   * @default {60000}
+   */
+  timeoutMs?: number;
+  /** Closes the connection when aborted (Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+/** A connection guarded by an idle watchdog. */
+export class Link implements Connection {
+  readonly conn: Connection;
+  #activity = 0;
+  #seen = -1;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  #timedOut = false;
+  #interrupted = false;
+  #timeoutMs: number;
+  #signal: AbortSignal | undefined;
+  #onAbort = () => {
+    this.#interrupted = true;
+    this.close();
+  };
+
+  constructor(conn: Connection, options: LinkOptions = {}) {
+    this.conn = conn;
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#signal = options.signal;
+    if (this.#timeoutMs > 0) {
+      // Checking a counter a few times per period keeps the hot path free of timers.
+      const tick = Math.max(50, Math.floor(this.#timeoutMs / 4));
+      let idleSince = performance.now();
+      this.#timer = setInterval(() => {
+        if (this.#activity !== this.#seen) {
+          this.#seen = this.#activity;
+          idleSince = performance.now();
+        } else if (performance.now() - idleSince >= this.#timeoutMs) {
+          this.#timedOut = true;
+          this.close();
+        }
+      }, tick);
+    }
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (this.#signal?.aborted) this.#onAbort();
+  }
+
+  /** Whether the watchdog closed the connection. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** Marks activity that is not a read or write (e.g. the peer is busy syncing). */
+  touch(): void {
+    this.#activity++;
+  }
+
+  #fail(error: unknown, doing: string): never {
+    if (this.#interrupted) throw new InterruptedError();
+    if (this.#timedOut) {
+      throw new TimeoutError(
+        `Connection timed out: no data for ${
+          this.#timeoutMs / 1000
+        } s while ${doing}`,
+      );
+    }
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new NetworkError(
+      `Connection failed while ${doing}: ${detail}`,
+      "network",
+      {
+        cause: error,
+      },
+    );
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    try {
+      const n = await this.conn.read(p);
+      this.#activity++;
+      return n;
+    } catch (error) {
+      this.#fail(error, "reading");
+    }
+  }
+
+  async write(p: Uint8Array): Promise<number> {
+    try {
+      const n = await this.conn.write(p);
+      this.#activity++;
+      return n;
+    } catch (error) {
+      this.#fail(error, "writing");
+    }
+  }
+
+  async closeWrite(): Promise<void> {
+    try {
+      await this.conn.closeWrite();
+    } catch {
+      // already closed or reset: nothing left to flush
+    }
+  }
+
+  /** Closes the connection and stops the watchdog; safe to call twice. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

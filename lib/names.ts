@@ -1,0 +1,86 @@
+/**
+ * Names on the wire: what a receiver accepts as a path, and how any name is
+ * made safe to print. Pure functions; nothing here touches the disk.
+ *
+ * @module
+ */
+
+import { RefusedError } from "./errors.ts";
+
+/** Longest path accepted on the wire, in UTF-8 bytes. */
+export const MAX_PATH_BYTES = 4096;
+/** Longest single path segment accepted, in UTF-8 bytes. */
+export const MAX_SEGMENT_BYTES = 255;
+
+// C0 controls (NUL and ESC among them), DEL and C1 controls.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const encoder = new TextEncoder();
+
+/**
+ * Why a wire path is unsafe, or `undefined` when it is a plain relative
+ * path: segments separated by `/`, none empty, `.` or `..`, no backslash,
+ * drive letter, control character, leading `/`, or over-long segment.
+ */
+export function unsafeReason(path: string): string | undefined {
+  if (path.length === 0) return "the name is empty";
+  if (CONTROL.test(path)) return "it contains a control character";
+  if (path.includes("\\")) return "it contains a backslash";
+  if (path.startsWith("/")) return "it is an absolute path";
+  if (/^[A-Za-z]:/.test(path)) return "it starts with a drive letter";
+  if (encoder.encode(path).length > MAX_PATH_BYTES) {
+    return `it is longer than ${MAX_PATH_BYTES} bytes`;
+  }
+  for (const segment of path.split("/")) {
+    if (segment === "") return "it has an empty path segment";
+    if (segment === "." || segment === "..") {
+      return `it has a "${segment}" segment`;
+    }
+    if (encoder.encode(segment).length > MAX_SEGMENT_BYTES) {
+      return `a segment is longer than ${MAX_SEGMENT_BYTES} bytes`;
+    }
+  }
+  return undefined;
+}
+
+/** Throws a RefusedError (`unsafe-name`) unless {@link unsafeReason} finds nothing. */
+export function checkWirePath(path: string): void {
+  const reason = unsafeReason(path);
+  if (reason !== undefined) {
+    throw new RefusedError(
+      `Refusing unsafe name ${displayName(path)}: ${reason}`,
+      "unsafe-name",
+    );
+  }
+}
+
+/**
+ * A name made safe for a terminal: control characters become `\xNN` or
+ * `\u{N}` escapes, and the result is quoted when it holds spaces or escapes.
+ *
+ * @example
+ * ```ts
+ * import { displayName } from "./names.ts";
+ * displayName("a\x1b[31mb"); // => '"a\\x1b[31mb"'
+ * ```
+ */
+export function displayName(name: string): string {
+  let escaped = false;
+  let out = "";
+  for (const ch of name) {
+    const code = ch.codePointAt(0)!;
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) {
+      out += `\\x${code.toString(16).padStart(2, "0")}`;
+      escaped = true;
+    } else if (ch === "\\" || ch === '"') {
+      out += `\\${ch}`;
+      escaped = true;
+    } else if (code === 0x2028 || code === 0x2029 || code === 0xfeff) {
+      out += `\\u{${code.toString(16)}}`;
+      escaped = true;
+    } else {
+      out += ch;
+    }
+  }
+  return escaped || /\s/.test(name) || name === "" ? `"${out}"` : out;
+}

@@ -1,0 +1,282 @@
+/**
+ * Wire protocol v1: the constants, limits and control messages that
+ * PROTOCOL.md specifies. Everything here works on bytes and plain objects.
+ *
+ * A session, from either side:
+ *  1. an 8-byte preamble, `PASA` + version (u16 BE) + flags (u16 BE);
+ *  2. control frames: u32 BE length (at most {@link MAX_CONTROL_FRAME}) + UTF-8 JSON;
+ *     both sides start with `hello`, then the sender sends `manifest` frames
+ *     and the receiver answers `accept` (or `error`);
+ *  3. per file: body chunks, u32 BE length (at most {@link MAX_CHUNK}) + bytes,
+ *     ended by a zero-length chunk, then a `file-end` frame with the SHA-256;
+ *     the receiver answers `file-ok` once the file is verified, synced and
+ *     renamed, and `done` after the last one.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+
+/** The four bytes every pasa session starts with: ASCII `PASA`. */
+export const MAGIC = new Uint8Array([0x50, 0x41, 0x53, 0x41]);
+/** The protocol version this implementation speaks. */
+export const VERSION = 1;
+/** Size of the preamble each side sends first. */
+export const PREAMBLE_SIZE = 8;
+/** Largest control frame payload accepted, checked before allocating. */
+export const MAX_CONTROL_FRAME = 64 * 1024;
+/** Largest body chunk accepted. */
+export const MAX_CHUNK = 16 * 1024 * 1024;
+/** Body chunk size pasa sends. */
+export const CHUNK_SIZE = 1024 * 1024;
+/** Chunk length that aborts the current file; an `error` frame follows. */
+export const ABORT_CHUNK = 0xffff_ffff;
+/** Most manifest entries one transfer may carry. */
+export const MAX_ENTRIES = 1_000_000;
+/** Most entries pasa puts in one `manifest` frame (keeps frames far under the cap). */
+export const ENTRIES_PER_FRAME = 200;
+/** Largest size in the classic `--raw` format: its header is a u32. */
+export const RAW_MAX_SIZE = 0xffff_ffff;
+
+/** Which end of a transfer a peer is. */
+export type Role = "sender" | "receiver";
+
+/** One item of the manifest: a file (with size, or `null` if unknown) or a directory. */
+export type Entry =
+  | { path: string; type: "file"; size: number | null }
+  | { path: string; type: "dir" };
+
+/** Each side's first control message. */
+export interface Hello {
+  type: "hello";
+  role: Role;
+  software: string;
+  /** Session security modes this peer accepts, preferred first. v1: `["none"]`. */
+  security: string[];
+}
+/** A batch of manifest entries; `last` marks the final batch. */
+export interface Manifest {
+  type: "manifest";
+  entries: Entry[];
+  last: boolean;
+}
+/** The receiver takes the whole manifest. */
+export interface Accept {
+  type: "accept";
+  security: string;
+}
+/** Sent by the sender after a file's closing zero-length chunk. */
+export interface FileEnd {
+  type: "file-end";
+  index: number;
+  size: number;
+  sha256: string;
+}
+/** Sent by the receiver once a file is verified, synced and renamed. */
+export interface FileOk {
+  type: "file-ok";
+  index: number;
+  sha256: string;
+}
+/** Sent by the receiver after the last file. */
+export interface Done {
+  type: "done";
+  files: number;
+  bytes: number;
+}
+/** Either side ends the session with an error; see PROTOCOL.md for codes. */
+export interface ErrorMessage {
+  type: "error";
+  code: string;
+  message: string;
+}
+
+/** Every control message of protocol v1. */
+export type Message =
+  | Hello
+  | Manifest
+  | Accept
+  | FileEnd
+  | FileOk
+  | Done
+  | ErrorMessage;
+
+/** The 8-byte preamble a peer sends first. */
+export function encodePreamble(version = VERSION): Uint8Array {
+  const bytes = new Uint8Array(PREAMBLE_SIZE);
+  bytes.set(MAGIC, 0);
+  new DataView(bytes.buffer).setUint16(4, version);
+  return bytes;
+}
+
+/**
+ * Reads a peer's preamble and returns its version. Throws a ProtocolError
+ * with code `not-pasa` when the magic is wrong, with a hint when the bytes
+ * look like the classic size-prefixed format.
+ */
+export function decodePreamble(bytes: Uint8Array): number {
+  if (bytes.length !== PREAMBLE_SIZE) {
+    throw new RangeError(`Preamble must be ${PREAMBLE_SIZE} bytes`);
+  }
+  const magicOk = MAGIC.every((b, i) => bytes[i] === b);
+  if (!magicOk) {
+    const hex = Array.from(
+      bytes.subarray(0, 4),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join(" ");
+    throw new ProtocolError(
+      `Peer is not speaking the pasa protocol: it began with bytes ${hex}` +
+        " (if it sends the classic 4-byte size and then the data, use --raw)",
+      "not-pasa",
+    );
+  }
+  return new DataView(bytes.buffer, bytes.byteOffset).getUint16(4);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Encodes a control message as a whole frame: u32 BE length + JSON. */
+export function encodeControl(message: Message): Uint8Array {
+  const json = encoder.encode(JSON.stringify(message));
+  if (json.length > MAX_CONTROL_FRAME) {
+    throw new RangeError(
+      `Control frame of ${json.length} bytes is over the ${MAX_CONTROL_FRAME}-byte limit`,
+    );
+  }
+  const frame = new Uint8Array(4 + json.length);
+  new DataView(frame.buffer).setUint32(0, json.length);
+  frame.set(json, 4);
+  return frame;
+}
+
+/** Checks a control frame's declared length before anything is allocated. */
+export function checkControlLength(length: number): void {
+  if (length > MAX_CONTROL_FRAME) {
+    throw new ProtocolError(
+      `Control frame of ${length} bytes is over the ${MAX_CONTROL_FRAME}-byte limit`,
+    );
+  }
+  if (length === 0) throw new ProtocolError("Control frame is empty");
+}
+
+/** Checks a body chunk's declared length; {@link ABORT_CHUNK} is allowed. */
+export function checkChunkLength(length: number): void {
+  if (length > MAX_CHUNK && length !== ABORT_CHUNK) {
+    throw new ProtocolError(
+      `Chunk of ${length} bytes is over the ${MAX_CHUNK}-byte limit`,
+    );
+  }
+}
+
+type Json = Record<string, unknown>;
+
+function fail(what: string): never {
+  throw new ProtocolError(`Malformed control message: ${what}`);
+}
+function str(o: Json, key: string): string {
+  const v = o[key];
+  if (typeof v !== "string") fail(`"${key}" must be a string`);
+  return v;
+}
+function count(o: Json, key: string): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    fail(`"${key}" must be a non-negative integer`);
+  }
+  return v;
+}
+function sha(o: Json, key: string): string {
+  const v = str(o, key);
+  if (!/^[0-9a-f]{64}$/.test(v)) {
+    fail(`"${key}" must be 64 lowercase hex digits`);
+  }
+  return v;
+}
+
+function entryOf(value: unknown): Entry {
+  if (typeof value !== "object" || value === null) {
+    fail("entry must be an object");
+  }
+  const o = value as Json;
+  const path = str(o, "path");
+  if (o.type === "dir") return { path, type: "dir" };
+  if (o.type !== "file") fail(`entry "type" must be "file" or "dir"`);
+  const size = o.size === null ? null : count(o, "size");
+  return { path, type: "file", size };
+}
+
+/**
+ * Decodes and validates a control frame's payload. Unknown fields are
+ * ignored (forward compatibility); unknown types and wrong shapes throw a
+ * ProtocolError. Paths are not judged here: see `checkWirePath`.
+ */
+export function decodeControl(payload: Uint8Array): Message {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(payload));
+  } catch (cause) {
+    throw new ProtocolError("Control frame is not UTF-8 JSON", "protocol", {
+      cause,
+    });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail("not a JSON object");
+  }
+  const o = value as Json;
+  switch (o.type) {
+    case "hello": {
+      if (o.role !== "sender" && o.role !== "receiver") {
+        fail(`"role" must be "sender" or "receiver"`);
+      }
+      const security = o.security;
+      if (
+        !Array.isArray(security) || security.some((s) => typeof s !== "string")
+      ) fail(`"security" must be a list of strings`);
+      return {
+        type: "hello",
+        role: o.role,
+        software: typeof o.software === "string" ? o.software : "",
+        security: security as string[],
+      };
+    }
+    case "manifest": {
+      if (!Array.isArray(o.entries)) fail(`"entries" must be a list`);
+      if (typeof o.last !== "boolean") fail(`"last" must be true or false`);
+      return {
+        type: "manifest",
+        entries: o.entries.map(entryOf),
+        last: o.last,
+      };
+    }
+    case "accept":
+      return { type: "accept", security: str(o, "security") };
+    case "file-end":
+      return {
+        type: "file-end",
+        index: count(o, "index"),
+        size: count(o, "size"),
+        sha256: sha(o, "sha256"),
+      };
+    case "file-ok":
+      return {
+        type: "file-ok",
+        index: count(o, "index"),
+        sha256: sha(o, "sha256"),
+      };
+    case "done":
+      return {
+        type: "done",
+        files: count(o, "files"),
+        bytes: count(o, "bytes"),
+      };
+    case "error":
+      return {
+        type: "error",
+        code: str(o, "code"),
+        message: str(o, "message"),
+      };
+    default:
+      fail(`unknown type ${JSON.stringify(o.type)}`);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Rendering results: human text or JSON Lines (`--json`), one place for
+ * each event a command reports. The renderers return strings; a
+ * {@link Reporter} routes them to the output streams it is given.
+ *
+ * @module
+ */
+
+import { codeOf, exitCodeOf } from "./errors.ts";
+import { displayName } from "./names.ts";
+import type { RawResult } from "./raw.ts";
+import type { FileResult, TransferResult } from "./session.ts";
+import { formatAddress } from "./tcp.ts";
+import { formatBytes, formatDuration, formatRate } from "./units.ts";
+
+/** Where a reporter writes: data-free text streams. */
+export interface Output {
+  /** Normal output (stdout, or stderr when stdout carries file data). */
+  out(text: string): void;
+  /** Errors and warnings (stderr). */
+  err(text: string): void;
+}
+
+/** Serialises an event; non-finite numbers become null, never NaN. */
+export function jsonLine(event: Record<string, unknown>): string {
+  return JSON.stringify(
+    event,
+    (_key, value) =>
+      typeof value === "number" && !Number.isFinite(value) ? null : value,
+  ) + "\n";
+}
+
+/** How a listening side describes itself. */
+export interface ListeningInfo {
+  host: string;
+  port: number;
+  addresses: string[];
+  /** What the other machine should run, with `ADDR` for the address. */
+  command: string;
+  role: "receiver" | "sender";
+  raw: boolean;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** The human text for a listening side. */
+export function renderListening(info: ListeningInfo): string {
+  const where = info.host === "::" || info.host === "0.0.0.0"
+    ? "all interfaces"
+    : formatAddress(info.host, info.port).replace(/:\d+$/, "");
+  const what = info.role === "receiver"
+    ? "Receiving"
+    : "Waiting for a receiver";
+  const lines = [
+    `${what} on port ${info.port} (${where})${
+      info.raw ? " in the classic --raw format" : ""
+    }`,
+  ];
+  const shown = info.addresses.length > 0 ? info.addresses : ["THIS-MACHINE"];
+  if (info.addresses.length > 0) {
+    lines.push(`This machine's addresses: ${info.addresses.join(", ")}`);
+  }
+  lines.push("On the other machine, run:");
+  for (const address of shown.slice(0, 3)) {
+    lines.push(
+      `  ${info.command.replace("ADDR", formatAddress(address, info.port))}`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The human text for one verified file. */
+export function renderFile(file: FileResult): string {
+  return `  ok  ${displayName(file.name)}  ${
+    formatBytes(file.bytes)
+  }  sha256 ${file.sha256}\n`;
+}
+
+/** The human closing summary of a transfer. */
+export function renderSummary(result: TransferResult): string {
+  const verb = result.role === "sender" ? "Sent" : "Received";
+  const dirs = result.dirs > 0
+    ? ` and ${plural(result.dirs, "directory").replace("ys", "ies")}`
+    : "";
+  return `${verb} ${plural(result.files.length, "file")}${dirs}, ${
+    formatBytes(result.bytes)
+  } in ${formatDuration(result.seconds)} (${
+    formatRate(result.bytesPerSecond)
+  }); every file verified with SHA-256 by the receiver\n`;
+}
+
+/** The human summary of a raw transfer, which cannot be verified. */
+export function renderRaw(
+  result: RawResult,
+  role: "sender" | "receiver",
+): string {
+  const verb = role === "sender" ? "Sent" : "Received";
+  return `${verb} ${displayName(result.name)}, ${
+    formatBytes(result.bytes)
+  } in ${formatDuration(result.seconds)} (${
+    formatRate(result.bytesPerSecond)
+  })\n` +
+    `Not verified: the classic --raw format carries no hash. Compare this SHA-256 with the other side's:\n` +
+    `  sha256 ${result.sha256}\n`;
+}
+
+/** Reports a command's events as text or JSON Lines. */
+export class Reporter {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  #output: Output;
+
+  constructor(
+    output: Output,
+    options: { json?: boolean; quiet?: boolean } = {},
+  ) {
+    this.#output = output;
+    this.json = options.json ?? false;
+    this.quiet = options.quiet ?? false;
+  }
+
+  #event(event: Record<string, unknown>): void {
+    this.#output.out(jsonLine(event));
+  }
+  #say(text: string): void {
+    if (!this.quiet) this.#output.out(text);
+  }
+
+  listening(info: ListeningInfo): void {
+    if (this.json) {
+      this.#event({
+        event: "listening",
+        host: info.host,
+        port: info.port,
+        addresses: info.addresses,
+        role: info.role,
+      });
+    } else this.#say(renderListening(info));
+  }
+
+  connected(peer: string): void {
+    if (this.json) this.#event({ event: "connected", peer });
+    else this.#say(`Connected to ${peer}\n`);
+  }
+
+  manifest(files: number, dirs: number, bytes: number | null): void {
+    if (this.json) this.#event({ event: "manifest", files, dirs, bytes });
+    else {
+      const size = bytes === null
+        ? "size not known in advance"
+        : formatBytes(bytes);
+      const d = dirs > 0
+        ? `, ${plural(dirs, "directory").replace("ys", "ies")}`
+        : "";
+      this.#say(`${plural(files, "file")}${d}, ${size}\n`);
+    }
+  }
+
+  file(file: FileResult): void {
+    if (this.json) this.#event({ event: "file", ...file });
+    else this.#say(renderFile(file));
+  }
+
+  summary(result: TransferResult): void {
+    if (this.json) this.#event({ event: "summary", ...result });
+    else this.#say(renderSummary(result));
+  }
+
+  raw(result: RawResult, role: "sender" | "receiver"): void {
+    if (this.json) {
+      this.#event({
+        event: "summary",
+        role,
+        raw: true,
+        verified: false,
+        files: [result],
+        bytes: result.bytes,
+        seconds: result.seconds,
+        bytesPerSecond: result.bytesPerSecond,
+      });
+    } else this.#say(renderRaw(result, role));
+  }
+
+  warning(message: string): void {
+    if (this.json) this.#event({ event: "warning", message });
+    else if (!this.quiet) this.#output.err(`pasa: warning: ${message}\n`);
+  }
+
+  /** Reports an error; in `--json` mode also as an event on stdout. */
+  error(error: unknown, context?: string): void {
+    const message = error instanceof Error ? error.message : String(error);
+    const text = context ? `${context}: ${message}` : message;
+    if (this.json) {
+      this.#event({
+        event: "error",
+        code: codeOf(error),
+        exitCode: exitCodeOf(error),
+        message: text,
+      });
+    }
+    this.#output.err(`pasa: ${text}\n`);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * What both ends of a session share: the handshake, the live state a
+ * progress bar reads, the result objects, and how a session ends (telling
+ * the peer why, then closing without losing that message).
+ *
+ * @module
+ */
+
+import { codeOf, PasaError, ProtocolError } from "./errors.ts";
+import { type FrameReader, writeAll, writeControl } from "./frames.ts";
+import type { Link } from "./link.ts";
+import {
+  decodePreamble,
+  encodeControl,
+  encodePreamble,
+  type Entry,
+  type Hello,
+  type Role,
+  VERSION,
+} from "./protocol.ts";
+import { SOFTWARE } from "./version.ts";
+
+/** Security modes this implementation accepts. v1 has only `none`. */
+export const SECURITY_MODES = ["none"];
+
+/**
+ * Live counters of a transfer, written by the session and read by the
+ * progress bar on its own clock, so the data path does no rendering.
+ */
+export class TransferState {
+  /** Files in the manifest. */
+  files = 0;
+  /** Sum of file sizes; `null` while a size is unknown (standard input). */
+  totalBytes: number | null = 0;
+  /** Index among files of the file in flight; -1 before the first. */
+  index = -1;
+  /** Wire name of the file in flight. */
+  name = "";
+  /** Size of the file in flight, or `null` if unknown. */
+  fileSize: number | null = 0;
+  /** Bytes of the file in flight moved so far. */
+  fileBytes = 0;
+  /** Bytes of all files moved so far. */
+  doneBytes = 0;
+  /** When the first body byte moved (performance.now()), or -1. */
+  startedAt = -1;
+
+  /** Sets the manifest's totals. */
+  setManifest(entries: readonly Entry[]): void {
+    let files = 0;
+    let total: number | null = 0;
+    for (const e of entries) {
+      if (e.type !== "file") continue;
+      files++;
+      total = total === null || e.size === null ? null : total + e.size;
+    }
+    this.files = files;
+    this.totalBytes = total;
+  }
+
+  /** Starts the next file. */
+  beginFile(index: number, name: string, size: number | null): void {
+    if (this.startedAt < 0) this.startedAt = performance.now();
+    this.index = index;
+    this.name = name;
+    this.fileSize = size;
+    this.fileBytes = 0;
+  }
+}
+
+/** One file's outcome, as reported in summaries and `--json`. */
+export interface FileResult {
+  name: string;
+  bytes: number;
+  sha256: string;
+  seconds: number;
+  bytesPerSecond: number;
+}
+
+/** A finished transfer, from one side. */
+export interface TransferResult {
+  role: Role;
+  peer: string;
+  files: FileResult[];
+  /** Directories in the manifest (created by the receiver). */
+  dirs: number;
+  bytes: number;
+  seconds: number;
+  bytesPerSecond: number;
+  /** Whether every file was checked against the sender's SHA-256. */
+  verified: boolean;
+}
+
+/**
+ * Exchanges preambles and `hello` frames. Both sides write first and then
+ * read, so neither waits on the other. Returns the peer's hello.
+ */
+export async function handshake(
+  link: Link,
+  reader: FrameReader,
+  role: Role,
+): Promise<Hello> {
+  const hello: Hello = {
+    type: "hello",
+    role,
+    software: SOFTWARE,
+    security: SECURITY_MODES,
+  };
+  const helloFrame = encodeControl(hello);
+  const opening = new Uint8Array(8 + helloFrame.length);
+  opening.set(encodePreamble(), 0);
+  opening.set(helloFrame, 8);
+  await writeAll(link, opening);
+  const version = decodePreamble(await reader.readExact(8, "preamble"));
+  if (version !== VERSION) {
+    throw new ProtocolError(
+      `Peer speaks protocol version ${version}; this pasa speaks version ${VERSION}`,
+      "version",
+    );
+  }
+  const peer = await reader.readControl();
+  if (peer.type === "error") {
+    throw new ProtocolError(`Peer reported: ${peer.message}`, peer.code);
+  }
+  if (peer.type !== "hello") {
+    throw new ProtocolError(`Expected a hello frame, got ${peer.type}`);
+  }
+  if (peer.role === role) {
+    const other = role === "sender" ? "pasa receive" : "pasa send";
+    throw new ProtocolError(
+      `Both sides are ${role}s: run ${other} on the other machine`,
+      "role",
+    );
+  }
+  if (!peer.security.some((mode) => SECURITY_MODES.includes(mode))) {
+    throw new ProtocolError(
+      `No security mode in common: peer offers ${
+        peer.security.join(", ") || "none"
+      }`,
+      "security",
+    );
+  }
+  return peer;
+}
+
+/**
+ * Ends a session gracefully: sends an `error` frame for `report` if given,
+ * shuts the write side, and reads until the peer closes or `lingerMs`
+ * passes, so that neither our error frame nor our last bytes are destroyed
+ * by a reset. Never throws.
+ */
+export async function hangUp(
+  link: Link,
+  options: { report?: unknown; lingerMs?: number } = {},
+): Promise<void> {
+  const error = options.report;
+  if (error !== undefined && !link.timedOut) {
+    const message = error instanceof Error ? error.message : String(error);
+    const code = codeOf(error);
+    try {
+      await withDeadline(
+        writeControl(link, { type: "error", code, message }),
+        2000,
+      );
+    } catch {
+      // the peer is gone: nothing to tell
+    }
+  }
+  await link.closeWrite();
+  const scratch = new Uint8Array(64 * 1024);
+  const drain = async () => {
+    while (await link.read(scratch) !== null) {
+      // discard what the peer still sends until it sees our error
+    }
+  };
+  await withDeadline(drain(), options.lingerMs ?? 2000).catch(() => {});
+  link.close();
+}
+
+/** Resolves or rejects with `promise`, or rejects after `ms`. */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("deadline passed")), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Whether to tell the peer about `error`: not when the peer itself reported it. */
+export function shouldReport(error: unknown): boolean {
+  return !(error instanceof PasaError && error.fromPeer);
+}

@@ -1,0 +1,85 @@
+/**
+ * pasa: copy files between two machines over TCP, verified with SHA-256.
+ *
+ * CLI wiring only: parse the arguments, run the command with this process's
+ * streams, print, exit. The only module that touches Deno.args, Deno.exit
+ * and the standard streams.
+ *
+ * @module
+ */
+
+import { parseArgs } from "./lib/cli.ts";
+import { runReceive, runSend, type Runtime } from "./lib/commands.ts";
+import { codeOf, ExitCode, exitCodeOf } from "./lib/errors.ts";
+import { jsonLine } from "./lib/report.ts";
+
+const encoder = new TextEncoder();
+
+function writeSync(
+  stream: { writeSync(p: Uint8Array): number },
+  text: string,
+): void {
+  const bytes = encoder.encode(text);
+  let done = 0;
+  while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
+}
+
+const controller = new AbortController();
+function onSignal(): void {
+  // A second Ctrl-C leaves at once; the first lets transfers clean up.
+  if (controller.signal.aborted) Deno.exit(ExitCode.interrupted);
+  controller.abort();
+}
+Deno.addSignalListener("SIGINT", onSignal);
+if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", onSignal);
+
+const runtime: Runtime = {
+  output: {
+    out: (text) => writeSync(Deno.stdout, text),
+    err: (text) => writeSync(Deno.stderr, text),
+  },
+  stdin: Deno.stdin,
+  stdout: Deno.stdout,
+  signal: controller.signal,
+};
+if (Deno.stderr.isTerminal()) {
+  runtime.terminal = {
+    write: (text) => writeSync(Deno.stderr, text),
+    columns: () => {
+      try {
+        return Deno.consoleSize().columns;
+      } catch {
+        return 80;
+      }
+    },
+  };
+}
+
+let code: number;
+try {
+  const command = parseArgs(Deno.args);
+  if (command.kind === "text") {
+    writeSync(command.exitCode === 0 ? Deno.stdout : Deno.stderr, command.text);
+    code = command.exitCode;
+  } else if (command.kind === "receive") {
+    code = await runReceive(command, runtime);
+  } else {
+    code = await runSend(command, runtime);
+  }
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  if (Deno.args.includes("--json")) {
+    writeSync(
+      Deno.stdout,
+      jsonLine({
+        event: "error",
+        code: codeOf(error),
+        exitCode: exitCodeOf(error),
+        message,
+      }),
+    );
+  }
+  writeSync(Deno.stderr, `pasa: ${message}\n`);
+  code = exitCodeOf(error);
+}
+Deno.exit(code);
