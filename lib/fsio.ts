@@ -260,8 +260,13 @@ export class Destination {
   }
 }
 
+/** Bytes written between background write-back requests. */
+const SYNC_EVERY = 64 * 1024 * 1024;
+
 class PartFile implements FileSink {
   #open = true;
+  #unsynced = 0;
+  #syncing: Promise<void> | undefined;
   constructor(
     readonly file: Deno.FsFile,
     readonly partPath: string,
@@ -276,10 +281,20 @@ class PartFile implements FileSink {
     } catch (error) {
       throw ioError(`Cannot write ${displayName(this.wirePath)}`, error);
     }
+    this.#unsynced += bytes.length;
+    if (this.#unsynced >= SYNC_EVERY && this.#syncing === undefined) {
+      // Start write-back now, in the background, so that the fsync before
+      // the rename waits for the tail only and not for the whole file.
+      this.#unsynced = 0;
+      this.#syncing = this.file.syncData().catch(() => {}).finally(() => {
+        this.#syncing = undefined;
+      });
+    }
   }
 
   async commit(): Promise<void> {
     try {
+      await this.#syncing;
       await this.file.sync();
     } catch (error) {
       throw ioError(`Cannot sync ${displayName(this.wirePath)}`, error);
@@ -313,6 +328,7 @@ class PartFile implements FileSink {
   }
 
   async discard(): Promise<void> {
+    await this.#syncing;
     this.#close();
     await Deno.remove(this.partPath).catch(() => {});
   }
