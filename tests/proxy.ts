@@ -1,0 +1,81 @@
+/**
+ * A TCP proxy for tests, on 127.0.0.1 port 0, that can damage the
+ * client-to-server direction: flip one byte at an offset, or cut the
+ * connection after a number of bytes.
+ *
+ * @module
+ */
+
+/** What the proxy does to bytes from the client. */
+export interface Damage {
+  /** XOR this byte offset (from the start of the connection) with 0xff. */
+  flipAt?: number;
+  /** Close both sides once this many bytes have been forwarded. */
+  cutAfter?: number;
+}
+
+/** A running proxy. */
+export interface Proxy extends AsyncDisposable {
+  port: number;
+}
+
+async function pump(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  damage: Damage,
+  onCut: () => void,
+): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  let offset = 0;
+  try {
+    for (;;) {
+      const n = await from.read(buf);
+      if (n === null) break;
+      let piece = buf.subarray(0, n);
+      const flip = damage.flipAt;
+      if (flip !== undefined && flip >= offset && flip < offset + n) piece[flip - offset]! ^= 0xff;
+      if (damage.cutAfter !== undefined && offset + n >= damage.cutAfter) {
+        piece = piece.subarray(0, damage.cutAfter - offset);
+        for (let done = 0; done < piece.length;) done += await to.write(piece.subarray(done));
+        onCut();
+        return;
+      }
+      for (let done = 0; done < piece.length;) done += await to.write(piece.subarray(done));
+      offset += n;
+    }
+    await to.closeWrite().catch(() => {});
+  } catch {
+    onCut();
+  }
+}
+
+/** Starts a proxy to 127.0.0.1:`target` applying `damage` to client bytes. */
+export function startProxy(target: number, damage: Damage = {}): Proxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const tasks: Promise<void>[] = [];
+  const serve = async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      const close = () => {
+        try {
+          client.close();
+        } catch { /* closed */ }
+        try {
+          server.close();
+        } catch { /* closed */ }
+      };
+      const both = Promise.all([pump(client, server, damage, close), pump(server, client, {}, close)])
+        .then(close);
+      tasks.push(both);
+    }
+  };
+  const loop = serve().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await loop;
+      await Promise.all(tasks);
+    },
+  };
+}
