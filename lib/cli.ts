@@ -267,17 +267,6 @@ ${EXIT_CODES}`,
       done(c);
     });
 
-  program.command("help [command]", { hidden: true }).action(
-    (name?: string) => {
-      const target = name === undefined
-        ? program
-        : program.commands.find((c) => c.name() === name);
-      if (target === undefined) {
-        throw new UsageError(`Unknown command ${JSON.stringify(name)}`);
-      }
-      done({ kind: "text", text: target.helpInformation(), exitCode: 0 });
-    },
-  );
   return program;
 }
 
@@ -358,8 +347,10 @@ export function parseArgs(args: readonly string[]): Command {
       exitCode: ExitCode.usage,
     };
   }
+  // `pasa help send` is `pasa send --help`, with its examples.
+  const words = args[0] === "help" ? [...args.slice(1), "--help"] : [...args];
   try {
-    program.parse([...args], { from: "user" });
+    program.parse(words, { from: "user" });
   } catch (error) {
     if (error instanceof UsageError) throw error;
     if (error instanceof CommanderError) {
