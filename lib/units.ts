@@ -60,11 +60,13 @@ export function formatBytes(bytes: number): string {
   }
   let value = bytes;
   let i = 0;
-  while (value >= 1024 && i < BINARY.length - 1) {
+  // Compare the rounded value, so that 1048575 B reads 1.0 MiB, not 1024 KiB.
+  const shown = (v: number) => (v >= 99.95 ? v.toFixed(0) : v.toFixed(1));
+  while (Number(shown(value)) >= 1024 && i < BINARY.length - 1) {
     value /= 1024;
     i++;
   }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${BINARY[i]}`;
+  return `${shown(value)} ${BINARY[i]}`;
 }
 
 /** Formats a rate in bytes per second as `MB/s`-style decimal units. */

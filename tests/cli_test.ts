@@ -42,7 +42,10 @@ Deno.test("parseArgs() reads HOST:PORT forms for --to", () => {
 });
 
 const usage: [string[], RegExp][] = [
-  [["receive", "--prot", "1"], /Unknown option '--prot' \(Did you mean --port\?\)/],
+  [
+    ["receive", "--prot", "1"],
+    /Unknown option '--prot' \(Did you mean --port\?\)/,
+  ],
   [["recieve"], /Unknown command 'recieve' \(Did you mean receive\?\)/],
   [["send", "x"], /Where to\? Give --to HOST\[:PORT\]/],
   [["send", "x", "--to", "h", "--listen"], /Choose one of --to/],
@@ -75,7 +78,10 @@ Deno.test("pasa --help teaches: commands, an example and the exit codes", async 
 Deno.test("pasa send --help and pasa help receive show each command's examples", async () => {
   const send = await runPasa(["send", "--help"]);
   assert.equal(send.code, 0);
-  assert.match(send.stdout, /tar c src \| pasa send - --name src.tar --to lab-3/);
+  assert.match(
+    send.stdout,
+    /tar c src \| pasa send - --name src.tar --to lab-3/,
+  );
   const receive = await runPasa(["help", "receive"]);
   assert.equal(receive.code, 0);
   assert.match(receive.stdout, /pasa receive --keep --max-size 2G/);
@@ -84,7 +90,10 @@ Deno.test("pasa send --help and pasa help receive show each command's examples",
 Deno.test("pasa --version names the tool, protocol and Deno versions", async () => {
   const r = await runPasa(["--version"]);
   assert.equal(r.code, 0);
-  assert.equal(r.stdout.trim(), `pasa ${config.version} (protocol 1, deno ${Deno.version.deno})`);
+  assert.equal(
+    r.stdout.trim(),
+    `pasa ${config.version} (protocol 1, deno ${Deno.version.deno})`,
+  );
 });
 
 Deno.test("pasa with no command prints help on stderr and exits 2", async () => {
@@ -96,7 +105,10 @@ Deno.test("pasa with no command prints help on stderr and exits 2", async () => 
 Deno.test("a typo exits 2 with a suggestion, in text and in --json", async () => {
   const r = await runPasa(["send", "x", "--too", "h", "--json"]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^pasa: Unknown option '--too' \(Did you mean --to\?\)/);
+  assert.match(
+    r.stderr,
+    /^pasa: Unknown option '--too' \(Did you mean --to\?\)/,
+  );
   assert.deepEqual(events(r.stdout), [{
     event: "error",
     code: "usage",
@@ -106,45 +118,83 @@ Deno.test("a typo exits 2 with a suggestion, in text and in --json", async () =>
 });
 
 Deno.test("standard input mixed with other paths exits 2", async () => {
-  const r = await runPasa(["send", join(TESTFILES, "one-byte.bin"), "-", "--to", "127.0.0.1:9"]);
+  const r = await runPasa([
+    "send",
+    join(TESTFILES, "one-byte.bin"),
+    "-",
+    "--to",
+    "127.0.0.1:9",
+  ]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /Standard input \(-\) must be the only path to send/);
 });
 
 Deno.test("sending a path that does not exist exits 2 and names it", async () => {
-  const r = await runPasa(["send", "/nonexistent/file.txt", "--to", "127.0.0.1:9"]);
+  const r = await runPasa([
+    "send",
+    "/nonexistent/file.txt",
+    "--to",
+    "127.0.0.1:9",
+  ]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /Cannot send \/nonexistent\/file.txt: no such file or directory/);
+  assert.match(
+    r.stderr,
+    /Cannot send \/nonexistent\/file.txt: no such file or directory/,
+  );
 });
 
 Deno.test("connecting where nobody listens exits 1 with a hint", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  const r = await runPasa(["send", join(TESTFILES, "one-byte.bin"), "--to", `127.0.0.1:${port}`, "--json"]);
+  const r = await runPasa([
+    "send",
+    join(TESTFILES, "one-byte.bin"),
+    "--to",
+    `127.0.0.1:${port}`,
+    "--json",
+  ]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /connection refused \(is the other side listening on that port\?\)/);
+  assert.match(
+    r.stderr,
+    /connection refused \(is the other side listening on that port\?\)/,
+  );
   assert.equal(events(r.stdout).at(-1)?.code, "network");
 });
 
 Deno.test("listening on a port in use exits 1 and suggests --port 0", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
-  const r = await runPasa(["receive", "--host", "127.0.0.1", "--port", String(port)]);
+  const r = await runPasa([
+    "receive",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /port \d+: it is in use.*--port 0/);
 });
 
 Deno.test("receive prints where it listens and the command for the other machine", async () => {
-  const child = (await import("./helpers.ts")).pasaCommand(["receive", "--port", "0"]).spawn();
+  const child = (await import("./helpers.ts")).pasaCommand([
+    "receive",
+    "--port",
+    "0",
+  ]).spawn();
   const reader = child.stdout.getReader();
   let text = "";
-  while (!text.includes("--to")) text += new TextDecoder().decode((await reader.read()).value);
+  while (!text.includes("--to")) {
+    text += new TextDecoder().decode((await reader.read()).value);
+  }
   child.kill("SIGINT");
   reader.releaseLock();
   await child.stdout.cancel();
   assert.equal(await new Response(child.stderr).text(), "pasa: Interrupted\n");
   assert.equal((await child.status).code, 130);
   assert.match(text, /^Receiving on port \d+ \(all interfaces\)\n/);
-  assert.match(text, /On the other machine, run:\n {2}pasa send PATH --to \S+:\d+/);
+  assert.match(
+    text,
+    /On the other machine, run:\n {2}pasa send PATH --to \S+:\d+/,
+  );
 });

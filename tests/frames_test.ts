@@ -10,7 +10,11 @@ function splitSource(bytes: Uint8Array, sizes: number[]): ByteSource {
   return {
     read(p: Uint8Array) {
       if (at >= bytes.length) return Promise.resolve(null);
-      const n = Math.min(sizes[i++ % sizes.length]!, p.length, bytes.length - at);
+      const n = Math.min(
+        sizes[i++ % sizes.length]!,
+        p.length,
+        bytes.length - at,
+      );
       p.set(bytes.subarray(at, at + n));
       at += n;
       return Promise.resolve(n);
@@ -45,9 +49,15 @@ const stream = concat(
 
 for (const sizes of [[1], [3], [5, 1, 2], [4096], [65536, 7], [1 << 20]]) {
   Deno.test(`FrameReader reads a session split into pieces of ${sizes.join(",")} bytes`, async () => {
-    const reader = new FrameReader(splitSource(stream, sizes), { bufferSize: 70_000, batch: 10_000 });
+    const reader = new FrameReader(splitSource(stream, sizes), {
+      bufferSize: 70_000,
+      batch: 10_000,
+    });
     assert.deepEqual(await reader.readExact(8, "preamble"), encodePreamble());
-    assert.deepEqual(await reader.readControl(), { type: "accept", security: "none" });
+    assert.deepEqual(await reader.readControl(), {
+      type: "accept",
+      security: "none",
+    });
     const length = await reader.readU32("chunk header");
     assert.equal(length, body.length);
     const got = new Uint8Array(length);
@@ -60,7 +70,11 @@ for (const sizes of [[1], [3], [5, 1, 2], [4096], [65536, 7], [1 << 20]]) {
     }
     assert.deepEqual(got, body);
     assert.equal(await reader.readU32("chunk header"), 0);
-    assert.deepEqual(await reader.readControl(), { type: "done", files: 1, bytes: body.length });
+    assert.deepEqual(await reader.readControl(), {
+      type: "done",
+      files: 1,
+      bytes: body.length,
+    });
     assert.equal(await reader.piece(10), null);
   });
 }
@@ -70,7 +84,10 @@ Deno.test("FrameReader reports how far a truncated frame header got", async () =
   await assert.rejects(() => reader.readU32("frame header"), (e: unknown) => {
     assert.ok(e instanceof ProtocolError);
     assert.equal(e.code, "truncated");
-    assert.equal(e.message, "Cannot read frame header: stream ended after 2 of 4 bytes");
+    assert.equal(
+      e.message,
+      "Cannot read frame header: stream ended after 2 of 4 bytes",
+    );
     return true;
   });
 });
@@ -86,6 +103,9 @@ Deno.test("FrameReader rejects an oversized control frame before reading its bod
       return Promise.resolve(4);
     },
   };
-  await assert.rejects(() => new FrameReader(source).readControl(), /over the 65536-byte limit/);
+  await assert.rejects(
+    () => new FrameReader(source).readControl(),
+    /over the 65536-byte limit/,
+  );
   assert.equal(reads, 1);
 });

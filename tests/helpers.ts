@@ -7,33 +7,12 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import config from "../deno.json" with { type: "json" };
+import { firstJsonLine, pasaCommand, ROOT } from "../scripts/pasa.ts";
 
-/** The repository root. */
-export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export { pasaCommand, pasaFlags, ROOT } from "../scripts/pasa.ts";
+
 /** The fixtures directory. */
 export const TESTFILES = join(ROOT, "testfiles");
-
-/** The permission and unstable flags of the `pasa` task, read from deno.json. */
-export function pasaFlags(): string[] {
-  const words = config.tasks.pasa.split(/\s+/);
-  return words.filter((w) => w.startsWith("--"));
-}
-
-/** `deno run <flags of the pasa task> main.ts ...args`. */
-export function pasaCommand(
-  args: string[],
-  options: { stdin?: "piped" | "null"; env?: Record<string, string> } = {},
-): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...pasaFlags(), join(ROOT, "main.ts"), ...args],
-    stdin: options.stdin ?? "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
-  });
-}
 
 /** What a finished run printed and returned. */
 export interface RunResult {
@@ -45,7 +24,10 @@ export interface RunResult {
 const decoder = new TextDecoder();
 
 /** Runs pasa to completion (bounded: pasa's own --timeout applies). */
-export async function runPasa(args: string[], stdin?: Uint8Array): Promise<RunResult> {
+export async function runPasa(
+  args: string[],
+  stdin?: Uint8Array,
+): Promise<RunResult> {
   const child = pasaCommand(args, { stdin: stdin ? "piped" : "null" }).spawn();
   if (stdin) {
     const writer = child.stdin.getWriter();
@@ -53,12 +35,18 @@ export async function runPasa(args: string[], stdin?: Uint8Array): Promise<RunRe
     await writer.close().catch(() => {});
   }
   const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
 }
 
 /** Parses JSON Lines output. */
 export function events(stdout: string): Record<string, unknown>[] {
-  return stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+  return stdout.split("\n").filter((l) => l.trim() !== "").map((l) =>
+    JSON.parse(l)
+  );
 }
 
 /** A running `pasa receive --json --port 0 ...` whose port is known. */
@@ -76,35 +64,24 @@ export interface Receiver extends AsyncDisposable {
  */
 export async function startListening(args: string[]): Promise<Receiver> {
   const child = pasaCommand([...args, "--port", "0", "--json"]).spawn();
-  const reader = child.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-  }
-  const first = text.split("\n")[0]!;
-  let port: number;
-  try {
-    port = JSON.parse(first).port;
-  } catch {
-    const rest = await child.output().catch(() => undefined);
-    throw new Error(`No listening event: ${first} ${rest ? decoder.decode(rest.stderr) : ""}`);
-  }
-  const rest = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      text += decoder.decode(value, { stream: true });
-    }
-  })();
   const stderr = new Response(child.stderr).text();
+  let first: Awaited<ReturnType<typeof firstJsonLine>>;
+  try {
+    first = await firstJsonLine(child.stdout);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${await stderr}`);
+  }
+  const port = first.line.port as number;
+  const firstLine = JSON.stringify(first.line) + "\n";
   let finished: Promise<RunResult> | undefined;
   const result = () =>
     finished ??= (async () => {
       const status = await child.status;
-      await rest;
-      return { code: status.code, stdout: text, stderr: await stderr };
+      return {
+        code: status.code,
+        stdout: firstLine + await first.rest(),
+        stderr: await stderr,
+      };
     })();
   return {
     port,

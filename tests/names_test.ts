@@ -28,7 +28,16 @@ for (const [path, reason] of unsafe) {
   });
 }
 
-for (const path of ["a.txt", "dir/sub/file.bin", "café con leche ñandú.txt", "..hidden", "a..b", "日本/語"]) {
+for (
+  const path of [
+    "a.txt",
+    "dir/sub/file.bin",
+    "café con leche ñandú.txt",
+    "..hidden",
+    "a..b",
+    "日本/語",
+  ]
+) {
   Deno.test(`unsafeReason() accepts ${JSON.stringify(path)}`, () => {
     assert.equal(unsafeReason(path), undefined);
   });

@@ -28,10 +28,17 @@ export async function connectAsSender(port: number): Promise<Peer> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const reader = new FrameReader(conn);
   await writeAll(conn, encodePreamble());
-  await writeControl(conn, { type: "hello", role: "sender", software: "test-peer", security: ["none"] });
+  await writeControl(conn, {
+    type: "hello",
+    role: "sender",
+    software: "test-peer",
+    security: ["none"],
+  });
   decodePreamble(await reader.readExact(8, "preamble"));
   const hello = await reader.readControl();
-  if (hello.type !== "hello") throw new Error(`expected hello, got ${hello.type}`);
+  if (hello.type !== "hello") {
+    throw new Error(`expected hello, got ${hello.type}`);
+  }
   return {
     conn,
     reader,

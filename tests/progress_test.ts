@@ -28,24 +28,49 @@ Deno.test("renderProgress() gives up the bar, not the numbers, on a narrow termi
 
 Deno.test("renderProgress() never exceeds the width", () => {
   for (const width of [20, 33, 47, 80, 200]) {
-    const line = renderProgress({ ...base, name: "a-very-long-file-name-".repeat(5) }, width);
+    const line = renderProgress({
+      ...base,
+      name: "a-very-long-file-name-".repeat(5),
+    }, width);
     assert.ok([...line].length <= width, `${width}: ${line}`);
   }
 });
 
 Deno.test("renderProgress() without a known total shows bytes and rate only", () => {
-  const s = { ...base, files: 1, index: 0, name: "-", fileSize: null, totalBytes: null, fileBytes: 5e6, doneBytes: 5e6 };
+  const s = {
+    ...base,
+    files: 1,
+    index: 0,
+    name: "-",
+    fileSize: null,
+    totalBytes: null,
+    fileBytes: 5e6,
+    doneBytes: 5e6,
+  };
   assert.equal(renderProgress(s, 80), "- 4.8 MiB 4.8 MiB 2.0 MB/s");
 });
 
 Deno.test("renderProgress() of an empty transfer is 100%, not NaN", () => {
-  const s = { ...base, files: 1, index: 0, fileBytes: 0, fileSize: 0, doneBytes: 0, totalBytes: 0, rate: 0 };
+  const s = {
+    ...base,
+    files: 1,
+    index: 0,
+    fileBytes: 0,
+    fileSize: 0,
+    doneBytes: 0,
+    totalBytes: 0,
+    rate: 0,
+  };
   const line = renderProgress(s, 80);
   assert.doesNotMatch(line, /NaN|Infinity/);
   assert.match(line, /100%.*ETA --/);
 });
 
 Deno.test("renderProgress() escapes a hostile name", () => {
-  const line = renderProgress({ ...base, name: "evil\u001b]0;pwned\u0007" }, 100);
+  const line = renderProgress(
+    { ...base, name: "evil\u001b]0;pwned\u0007" },
+    100,
+  );
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(line, /\u001b/);
 });

@@ -33,8 +33,19 @@ Deno.test("decodePreamble() rejects a classic size header with a hint to use --r
 
 const messages: Message[] = [
   { type: "hello", role: "sender", software: "pasa/0.1.0", security: ["none"] },
-  { type: "manifest", entries: [{ path: "a/b.txt", type: "file", size: 5 }, { path: "a", type: "dir" }], last: true },
-  { type: "manifest", entries: [{ path: "in", type: "file", size: null }], last: false },
+  {
+    type: "manifest",
+    entries: [{ path: "a/b.txt", type: "file", size: 5 }, {
+      path: "a",
+      type: "dir",
+    }],
+    last: true,
+  },
+  {
+    type: "manifest",
+    entries: [{ path: "in", type: "file", size: null }],
+    last: false,
+  },
   { type: "accept", security: "none" },
   { type: "file-end", index: 3, size: 2 ** 40, sha256: "ab".repeat(32) },
   { type: "file-ok", index: 0, sha256: "0".repeat(64) },
@@ -54,11 +65,31 @@ const malformed: [string, string, RegExp][] = [
   ["an array", "[1]", /not a JSON object/],
   ["an unknown type", '{"type":"launch"}', /unknown type "launch"/],
   ["a hello without role", '{"type":"hello","security":[]}', /"role"/],
-  ["a manifest entry of another type", '{"type":"manifest","last":true,"entries":[{"path":"x","type":"link"}]}', /"type"/],
-  ["a negative size", '{"type":"manifest","last":true,"entries":[{"path":"x","type":"file","size":-1}]}', /"size"/],
-  ["a fractional size", '{"type":"manifest","last":true,"entries":[{"path":"x","type":"file","size":1.5}]}', /"size"/],
-  ["an uppercase digest", `{"type":"file-ok","index":0,"sha256":"${"A".repeat(64)}"}`, /"sha256"/],
-  ["a short digest", '{"type":"file-end","index":0,"size":1,"sha256":"abc"}', /"sha256"/],
+  [
+    "a manifest entry of another type",
+    '{"type":"manifest","last":true,"entries":[{"path":"x","type":"link"}]}',
+    /"type"/,
+  ],
+  [
+    "a negative size",
+    '{"type":"manifest","last":true,"entries":[{"path":"x","type":"file","size":-1}]}',
+    /"size"/,
+  ],
+  [
+    "a fractional size",
+    '{"type":"manifest","last":true,"entries":[{"path":"x","type":"file","size":1.5}]}',
+    /"size"/,
+  ],
+  [
+    "an uppercase digest",
+    `{"type":"file-ok","index":0,"sha256":"${"A".repeat(64)}"}`,
+    /"sha256"/,
+  ],
+  [
+    "a short digest",
+    '{"type":"file-end","index":0,"size":1,"sha256":"abc"}',
+    /"sha256"/,
+  ],
 ];
 for (const [what, json, pattern] of malformed) {
   Deno.test(`decodeControl() rejects ${what}`, () => {
@@ -71,17 +102,25 @@ for (const [what, json, pattern] of malformed) {
 }
 
 Deno.test("decodeControl() rejects invalid UTF-8", () => {
-  assert.throws(() => decodeControl(new Uint8Array([0x7b, 0xff, 0x7d])), ProtocolError);
+  assert.throws(
+    () => decodeControl(new Uint8Array([0x7b, 0xff, 0x7d])),
+    ProtocolError,
+  );
 });
 
 Deno.test("decodeControl() ignores unknown fields for forward compatibility", () => {
-  const m = decodeControl(enc.encode('{"type":"done","files":1,"bytes":2,"future":true}'));
+  const m = decodeControl(
+    enc.encode('{"type":"done","files":1,"bytes":2,"future":true}'),
+  );
   assert.deepEqual(m, { type: "done", files: 1, bytes: 2 });
 });
 
 Deno.test("checkControlLength() rejects a length over MAX_CONTROL_FRAME and zero", () => {
   checkControlLength(MAX_CONTROL_FRAME);
-  assert.throws(() => checkControlLength(MAX_CONTROL_FRAME + 1), /over the 65536-byte limit/);
+  assert.throws(
+    () => checkControlLength(MAX_CONTROL_FRAME + 1),
+    /over the 65536-byte limit/,
+  );
   assert.throws(() => checkControlLength(0xffff_ffff), ProtocolError);
   assert.throws(() => checkControlLength(0), /empty/);
 });
@@ -95,6 +134,10 @@ Deno.test("checkChunkLength() allows MAX_CHUNK and the abort marker, nothing bet
 });
 
 Deno.test("encodeControl() refuses to build a frame over the cap", () => {
-  const huge: Message = { type: "error", code: "x", message: "y".repeat(MAX_CONTROL_FRAME) };
+  const huge: Message = {
+    type: "error",
+    code: "x",
+    message: "y".repeat(MAX_CONTROL_FRAME),
+  };
   assert.throws(() => encodeControl(huge), RangeError);
 });

@@ -33,14 +33,20 @@ async function pump(
       if (n === null) break;
       let piece = buf.subarray(0, n);
       const flip = damage.flipAt;
-      if (flip !== undefined && flip >= offset && flip < offset + n) piece[flip - offset]! ^= 0xff;
+      if (flip !== undefined && flip >= offset && flip < offset + n) {
+        piece[flip - offset]! ^= 0xff;
+      }
       if (damage.cutAfter !== undefined && offset + n >= damage.cutAfter) {
         piece = piece.subarray(0, damage.cutAfter - offset);
-        for (let done = 0; done < piece.length;) done += await to.write(piece.subarray(done));
+        for (let done = 0; done < piece.length;) {
+          done += await to.write(piece.subarray(done));
+        }
         onCut();
         return;
       }
-      for (let done = 0; done < piece.length;) done += await to.write(piece.subarray(done));
+      for (let done = 0; done < piece.length;) {
+        done += await to.write(piece.subarray(done));
+      }
       offset += n;
     }
     await to.closeWrite().catch(() => {});
@@ -55,7 +61,10 @@ export function startProxy(target: number, damage: Damage = {}): Proxy {
   const tasks: Promise<void>[] = [];
   const serve = async () => {
     for await (const client of listener) {
-      const server = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      const server = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: target,
+      });
       const close = () => {
         try {
           client.close();
@@ -64,7 +73,10 @@ export function startProxy(target: number, damage: Damage = {}): Proxy {
           server.close();
         } catch { /* closed */ }
       };
-      const both = Promise.all([pump(client, server, damage, close), pump(server, client, {}, close)])
+      const both = Promise.all([
+        pump(client, server, damage, close),
+        pump(server, client, {}, close),
+      ])
         .then(close);
       tasks.push(both);
     }

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { events, listTree, ROOT, runPasa, sha256File, startListening, tempDir, TESTFILES } from "./helpers.ts";
+import {
+  events,
+  listTree,
+  ROOT,
+  runPasa,
+  sha256File,
+  startListening,
+  tempDir,
+  TESTFILES,
+} from "./helpers.ts";
 
 const FILE = join(TESTFILES, "chunk-plus-1.bin");
 
@@ -35,21 +44,42 @@ Deno.test("send --raw writes a 4-byte big-endian size, then the bytes, to a plai
     using conn = await listener.accept();
     return await readAll(conn);
   })();
-  const sent = await runPasa(["send", FILE, "--raw", "--to", `127.0.0.1:${port}`]);
+  const sent = await runPasa([
+    "send",
+    FILE,
+    "--raw",
+    "--to",
+    `127.0.0.1:${port}`,
+  ]);
   assert.equal(sent.code, 0, sent.stderr);
-  assert.match(sent.stdout, /Not verified: the classic --raw format carries no hash/);
+  assert.match(
+    sent.stdout,
+    /Not verified: the classic --raw format carries no hash/,
+  );
   assert.match(sent.stdout, new RegExp(`sha256 ${await sha256File(FILE)}`));
   assert.deepEqual(await got, classic(await Deno.readFile(FILE)));
 });
 
 Deno.test("receive --raw takes a classic stream from a plain socket into --name", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening(["receive", "--raw", "--name", "got.bin", "--out", tmp.path]);
+  await using receiver = await startListening([
+    "receive",
+    "--raw",
+    "--name",
+    "got.bin",
+    "--out",
+    tmp.path,
+  ]);
   const data = await Deno.readFile(FILE);
   {
-    using conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: receiver.port,
+    });
     const frame = classic(data);
-    for (let at = 0; at < frame.length; at += 1000) await conn.write(frame.subarray(at, at + 1000));
+    for (let at = 0; at < frame.length; at += 1000) {
+      await conn.write(frame.subarray(at, at + 1000));
+    }
   }
   const received = await receiver.result();
   assert.equal(received.code, 0, received.stderr);
@@ -60,10 +90,18 @@ Deno.test("receive --raw takes a classic stream from a plain socket into --name"
 });
 
 Deno.test("receive --raw --stdout writes the bytes to stdout", async () => {
-  const child = (await import("./helpers.ts")).pasaCommand(["receive", "--raw", "--stdout", "--port", "0"]).spawn();
+  const child = (await import("./helpers.ts")).pasaCommand([
+    "receive",
+    "--raw",
+    "--stdout",
+    "--port",
+    "0",
+  ]).spawn();
   const errReader = child.stderr.getReader();
   let text = "";
-  while (!/port (\d+)/.test(text)) text += new TextDecoder().decode((await errReader.read()).value);
+  while (!/port (\d+)/.test(text)) {
+    text += new TextDecoder().decode((await errReader.read()).value);
+  }
   const port = Number(/port (\d+)/.exec(text)![1]);
   {
     using conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -77,7 +115,12 @@ Deno.test("receive --raw --stdout writes the bytes to stdout", async () => {
 });
 
 Deno.test("send --raw --listen serves a plain client that connects to read", async () => {
-  await using sender = await startListening(["send", FILE, "--raw", "--listen"]);
+  await using sender = await startListening([
+    "send",
+    FILE,
+    "--raw",
+    "--listen",
+  ]);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: sender.port });
   assert.deepEqual(await readAll(conn), classic(await Deno.readFile(FILE)));
   conn.close(); // as a classic client does once it has its bytes
@@ -86,14 +129,27 @@ Deno.test("send --raw --listen serves a plain client that connects to read", asy
 
 Deno.test("receive --raw rejects a stream shorter than its header and leaves no file", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening(["receive", "--raw", "--name", "short.bin", "--out", tmp.path]);
+  await using receiver = await startListening([
+    "receive",
+    "--raw",
+    "--name",
+    "short.bin",
+    "--out",
+    tmp.path,
+  ]);
   {
-    using conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: receiver.port,
+    });
     await conn.write(new Uint8Array([0, 0, 0, 100, 1, 2, 3]));
   }
   const received = await receiver.result();
   assert.equal(received.code, 1);
-  assert.match(received.stderr, /Stream ended after 3 of the 100 bytes the header announced/);
+  assert.match(
+    received.stderr,
+    /Stream ended after 3 of the 100 bytes the header announced/,
+  );
   assert.deepEqual(await listTree(tmp.path), []);
 });
 
@@ -106,10 +162,17 @@ Deno.test("send --raw refuses a file of 4 GiB, naming the limit", async () => {
   }
   const sent = await runPasa(["send", big, "--raw", "--to", "127.0.0.1:9"]);
   assert.equal(sent.code, 2);
-  assert.match(sent.stderr, /4-byte header caps files at 4294967295 bytes \(4 GiB - 1\); drop --raw/);
+  assert.match(
+    sent.stderr,
+    /4-byte header caps files at 4294967295 bytes \(4 GiB - 1\); drop --raw/,
+  );
 });
 
-const python = await new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
+const python = await new Deno.Command("python3", {
+  args: ["--version"],
+  stdout: "null",
+  stderr: "null",
+})
   .output().then((o) => o.success, () => false);
 const PEER = join(ROOT, "tests", "course_peer.py");
 
@@ -118,12 +181,24 @@ Deno.test({
   ignore: !python,
   fn: async () => {
     await using tmp = await tempDir();
-    await using receiver = await startListening(["receive", "--raw", "--name", "py.bin", "--out", tmp.path]);
-    const py = await new Deno.Command("python3", { args: [PEER, "send", "127.0.0.1", String(receiver.port), FILE] })
+    await using receiver = await startListening([
+      "receive",
+      "--raw",
+      "--name",
+      "py.bin",
+      "--out",
+      tmp.path,
+    ]);
+    const py = await new Deno.Command("python3", {
+      args: [PEER, "send", "127.0.0.1", String(receiver.port), FILE],
+    })
       .output();
     assert.equal(py.code, 0, new TextDecoder().decode(py.stderr));
     assert.equal((await receiver.result()).code, 0);
-    assert.equal(await sha256File(join(tmp.path, "py.bin")), await sha256File(FILE));
+    assert.equal(
+      await sha256File(join(tmp.path, "py.bin")),
+      await sha256File(FILE),
+    );
   },
 });
 
@@ -133,11 +208,22 @@ Deno.test({
   fn: async () => {
     await using tmp = await tempDir();
     const out = join(tmp.path, "from-pasa.bin");
-    const py = new Deno.Command("python3", { args: [PEER, "recv", "0", out], stdout: "piped" }).spawn();
+    const py = new Deno.Command("python3", {
+      args: [PEER, "recv", "0", out],
+      stdout: "piped",
+    }).spawn();
     const reader = py.stdout.getReader();
-    const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+    const port = Number(
+      new TextDecoder().decode((await reader.read()).value).trim(),
+    );
     reader.releaseLock();
-    const sent = await runPasa(["send", FILE, "--raw", "--to", `127.0.0.1:${port}`]);
+    const sent = await runPasa([
+      "send",
+      FILE,
+      "--raw",
+      "--to",
+      `127.0.0.1:${port}`,
+    ]);
     assert.equal(sent.code, 0, sent.stderr);
     assert.equal((await py.status).code, 0);
     await py.stdout.cancel();

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encodePreamble } from "../lib/protocol.ts";
-import { events, listTree, runPasa, startListening, tempDir, TESTFILES } from "./helpers.ts";
+import {
+  events,
+  listTree,
+  runPasa,
+  startListening,
+  tempDir,
+  TESTFILES,
+} from "./helpers.ts";
 import { chunkFrame, connectAsSender, encodeControl, offer } from "./peer.ts";
 
 const UNSAFE = [
@@ -20,18 +27,34 @@ const UNSAFE = [
 Deno.test("every unsafe name is refused with unsafe-name and nothing is written anywhere", async () => {
   await using tmp = await tempDir();
   const out = join(tmp.path, "out");
-  await using receiver = await startListening(["receive", "--keep", "--out", out]);
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    out,
+  ]);
   for (const path of UNSAFE) {
     using peer = await connectAsSender(receiver.port);
     const answer = await offer(peer, [{ path, type: "file", size: 1 }]);
     assert.equal(answer.type, "error", path);
     assert.equal(answer.type === "error" && answer.code, "unsafe-name", path);
-    if (answer.type === "error") assert.doesNotMatch(answer.message, /[\u0000-\u001f]/);
+    if (answer.type === "error") {
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(answer.message, /[\u0000-\u001f]/);
+    }
   }
   receiver.kill();
   const received = await receiver.result();
-  assert.doesNotMatch(received.stderr, /\u001b/, "names are escaped before printing");
-  assert.equal(events(received.stdout).filter((e) => e.code === "unsafe-name").length, UNSAFE.length);
+  assert.doesNotMatch(
+    received.stderr,
+    // deno-lint-ignore no-control-regex
+    /\u001b/,
+    "names are escaped before printing",
+  );
+  assert.equal(
+    events(received.stdout).filter((e) => e.code === "unsafe-name").length,
+    UNSAFE.length,
+  );
   assert.deepEqual(await listTree(tmp.path), ["out/"]);
 });
 
@@ -52,12 +75,23 @@ Deno.test("a symbolic link in the output directory is never followed, even with 
   await Deno.mkdir(elsewhere);
   await Deno.symlink(elsewhere, join(out, "nested"));
   await Deno.symlink(join(elsewhere, "target.txt"), join(out, "one-byte.bin"));
-  await using receiver = await startListening(["receive", "--keep", "--force", "--out", out]);
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--force",
+    "--out",
+    out,
+  ]);
   const to = `127.0.0.1:${receiver.port}`;
   const dir = await runPasa(["send", join(TESTFILES, "nested"), "--to", to]);
   assert.equal(dir.code, 4);
   assert.match(dir.stderr, /nested is a symbolic link/);
-  const file = await runPasa(["send", join(TESTFILES, "one-byte.bin"), "--to", to]);
+  const file = await runPasa([
+    "send",
+    join(TESTFILES, "one-byte.bin"),
+    "--to",
+    to,
+  ]);
   assert.equal(file.code, 4);
   receiver.kill();
   await receiver.result();
@@ -68,12 +102,19 @@ Deno.test("more bytes than declared is a protocol error and leaves no file", asy
   await using tmp = await tempDir();
   await using receiver = await startListening(["receive", "--out", tmp.path]);
   using peer = await connectAsSender(receiver.port);
-  const answer = await offer(peer, [{ path: "short.bin", type: "file", size: 10 }]);
+  const answer = await offer(peer, [{
+    path: "short.bin",
+    type: "file",
+    size: 10,
+  }]);
   assert.equal(answer.type, "accept");
   await peer.write(chunkFrame(new Uint8Array(20)));
   const error = await peer.next();
   assert.equal(error.type, "error");
-  assert.match(error.type === "error" ? error.message : "", /more than the 10 bytes it declared/);
+  assert.match(
+    error.type === "error" ? error.message : "",
+    /more than the 10 bytes it declared/,
+  );
   peer.conn.close();
   const received = await receiver.result();
   assert.equal(received.code, 1);
@@ -88,7 +129,10 @@ Deno.test("fewer bytes than declared is a protocol error and leaves no file", as
   await peer.write(chunkFrame(new Uint8Array(5)));
   await peer.write(new Uint8Array(4)); // end of body after 5 of 10 bytes
   const error = await peer.next();
-  assert.match(error.type === "error" ? error.message : "", /ended after 5 of 10 bytes/);
+  assert.match(
+    error.type === "error" ? error.message : "",
+    /ended after 5 of 10 bytes/,
+  );
   peer.conn.close();
   assert.equal((await receiver.result()).code, 1);
   assert.deepEqual(await listTree(tmp.path), []);
@@ -109,12 +153,19 @@ Deno.test("a manifest listing a name twice is refused", async () => {
 
 Deno.test("garbage and oversized frames get protocol errors while receive --keep serves others", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening(["receive", "--keep", "--out", tmp.path]);
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    tmp.path,
+  ]);
   const port = receiver.port;
   // An HTTP client that wandered in.
   {
     using conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await conn.write(
+      new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
     const buf = new Uint8Array(1024);
     while (await conn.read(buf) !== null) { /* until the receiver hangs up */ }
   }
@@ -139,14 +190,23 @@ Deno.test("garbage and oversized frames get protocol errors while receive --keep
     using peer = await connectAsSender(port);
     await peer.write(encodeControl({ type: "done", files: 0, bytes: 0 }));
     const buf = new Uint8Array(1024);
-    while (await peer.conn.read(buf) !== null) { /* until the receiver hangs up */ }
+    while (
+      await peer.conn.read(buf) !== null
+    ) { /* until the receiver hangs up */ }
   }
-  const sent = await runPasa(["send", join(TESTFILES, "all-bytes.bin"), "--to", `127.0.0.1:${port}`]);
+  const sent = await runPasa([
+    "send",
+    join(TESTFILES, "all-bytes.bin"),
+    "--to",
+    `127.0.0.1:${port}`,
+  ]);
   assert.equal(sent.code, 0, sent.stderr);
   receiver.kill();
   const received = await receiver.result();
   assert.equal(received.code, 0);
-  const codes = events(received.stdout).filter((e) => e.event === "error").map((e) => e.code);
+  const codes = events(received.stdout).filter((e) => e.event === "error").map((
+    e,
+  ) => e.code);
   assert.deepEqual(codes, ["not-pasa", "protocol", "protocol", "protocol"]);
   assert.match(received.stderr, /not speaking the pasa protocol/);
   assert.match(received.stderr, /over the 65536-byte limit/);
@@ -154,9 +214,21 @@ Deno.test("garbage and oversized frames get protocol errors while receive --keep
 });
 
 Deno.test("two senders meeting get a clear message about roles", async () => {
-  await using sender = await startListening(["send", join(TESTFILES, "one-byte.bin"), "--listen"]);
-  const other = await runPasa(["send", join(TESTFILES, "one-byte.bin"), "--to", `127.0.0.1:${sender.port}`]);
+  await using sender = await startListening([
+    "send",
+    join(TESTFILES, "one-byte.bin"),
+    "--listen",
+  ]);
+  const other = await runPasa([
+    "send",
+    join(TESTFILES, "one-byte.bin"),
+    "--to",
+    `127.0.0.1:${sender.port}`,
+  ]);
   assert.equal(other.code, 1);
-  assert.match(other.stderr, /Both sides are senders: run pasa receive on the other machine/);
+  assert.match(
+    other.stderr,
+    /Both sides are senders: run pasa receive on the other machine/,
+  );
   assert.equal((await sender.result()).code, 1);
 });

@@ -28,7 +28,13 @@ Deno.test("every fixture in testfiles/ round-trips as a directory, empty directo
   await Deno.mkdir(join(src, "nested", "empty-dir"));
   const out = join(tmp.path, "out");
   await using receiver = await startListening(["receive", "--out", out]);
-  const sent = await runPasa(["send", src, "--to", `127.0.0.1:${receiver.port}`, "--json"]);
+  const sent = await runPasa([
+    "send",
+    src,
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+    "--json",
+  ]);
   assert.equal(sent.code, 0, sent.stderr);
   const received = await receiver.result();
   assert.equal(received.code, 0, received.stderr);
@@ -40,7 +46,11 @@ Deno.test("every fixture in testfiles/ round-trips as a directory, empty directo
   }
   const summary = events(received.stdout).find((e) => e.event === "summary")!;
   assert.equal(summary.verified, true);
-  const files = summary.files as { name: string; sha256: string; bytesPerSecond: number }[];
+  const files = summary.files as {
+    name: string;
+    sha256: string;
+    bytesPerSecond: number;
+  }[];
   for (const f of files) {
     const rel = f.name.replace(/^fixtures\//, "");
     if (sums.has(rel)) assert.equal(f.sha256, sums.get(rel), rel);
@@ -79,9 +89,18 @@ Deno.test("several paths in one send keep their own names", async () => {
 
 Deno.test("standard input of unknown length arrives under --name", async () => {
   await using tmp = await tempDir();
-  const data = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff);
+  const data = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) =>
+    (i * 31) & 0xff
+  );
   await using receiver = await startListening(["receive", "--out", tmp.path]);
-  const sent = await runPasa(["send", "-", "--name", "from-stdin.bin", "--to", `127.0.0.1:${receiver.port}`], data);
+  const sent = await runPasa([
+    "send",
+    "-",
+    "--name",
+    "from-stdin.bin",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+  ], data);
   assert.equal(sent.code, 0, sent.stderr);
   const received = await receiver.result();
   assert.equal(received.code, 0, received.stderr);
@@ -100,19 +119,37 @@ Deno.test("receive --stdout writes the single file to stdout and text to stderr"
     text += new TextDecoder().decode(value);
   }
   const port = Number(/port (\d+)/.exec(text)![1]);
-  const sent = await runPasa(["send", join(TESTFILES, "all-bytes.bin"), "--to", `127.0.0.1:${port}`]);
+  const sent = await runPasa([
+    "send",
+    join(TESTFILES, "all-bytes.bin"),
+    "--to",
+    `127.0.0.1:${port}`,
+  ]);
   assert.equal(sent.code, 0, sent.stderr);
   const stdout = new Uint8Array(await new Response(child.stdout).arrayBuffer());
   stderr.releaseLock();
   await child.stderr.cancel();
   assert.equal((await child.status).code, 0);
-  assert.deepEqual(stdout, await Deno.readFile(join(TESTFILES, "all-bytes.bin")));
+  assert.deepEqual(
+    stdout,
+    await Deno.readFile(join(TESTFILES, "all-bytes.bin")),
+  );
 });
 
 Deno.test("send --listen and receive --from work the other way round", async () => {
   await using tmp = await tempDir();
-  await using sender = await startListening(["send", join(TESTFILES, "chunk-plus-1.bin"), "--listen"]);
-  const received = await runPasa(["receive", "--from", `127.0.0.1:${sender.port}`, "--out", tmp.path]);
+  await using sender = await startListening([
+    "send",
+    join(TESTFILES, "chunk-plus-1.bin"),
+    "--listen",
+  ]);
+  const received = await runPasa([
+    "receive",
+    "--from",
+    `127.0.0.1:${sender.port}`,
+    "--out",
+    tmp.path,
+  ]);
   assert.equal(received.code, 0, received.stderr);
   assert.equal((await sender.result()).code, 0);
   assert.equal(
@@ -127,24 +164,56 @@ Deno.test("an existing file is refused with exit 4 on both sides and kept; --for
   await Deno.writeTextFile(target, "precious");
   {
     await using receiver = await startListening(["receive", "--out", tmp.path]);
-    const sent = await runPasa(["send", join(TESTFILES, "one-byte.bin"), "--to", `127.0.0.1:${receiver.port}`]);
+    const sent = await runPasa([
+      "send",
+      join(TESTFILES, "one-byte.bin"),
+      "--to",
+      `127.0.0.1:${receiver.port}`,
+    ]);
     assert.equal(sent.code, 4);
-    assert.match(sent.stderr, /Refusing to overwrite: one-byte.bin exists \(use --force/);
+    assert.match(
+      sent.stderr,
+      /Refusing to overwrite: one-byte.bin exists \(use --force/,
+    );
     const received = await receiver.result();
     assert.equal(received.code, 4);
-    assert.equal(events(received.stdout).find((e) => e.event === "error")?.code, "exists");
+    assert.equal(
+      events(received.stdout).find((e) => e.event === "error")?.code,
+      "exists",
+    );
     assert.equal(await Deno.readTextFile(target), "precious");
   }
-  await using receiver = await startListening(["receive", "--out", tmp.path, "--force"]);
-  const sent = await runPasa(["send", join(TESTFILES, "one-byte.bin"), "--to", `127.0.0.1:${receiver.port}`]);
+  await using receiver = await startListening([
+    "receive",
+    "--out",
+    tmp.path,
+    "--force",
+  ]);
+  const sent = await runPasa([
+    "send",
+    join(TESTFILES, "one-byte.bin"),
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+  ]);
   assert.equal(sent.code, 0, sent.stderr);
   assert.deepEqual(await Deno.readFile(target), new Uint8Array([0]));
 });
 
 Deno.test("--max-size refuses a larger transfer up front", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening(["receive", "--out", tmp.path, "--max-size", "1M"]);
-  const sent = await runPasa(["send", join(TESTFILES, "chunk-exact.bin"), "--to", `127.0.0.1:${receiver.port}`]);
+  await using receiver = await startListening([
+    "receive",
+    "--out",
+    tmp.path,
+    "--max-size",
+    "1M",
+  ]);
+  const sent = await runPasa([
+    "send",
+    join(TESTFILES, "chunk-exact.bin"),
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+  ]);
   assert.equal(sent.code, 4);
   assert.match(sent.stderr, /over the receiver's --max-size of 977 KiB/);
   assert.equal((await receiver.result()).code, 4);
@@ -156,12 +225,20 @@ Deno.test("a byte flipped in flight gives exit 3 on both sides and no file", asy
   await using receiver = await startListening(["receive", "--out", tmp.path]);
   // Far past the handshake and manifest: inside the file body.
   await using proxy = startProxy(receiver.port, { flipAt: 500_000 });
-  const sent = await runPasa(["send", join(TESTFILES, "chunk-exact.bin"), "--to", `127.0.0.1:${proxy.port}`]);
+  const sent = await runPasa([
+    "send",
+    join(TESTFILES, "chunk-exact.bin"),
+    "--to",
+    `127.0.0.1:${proxy.port}`,
+  ]);
   assert.equal(sent.code, 3, sent.stderr);
   assert.match(sent.stderr, /SHA-256 mismatch for chunk-exact.bin/);
   const received = await receiver.result();
   assert.equal(received.code, 3);
-  assert.equal(events(received.stdout).find((e) => e.event === "error")?.code, "integrity");
+  assert.equal(
+    events(received.stdout).find((e) => e.event === "error")?.code,
+    "integrity",
+  );
   assert.deepEqual(await listTree(tmp.path), []);
 });
 
@@ -170,7 +247,12 @@ for (const cut of [6, 30, 200_000]) {
     await using tmp = await tempDir();
     await using receiver = await startListening(["receive", "--out", tmp.path]);
     await using proxy = startProxy(receiver.port, { cutAfter: cut });
-    const sent = await runPasa(["send", join(TESTFILES, "chunk-exact.bin"), "--to", `127.0.0.1:${proxy.port}`]);
+    const sent = await runPasa([
+      "send",
+      join(TESTFILES, "chunk-exact.bin"),
+      "--to",
+      `127.0.0.1:${proxy.port}`,
+    ]);
     assert.equal(sent.code, 1, sent.stderr);
     const received = await receiver.result();
     assert.equal(received.code, 1, received.stderr);
@@ -181,18 +263,35 @@ for (const cut of [6, 30, 200_000]) {
 
 Deno.test("a silent peer times out instead of hanging", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening(["receive", "--out", tmp.path, "--timeout", "0.5"]);
-  using conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+  await using receiver = await startListening([
+    "receive",
+    "--out",
+    tmp.path,
+    "--timeout",
+    "0.5",
+  ]);
+  using conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: receiver.port,
+  });
   await conn.write(new Uint8Array([0x50, 0x41])); // two bytes of a preamble, then nothing
   const received = await receiver.result();
   assert.equal(received.code, 1);
   assert.match(received.stderr, /timed out: no data for 0.5 s/);
-  assert.equal(events(received.stdout).find((e) => e.event === "error")?.code, "timeout");
+  assert.equal(
+    events(received.stdout).find((e) => e.event === "error")?.code,
+    "timeout",
+  );
 });
 
 Deno.test("receive --keep serves two senders at once", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening(["receive", "--keep", "--out", tmp.path]);
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    tmp.path,
+  ]);
   const to = `127.0.0.1:${receiver.port}`;
   const [a, b] = await Promise.all([
     runPasa(["send", join(TESTFILES, "chunk-minus-1.bin"), "--to", to]),
@@ -203,7 +302,10 @@ Deno.test("receive --keep serves two senders at once", async () => {
   receiver.kill("SIGINT");
   const received = await receiver.result();
   assert.equal(received.code, 0, received.stderr);
-  assert.equal(events(received.stdout).filter((e) => e.event === "summary").length, 2);
+  assert.equal(
+    events(received.stdout).filter((e) => e.event === "summary").length,
+    2,
+  );
   assert.deepEqual((await listTree(tmp.path)).filter((p) => !p.endsWith("/")), [
     "chunk-minus-1.bin",
     "nested/deeper/deepest/note.md",
@@ -216,7 +318,15 @@ Deno.test("killing the sender mid-transfer leaves no file under the final name",
   await using receiver = await startListening(["receive", "--out", tmp.path]);
   // The sender reads stdin, so it is surely mid-transfer while we hold stdin open.
   const child = pasaCommand(
-    ["send", "-", "--name", "partial.bin", "--to", `127.0.0.1:${receiver.port}`, "--json"],
+    [
+      "send",
+      "-",
+      "--name",
+      "partial.bin",
+      "--to",
+      `127.0.0.1:${receiver.port}`,
+      "--json",
+    ],
     { stdin: "piped" },
   ).spawn();
   const writer = child.stdin.getWriter();

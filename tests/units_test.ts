@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { formatBytes, formatDuration, formatRate, parseSize, rate } from "../lib/units.ts";
+import {
+  formatBytes,
+  formatDuration,
+  formatRate,
+  parseSize,
+  rate,
+} from "../lib/units.ts";
 
 const sizes: [string, number][] = [
   ["0", 0],
@@ -12,7 +18,8 @@ const sizes: [string, number][] = [
   ["2TB", 2e12],
 ];
 for (const [text, bytes] of sizes) {
-  Deno.test(`parseSize(${JSON.stringify(text)}) is ${bytes}`, () => assert.equal(parseSize(text), bytes));
+  Deno.test(`parseSize(${JSON.stringify(text)}) is ${bytes}`, () =>
+    assert.equal(parseSize(text), bytes));
 }
 for (const text of ["", "G", "-1", "1.2.3", "5X", "1e3"]) {
   Deno.test(`parseSize(${JSON.stringify(text)}) throws a RangeError`, () => {
@@ -24,6 +31,8 @@ Deno.test("formatBytes() uses binary units and never prints NaN", () => {
   assert.equal(formatBytes(0), "0 B");
   assert.equal(formatBytes(1023), "1023 B");
   assert.equal(formatBytes(1536), "1.5 KiB");
+  assert.equal(formatBytes(1048575), "1.0 MiB");
+  assert.equal(formatBytes(99.97 * 1024), "100 KiB");
   assert.equal(formatBytes(2 ** 30), "1.0 GiB");
   assert.equal(formatBytes(500 * 2 ** 20), "500 MiB");
   assert.equal(formatBytes(NaN), "0 B");

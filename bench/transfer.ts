@@ -1,0 +1,219 @@
+/**
+ * Whole-transfer benchmark: a generated file sent file-to-file over
+ * loopback by pasa (SHA-256 on both ends, fsync before rename) and, in the
+ * same run, by nc when installed (no hash, no fsync) and by nc followed by
+ * an fsync of the received file (the same durability pasa gives).
+ * Prints each median time, the ratios, and pasa's peak RSS on each side.
+ *
+ *   deno task bench [--size 1GiB] [--runs 3] [--dir DIR]
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { parseSize } from "../lib/units.ts";
+import { firstJsonLine, pasaArgv } from "../scripts/pasa.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    size: { type: "string", default: "1GiB" },
+    runs: { type: "string", default: "3" },
+    dir: { type: "string" },
+  },
+});
+const size = parseSize(values.size!);
+const runs = Math.max(1, Number(values.runs));
+const dir = values.dir ?? await Deno.makeTempDir({ prefix: "pasa-bench-" });
+const say = (text: string) =>
+  Deno.stdout.writeSync(new TextEncoder().encode(text + "\n"));
+
+/** Generates `bytes` of incompressible data without holding it in memory. */
+async function generate(path: string, bytes: number): Promise<void> {
+  const block = new Uint8Array(1 << 20);
+  for (let i = 0; i < block.length; i += 65536) {
+    crypto.getRandomValues(block.subarray(i, i + 65536));
+  }
+  using file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const view = new DataView(block.buffer);
+  for (let done = 0, n = 0; done < bytes; n++) {
+    view.setUint32(0, n); // no two blocks alike
+    const piece = block.subarray(0, Math.min(block.length, bytes - done));
+    for (let at = 0; at < piece.length;) {
+      at += await file.write(piece.subarray(at));
+    }
+    done += piece.length;
+  }
+}
+
+const GNU_TIME = "/usr/bin/time";
+const hasTime = await Deno.stat(GNU_TIME).then(() => true, () => false);
+
+/** pasa's command, under GNU time (which prints the peak RSS) when installed. */
+function pasaTimed(args: string[], stdout: "piped" | "null"): Deno.Command {
+  const argv = pasaArgv(args);
+  const [cmd, ...rest] = hasTime
+    ? [GNU_TIME, "-f", "peak-rss-kb %M", ...argv]
+    : argv;
+  return new Deno.Command(cmd!, {
+    args: rest,
+    stdout,
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+}
+
+function rssOf(stderr: Uint8Array): number | undefined {
+  const m = /peak-rss-kb (\d+)/.exec(new TextDecoder().decode(stderr));
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+async function freePort(): Promise<number> {
+  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return (l.addr as Deno.NetAddr).port;
+}
+
+interface Run {
+  seconds: number;
+  sendRss?: number;
+  recvRss?: number;
+}
+
+async function pasaOnce(src: string, out: string): Promise<Run> {
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  const receiver = pasaTimed([
+    "receive",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--out",
+    out,
+    "--json",
+    "-q",
+  ], "piped")
+    .spawn();
+  const recvErr = new Response(receiver.stderr).bytes();
+  const { line, rest } = await firstJsonLine(receiver.stdout);
+  const started = performance.now();
+  const sender = pasaTimed([
+    "send",
+    src,
+    "--to",
+    `127.0.0.1:${line.port}`,
+    "-q",
+  ], "null").spawn();
+  const [s, r] = await Promise.all([sender.output(), receiver.status]);
+  const seconds = (performance.now() - started) / 1000;
+  await rest();
+  if (s.code !== 0 || r.code !== 0) {
+    throw new Error(`pasa failed: ${new TextDecoder().decode(s.stderr)}`);
+  }
+  const run: Run = { seconds };
+  const sendRss = rssOf(s.stderr);
+  const recvRss = rssOf(await recvErr);
+  if (sendRss !== undefined) run.sendRss = sendRss;
+  if (recvRss !== undefined) run.recvRss = recvRss;
+  return run;
+}
+
+/** nc through a shell, so its output goes straight to the file as users run it. */
+async function ncShell(src: string, out: string, fsync: boolean): Promise<Run> {
+  const port = await freePort();
+  const recv = new Deno.Command("sh", {
+    args: [
+      "-c",
+      `nc -l -p ${port} > '${out}'${fsync ? ` && sync '${out}'` : ""}`,
+    ],
+  }).spawn();
+  // nc -l has no "ready" signal: retry the sender until the listener is up.
+  const started = performance.now();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const send = await new Deno.Command("sh", {
+      args: ["-c", `nc -N 127.0.0.1 ${port} < '${src}'`],
+      stderr: "null",
+    })
+      .output();
+    if (send.code === 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await recv.status;
+  return { seconds: (performance.now() - started) / 1000 };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
+const hasNc = await new Deno.Command("sh", {
+  args: ["-c", "command -v nc"],
+  stdout: "null",
+}).output()
+  .then((o) => o.success, () => false);
+
+try {
+  const src = join(dir, "bench-source.bin");
+  say(`Generating ${values.size} (${size} bytes) in ${dir} ...`);
+  await generate(src, size);
+  const results: Record<string, Run[]> = { pasa: [], nc: [], "nc + fsync": [] };
+  for (let i = 0; i < runs; i++) {
+    results.pasa!.push(await pasaOnce(src, join(dir, "pasa-out")));
+    if (hasNc) {
+      results.nc!.push(await ncShell(src, join(dir, "nc-out.bin"), false));
+      results["nc + fsync"]!.push(
+        await ncShell(src, join(dir, "nc-out.bin"), true),
+      );
+    }
+    say(
+      `run ${i + 1}/${runs}: ${
+        Object.entries(results).filter(([, r]) => r[i]).map(([k, r]) =>
+          `${k} ${r[i]!.seconds.toFixed(2)} s`
+        ).join(", ")
+      }`,
+    );
+  }
+  say(
+    `\nFile to file over loopback, ${values.size}, median of ${runs} (disk: ${dir}):`,
+  );
+  const pasa = median(results.pasa!.map((r) => r.seconds));
+  for (const [name, rs] of Object.entries(results)) {
+    if (rs.length === 0) continue;
+    const t = median(rs.map((r) => r.seconds));
+    say(
+      `  ${name.padEnd(11)} ${t.toFixed(2)} s  ${
+        (size / t / 1e6).toFixed(0)
+      } MB/s${
+        name === "pasa" ? "" : `  pasa/${name} = ${(pasa / t).toFixed(2)}`
+      }`,
+    );
+  }
+  if (!hasNc) {
+    say(
+      "  nc is not installed: no comparison (apt-get install netcat-openbsd)",
+    );
+  }
+  if (hasTime) {
+    const sendRss = Math.max(...results.pasa!.map((r) => r.sendRss ?? 0));
+    const recvRss = Math.max(...results.pasa!.map((r) => r.recvRss ?? 0));
+    say(
+      `  pasa peak RSS: sender ${mb(sendRss)} MB, receiver ${mb(recvRss)} MB`,
+    );
+  } else {say(
+      `  pasa peak RSS: not measured (needs GNU time: apt-get install time)`,
+    );}
+  say(
+    "  (pasa hashes SHA-256 on both ends and fsyncs before renaming; nc does neither)",
+  );
+} finally {
+  if (values.dir === undefined) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
