@@ -73,7 +73,7 @@ function rssOf(stderr: Uint8Array): number | undefined {
   return m ? Number(m[1]) * 1024 : undefined;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return (l.addr as Deno.NetAddr).port;
 }
@@ -124,7 +124,7 @@ async function pasaOnce(src: string, out: string): Promise<Run> {
 
 /** nc through a shell, so its output goes straight to the file as users run it. */
 async function ncShell(src: string, out: string, fsync: boolean): Promise<Run> {
-  const port = await freePort();
+  const port = freePort();
   const recv = new Deno.Command("sh", {
     args: [
       "-c",
