@@ -172,7 +172,7 @@ async function serve(
   const say = bar
     ? new Reporter(output, { json: cmd.json, quiet: cmd.quiet })
     : reporter;
-  say.connected(peer);
+  say.connected(peer, cmd.from === undefined);
   bar?.start();
   try {
     if (cmd.raw) {
@@ -262,7 +262,7 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
     const state = new TransferState();
     const { bar, output } = progressFor(rt, cmd.quiet, state);
     const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });
-    say.connected(peer);
+    say.connected(peer, cmd.listen);
     bar?.start();
     try {
       if (cmd.raw && only?.type === "file") {

@@ -140,9 +140,12 @@ export class Reporter {
     } else this.#say(renderListening(info));
   }
 
-  connected(peer: string): void {
+  /** A connection is up; `accepted` when the peer connected to us. */
+  connected(peer: string, accepted: boolean): void {
     if (this.json) this.#event({ event: "connected", peer });
-    else this.#say(`Connected to ${peer}\n`);
+    else {this.#say(
+        `${accepted ? "Connection from" : "Connected to"} ${peer}\n`,
+      );}
   }
 
   manifest(files: number, dirs: number, bytes: number | null): void {
