@@ -50,9 +50,12 @@ function fit(text: string, width: number): string {
  * With an unknown total the bar and ETA give way to bytes and rate.
  */
 export function renderProgress(s: ProgressSnapshot, width: number): string {
-  const filePart = s.fileSize === null
-    ? formatBytes(s.fileBytes)
-    : percent(s.fileBytes, s.fileSize);
+  // One file of unknown size: the total already says how much has moved.
+  const filePart = s.fileSize !== null
+    ? percent(s.fileBytes, s.fileSize)
+    : s.totalBytes === null && s.files <= 1
+    ? ""
+    : formatBytes(s.fileBytes);
   const count = s.files > 1
     ? `[${Math.min(s.index + 1, s.files)}/${s.files}] `
     : "";
@@ -68,7 +71,9 @@ export function renderProgress(s: ProgressSnapshot, width: number): string {
       formatBytes(s.totalBytes)
     } ${formatRate(s.rate)} ETA ${eta}`;
   }
-  const head = `${count}${displayName(s.name)} ${filePart}`;
+  const head = `${count}${displayName(s.name)}${
+    filePart ? ` ${filePart}` : ""
+  }`;
   const barWidth = fraction === null
     ? 0
     : Math.min(30, width - tail.length - 24);

@@ -136,6 +136,27 @@ Deno.test("receive --stdout writes the single file to stdout and text to stderr"
   );
 });
 
+Deno.test("a receiver on all interfaces takes a sender over IPv6 loopback", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening(["receive", "--out", tmp.path]);
+  const sent = await runPasa([
+    "send",
+    join(TESTFILES, "all-bytes.bin"),
+    "--to",
+    `[::1]:${receiver.port}`,
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const received = await receiver.result();
+  const peer = events(received.stdout).find((e) => e.event === "connected")
+    ?.peer as string;
+  assert.match(peer, /^\[::1\]:\d+$/);
+  const file = join(tmp.path, "all-bytes.bin");
+  assert.equal(
+    await sha256File(file),
+    await sha256File(join(TESTFILES, "all-bytes.bin")),
+  );
+});
+
 Deno.test("send --listen and receive --from work the other way round", async () => {
   await using tmp = await tempDir();
   await using sender = await startListening([
