@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseArgs } from "../lib/cli.ts";
 import { UsageError } from "../lib/errors.ts";
-import { events, pasaFlags, runPasa, TESTFILES } from "./helpers.ts";
+import { events, pasaFlags, runPasa, sendTo, TESTFILES } from "./helpers.ts";
 import config from "../deno.json" with { type: "json" };
 
 Deno.test("the pasa task grants exactly what the binary gets, never -A", () => {
@@ -147,13 +147,7 @@ Deno.test("connecting where nobody listens exits 1 with a hint", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  const r = await runPasa([
-    "send",
-    join(TESTFILES, "one-byte.bin"),
-    "--to",
-    `127.0.0.1:${port}`,
-    "--json",
-  ]);
+  const r = await sendTo(port, join(TESTFILES, "one-byte.bin"), "--json");
   assert.equal(r.code, 1);
   assert.match(
     r.stderr,

@@ -42,6 +42,11 @@ export async function runPasa(
   };
 }
 
+/** Runs `pasa send ...args --to 127.0.0.1:PORT` to completion. */
+export function sendTo(port: number, ...args: string[]): Promise<RunResult> {
+  return runPasa(["send", ...args, "--to", `127.0.0.1:${port}`]);
+}
+
 /** Parses JSON Lines output. */
 export function events(stdout: string): Record<string, unknown>[] {
   return stdout.split("\n").filter((l) => l.trim() !== "").map((l) =>

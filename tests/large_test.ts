@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   events,
-  runPasa,
+  sendTo,
   sha256File,
   startListening,
   tempDir,
@@ -40,13 +40,7 @@ Deno.test({
     }
     const out = join(tmp.path, "out");
     await using receiver = await startListening(["receive", "--out", out]);
-    const sent = await runPasa([
-      "send",
-      src,
-      "--to",
-      `127.0.0.1:${receiver.port}`,
-      "--json",
-    ]);
+    const sent = await sendTo(receiver.port, src, "--json");
     assert.equal(sent.code, 0, sent.stderr);
     const received = await receiver.result();
     assert.equal(received.code, 0, received.stderr);

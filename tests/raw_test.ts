@@ -5,6 +5,7 @@ import {
   listTree,
   ROOT,
   runPasa,
+  sendTo,
   sha256File,
   startListening,
   tempDir,
@@ -44,13 +45,7 @@ Deno.test("send --raw writes a 4-byte big-endian size, then the bytes, to a plai
     using conn = await listener.accept();
     return await readAll(conn);
   })();
-  const sent = await runPasa([
-    "send",
-    FILE,
-    "--raw",
-    "--to",
-    `127.0.0.1:${port}`,
-  ]);
+  const sent = await sendTo(port, FILE, "--raw");
   assert.equal(sent.code, 0, sent.stderr);
   assert.match(
     sent.stdout,
@@ -217,13 +212,7 @@ Deno.test({
       new TextDecoder().decode((await reader.read()).value).trim(),
     );
     reader.releaseLock();
-    const sent = await runPasa([
-      "send",
-      FILE,
-      "--raw",
-      "--to",
-      `127.0.0.1:${port}`,
-    ]);
+    const sent = await sendTo(port, FILE, "--raw");
     assert.equal(sent.code, 0, sent.stderr);
     assert.equal((await py.status).code, 0);
     await py.stdout.cancel();

@@ -5,6 +5,7 @@ import {
   events,
   listTree,
   runPasa,
+  sendTo,
   startListening,
   tempDir,
   TESTFILES,
@@ -194,12 +195,7 @@ Deno.test("garbage and oversized frames get protocol errors while receive --keep
       await peer.conn.read(buf) !== null
     ) { /* until the receiver hangs up */ }
   }
-  const sent = await runPasa([
-    "send",
-    join(TESTFILES, "all-bytes.bin"),
-    "--to",
-    `127.0.0.1:${port}`,
-  ]);
+  const sent = await sendTo(port, join(TESTFILES, "all-bytes.bin"));
   assert.equal(sent.code, 0, sent.stderr);
   receiver.kill();
   const received = await receiver.result();
@@ -219,12 +215,7 @@ Deno.test("two senders meeting get a clear message about roles", async () => {
     join(TESTFILES, "one-byte.bin"),
     "--listen",
   ]);
-  const other = await runPasa([
-    "send",
-    join(TESTFILES, "one-byte.bin"),
-    "--to",
-    `127.0.0.1:${sender.port}`,
-  ]);
+  const other = await sendTo(sender.port, join(TESTFILES, "one-byte.bin"));
   assert.equal(other.code, 1);
   assert.match(
     other.stderr,

@@ -6,6 +6,7 @@ import {
   listTree,
   pasaCommand,
   runPasa,
+  sendTo,
   sha256File,
   startListening,
   tempDir,
@@ -28,13 +29,7 @@ Deno.test("every fixture in testfiles/ round-trips as a directory, empty directo
   await Deno.mkdir(join(src, "nested", "empty-dir"));
   const out = join(tmp.path, "out");
   await using receiver = await startListening(["receive", "--out", out]);
-  const sent = await runPasa([
-    "send",
-    src,
-    "--to",
-    `127.0.0.1:${receiver.port}`,
-    "--json",
-  ]);
+  const sent = await sendTo(receiver.port, src, "--json");
   assert.equal(sent.code, 0, sent.stderr);
   const received = await receiver.result();
   assert.equal(received.code, 0, received.stderr);
@@ -65,14 +60,12 @@ Deno.test("several paths in one send keep their own names", async () => {
   await using tmp = await tempDir();
   const out = join(tmp.path, "out");
   await using receiver = await startListening(["receive", "--out", out]);
-  const sent = await runPasa([
-    "send",
+  const sent = await sendTo(
+    receiver.port,
     join(TESTFILES, "one-byte.bin"),
     join(TESTFILES, "café con leche ñandú.txt"),
     join(TESTFILES, "nested"),
-    "--to",
-    `127.0.0.1:${receiver.port}`,
-  ]);
+  );
   assert.equal(sent.code, 0, sent.stderr);
   assert.match(sent.stdout, /Sent 4 files and 3 directories/);
   assert.equal((await receiver.result()).code, 0);
@@ -119,12 +112,7 @@ Deno.test("receive --stdout writes the single file to stdout and text to stderr"
     text += new TextDecoder().decode(value);
   }
   const port = Number(/port (\d+)/.exec(text)![1]);
-  const sent = await runPasa([
-    "send",
-    join(TESTFILES, "all-bytes.bin"),
-    "--to",
-    `127.0.0.1:${port}`,
-  ]);
+  const sent = await sendTo(port, join(TESTFILES, "all-bytes.bin"));
   assert.equal(sent.code, 0, sent.stderr);
   const stdout = new Uint8Array(await new Response(child.stdout).arrayBuffer());
   stderr.releaseLock();
@@ -185,12 +173,7 @@ Deno.test("an existing file is refused with exit 4 on both sides and kept; --for
   await Deno.writeTextFile(target, "precious");
   {
     await using receiver = await startListening(["receive", "--out", tmp.path]);
-    const sent = await runPasa([
-      "send",
-      join(TESTFILES, "one-byte.bin"),
-      "--to",
-      `127.0.0.1:${receiver.port}`,
-    ]);
+    const sent = await sendTo(receiver.port, join(TESTFILES, "one-byte.bin"));
     assert.equal(sent.code, 4);
     assert.match(
       sent.stderr,
@@ -210,12 +193,7 @@ Deno.test("an existing file is refused with exit 4 on both sides and kept; --for
     tmp.path,
     "--force",
   ]);
-  const sent = await runPasa([
-    "send",
-    join(TESTFILES, "one-byte.bin"),
-    "--to",
-    `127.0.0.1:${receiver.port}`,
-  ]);
+  const sent = await sendTo(receiver.port, join(TESTFILES, "one-byte.bin"));
   assert.equal(sent.code, 0, sent.stderr);
   assert.deepEqual(await Deno.readFile(target), new Uint8Array([0]));
 });
@@ -229,12 +207,7 @@ Deno.test("--max-size refuses a larger transfer up front", async () => {
     "--max-size",
     "1M",
   ]);
-  const sent = await runPasa([
-    "send",
-    join(TESTFILES, "chunk-exact.bin"),
-    "--to",
-    `127.0.0.1:${receiver.port}`,
-  ]);
+  const sent = await sendTo(receiver.port, join(TESTFILES, "chunk-exact.bin"));
   assert.equal(sent.code, 4);
   assert.match(sent.stderr, /over the receiver's --max-size of 977 KiB/);
   assert.equal((await receiver.result()).code, 4);
@@ -246,12 +219,7 @@ Deno.test("a byte flipped in flight gives exit 3 on both sides and no file", asy
   await using receiver = await startListening(["receive", "--out", tmp.path]);
   // Far past the handshake and manifest: inside the file body.
   await using proxy = startProxy(receiver.port, { flipAt: 500_000 });
-  const sent = await runPasa([
-    "send",
-    join(TESTFILES, "chunk-exact.bin"),
-    "--to",
-    `127.0.0.1:${proxy.port}`,
-  ]);
+  const sent = await sendTo(proxy.port, join(TESTFILES, "chunk-exact.bin"));
   assert.equal(sent.code, 3, sent.stderr);
   assert.match(sent.stderr, /SHA-256 mismatch for chunk-exact.bin/);
   const received = await receiver.result();
@@ -268,12 +236,7 @@ for (const cut of [6, 30, 200_000]) {
     await using tmp = await tempDir();
     await using receiver = await startListening(["receive", "--out", tmp.path]);
     await using proxy = startProxy(receiver.port, { cutAfter: cut });
-    const sent = await runPasa([
-      "send",
-      join(TESTFILES, "chunk-exact.bin"),
-      "--to",
-      `127.0.0.1:${proxy.port}`,
-    ]);
+    const sent = await sendTo(proxy.port, join(TESTFILES, "chunk-exact.bin"));
     assert.equal(sent.code, 1, sent.stderr);
     const received = await receiver.result();
     assert.equal(received.code, 1, received.stderr);
