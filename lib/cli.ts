@@ -9,6 +9,7 @@
 import { Command as Commander, CommanderError } from "commander";
 import { ExitCode, UsageError } from "./errors.ts";
 import { type Address, DEFAULT_PORT, parseAddress, parsePort } from "./tcp.ts";
+import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN, parseRate } from "./udp.ts";
 import { parseSize } from "./units.ts";
 import { versionText } from "./version.ts";
 
@@ -23,6 +24,8 @@ export interface CommonFlags {
 /** `pasa receive`. */
 export interface ReceiveCommand extends CommonFlags {
   kind: "receive";
+  /** Also take UDP transfers (on the same port number). */
+  udp: boolean;
   port: number;
   host?: string;
   from?: Address;
@@ -43,6 +46,13 @@ export interface SendCommand extends CommonFlags {
   port: number;
   host?: string;
   name?: string;
+  /** Send file bodies as UDP datagrams. */
+  udp: boolean;
+  /** Datagram size, header included; undefined: automatic. */
+  datagramSize?: number;
+  /** Fixed rate, bits per second; undefined: adaptive. */
+  rate?: number;
+  lossy: boolean;
 }
 
 /** Text to print and an exit code (help, version, no command). */
@@ -172,6 +182,10 @@ ${EXIT_CODES}`,
     )
     .option("-f, --force", "replace existing files")
     .option(
+      "--udp",
+      "also take UDP transfers (pasa send --udp), on the same port number",
+    )
+    .option(
       "--max-size <size>",
       "refuse transfers larger than this (e.g. 500M, 2GiB)",
     );
@@ -190,6 +204,7 @@ Examples:
   pasa receive --port 0 --out inbox     # any free port, into ./inbox
   pasa receive --keep --max-size 2G     # a drop box for the whole lab
   pasa receive --from 192.168.1.20      # the sender runs: pasa send FILE --listen
+  pasa receive --udp                    # TCP and UDP senders
   pasa receive --raw --name data.bin    # classic format: python, nc
 ${EXIT_CODES}`,
     )
@@ -205,6 +220,7 @@ ${EXIT_CODES}`,
         maxSize: o.maxSize === undefined
           ? Infinity
           : sizeFlag(String(o.maxSize)),
+        udp: o.udp === true,
       };
       if (o.host !== undefined) c.host = String(o.host);
       if (o.from !== undefined) c.from = parseAddress(String(o.from));
@@ -236,6 +252,22 @@ ${EXIT_CODES}`,
     .option(
       "--name <name>",
       "name the receiver gets for stdin or a single file",
+    )
+    .option(
+      "--udp",
+      "send file bodies as UDP datagrams (the receiver runs pasa receive --udp)",
+    )
+    .option(
+      "--rate <bits/s>",
+      "with --udp: a fixed rate, e.g. 500M or 2G (default: adapt to loss)",
+    )
+    .option(
+      "--datagram-size <bytes>",
+      "with --udp: datagram size (default: 1472, or 32808 to this machine)",
+    )
+    .option(
+      "--lossy",
+      "with --udp: one pass, no repair: measure loss; the file stays a .part",
     );
   commonOptions(send)
     .addHelpText(
@@ -250,6 +282,8 @@ Examples:
   tar c src | pasa send - --name src.tar --to lab-3
   pasa send big.iso --listen                  # receiver runs: pasa receive --from ME
   pasa send data.bin --raw --to 127.0.0.1:5000  # classic format: python, nc
+  pasa send big.iso --udp --to lab-3          # over UDP, rate adapted to loss
+  pasa send big.iso --udp --lossy --rate 1G --to lab-3   # measure loss at 1 Gbit/s
 ${EXIT_CODES}`,
     )
     .action((paths: string[], o: Record<string, unknown>) => {
@@ -259,7 +293,13 @@ ${EXIT_CODES}`,
         paths,
         listen: o.listen === true,
         port: parsePort(String(o.port)),
+        udp: o.udp === true,
+        lossy: o.lossy === true,
       };
+      if (o.rate !== undefined) c.rate = parseRate(String(o.rate));
+      if (o.datagramSize !== undefined) {
+        c.datagramSize = parseDatagramSize(String(o.datagramSize));
+      }
       if (o.to !== undefined) c.to = parseAddress(String(o.to));
       if (o.host !== undefined) c.host = String(o.host);
       if (o.name !== undefined) c.name = String(o.name);
@@ -270,7 +310,26 @@ ${EXIT_CODES}`,
   return program;
 }
 
+function parseDatagramSize(text: string): number {
+  const n = Number(text);
+  if (
+    !/^\d+$/.test(text.trim()) || n < DATAGRAM_SIZE_MIN || n > DATAGRAM_SIZE_MAX
+  ) {
+    throw new UsageError(
+      `Invalid --datagram-size ${
+        JSON.stringify(text)
+      }: expected ${DATAGRAM_SIZE_MIN} to ${DATAGRAM_SIZE_MAX} bytes`,
+    );
+  }
+  return n;
+}
+
 function checkReceive(c: ReceiveCommand, o: Record<string, unknown>): void {
+  if (c.udp && (c.from || c.stdout || c.raw)) {
+    throw new UsageError(
+      "--udp needs a listening receiver writing files: not with --from, --stdout or --raw",
+    );
+  }
   if (c.stdout && c.keep) {
     throw new UsageError("--stdout takes one file; it cannot go with --keep");
   }
@@ -321,6 +380,16 @@ function checkSend(c: SendCommand, o: Record<string, unknown>): void {
   }
   if (c.raw && c.paths.length !== 1) {
     throw new UsageError("--raw sends exactly one file");
+  }
+  if (
+    !c.udp && (c.lossy || c.rate !== undefined || c.datagramSize !== undefined)
+  ) {
+    throw new UsageError("--rate, --datagram-size and --lossy go with --udp");
+  }
+  if (c.udp && (c.listen || c.raw || c.paths.includes("-"))) {
+    throw new UsageError(
+      "--udp sends files of known size to a listening receiver: not with --listen, --raw or standard input",
+    );
   }
 }
 

@@ -22,10 +22,12 @@ import { ProgressBar } from "./progress.ts";
 import { checkRawSize, rawReceive, rawSend } from "./raw.ts";
 import { receiveSession } from "./receive.ts";
 import { type Output, Reporter } from "./report.ts";
-import { sendSession } from "./send.ts";
+import { sendSession, type UdpSendOptions } from "./send.ts";
 import { TransferState } from "./session.ts";
 import { collectSources } from "./sources.ts";
-import { connect, lanAddresses, listen, peerName } from "./tcp.ts";
+import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
+import { DATAGRAM_SIZE_LOOPBACK, DATAGRAM_SIZE_NETWORK } from "./udp.ts";
+import { UdpEndpoint } from "./udp_receive.ts";
 
 /** What a command may use of the process; main.ts provides the real one. */
 export interface Runtime {
@@ -96,28 +98,45 @@ export async function runReceive(
     if (!cmd.stdout) await dest.prepare();
     if (cmd.from) {
       const conn = await connect(cmd.from);
-      await serve(conn, cmd, base, dest, reporter, true);
-      return ExitCode.ok;
+      return await serve(conn, cmd, base, dest, reporter, true);
     }
     const listener = listen(cmd.host, cmd.port);
     const addr = listener.addr as Deno.NetAddr;
+    let udp: UdpEndpoint | undefined;
+    if (cmd.udp || cmd.keep) {
+      try {
+        udp = UdpEndpoint.bind(cmd.host, addr.port);
+      } catch (error) {
+        if (cmd.udp) {
+          listener.close();
+          throw error;
+        }
+        reporter.warning(
+          `${(error as Error).message}; taking TCP transfers only`,
+        );
+      }
+    }
     reporter.listening({
       host: addr.hostname,
       port: addr.port,
       addresses: lanAddresses(),
       command: cmd.raw
         ? "pasa send FILE --raw --to ADDR"
-        : "pasa send PATH --to ADDR",
+        : `pasa send PATH${cmd.udp ? " --udp" : ""} --to ADDR`,
       role: "receiver",
       raw: cmd.raw,
+      udp: udp !== undefined,
     });
-    if (!cmd.keep) {
-      const conn = await accept(listener, rt.signal);
-      listener.close();
-      await serve(conn, cmd, base, dest, reporter, true);
-      return ExitCode.ok;
+    try {
+      if (!cmd.keep) {
+        const conn = await accept(listener, rt.signal);
+        listener.close();
+        return await serve(conn, cmd, base, dest, reporter, true, udp);
+      }
+      return await serveMany(listener, cmd, base, dest, reporter, udp);
+    } finally {
+      await udp?.close();
     }
-    return await serveMany(listener, cmd, base, dest, reporter);
   } catch (error) {
     reporter.error(error);
     return exitCodeOf(error);
@@ -131,8 +150,9 @@ async function serveMany(
   rt: Runtime,
   dest: Destination,
   reporter: Reporter,
+  udp: UdpEndpoint | undefined,
 ): Promise<number> {
-  const active = new Set<Promise<void>>();
+  const active = new Set<Promise<unknown>>();
   for (;;) {
     let conn: Deno.Conn;
     try {
@@ -145,7 +165,15 @@ async function serveMany(
     }
     const peer = peerName(conn);
     // No bar here: concurrent transfers would fight over one terminal line.
-    const task = serve(conn, cmd, rt, dest, reporter, false)
+    const task: Promise<unknown> = serve(
+      conn,
+      cmd,
+      rt,
+      dest,
+      reporter,
+      false,
+      udp,
+    )
       .catch((error) => reporter.error(error, `Transfer from ${peer} failed`))
       .finally(() => active.delete(task));
     active.add(task);
@@ -155,7 +183,7 @@ async function serveMany(
   return interrupted ? ExitCode.interrupted : ExitCode.ok;
 }
 
-/** One receiving connection, start to end. Throws on failure. */
+/** One receiving connection, start to end: returns the exit code, throws on failure. */
 async function serve(
   conn: Deno.Conn,
   cmd: ReceiveCommand,
@@ -163,7 +191,8 @@ async function serve(
   dest: Destination,
   reporter: Reporter,
   withBar: boolean,
-): Promise<void> {
+  udp?: UdpEndpoint,
+): Promise<number> {
   setNoDelay(conn);
   const peer = peerName(conn);
   using link = new Link(conn, { timeoutMs: cmd.timeoutMs, signal: rt.signal });
@@ -194,12 +223,13 @@ async function serve(
       } finally {
         if (!cmd.stdout) dest.release(entries);
       }
-      return;
+      return ExitCode.ok;
     }
     const result = await receiveSession(link, dest, {
       state,
       peer,
       ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
+      ...(udp ? { udp } : {}),
       onManifest: (entries) =>
         say.manifest(
           state.files,
@@ -210,9 +240,23 @@ async function serve(
     });
     bar?.stop();
     say.summary(result);
+    return result.incomplete ? ExitCode.integrity : ExitCode.ok;
   } finally {
     bar?.stop();
   }
+}
+
+/** UDP settings for a send: datagram size and starting rate follow the target. */
+function udpOptions(cmd: SendCommand, remote: Deno.NetAddr): UdpSendOptions {
+  const local = isLoopback(remote.hostname);
+  return {
+    datagramSize: cmd.datagramSize ??
+      (local ? DATAGRAM_SIZE_LOOPBACK : DATAGRAM_SIZE_NETWORK),
+    initialRate: local ? 2e9 : 1e8,
+    lossy: cmd.lossy,
+    target: { hostname: remote.hostname, port: remote.port },
+    ...(cmd.rate !== undefined ? { rate: cmd.rate } : {}),
+  };
 }
 
 /** `pasa send`: returns the exit code. */
@@ -287,12 +331,15 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
         state,
         stdin: rt.stdin,
         peer,
+        ...(cmd.udp
+          ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr) }
+          : {}),
         onAccepted: () => say.manifest(state.files, dirs, state.totalBytes),
         onFile: (file) => say.file(file),
       });
       bar?.stop();
       say.summary(result);
-      return ExitCode.ok;
+      return result.verified ? ExitCode.ok : ExitCode.integrity;
     } finally {
       bar?.stop();
     }

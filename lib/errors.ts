@@ -85,7 +85,8 @@ export type RefusalReason =
   | "no-space"
   | "unsafe-name"
   | "busy"
-  | "not-single-file";
+  | "not-single-file"
+  | "no-udp";
 
 /** The receiver refused the transfer before or while taking it. */
 export class RefusedError extends PasaError {
@@ -112,6 +113,7 @@ const refusalReasons: ReadonlySet<string> = new Set<RefusalReason>([
   "unsafe-name",
   "busy",
   "not-single-file",
+  "no-udp",
 ]);
 
 /**

@@ -227,7 +227,7 @@ export class Destination {
   }
 
   /** Opens `NAME.pasa.part` for a vetted file path; its parents must exist. */
-  async open(wirePath: string): Promise<FileSink> {
+  async open(wirePath: string): Promise<PartFile> {
     const slash = wirePath.lastIndexOf("/");
     if (slash > 0) await this.makeDirs(wirePath.slice(0, slash));
     const finalPath = this.localPath(wirePath);
@@ -249,6 +249,7 @@ export class Destination {
     try {
       // createNew is O_EXCL: it never follows a link planted at that name.
       file = await Deno.open(partPath, {
+        read: true,
         write: true,
         createNew: true,
         mode: 0o644,
@@ -263,7 +264,8 @@ export class Destination {
 /** Bytes written between background write-back requests. */
 const SYNC_EVERY = 64 * 1024 * 1024;
 
-class PartFile implements FileSink {
+/** A file being received as `NAME.pasa.part`. */
+export class PartFile implements FileSink {
   #open = true;
   #unsynced = 0;
   #syncing: Promise<void> | undefined;
@@ -324,6 +326,16 @@ class PartFile implements FileSink {
       this.file.close();
     } catch {
       // already closed
+    }
+  }
+
+  /** Syncs and closes, leaving the `.part` in place (an incomplete `--lossy` file). */
+  async keep(): Promise<void> {
+    await this.#syncing;
+    try {
+      await this.file.sync();
+    } finally {
+      this.#close();
     }
   }
 

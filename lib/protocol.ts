@@ -64,6 +64,46 @@ export interface Manifest {
 export interface Accept {
   type: "accept";
   security: string;
+  /** For a UDP transfer: the transfer id every datagram must carry. */
+  udp?: { transfer: number };
+}
+/** Sent by the sender before the manifest to move file bodies over UDP. */
+export interface UdpRequest {
+  type: "udp-request";
+  /** Datagram size the sender will use, header included. */
+  datagramSize: number;
+  /** One pass, no repair: measure loss, keep the file only as `.part`. */
+  lossy: boolean;
+}
+/** The receiver's running count, sent about every 100 ms during a UDP transfer. */
+export interface UdpReport {
+  type: "udp-report";
+  /** Datagrams received so far (duplicates included). */
+  received: number;
+  /** Highest sequence number seen + 1: how many the sender has sent, as far as the receiver knows. */
+  expected: number;
+}
+/** The sender finished a pass over a file (first pass or a repair). */
+export interface UdpPassEnd {
+  type: "udp-pass-end";
+  index: number;
+  /** Datagrams sent so far in this transfer (the next sequence number). */
+  sent: number;
+  retransmittedBytes: number;
+  /** The sender's current rate, bits per second. */
+  rate: number;
+}
+/** Slots still missing after a pass, as `[first slot, count]` ranges. */
+export interface UdpMissing {
+  type: "udp-missing";
+  index: number;
+  ranges: [number, number][];
+}
+/** Every slot of the file arrived (or, with `lossy`, the one pass is over). */
+export interface UdpFileDone {
+  type: "udp-file-done";
+  index: number;
+  complete: boolean;
 }
 /** Sent by the sender after a file's closing zero-length chunk. */
 export interface FileEnd {
@@ -83,6 +123,8 @@ export interface Done {
   type: "done";
   files: number;
   bytes: number;
+  /** For a UDP transfer: the receiver's statistics. */
+  udp?: Record<string, number | boolean>;
 }
 /** Either side ends the session with an error; see PROTOCOL.md for codes. */
 export interface ErrorMessage {
@@ -96,6 +138,11 @@ export type Message =
   | Hello
   | Manifest
   | Accept
+  | UdpRequest
+  | UdpReport
+  | UdpPassEnd
+  | UdpMissing
+  | UdpFileDone
   | FileEnd
   | FileOk
   | Done
@@ -249,8 +296,63 @@ export function decodeControl(payload: Uint8Array): Message {
         last: o.last,
       };
     }
-    case "accept":
-      return { type: "accept", security: str(o, "security") };
+    case "accept": {
+      const accept: Accept = { type: "accept", security: str(o, "security") };
+      if (o.udp !== undefined) {
+        if (typeof o.udp !== "object" || o.udp === null) {
+          fail(`"udp" must be an object`);
+        }
+        accept.udp = { transfer: count(o.udp as Json, "transfer") };
+      }
+      return accept;
+    }
+    case "udp-request":
+      if (typeof o.lossy !== "boolean") fail(`"lossy" must be true or false`);
+      return {
+        type: "udp-request",
+        datagramSize: count(o, "datagramSize"),
+        lossy: o.lossy,
+      };
+    case "udp-report":
+      return {
+        type: "udp-report",
+        received: count(o, "received"),
+        expected: count(o, "expected"),
+      };
+    case "udp-pass-end":
+      return {
+        type: "udp-pass-end",
+        index: count(o, "index"),
+        sent: count(o, "sent"),
+        retransmittedBytes: count(o, "retransmittedBytes"),
+        rate: count(o, "rate"),
+      };
+    case "udp-missing": {
+      const ranges = o.ranges;
+      if (
+        !Array.isArray(ranges) ||
+        !ranges.every((r) =>
+          Array.isArray(r) && r.length === 2 &&
+          r.every((n) =>
+            typeof n === "number" && Number.isSafeInteger(n) && n >= 0
+          )
+        )
+      ) fail(`"ranges" must be a list of [first, count] pairs`);
+      return {
+        type: "udp-missing",
+        index: count(o, "index"),
+        ranges: ranges as [number, number][],
+      };
+    }
+    case "udp-file-done":
+      if (typeof o.complete !== "boolean") {
+        fail(`"complete" must be true or false`);
+      }
+      return {
+        type: "udp-file-done",
+        index: count(o, "index"),
+        complete: o.complete,
+      };
     case "file-end":
       return {
         type: "file-end",
@@ -264,12 +366,24 @@ export function decodeControl(payload: Uint8Array): Message {
         index: count(o, "index"),
         sha256: sha(o, "sha256"),
       };
-    case "done":
-      return {
+    case "done": {
+      const done: Done = {
         type: "done",
         files: count(o, "files"),
         bytes: count(o, "bytes"),
       };
+      if (typeof o.udp === "object" && o.udp !== null) {
+        const udp: Record<string, number | boolean> = {};
+        for (const [k, v] of Object.entries(o.udp)) {
+          if (
+            typeof v === "boolean" ||
+            (typeof v === "number" && Number.isFinite(v))
+          ) udp[k] = v;
+        }
+        done.udp = udp;
+      }
+      return done;
+    }
     case "error":
       return {
         type: "error",

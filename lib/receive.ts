@@ -14,25 +14,35 @@ import {
   ProtocolError,
   RefusedError,
 } from "./errors.ts";
-import { FrameReader, writeControl } from "./frames.ts";
-import type { Destination, FileSink } from "./fsio.ts";
+import { FrameReader } from "./frames.ts";
+import type { Destination, FileSink, PartFile } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import { checkWirePath, displayName } from "./names.ts";
 import {
   checkChunkLength,
   type Entry,
   MAX_ENTRIES,
-  type Message,
+  type UdpRequest,
 } from "./protocol.ts";
 import {
   type FileResult,
   handshake,
   hangUp,
   SECURITY_MODES,
+  serialWriter,
   shouldReport,
   type TransferResult,
   TransferState,
 } from "./session.ts";
+import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN, UDP_HEADER } from "./udp.ts";
+import {
+  ReceiveCounters,
+  receivePasses,
+  receiverStats,
+  type UdpEndpoint,
+  UdpFileReceiver,
+  type UdpPassContext,
+} from "./udp_receive.ts";
 import { formatBytes, rate } from "./units.ts";
 
 /** Options of {@link receiveSession}. */
@@ -46,10 +56,18 @@ export interface ReceiveOptions {
    * (receive --stdout); a manifest of anything but one file is refused.
    */
   stdout?: FileSink;
+  /** The receiver's datagram socket: UDP transfers are refused without one. */
+  udp?: UdpEndpoint;
   /** Called with the vetted manifest, before any data. */
   onManifest?: (entries: readonly Entry[]) => void;
   /** Called once per file when it is verified and in place. */
   onFile?: (file: FileResult) => void;
+}
+
+/** One file's UDP receiver, opened before its datagrams can arrive. */
+interface UdpFile {
+  part: PartFile;
+  handler: UdpFileReceiver;
 }
 
 /** Receives one transfer over `link` into `dest`. */
@@ -61,12 +79,19 @@ export async function receiveSession(
   const state = options.state ?? new TransferState();
   const reader = new FrameReader(link);
   const started = performance.now();
+  // The UDP report timer writes too: one queue keeps frames whole.
+  const send = serialWriter(link);
   let entries: Entry[] | undefined;
   let vetted = false;
   let sink: FileSink | undefined;
+  const open: UdpFile[] = [];
+  let transfer = 0;
+  let reports: ReturnType<typeof setInterval> | undefined;
   try {
     await handshake(link, reader, "receiver");
-    entries = await readManifest(reader);
+    const { entries: list, udp: request } = await readManifest(reader);
+    entries = list;
+    if (request) checkUdpRequest(request, entries, options);
     if (options.stdout) {
       if (entries.length !== 1 || entries[0]!.type !== "file") {
         throw new RefusedError(
@@ -81,36 +106,101 @@ export async function receiveSession(
     }
     state.setManifest(entries);
     options.onManifest?.(entries);
-    await writeControl(link, { type: "accept", security: SECURITY_MODES[0]! });
+    const endpoint = request ? options.udp! : undefined;
+    if (endpoint) transfer = endpoint.newTransferId();
+    await send({
+      type: "accept",
+      security: SECURITY_MODES[0]!,
+      ...(endpoint ? { udp: { transfer } } : {}),
+    });
     if (!options.stdout) {
       for (const e of entries) {
         if (e.type === "dir") await dest.makeDirs(e.path);
       }
     }
 
-    const files: FileResult[] = [];
-    let index = 0;
-    for (const entry of entries) {
-      if (entry.type !== "file") continue;
-      const fileStart = performance.now();
-      state.beginFile(index, entry.path, entry.size);
-      sink = options.stdout ?? await dest.open(entry.path);
-      const hash = createHash("sha256");
-      const received = await receiveBody(
+    const fileEntries = entries.filter((e) => e.type === "file");
+    let udp: UdpPassContext | undefined;
+    let prepare: ((k: number) => Promise<UdpFile | undefined>) | undefined;
+    if (endpoint && request) {
+      const counters = new ReceiveCounters();
+      const ctx: UdpPassContext = {
         reader,
-        sink,
-        hash,
-        entry.size,
-        dest.maxSize,
-        state,
-      );
+        send,
+        counters,
+        lossy: request.lossy,
+      };
+      udp = ctx;
+      const payload = request.datagramSize - UDP_HEADER;
+      prepare = async (k) => {
+        const entry = fileEntries[k];
+        if (entry === undefined) return undefined;
+        state.beginFile(k, entry.path, entry.size);
+        const part = await dest.open(entry.path);
+        const handler = new UdpFileReceiver(
+          part.file,
+          entry.size!,
+          payload,
+          k,
+          counters,
+          state,
+        );
+        open.push({ part, handler });
+        endpoint.route(transfer, handler);
+        return { part, handler };
+      };
+      reports = setInterval(() => {
+        send({
+          type: "udp-report",
+          received: counters.received,
+          expected: counters.highest + 1,
+        })
+          .catch(() => {});
+      }, 100);
+    }
+
+    const files: FileResult[] = [];
+    const incomplete: string[] = [];
+    let next = prepare ? await prepare(0) : undefined;
+    for (let index = 0; index < fileEntries.length; index++) {
+      const entry = fileEntries[index]!;
+      const fileStart = performance.now();
+      let received: number;
+      let sha256: string;
+      if (udp && prepare) {
+        const current = next!;
+        const complete = await receivePasses(udp, current.handler, index);
+        next = await prepare(index + 1); // ready before the sender moves on
+        await send({ type: "udp-file-done", index, complete });
+        if (!complete) {
+          await current.part.keep();
+          incomplete.push(entry.path);
+          continue;
+        }
+        sink = current.part;
+        received = entry.size!;
+        sha256 = current.handler.finishHash();
+      } else {
+        state.beginFile(index, entry.path, entry.size);
+        sink = options.stdout ?? await dest.open(entry.path);
+        const hash = createHash("sha256");
+        received = await receiveBody(
+          reader,
+          sink,
+          hash,
+          entry.size,
+          dest.maxSize,
+          state,
+        );
+        sha256 = hash.digest("hex");
+      }
       const end = await reader.readControl();
       if (end.type === "error") {
         throw errorFromPeer(end.code, end.message, "Sender");
       }
       if (end.type !== "file-end" || end.index !== index) {
         throw new ProtocolError(
-          `Expected file-end for file ${index}, got ${describe(end)}`,
+          `Expected file-end for file ${index}, got ${end.type}`,
         );
       }
       if (end.size !== received) {
@@ -120,7 +210,6 @@ export async function receiveSession(
           } but sent ${received}`,
         );
       }
-      const sha256 = hash.digest("hex");
       if (sha256 !== end.sha256) {
         throw new IntegrityError(
           `SHA-256 mismatch for ${
@@ -131,7 +220,7 @@ export async function receiveSession(
       link.touch();
       await sink.commit();
       sink = undefined;
-      await writeControl(link, { type: "file-ok", index, sha256 });
+      await send({ type: "file-ok", index, sha256 });
       const seconds = (performance.now() - fileStart) / 1000;
       const file = {
         name: entry.path,
@@ -142,41 +231,103 @@ export async function receiveSession(
       };
       files.push(file);
       options.onFile?.(file);
-      index++;
     }
+    clearInterval(reports);
     const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
-    await writeControl(link, { type: "done", files: files.length, bytes });
+    const stats = udp && request
+      ? receiverStats(
+        udp.counters,
+        endpoint!.malformed,
+        request.datagramSize,
+        request.lossy,
+        incomplete.length === 0,
+        udp.lastPassEnd,
+      )
+      : undefined;
+    await send({
+      type: "done",
+      files: files.length,
+      bytes,
+      ...(stats
+        ? { udp: stats as unknown as Record<string, number | boolean> }
+        : {}),
+    });
     link.close();
     const seconds = (performance.now() - started) / 1000;
-    return {
+    const result: TransferResult = {
       role: "receiver",
       peer: options.peer ?? "",
       files,
-      dirs: entries.length - files.length,
+      dirs: entries.length - fileEntries.length,
       bytes,
       seconds,
       bytesPerSecond: rate(bytes, seconds),
-      verified: true,
+      verified: incomplete.length === 0,
     };
+    if (stats) result.udp = stats;
+    if (incomplete.length > 0) result.incomplete = incomplete;
+    return result;
   } catch (error) {
     await sink?.discard();
+    for (const { part } of open) await part.discard();
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;
   } finally {
+    clearInterval(reports);
+    if (transfer !== 0) options.udp?.route(transfer, undefined);
     if (vetted && entries) dest.release(entries);
   }
 }
 
-function describe(message: Message): string {
-  return message.type;
+/** Refuses a UDP request this receiver cannot serve. */
+function checkUdpRequest(
+  request: UdpRequest,
+  entries: readonly Entry[],
+  options: ReceiveOptions,
+): void {
+  if (!options.udp) {
+    throw new RefusedError(
+      "Refusing a UDP transfer: this receiver takes TCP only (run pasa receive --udp)",
+      "no-udp",
+    );
+  }
+  if (options.stdout) {
+    throw new RefusedError(
+      "Refusing a UDP transfer: --stdout needs the bytes in order (send over TCP)",
+      "no-udp",
+    );
+  }
+  if (
+    request.datagramSize < DATAGRAM_SIZE_MIN ||
+    request.datagramSize > DATAGRAM_SIZE_MAX
+  ) {
+    throw new ProtocolError(
+      `Datagram size ${request.datagramSize} is outside ${DATAGRAM_SIZE_MIN} to ${DATAGRAM_SIZE_MAX}`,
+    );
+  }
+  if (entries.some((e) => e.type === "file" && e.size === null)) {
+    throw new ProtocolError(
+      "A UDP transfer needs every file's size in advance",
+    );
+  }
 }
 
-async function readManifest(reader: FrameReader): Promise<Entry[]> {
+async function readManifest(
+  reader: FrameReader,
+): Promise<{ entries: Entry[]; udp?: UdpRequest }> {
   const entries: Entry[] = [];
+  let udp: UdpRequest | undefined;
   for (;;) {
     const message = await reader.readControl();
     if (message.type === "error") {
       throw errorFromPeer(message.code, message.message, "Sender");
+    }
+    if (
+      message.type === "udp-request" && entries.length === 0 &&
+      udp === undefined
+    ) {
+      udp = message;
+      continue;
     }
     if (message.type !== "manifest") {
       throw new ProtocolError(`Expected a manifest frame, got ${message.type}`);
@@ -185,7 +336,7 @@ async function readManifest(reader: FrameReader): Promise<Entry[]> {
       throw new ProtocolError(`Manifest has more than ${MAX_ENTRIES} entries`);
     }
     entries.push(...message.entries);
-    if (message.last) return entries;
+    if (message.last) return udp ? { entries, udp } : { entries };
   }
 }
 

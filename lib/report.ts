@@ -11,6 +11,7 @@ import { displayName } from "./names.ts";
 import type { RawResult } from "./raw.ts";
 import type { FileResult, TransferResult } from "./session.ts";
 import { formatAddress } from "./tcp.ts";
+import { formatBits, type UdpStats } from "./udp.ts";
 import { formatBytes, formatDuration, formatRate } from "./units.ts";
 
 /** Where a reporter writes: data-free text streams. */
@@ -39,6 +40,8 @@ export interface ListeningInfo {
   command: string;
   role: "receiver" | "sender";
   raw: boolean;
+  /** Whether the port also takes UDP transfers. */
+  udp?: boolean;
 }
 
 function plural(n: number, word: string): string {
@@ -53,11 +56,12 @@ export function renderListening(info: ListeningInfo): string {
   const what = info.role === "receiver"
     ? "Receiving"
     : "Waiting for a receiver";
-  const lines = [
-    `${what} on port ${info.port} (${where})${
-      info.raw ? " in the classic --raw format" : ""
-    }`,
-  ];
+  const mode = info.raw
+    ? " in the classic --raw format"
+    : info.udp
+    ? ", TCP and UDP"
+    : "";
+  const lines = [`${what} on port ${info.port} (${where})${mode}`];
   const shown = info.addresses.length > 0 ? info.addresses : ["THIS-MACHINE"];
   if (info.addresses.length > 0) {
     lines.push(`This machine's addresses: ${info.addresses.join(", ")}`);
@@ -78,17 +82,52 @@ export function renderFile(file: FileResult): string {
   }  sha256 ${file.sha256}\n`;
 }
 
+/** The human lines of a UDP transfer's statistics. */
+export function renderUdp(u: UdpStats): string {
+  const passes = u.lossy ? "one pass, --lossy" : "settled on";
+  return [
+    `  UDP: ${u.datagramsSent} datagrams of ${u.datagramSize} bytes sent, ` +
+    `${u.datagramsReceived} received; first-pass loss ${
+      u.firstPassLossPercent.toFixed(2)
+    }%`,
+    `  out of order ${u.outOfOrder}, duplicates ${u.duplicates}, malformed ${u.malformed}; ` +
+    `retransmitted ${formatBytes(u.retransmittedBytes)} in ${
+      plural(u.repairRounds, "repair round")
+    }`,
+    `  jitter ${u.jitterMs.toFixed(3)} ms; rate ${
+      formatBits(u.rateBitsPerSecond)
+    } (${passes})`,
+  ].join("\n") + "\n";
+}
+
 /** The human closing summary of a transfer. */
 export function renderSummary(result: TransferResult): string {
   const verb = result.role === "sender" ? "Sent" : "Received";
   const dirs = result.dirs > 0
     ? ` and ${plural(result.dirs, "directory").replace("ys", "ies")}`
     : "";
-  return `${verb} ${plural(result.files.length, "file")}${dirs}, ${
+  const udp = result.udp ? renderUdp(result.udp) : "";
+  if (!result.verified) {
+    const kept = (result.incomplete ?? []).map((n) =>
+      displayName(n + ".pasa.part")
+    );
+    const where = kept.length > 0
+      ? `kept only as ${kept.join(", ")} on the receiver`
+      : "kept only as .pasa.part files on the receiver";
+    return udp +
+      `INCOMPLETE: --lossy made one pass and lost ${
+        result.udp?.firstPassLossPercent.toFixed(2) ?? "some"
+      }% of the data; ` +
+      `it is ${where}, not under its final name (${
+        plural(result.files.length, "file")
+      } arrived whole)\n`;
+  }
+  const over = result.udp ? " over UDP" : "";
+  return `${verb} ${plural(result.files.length, "file")}${dirs}${over}, ${
     formatBytes(result.bytes)
   } in ${formatDuration(result.seconds)} (${
     formatRate(result.bytesPerSecond)
-  }); every file verified with SHA-256 by the receiver\n`;
+  }); every file verified with SHA-256 by the receiver\n` + udp;
 }
 
 /** The human summary of a raw transfer, which cannot be verified. */
@@ -136,6 +175,7 @@ export class Reporter {
         port: info.port,
         addresses: info.addresses,
         role: info.role,
+        udp: info.udp ?? false,
       });
     } else this.#say(renderListening(info));
   }

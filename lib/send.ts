@@ -25,8 +25,10 @@ import { displayName } from "./names.ts";
 import {
   ABORT_CHUNK,
   CHUNK_SIZE,
+  type Done,
   encodeControl,
   ENTRIES_PER_FRAME,
+  type Message,
 } from "./protocol.ts";
 import {
   type FileResult,
@@ -37,7 +39,23 @@ import {
   TransferState,
 } from "./session.ts";
 import type { Source } from "./sources.ts";
+import { RateController, type UdpStats } from "./udp.ts";
+import { Inbox, Pacer, sendUdpFile, type UdpSendContext } from "./udp_send.ts";
 import { rate } from "./units.ts";
+
+/** UDP mode settings of a send. */
+export interface UdpSendOptions {
+  /** Datagram size, header included. */
+  datagramSize: number;
+  /** A fixed rate in bits per second (`--rate`); adaptive when absent. */
+  rate?: number;
+  /** Where adaptive pacing starts, bits per second. */
+  initialRate: number;
+  /** One pass, no repair. */
+  lossy: boolean;
+  /** Where datagrams go: the host and port number the TCP connection reached. */
+  target: { hostname: string; port: number };
+}
 
 /** Options of {@link sendSession}. */
 export interface SendOptions {
@@ -51,6 +69,8 @@ export interface SendOptions {
   onFile?: (file: FileResult) => void;
   /** Called with the manifest once the receiver accepted it. */
   onAccepted?: () => void;
+  /** Move file bodies as UDP datagrams instead of over the TCP connection. */
+  udp?: UdpSendOptions;
 }
 
 interface Pending {
@@ -58,6 +78,8 @@ interface Pending {
   started: number;
   bytes: number;
   sha256: string;
+  /** False for a `--lossy` file that did not arrive whole (no ack comes). */
+  complete: boolean;
 }
 
 /** Sends `sources` over `link` and returns once every file is confirmed. */
@@ -69,10 +91,18 @@ export async function sendSession(
   const state = options.state ?? new TransferState();
   const reader = new FrameReader(link, { bufferSize: 128 * 1024 });
   const started = performance.now();
+  let udp: UdpSendContext | undefined;
   try {
     await handshake(link, reader, "sender");
     const entries = sources.map((s) => s.entry);
     state.setManifest(entries);
+    if (options.udp) {
+      await writeControl(link, {
+        type: "udp-request",
+        datagramSize: options.udp.datagramSize,
+        lossy: options.udp.lossy,
+      });
+    }
     for (let i = 0; i < entries.length || i === 0; i += ENTRIES_PER_FRAME) {
       const batch = entries.slice(i, i + ENTRIES_PER_FRAME);
       const last = i + ENTRIES_PER_FRAME >= entries.length;
@@ -85,22 +115,34 @@ export async function sendSession(
     if (reply.type !== "accept") {
       throw new ProtocolError(`Expected accept or error, got ${reply.type}`);
     }
+    if (options.udp) {
+      if (!reply.udp) {
+        throw new ProtocolError(
+          "Receiver accepted a UDP transfer without a transfer id",
+        );
+      }
+      udp = openUdp(link, reply.udp.transfer, options.udp, state);
+    }
     options.onAccepted?.();
 
     const files: FileResult[] = [];
     const pending: Pending[] = [];
     const fileCount = entries.filter((e) => e.type === "file").length;
     let failed: PasaError | undefined;
-    const acks = collectAcks(reader, fileCount, pending, (file) => {
-      files.push(file);
-      options.onFile?.(file);
+    const replies = readReplies(reader, pending, {
+      onFile: (file) => {
+        files.push(file);
+        options.onFile?.(file);
+      },
+      ...(udp ? { onUdp: udpDispatcher(udp) } : {}),
     }).catch((error) => {
       failed = error instanceof PasaError
         ? error
         : new ProtocolError(String(error));
+      udp?.inbox.fail(failed);
       throw failed;
     });
-    acks.catch(() => {}); // observed below; avoid an unhandled rejection meanwhile
+    replies.catch(() => {}); // observed below; avoid an unhandled rejection meanwhile
 
     const buffers = bodyBuffers();
     let index = 0;
@@ -114,6 +156,7 @@ export async function sendSession(
           started: performance.now(),
           bytes: 0,
           sha256: "",
+          complete: true,
         };
         const input = source.local === null
           ? options.stdin
@@ -122,18 +165,35 @@ export async function sendSession(
           throw new TypeError("No standard input to send from");
         }
         try {
-          const hash = createHash("sha256");
-          const sent = await streamBody(link, input, entry.size, hash, state, {
-            framed: true,
-            failed: () => failed,
-            buffers,
-          });
-          item.bytes = sent;
-          item.sha256 = hash.digest("hex");
-        } catch (error) {
-          if (failed || !(error instanceof PasaError) || error.code !== "io") {
-            throw error;
+          if (udp) {
+            const { sha256, complete } = await sendUdpFile(
+              udp,
+              input as Deno.FsFile,
+              index,
+              entry.size!,
+            );
+            Object.assign(item, { bytes: entry.size!, sha256, complete });
+          } else {
+            const hash = createHash("sha256");
+            item.bytes = await streamBody(
+              link,
+              input,
+              entry.size,
+              hash,
+              state,
+              {
+                framed: true,
+                failed: () => failed,
+                buffers,
+              },
+            );
+            item.sha256 = hash.digest("hex");
           }
+        } catch (error) {
+          if (
+            udp || failed || !(error instanceof PasaError) ||
+            error.code !== "io"
+          ) throw error;
           // Tell the receiver this file is abandoned, then fail.
           const header = new Uint8Array(4);
           new DataView(header.buffer).setUint32(0, ABORT_CHUNK);
@@ -147,28 +207,37 @@ export async function sendSession(
         } finally {
           if (input !== options.stdin) (input as Deno.FsFile).close();
         }
-        pending.push(item);
-        const end = encodeControl({
-          type: "file-end",
-          index,
-          size: item.bytes,
-          sha256: item.sha256,
-        });
-        const frame = new Uint8Array(4 + end.length);
-        frame.set(end, 4); // bytes 0..3 stay zero: the closing zero-length chunk
-        await writeAll(link, frame);
+        pending[index] = item;
+        if (item.complete) {
+          const end = encodeControl({
+            type: "file-end",
+            index,
+            size: item.bytes,
+            sha256: item.sha256,
+          });
+          // Over TCP the closing zero-length chunk comes first: bytes 0..3 stay zero.
+          const frame = udp ? end : new Uint8Array(4 + end.length);
+          if (!udp) frame.set(end, 4);
+          await writeAll(link, frame);
+        }
         index++;
       }
     } catch (error) {
       // A receiver that stopped us mid-stream says why in an error frame.
-      await acks.catch(() => {});
+      await replies.catch(() => {});
       throw failed ?? error;
     }
-    await acks;
+    const done = await replies;
+    const incomplete = pending.filter((p) => !p.complete).length;
+    if (files.length + incomplete !== fileCount) {
+      throw new ProtocolError(
+        `Receiver said done after confirming ${files.length} of ${fileCount} files`,
+      );
+    }
     link.close();
     const seconds = (performance.now() - started) / 1000;
     const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
-    return {
+    const result: TransferResult = {
       role: "sender",
       peer: options.peer ?? "",
       files,
@@ -176,12 +245,96 @@ export async function sendSession(
       bytes,
       seconds,
       bytesPerSecond: rate(bytes, seconds),
-      verified: true,
+      verified: incomplete === 0,
     };
+    if (udp) result.udp = senderStats(udp, done, incomplete === 0);
+    return result;
   } catch (error) {
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;
+  } finally {
+    udp?.socket.close();
   }
+}
+
+function openUdp(
+  link: Link,
+  transfer: number,
+  o: UdpSendOptions,
+  state: TransferState,
+): UdpSendContext {
+  const peer = o.target;
+  const host =
+    peer.hostname.startsWith("::ffff:") && peer.hostname.includes(".")
+      ? peer.hostname.slice(7)
+      : peer.hostname;
+  let socket: Deno.DatagramConn;
+  try {
+    socket = Deno.listenDatagram({
+      hostname: host.includes(":") ? "::" : "0.0.0.0",
+      port: 0,
+      transport: "udp",
+    });
+  } catch (error) {
+    throw new NetworkError(
+      `Cannot open a UDP socket: ${(error as Error).message}`,
+      "network",
+      { cause: error },
+    );
+  }
+  const controller = new RateController(
+    o.rate === undefined
+      ? { initial: o.initialRate }
+      : { fixed: o.rate, initial: o.rate },
+  );
+  return {
+    link,
+    socket,
+    address: { transport: "udp", hostname: host, port: peer.port },
+    transfer,
+    datagramSize: o.datagramSize,
+    lossy: o.lossy,
+    rate: controller,
+    pacer: new Pacer(controller),
+    inbox: new Inbox(),
+    state,
+    sequence: 0,
+    retransmittedBytes: 0,
+    repairRounds: 0,
+    clock0: performance.now(),
+  };
+}
+
+function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
+  return (m) => {
+    if (m.type === "udp-report") udp.rate.report(m.received, m.expected);
+    else udp.inbox.push(m);
+  };
+}
+
+/** The sender's statistics joined with the receiver's, from its `done`. */
+function senderStats(
+  udp: UdpSendContext,
+  done: Done,
+  complete: boolean,
+): UdpStats {
+  const r = done.udp ?? {};
+  const num = (k: string) => (typeof r[k] === "number" ? r[k] as number : 0);
+  return {
+    datagramSize: udp.datagramSize,
+    datagramsSent: udp.sequence,
+    datagramsReceived: num("datagramsReceived"),
+    firstPassLossPercent: num("firstPassLossPercent"),
+    outOfOrder: num("outOfOrder"),
+    duplicates: num("duplicates"),
+    malformed: num("malformed"),
+    retransmittedBytes: udp.retransmittedBytes,
+    repairRounds: udp.repairRounds,
+    jitterMs: num("jitterMs"),
+    rateBitsPerSecond: Math.round(udp.rate.settled),
+    lossy: udp.lossy,
+    complete,
+  };
 }
 
 async function openFile(path: string): Promise<Deno.FsFile> {
@@ -279,14 +432,17 @@ export function bodyBuffers(): Uint8Array[] {
   return [new Uint8Array(4 + CHUNK_SIZE), new Uint8Array(4 + CHUNK_SIZE)];
 }
 
-/** Reads `file-ok` frames (in order) and the final `done`. */
-async function collectAcks(
+/**
+ * Reads the receiver's frames until `done`: a `file-ok` per complete file
+ * (checked against the digest sent), and in UDP mode reports, missing
+ * ranges and per-file verdicts, which go to `onUdp`.
+ */
+async function readReplies(
   reader: FrameReader,
-  fileCount: number,
   pending: Pending[],
-  onFile: (f: FileResult) => void,
-): Promise<void> {
-  for (let i = 0; i <= fileCount; i++) {
+  handlers: { onFile: (f: FileResult) => void; onUdp?: (m: Message) => void },
+): Promise<Done> {
+  for (;;) {
     const message = await reader.readControl().catch((error) => {
       if (error instanceof ProtocolError && error.code === "truncated") {
         throw new NetworkError(
@@ -297,33 +453,38 @@ async function collectAcks(
       }
       throw error;
     });
-    if (message.type === "error") {
-      throw errorFromPeer(message.code, message.message, "Receiver");
-    }
-    if (i === fileCount) {
-      if (message.type !== "done") {
-        throw new ProtocolError(`Expected done, got ${message.type}`);
+    switch (message.type) {
+      case "error":
+        throw errorFromPeer(message.code, message.message, "Receiver");
+      case "done":
+        return message;
+      case "file-ok": {
+        const item = pending[message.index];
+        if (item === undefined || item.sha256 !== message.sha256) {
+          throw new ProtocolError(
+            `Receiver confirmed file ${message.index} with a digest that was not sent`,
+          );
+        }
+        const seconds = (performance.now() - item.started) / 1000;
+        handlers.onFile({
+          name: item.name,
+          bytes: item.bytes,
+          sha256: item.sha256,
+          seconds,
+          bytesPerSecond: rate(item.bytes, seconds),
+        });
+        break;
       }
-      return;
+      case "udp-report":
+      case "udp-missing":
+      case "udp-file-done":
+        if (handlers.onUdp) {
+          handlers.onUdp(message);
+          break;
+        }
+        throw new ProtocolError(`Unexpected ${message.type} in a TCP transfer`);
+      default:
+        throw new ProtocolError(`Unexpected ${message.type} from the receiver`);
     }
-    if (message.type !== "file-ok" || message.index !== i) {
-      throw new ProtocolError(
-        `Expected file-ok for file ${i}, got ${message.type}`,
-      );
-    }
-    const item = pending[i];
-    if (item === undefined || item.sha256 !== message.sha256) {
-      throw new ProtocolError(
-        `Receiver confirmed file ${i} with a digest that was not sent`,
-      );
-    }
-    const seconds = (performance.now() - item.started) / 1000;
-    onFile({
-      name: item.name,
-      bytes: item.bytes,
-      sha256: item.sha256,
-      seconds,
-      bytesPerSecond: rate(item.bytes, seconds),
-    });
   }
 }

@@ -15,9 +15,11 @@ import {
   encodePreamble,
   type Entry,
   type Hello,
+  type Message,
   type Role,
   VERSION,
 } from "./protocol.ts";
+import type { UdpStats } from "./udp.ts";
 import { SOFTWARE } from "./version.ts";
 
 /** Security modes this implementation accepts. v1 has only `none`. */
@@ -89,6 +91,10 @@ export interface TransferResult {
   bytesPerSecond: number;
   /** Whether every file was checked against the sender's SHA-256. */
   verified: boolean;
+  /** UDP mode statistics (both sides' figures joined). */
+  udp?: UdpStats;
+  /** `--lossy` files that did not arrive whole, kept as `.pasa.part`. */
+  incomplete?: string[];
 }
 
 /**
@@ -175,6 +181,20 @@ export async function hangUp(
   };
   await withDeadline(drain(), options.lingerMs ?? 2000).catch(() => {});
   link.close();
+}
+
+/**
+ * Writes control frames one after another, so that frames from concurrent
+ * writers (a report timer and the main loop) never interleave.
+ */
+export function serialWriter(link: Link): (message: Message) => Promise<void> {
+  let tail: Promise<void> = Promise.resolve();
+  return (message) => {
+    const frame = encodeControl(message);
+    const write = tail.then(() => writeAll(link, frame));
+    tail = write.catch(() => {});
+    return write;
+  };
 }
 
 /** Resolves or rejects with `promise`, or rejects after `ms`. */

@@ -74,6 +74,12 @@ export function formatAddress(host: string, port: number): string {
   return h.includes(":") ? `[${h}]:${port}` : `${h}:${port}`;
 }
 
+/** Whether an IP address is this machine's loopback (127.0.0.0/8, ::1, or IPv4-mapped). */
+export function isLoopback(host: string): boolean {
+  const h = host.startsWith("::ffff:") ? host.slice(7) : host;
+  return h === "::1" || /^127\./.test(h);
+}
+
 /** The address of a connection's peer, as `host:port`. */
 export function peerName(conn: Deno.Conn): string {
   const a = conn.remoteAddr as Deno.NetAddr;

@@ -1,0 +1,286 @@
+/**
+ * UDP data mode, the pure parts: the datagram format, rate parsing, the
+ * adaptive rate controller, RFC 3550 jitter, and the bitmap of received
+ * slots with its missing ranges. Sockets live in udp_send.ts and
+ * udp_receive.ts.
+ *
+ * A file of `size` bytes is cut into slots of `payload` bytes (the last may
+ * be shorter); slot `k` covers bytes `[k * payload, min((k + 1) * payload, size))`
+ * and travels as one datagram: a 40-byte header, then the slot's bytes.
+ *
+ * @module
+ */
+
+import { UsageError } from "./errors.ts";
+
+/** Size of the datagram header. */
+export const UDP_HEADER = 40;
+/** Datagram version byte. */
+export const UDP_VERSION = 1;
+/** Datagram type byte for file data: ASCII `D`. */
+export const UDP_DATA = 0x44;
+/** Default datagram size (header included): fits a 1500-byte MTU with IPv4 and UDP headers. */
+export const DATAGRAM_SIZE_NETWORK = 1472;
+/** Default datagram size when the receiver is this machine (loopback MTU is 64 KiB). */
+export const DATAGRAM_SIZE_LOOPBACK = 32768 + UDP_HEADER;
+/** Largest datagram size accepted by `--datagram-size`. */
+export const DATAGRAM_SIZE_MAX = 65_000;
+/** Smallest datagram size accepted by `--datagram-size`. */
+export const DATAGRAM_SIZE_MIN = 512;
+/** Most missing ranges listed in one `udp-missing` frame (keeps it far under 64 KiB). */
+export const RANGES_PER_FRAME = 2000;
+
+/** The fields of a datagram header. */
+export interface DatagramHeader {
+  transfer: number;
+  index: number;
+  sequence: number;
+  offset: number;
+  /** Sender's clock when sent, in microseconds. */
+  sentMicros: number;
+}
+
+function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, Math.floor(value / 2 ** 32));
+  view.setUint32(at + 4, value >>> 0);
+}
+function getU64(view: DataView, at: number): number {
+  return view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
+}
+
+/** Writes a header into the first {@link UDP_HEADER} bytes of `buf`. */
+export function writeHeader(buf: Uint8Array, h: DatagramHeader): void {
+  const view = new DataView(buf.buffer, buf.byteOffset, UDP_HEADER);
+  view.setUint8(0, UDP_VERSION);
+  view.setUint8(1, UDP_DATA);
+  view.setUint16(2, UDP_HEADER);
+  view.setUint32(4, h.transfer);
+  view.setUint32(8, h.index);
+  view.setUint32(12, 0);
+  setU64(view, 16, h.sequence);
+  setU64(view, 24, h.offset);
+  setU64(view, 32, h.sentMicros);
+}
+
+/**
+ * Reads a header, or returns why the datagram is malformed. Only the
+ * datagram itself is judged here; whether its offset fits a file is the
+ * receiver's business.
+ */
+export function readHeader(d: Uint8Array): DatagramHeader | string {
+  if (d.length < UDP_HEADER) return `short datagram (${d.length} bytes)`;
+  const view = new DataView(d.buffer, d.byteOffset, d.length);
+  if (view.getUint8(0) !== UDP_VERSION) {
+    return `unknown datagram version ${view.getUint8(0)}`;
+  }
+  if (view.getUint8(1) !== UDP_DATA) {
+    return `unknown datagram type ${view.getUint8(1)}`;
+  }
+  if (view.getUint16(2) !== UDP_HEADER) {
+    return `unexpected header length ${view.getUint16(2)}`;
+  }
+  return {
+    transfer: view.getUint32(4),
+    index: view.getUint32(8),
+    sequence: getU64(view, 16),
+    offset: getU64(view, 24),
+    sentMicros: getU64(view, 32),
+  };
+}
+
+const RATE_UNITS: Record<string, number> = {
+  "": 1,
+  k: 1e3,
+  m: 1e6,
+  g: 1e9,
+  t: 1e12,
+};
+
+/**
+ * Parses a rate in bits per second, as iperf3 does: `500M`, `2G`, `1.5g`,
+ * `800k`, `100000` (a trailing `bit/s` or `bps` is allowed).
+ */
+export function parseRate(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:bit\/s|bps|b)?\s*$/i.exec(text);
+  const value = m ? Number(m[1]) * RATE_UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!m || !Number.isFinite(value) || value < 1000) {
+    throw new UsageError(
+      `Invalid --rate ${
+        JSON.stringify(text)
+      }: expected bits per second of at least 1k, like 500M or 2G`,
+    );
+  }
+  return value;
+}
+
+/** Formats bits per second: `850 Mbit/s`, `2.40 Gbit/s`. */
+export function formatBits(bitsPerSecond: number): string {
+  const v = Number.isFinite(bitsPerSecond) && bitsPerSecond > 0
+    ? bitsPerSecond
+    : 0;
+  if (v >= 1e9) return `${(v / 1e9).toFixed(2)} Gbit/s`;
+  if (v >= 1e6) return `${(v / 1e6).toFixed(0)} Mbit/s`;
+  return `${(v / 1e3).toFixed(0)} kbit/s`;
+}
+
+/** Interval loss above which the rate backs off (repairs make a little loss cheap). */
+export const BACK_OFF_ABOVE = 0.08;
+/** Interval loss under which the rate probes upward. */
+export const PROBE_BELOW = 0.02;
+
+/** Options of {@link RateController}. */
+export interface RateOptions {
+  /** A fixed rate (`--rate`): never adapted. */
+  fixed?: number;
+  /** Where adaptation starts, bits per second. */
+  initial: number;
+  /** Floor of adaptation. @default {1 Mbit/s} */
+  min?: number;
+  /** Ceiling of adaptation. @default {40 Gbit/s} */
+  max?: number;
+}
+
+/**
+ * Adapts the sending rate to the loss the receiver reports: back off by
+ * 25% when more than 8% of an interval's datagrams were lost, probe upward
+ * by 15% when under 2%, hold in between. Repairs make a few percent of
+ * loss cheap, while backing off at the first lost datagram would leave
+ * most of a fast path unused.
+ */
+export class RateController {
+  rate: number;
+  readonly fixed: boolean;
+  #min: number;
+  #max: number;
+  #lastReceived = 0;
+  #lastExpected = 0;
+  #history: number[] = [];
+
+  constructor(options: RateOptions) {
+    this.fixed = options.fixed !== undefined;
+    this.rate = options.fixed ?? options.initial;
+    this.#min = options.min ?? 1e6;
+    this.#max = options.max ?? 40e9;
+  }
+
+  /**
+   * Takes a cumulative report: datagrams received so far and datagrams the
+   * receiver knows were sent (highest sequence seen + 1). Returns the
+   * interval's loss fraction.
+   */
+  report(received: number, expected: number): number {
+    const got = received - this.#lastReceived;
+    const sent = expected - this.#lastExpected;
+    this.#lastReceived = received;
+    this.#lastExpected = expected;
+    if (sent <= 0) return 0;
+    const loss = Math.min(1, Math.max(0, 1 - got / sent));
+    if (!this.fixed) {
+      if (loss > BACK_OFF_ABOVE) {
+        this.rate = Math.max(this.#min, this.rate * 0.75);
+      } else if (loss < PROBE_BELOW) {
+        this.rate = Math.min(this.#max, this.rate * 1.15);
+      }
+    }
+    this.#history.push(this.rate);
+    return loss;
+  }
+
+  /** The rate it settled on: the median of the last ten intervals' rates. */
+  get settled(): number {
+    const recent = this.#history.slice(-10).sort((a, b) => a - b);
+    if (recent.length === 0) return this.rate;
+    return recent[Math.floor(recent.length / 2)]!;
+  }
+}
+
+/** Interarrival jitter as RFC 3550 section 6.4.1 defines it (and iperf3 reports). */
+export class Jitter {
+  #last: number | undefined;
+  /** Current estimate, in the unit of the inputs (milliseconds here). */
+  value = 0;
+
+  /** Adds one datagram's transit time (arrival minus send time, any fixed offset). */
+  add(transit: number): void {
+    if (this.#last !== undefined) {
+      const d = Math.abs(transit - this.#last);
+      this.value += (d - this.value) / 16;
+    }
+    this.#last = transit;
+  }
+}
+
+/** Which slots of a file have arrived. */
+export class SlotMap {
+  readonly slots: number;
+  #bits: Uint8Array;
+  /** Slots marked so far. */
+  count = 0;
+
+  constructor(slots: number) {
+    this.slots = slots;
+    this.#bits = new Uint8Array(Math.ceil(slots / 8));
+  }
+
+  /** Marks a slot; false if it was already marked (a duplicate). */
+  mark(slot: number): boolean {
+    const byte = slot >>> 3;
+    const bit = 1 << (slot & 7);
+    if (this.#bits[byte]! & bit) return false;
+    this.#bits[byte]! |= bit;
+    this.count++;
+    return true;
+  }
+
+  has(slot: number): boolean {
+    return (this.#bits[slot >>> 3]! & (1 << (slot & 7))) !== 0;
+  }
+
+  /** Missing slots as `[first, count]` ranges, at most `limit` of them. */
+  missing(limit = Infinity): [number, number][] {
+    const out: [number, number][] = [];
+    let slot = 0;
+    while (slot < this.slots && out.length < limit) {
+      // Skip whole bytes of received slots quickly.
+      if ((slot & 7) === 0 && this.#bits[slot >>> 3] === 0xff) {
+        slot += 8;
+        continue;
+      }
+      if (this.has(slot)) {
+        slot++;
+        continue;
+      }
+      const first = slot;
+      while (slot < this.slots && !this.has(slot)) slot++;
+      out.push([first, slot - first]);
+    }
+    return out;
+  }
+}
+
+/** Number of slots of a file. */
+export function slotCount(size: number, payload: number): number {
+  return Math.ceil(size / payload);
+}
+
+/** Byte length of slot `k`. */
+export function slotLength(size: number, payload: number, k: number): number {
+  return Math.min(payload, size - k * payload);
+}
+
+/** Statistics of a UDP transfer, as reported in summaries and `--json`. */
+export interface UdpStats {
+  datagramSize: number;
+  datagramsSent: number;
+  datagramsReceived: number;
+  firstPassLossPercent: number;
+  outOfOrder: number;
+  duplicates: number;
+  malformed: number;
+  retransmittedBytes: number;
+  repairRounds: number;
+  jitterMs: number;
+  rateBitsPerSecond: number;
+  lossy: boolean;
+  complete: boolean;
+}

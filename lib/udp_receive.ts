@@ -1,0 +1,363 @@
+/**
+ * The receiving end of UDP mode. One {@link UdpEndpoint} per receiver owns
+ * the datagram socket (bound on the TCP port's number, all interfaces) and
+ * hands each datagram, read into one reused buffer, to the transfer its id
+ * names. A {@link UdpFileReceiver} writes each slot at its offset, coalescing
+ * neighbours into runs of up to 1 MiB, and hashes the file in order as the
+ * contiguous prefix grows; what arrived out of order is read back once.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { errorFromPeer, NetworkError, ProtocolError } from "./errors.ts";
+import type { FrameReader } from "./frames.ts";
+import { displayName } from "./names.ts";
+import type { Message, UdpPassEnd } from "./protocol.ts";
+import type { TransferState } from "./session.ts";
+import {
+  Jitter,
+  RANGES_PER_FRAME,
+  readHeader,
+  slotCount,
+  slotLength,
+  SlotMap,
+  UDP_HEADER,
+  type UdpStats,
+} from "./udp.ts";
+
+/** Something that takes datagrams addressed to one transfer id. */
+export interface DatagramHandler {
+  onDatagram(d: Uint8Array, arrivalMs: number): void;
+}
+
+/** The receiver's datagram socket and its dispatch by transfer id. */
+export class UdpEndpoint {
+  readonly socket: Deno.DatagramConn;
+  #handlers = new Map<number, DatagramHandler>();
+  #loop: Promise<void>;
+  /** Datagrams no transfer could take: short, unknown version or id. */
+  malformed = 0;
+
+  constructor(socket: Deno.DatagramConn) {
+    this.socket = socket;
+    this.#loop = this.#receive();
+  }
+
+  /** Binds UDP on `port` (all interfaces, IPv4 and IPv6, unless `host`). */
+  static bind(host: string | undefined, port: number): UdpEndpoint {
+    const hosts = host === undefined ? ["::", "0.0.0.0"] : [host];
+    let last: unknown;
+    for (const hostname of hosts) {
+      try {
+        return new UdpEndpoint(
+          Deno.listenDatagram({ hostname, port, transport: "udp" }),
+        );
+      } catch (error) {
+        last = error;
+      }
+    }
+    const detail = last instanceof Error ? last.message : String(last);
+    throw new NetworkError(
+      `Cannot receive UDP on port ${port}: ${detail}`,
+      "network",
+      { cause: last },
+    );
+  }
+
+  async #receive(): Promise<void> {
+    const buf = new Uint8Array(65_536);
+    for (;;) {
+      let d: Uint8Array;
+      try {
+        [d] = await this.socket.receive(buf);
+      } catch {
+        return; // closed
+      }
+      const arrival = performance.now();
+      if (d.length < UDP_HEADER) {
+        this.malformed++;
+        continue;
+      }
+      const id = new DataView(d.buffer, d.byteOffset + 4, 4).getUint32(0);
+      const handler = this.#handlers.get(id);
+      if (handler) handler.onDatagram(d, arrival);
+      else this.malformed++;
+    }
+  }
+
+  /** A fresh transfer id, not in use on this endpoint. */
+  newTransferId(): number {
+    for (;;) {
+      const id = crypto.getRandomValues(new Uint32Array(1))[0]!;
+      if (id !== 0 && !this.#handlers.has(id)) return id;
+    }
+  }
+
+  /** Routes datagrams carrying `id` to `handler` (or nowhere, with undefined). */
+  route(id: number, handler: DatagramHandler | undefined): void {
+    if (handler) this.#handlers.set(id, handler);
+    else this.#handlers.delete(id);
+  }
+
+  close(): Promise<void> {
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+    return this.#loop;
+  }
+}
+
+/** Counters of one UDP transfer on the receiving side. */
+export class ReceiveCounters {
+  received = 0;
+  duplicates = 0;
+  outOfOrder = 0;
+  malformed = 0;
+  highest = -1;
+  firstPassLost = 0;
+  firstPassSlots = 0;
+  repairRounds = 0;
+  lastArrival = 0;
+  jitter = new Jitter();
+}
+
+// Small enough that writing and hashing a run stalls the socket under 0.3 ms.
+const RUN_SIZE = 256 * 1024;
+
+/** Receives one file's datagrams into an open `.part` file. */
+export class UdpFileReceiver implements DatagramHandler {
+  readonly map: SlotMap;
+  readonly hash = createHash("sha256");
+  #file: Deno.FsFile;
+  #size: number;
+  #payload: number;
+  #index: number;
+  #counters: ReceiveCounters;
+  #state: TransferState;
+  #run = new Uint8Array(RUN_SIZE);
+  #runStart = 0;
+  #runLength = 0;
+  #hashed = 0;
+  #error: unknown;
+
+  constructor(
+    file: Deno.FsFile,
+    size: number,
+    payload: number,
+    index: number,
+    counters: ReceiveCounters,
+    state: TransferState,
+  ) {
+    this.#file = file;
+    this.#size = size;
+    this.#payload = payload;
+    this.#index = index;
+    this.#counters = counters;
+    this.#state = state;
+    this.map = new SlotMap(slotCount(size, payload));
+  }
+
+  onDatagram(d: Uint8Array, arrivalMs: number): void {
+    const c = this.#counters;
+    const h = readHeader(d);
+    if (typeof h === "string") {
+      c.malformed++;
+      return;
+    }
+    if (h.index !== this.#index) {
+      // A late repair of an earlier file is a duplicate; a later index is nonsense.
+      if (h.index < this.#index) c.duplicates++;
+      else c.malformed++;
+      return;
+    }
+    const slot = h.offset / this.#payload;
+    const length = d.length - UDP_HEADER;
+    if (
+      !Number.isInteger(slot) || slot >= this.map.slots ||
+      length !== slotLength(this.#size, this.#payload, slot)
+    ) {
+      c.malformed++;
+      return;
+    }
+    c.received++;
+    c.lastArrival = arrivalMs;
+    if (h.sequence < c.highest) c.outOfOrder++;
+    else c.highest = h.sequence;
+    c.jitter.add(arrivalMs - h.sentMicros / 1000);
+    if (!this.map.mark(slot)) {
+      c.duplicates++;
+      return;
+    }
+    this.#state.fileBytes += length;
+    this.#state.doneBytes += length;
+    this.#store(h.offset, d.subarray(UDP_HEADER));
+  }
+
+  /** Appends to the current run when contiguous, else flushes and starts anew. */
+  #store(offset: number, bytes: Uint8Array): void {
+    if (this.#error !== undefined) return;
+    const contiguous = this.#runLength > 0 &&
+      offset === this.#runStart + this.#runLength;
+    if (!contiguous || this.#runLength + bytes.length > RUN_SIZE) {
+      this.flush();
+      this.#runStart = offset;
+    }
+    this.#run.set(bytes, this.#runLength);
+    this.#runLength += bytes.length;
+  }
+
+  /** Writes the pending run at its offset; hashes it when it extends the in-order prefix. */
+  flush(): void {
+    if (this.#runLength === 0 || this.#error !== undefined) return;
+    const run = this.#run.subarray(0, this.#runLength);
+    try {
+      this.#file.seekSync(this.#runStart, Deno.SeekMode.Start);
+      for (let done = 0; done < run.length;) {
+        done += this.#file.writeSync(run.subarray(done));
+      }
+    } catch (error) {
+      this.#error = error; // reported by the control loop, which can tell the sender
+    }
+    if (this.#runStart === this.#hashed) {
+      this.hash.update(run);
+      this.#hashed += run.length;
+    }
+    this.#runLength = 0;
+  }
+
+  /** Throws the first write error, if any. */
+  check(): void {
+    if (this.#error !== undefined) {
+      const detail = this.#error instanceof Error
+        ? this.#error.message
+        : String(this.#error);
+      throw new NetworkError(
+        `Cannot write ${displayName(this.#state.name)}: ${detail}`,
+        "io",
+        {
+          cause: this.#error,
+        },
+      );
+    }
+  }
+
+  /** Hashes what the in-order pass could not (data that arrived after a gap), reading it back. */
+  finishHash(): string {
+    this.flush();
+    this.check();
+    const buf = this.#run;
+    while (this.#hashed < this.#size) {
+      this.#file.seekSync(this.#hashed, Deno.SeekMode.Start);
+      const n = this.#file.readSync(
+        buf.subarray(0, Math.min(buf.length, this.#size - this.#hashed)),
+      );
+      if (n === null || n === 0) {
+        throw new NetworkError(
+          `Cannot read back ${displayName(this.#state.name)} to hash it`,
+          "io",
+        );
+      }
+      this.hash.update(buf.subarray(0, n));
+      this.#hashed += n;
+    }
+    return this.hash.digest("hex");
+  }
+}
+
+/**
+ * Resolves once no datagram for this transfer has arrived for `quietMs`
+ * (checked every few milliseconds), or after `maxMs` in all.
+ */
+export async function settle(
+  counters: ReceiveCounters,
+  expected: number,
+  quietMs = 25,
+  maxMs = 1000,
+): Promise<void> {
+  const start = performance.now();
+  for (;;) {
+    const now = performance.now();
+    const quiet = now - Math.max(counters.lastArrival, start);
+    if (counters.highest + 1 >= expected && quiet >= 2) return;
+    if (quiet >= quietMs || now - start >= maxMs) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** What the receiver's UDP passes need from the session. */
+export interface UdpPassContext {
+  reader: FrameReader;
+  send: (m: Message) => Promise<void>;
+  counters: ReceiveCounters;
+  lossy: boolean;
+  /** The sender's latest pass-end, for its figures (sent, retransmitted, rate). */
+  lastPassEnd?: UdpPassEnd;
+}
+
+/**
+ * Answers the sender's passes over file `index` until every slot is in
+ * (true) or, with `--lossy`, after the first pass (true only if nothing was
+ * lost). Does not send the verdict: the caller first readies the next file.
+ */
+export async function receivePasses(
+  ctx: UdpPassContext,
+  handler: UdpFileReceiver,
+  index: number,
+): Promise<boolean> {
+  let first = true;
+  for (;;) {
+    const m = await ctx.reader.readControl();
+    if (m.type === "error") throw errorFromPeer(m.code, m.message, "Sender");
+    if (m.type !== "udp-pass-end" || m.index !== index) {
+      throw new ProtocolError(
+        `Expected udp-pass-end for file ${index}, got ${m.type}`,
+      );
+    }
+    ctx.lastPassEnd = m;
+    await settle(ctx.counters, m.sent);
+    handler.flush();
+    handler.check();
+    if (first) {
+      ctx.counters.firstPassSlots += handler.map.slots;
+      ctx.counters.firstPassLost += handler.map.slots - handler.map.count;
+      first = false;
+    }
+    const missing = handler.map.missing(RANGES_PER_FRAME);
+    if (missing.length === 0) return true;
+    if (ctx.lossy) return false;
+    ctx.counters.repairRounds++;
+    await ctx.send({ type: "udp-missing", index, ranges: missing });
+  }
+}
+
+/** The receiver's statistics, for its `done` frame and its own summary. */
+export function receiverStats(
+  counters: ReceiveCounters,
+  endpointMalformed: number,
+  datagramSize: number,
+  lossy: boolean,
+  complete: boolean,
+  passEnd: UdpPassEnd | undefined,
+): UdpStats {
+  const loss = counters.firstPassSlots === 0
+    ? 0
+    : (counters.firstPassLost / counters.firstPassSlots) * 100;
+  return {
+    datagramSize,
+    datagramsSent: passEnd?.sent ?? 0,
+    datagramsReceived: counters.received,
+    firstPassLossPercent: Math.round(loss * 1000) / 1000,
+    outOfOrder: counters.outOfOrder,
+    duplicates: counters.duplicates,
+    malformed: counters.malformed + endpointMalformed,
+    retransmittedBytes: passEnd?.retransmittedBytes ?? 0,
+    repairRounds: counters.repairRounds,
+    jitterMs: Math.round(counters.jitter.value * 1000) / 1000,
+    rateBitsPerSecond: passEnd?.rate ?? 0,
+    lossy,
+    complete,
+  };
+}

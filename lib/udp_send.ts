@@ -1,0 +1,267 @@
+/**
+ * The sending end of UDP mode: a first pass over each file, read in order
+ * (and hashed on the way), cut into datagrams and paced; then repair passes
+ * over the ranges the receiver lists as missing, until it says the file is
+ * complete (or, with `--lossy`, after the first pass).
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { NetworkError, ProtocolError } from "./errors.ts";
+import type { Link } from "./link.ts";
+import { writeControl } from "./frames.ts";
+import { displayName } from "./names.ts";
+import type { Message } from "./protocol.ts";
+import type { TransferState } from "./session.ts";
+import {
+  RateController,
+  slotCount,
+  slotLength,
+  UDP_HEADER,
+  writeHeader,
+} from "./udp.ts";
+
+/** Yields to the event loop for a few microseconds (timers take a millisecond or more). */
+function yieldBriefly(): Promise<void> {
+  const { port1, port2 } = new MessageChannel();
+  return new Promise((resolve) => {
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(0);
+  });
+}
+
+/**
+ * Spends a byte budget that refills at the controller's rate. Bursts stay
+ * under half a millisecond of data: the receiver's socket buffer (about
+ * 200 KiB by default) is all that absorbs them. Waits under 2 ms yield
+ * briefly instead of sleeping, because a 1 ms timer takes 2 ms here.
+ */
+export class Pacer {
+  #rate: RateController;
+  #budget = 0;
+  #last = performance.now();
+
+  constructor(rate: RateController) {
+    this.#rate = rate;
+  }
+
+  #refill(): number {
+    const now = performance.now();
+    const perMs = this.#rate.rate / 8 / 1000;
+    this.#budget = Math.min(
+      this.#budget + (now - this.#last) * perMs,
+      Math.max(perMs / 2, 2 * 65_536),
+    );
+    this.#last = now;
+    return perMs;
+  }
+
+  /** Takes `bytes` of budget: returns nothing when it is there, else a promise to wait on. */
+  take(bytes: number): Promise<void> | undefined {
+    if (this.#budget < bytes) this.#refill();
+    if (this.#budget >= bytes) {
+      this.#budget -= bytes;
+      return undefined;
+    }
+    return (async () => {
+      for (;;) {
+        const perMs = this.#refill();
+        if (this.#budget >= bytes) break;
+        const waitMs = (bytes - this.#budget) / perMs;
+        if (waitMs > 2) await new Promise((r) => setTimeout(r, waitMs - 1));
+        else await yieldBriefly();
+      }
+      this.#budget -= bytes;
+    })();
+  }
+}
+
+/** A queue of control messages for the UDP loop, fed by the session's reader. */
+export class Inbox {
+  #items: Message[] = [];
+  #waiting: ((m: Message) => void) | undefined;
+  #failed: ((e: unknown) => void) | undefined;
+  #error: unknown;
+
+  push(m: Message): void {
+    if (this.#waiting) {
+      const w = this.#waiting;
+      this.#waiting = this.#failed = undefined;
+      w(m);
+    } else this.#items.push(m);
+  }
+
+  fail(error: unknown): void {
+    this.#error = error;
+    this.#failed?.(error);
+    this.#waiting = this.#failed = undefined;
+  }
+
+  next(): Promise<Message> {
+    const m = this.#items.shift();
+    if (m) return Promise.resolve(m);
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => {
+      this.#waiting = resolve;
+      this.#failed = reject;
+    });
+  }
+}
+
+/** What one UDP transfer shares across its files. */
+export interface UdpSendContext {
+  link: Link;
+  socket: Deno.DatagramConn;
+  address: Deno.NetAddr;
+  transfer: number;
+  datagramSize: number;
+  lossy: boolean;
+  rate: RateController;
+  pacer: Pacer;
+  inbox: Inbox;
+  state: TransferState;
+  /** Next sequence number; counts every datagram sent. */
+  sequence: number;
+  retransmittedBytes: number;
+  repairRounds: number;
+  clock0: number;
+}
+
+const READ_BLOCK = 1024 * 1024;
+
+/** Reads exactly `length` bytes at `position`. */
+async function readAt(
+  file: Deno.FsFile,
+  position: number,
+  into: Uint8Array,
+): Promise<void> {
+  await file.seek(position, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < into.length) {
+    const n = await file.read(into.subarray(done));
+    if (n === null) {
+      throw new Error(
+        `file ended at ${position + done}, it shrank while being sent`,
+      );
+    }
+    done += n;
+  }
+}
+
+/**
+ * Sends one file over UDP until the receiver has every slot; returns the
+ * SHA-256 of the file and whether it arrived complete.
+ */
+export async function sendUdpFile(
+  ctx: UdpSendContext,
+  file: Deno.FsFile,
+  index: number,
+  size: number,
+): Promise<{ sha256: string; complete: boolean }> {
+  const payload = ctx.datagramSize - UDP_HEADER;
+  const slots = slotCount(size, payload);
+  const block = new Uint8Array(
+    Math.max(payload, Math.floor(READ_BLOCK / payload) * payload),
+  );
+  const datagram = new Uint8Array(ctx.datagramSize);
+  const hash = createHash("sha256");
+
+  const sendSlot = async (slot: number, bytes: Uint8Array) => {
+    writeHeader(datagram, {
+      transfer: ctx.transfer,
+      index,
+      sequence: ctx.sequence++,
+      offset: slot * payload,
+      sentMicros: Math.round((performance.now() - ctx.clock0) * 1000),
+    });
+    datagram.set(bytes, UDP_HEADER);
+    const out = datagram.subarray(0, UDP_HEADER + bytes.length);
+    const wait = ctx.pacer.take(out.length);
+    if (wait) await wait;
+    try {
+      await ctx.socket.send(out, ctx.address);
+    } catch (error) {
+      // A full socket buffer drops like the network would; anything else is fatal.
+      if (!(error instanceof Deno.errors.WouldBlock)) {
+        throw new NetworkError(
+          `Cannot send datagrams: ${
+            error instanceof Error ? error.message : error
+          }`,
+          "network",
+          { cause: error },
+        );
+      }
+    }
+  };
+
+  // First pass: in order, hashing as we read.
+  for (let offset = 0; offset < size; offset += block.length) {
+    const piece = block.subarray(0, Math.min(block.length, size - offset));
+    try {
+      await readAt(file, offset, piece);
+    } catch (error) {
+      throw new NetworkError(
+        `Cannot read ${displayName(ctx.state.name)}: ${
+          (error as Error).message
+        }`,
+        "io",
+      );
+    }
+    hash.update(piece);
+    const first = offset / payload;
+    for (let k = 0; k * payload < piece.length; k++) {
+      await sendSlot(first + k, piece.subarray(k * payload, (k + 1) * payload));
+    }
+    ctx.state.fileBytes = offset + piece.length;
+    ctx.state.doneBytes += piece.length;
+  }
+  const sha256 = hash.digest("hex");
+
+  for (;;) {
+    await writeControl(ctx.link, {
+      type: "udp-pass-end",
+      index,
+      sent: ctx.sequence,
+      retransmittedBytes: ctx.retransmittedBytes,
+      rate: Math.round(ctx.rate.rate),
+    });
+    const reply = await ctx.inbox.next();
+    if (reply.type === "udp-file-done" && reply.index === index) {
+      return { sha256, complete: reply.complete };
+    }
+    if (reply.type !== "udp-missing" || reply.index !== index) {
+      throw new ProtocolError(
+        `Expected udp-missing or udp-file-done for file ${index}, got ${reply.type}`,
+      );
+    }
+    ctx.repairRounds++;
+    for (const [firstSlot, count] of reply.ranges) {
+      if (firstSlot + count > slots || count === 0) {
+        throw new ProtocolError(
+          `Receiver asked for slots ${firstSlot}+${count} of a ${slots}-slot file`,
+        );
+      }
+      // Read whole stretches of the range at once, then cut them into datagrams.
+      const perBlock = Math.floor(block.length / payload);
+      for (let s = firstSlot; s < firstSlot + count; s += perBlock) {
+        const n = Math.min(perBlock, firstSlot + count - s);
+        const start = s * payload;
+        const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);
+        const piece = block.subarray(0, length);
+        await readAt(file, start, piece);
+        for (let k = 0; k < n; k++) {
+          const bytes = piece.subarray(
+            k * payload,
+            Math.min(length, (k + 1) * payload),
+          );
+          await sendSlot(s + k, bytes);
+          ctx.retransmittedBytes += bytes.length;
+        }
+      }
+    }
+  }
+}
