@@ -15,7 +15,7 @@ import { displayName } from "./names.ts";
 import type { Message } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
 import {
-  RateController,
+  type RateController,
   slotCount,
   slotLength,
   UDP_HEADER,
