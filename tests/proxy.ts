@@ -57,7 +57,16 @@ async function pump(
 
 /** Starts a proxy to 127.0.0.1:`target` applying `damage` to client bytes. */
 export function startProxy(target: number, damage: Damage = {}): Proxy {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return startProxyOn(0, target, damage);
+}
+
+/** Like {@link startProxy}, listening on a given port (throws if it is taken). */
+export function startProxyOn(
+  port: number,
+  target: number,
+  damage: Damage = {},
+): Proxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const tasks: Promise<void>[] = [];
   const serve = async () => {
     for await (const client of listener) {

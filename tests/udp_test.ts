@@ -1,0 +1,259 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  events,
+  listTree,
+  sendTo,
+  sha256File,
+  startListening,
+  tempDir,
+  TESTFILES,
+} from "./helpers.ts";
+import { startUdpRelay } from "./udp_relay.ts";
+
+/** A file of `size` bytes of a fixed pattern, in `dir`. */
+async function patterned(dir: string, size: number): Promise<string> {
+  const path = join(dir, "pattern.bin");
+  await Deno.writeFile(
+    path,
+    new Uint8Array(size).map((_, i) => (i * 7 + (i >> 11)) & 0xff),
+  );
+  return path;
+}
+
+// Small datagrams, and a rate the in-test relay forwards without losses of its own
+// (at 200M it already drops some): many datagrams to count, only the relay's drops.
+const MEASURED = [
+  "--udp",
+  "--datagram-size",
+  "1472",
+  "--rate",
+  "50M",
+  "--json",
+];
+
+function summary(stdout: string): Record<string, unknown> {
+  return events(stdout).find((e) => e.event === "summary") ?? {};
+}
+
+Deno.test("every fixture round-trips over UDP, verified", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    tmp.path,
+  ]);
+  const sent = await sendTo(receiver.port, TESTFILES, "--udp", "--json");
+  assert.equal(sent.code, 0, sent.stderr);
+  const received = await receiver.result();
+  assert.equal(received.code, 0, received.stderr);
+  assert.equal(
+    events(received.stdout)[0]?.udp,
+    true,
+    "the listening event says UDP is served",
+  );
+  assert.deepEqual(
+    await listTree(join(tmp.path, "testfiles")),
+    await listTree(TESTFILES),
+  );
+  for (
+    const name of [
+      "chunk-plus-1.bin",
+      "café con leche ñandú.txt",
+      "nested/deeper/deepest/note.md",
+    ]
+  ) {
+    assert.equal(
+      await sha256File(join(tmp.path, "testfiles", name)),
+      await sha256File(join(TESTFILES, name)),
+    );
+  }
+  const udp = summary(sent.stdout).udp as Record<string, number>;
+  assert.ok(
+    udp.datagramsSent! > 0 && udp.datagramsReceived! > 0,
+    JSON.stringify(udp),
+  );
+  for (const v of Object.values(udp)) {
+    assert.ok(typeof v === "boolean" || Number.isFinite(v));
+  }
+});
+
+for (const drop of [0.05, 0.3]) {
+  Deno.test(`with ${drop * 100}% of datagrams dropped, duplicated and reordered, the file arrives verified`, async () => {
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, 4 * 1024 * 1024);
+    const out = join(tmp.path, "out");
+    await using receiver = await startListening([
+      "receive",
+      "--udp",
+      "--out",
+      out,
+    ]);
+    await using relay = await startUdpRelay(receiver.port, {
+      seed: 7,
+      drop,
+      duplicate: 0.02,
+      reorder: 0.02,
+    });
+    const sent = await sendTo(relay.port, file, ...MEASURED);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal((await receiver.result()).code, 0);
+    assert.equal(
+      await sha256File(join(out, "pattern.bin")),
+      await sha256File(file),
+    );
+    const udp = summary(sent.stdout).udp as Record<string, number>;
+    const firstPass = udp.firstPassLossPercent!;
+    assert.ok(
+      Math.abs(firstPass - drop * 100) < 2.5,
+      `first-pass loss ${firstPass}% for ${drop * 100}% dropped`,
+    );
+    assert.ok(udp.repairRounds! >= 1);
+    assert.ok(udp.retransmittedBytes! > 0);
+    assert.ok(udp.duplicates! > 0, "duplicates are counted");
+    assert.ok(udp.outOfOrder! > 0, "reordering is counted");
+  });
+}
+
+Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leaves only a .part", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, 2 * 1024 * 1024);
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    out,
+  ]);
+  await using relay = await startUdpRelay(receiver.port, {
+    seed: 3,
+    drop: 0.1,
+  });
+  const sent = await sendTo(relay.port, file, ...MEASURED, "--lossy");
+  assert.equal(sent.code, 3, sent.stderr);
+  const received = await receiver.result();
+  assert.equal(received.code, 3, received.stderr);
+  const udp = summary(sent.stdout).udp as Record<string, number | boolean>;
+  assert.ok(
+    Math.abs((udp.firstPassLossPercent as number) - 10) < 3,
+    JSON.stringify(udp),
+  );
+  assert.equal(udp.repairRounds, 0);
+  assert.equal(udp.complete, false);
+  assert.deepEqual(summary(received.stdout).incomplete, ["pattern.bin"]);
+  assert.deepEqual(await listTree(out), ["pattern.bin.pasa.part"]);
+});
+
+Deno.test("the human summary of a --lossy run says plainly that the file is incomplete", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, 1024 * 1024);
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    tmp.path + "/out",
+  ]);
+  await using relay = await startUdpRelay(receiver.port, {
+    seed: 5,
+    drop: 0.2,
+  });
+  const sent = await sendTo(
+    relay.port,
+    file,
+    "--udp",
+    "--datagram-size",
+    "1472",
+    "--rate",
+    "100M",
+    "--lossy",
+  );
+  assert.equal(sent.code, 3);
+  assert.match(
+    sent.stdout,
+    /INCOMPLETE: --lossy made one pass and lost \d+\.\d\d% of the data/,
+  );
+  assert.match(sent.stdout, /first-pass loss \d+\.\d\d%/);
+});
+
+Deno.test("malformed datagrams are counted and ignored, and the transfer completes", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, 1024 * 1024);
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    out,
+  ]);
+  // Strays before the transfer: short, wrong version, unknown transfer id.
+  {
+    const stray = Deno.listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      transport: "udp",
+    });
+    const to: Deno.NetAddr = {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: receiver.port,
+    };
+    await stray.send(new Uint8Array(5), to);
+    await stray.send(new Uint8Array(100).fill(9), to);
+    const unknownId = new Uint8Array(60);
+    unknownId.set([1, 0x44, 0, 40, 0xde, 0xad, 0xbe, 0xef]);
+    await stray.send(unknownId, to);
+    stray.close();
+  }
+  // And, during it, datagrams with the real id: offset beyond the file, a later file, bad version...
+  await using relay = await startUdpRelay(receiver.port, {
+    seed: 1,
+    inject: true,
+  });
+  const sent = await sendTo(relay.port, file, ...MEASURED);
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.equal((await receiver.result()).code, 0);
+  assert.equal(
+    await sha256File(join(out, "pattern.bin")),
+    await sha256File(file),
+  );
+  const udp = summary(sent.stdout).udp as Record<string, number>;
+  assert.equal(relay.counts.injected, 5);
+  assert.ok(udp.malformed! >= 3 + 5, `malformed ${udp.malformed}`);
+});
+
+Deno.test("a TCP-only receiver refuses a UDP sender with exit 4 and says how to fix it", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening(["receive", "--out", tmp.path]);
+  const sent = await sendTo(
+    receiver.port,
+    join(TESTFILES, "one-byte.bin"),
+    "--udp",
+  );
+  assert.equal(sent.code, 4);
+  assert.match(sent.stderr, /takes TCP only \(run pasa receive --udp\)/);
+  assert.equal((await receiver.result()).code, 4);
+});
+
+Deno.test("receive --keep serves a TCP and a UDP sender at once", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    tmp.path,
+  ]);
+  const [tcp, udp] = await Promise.all([
+    sendTo(receiver.port, join(TESTFILES, "chunk-exact.bin")),
+    sendTo(receiver.port, join(TESTFILES, "chunk-minus-1.bin"), "--udp"),
+  ]);
+  assert.equal(tcp.code, 0, tcp.stderr);
+  assert.equal(udp.code, 0, udp.stderr);
+  assert.match(udp.stdout, /over UDP/);
+  receiver.kill();
+  await receiver.result();
+  assert.deepEqual(await listTree(tmp.path), [
+    "chunk-exact.bin",
+    "chunk-minus-1.bin",
+  ]);
+});

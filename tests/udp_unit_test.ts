@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../lib/errors.ts";
+import {
+  Jitter,
+  parseRate,
+  RateController,
+  readHeader,
+  slotCount,
+  slotLength,
+  SlotMap,
+  UDP_HEADER,
+  writeHeader,
+} from "../lib/udp.ts";
+
+Deno.test("writeHeader() and readHeader() round-trip 64-bit values past 2^32", () => {
+  const d = new Uint8Array(UDP_HEADER + 3);
+  const h = {
+    transfer: 0xdeadbeef,
+    index: 7,
+    sequence: 2 ** 40 + 5,
+    offset: 2 ** 33 + 1024,
+    sentMicros: 2 ** 45,
+  };
+  writeHeader(d, h);
+  assert.deepEqual([...d.subarray(0, 4)], [1, 0x44, 0, 40]);
+  assert.deepEqual(readHeader(d), h);
+});
+
+Deno.test("readHeader() names what is wrong with a malformed datagram", () => {
+  assert.match(
+    readHeader(new Uint8Array(39)) as string,
+    /short datagram \(39 bytes\)/,
+  );
+  const d = new Uint8Array(UDP_HEADER);
+  writeHeader(d, {
+    transfer: 1,
+    index: 0,
+    sequence: 0,
+    offset: 0,
+    sentMicros: 0,
+  });
+  d[0] = 2;
+  assert.match(readHeader(d) as string, /unknown datagram version 2/);
+  d[0] = 1;
+  d[1] = 0x58;
+  assert.match(readHeader(d) as string, /unknown datagram type/);
+});
+
+const rates: [string, number][] = [
+  ["500M", 5e8],
+  ["2G", 2e9],
+  ["1.5g", 1.5e9],
+  ["800k", 8e5],
+  ["100000", 1e5],
+  [
+    "10Mbps",
+    1e7,
+  ],
+];
+for (const [text, value] of rates) {
+  Deno.test(`parseRate(${JSON.stringify(text)}) is ${value} bit/s`, () =>
+    assert.equal(parseRate(text), value));
+}
+for (const text of ["", "fast", "-5M", "10", "2X"]) {
+  Deno.test(`parseRate(${JSON.stringify(text)}) is a usage error`, () => {
+    assert.throws(() => parseRate(text), UsageError);
+  });
+}
+
+Deno.test("SlotMap lists missing ranges and counts duplicates", () => {
+  const map = new SlotMap(20);
+  for (const s of [0, 1, 2, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16, 17]) {
+    assert.ok(map.mark(s));
+  }
+  assert.equal(map.mark(5), false, "a second copy is a duplicate");
+  assert.deepEqual(map.missing(), [[3, 2], [7, 2], [18, 2]]);
+  assert.deepEqual(map.missing(2), [[3, 2], [7, 2]]);
+  for (const s of [3, 4, 7, 8, 18, 19]) map.mark(s);
+  assert.deepEqual(map.missing(), []);
+  assert.equal(map.count, 20);
+});
+
+Deno.test("slots cover a file exactly, the last one short", () => {
+  assert.equal(slotCount(10_000, 1432), 7);
+  assert.equal(slotLength(10_000, 1432, 6), 10_000 - 6 * 1432);
+  assert.equal(slotCount(0, 1432), 0);
+});
+
+Deno.test("RateController backs off on loss, probes up when clean, holds between", () => {
+  const c = new RateController({ initial: 1e9 });
+  c.report(1000, 1000); // clean interval
+  assert.equal(c.rate, 1.15e9);
+  c.report(1800, 2000); // 20% of this interval lost
+  assert.equal(c.rate, 1.15e9 * 0.75);
+  const held = c.rate;
+  c.report(2750, 3000); // 5%: between the thresholds
+  assert.equal(c.rate, held);
+  assert.equal(c.report(2750, 3000), 0, "no datagrams, no verdict");
+});
+
+Deno.test("RateController with a fixed rate never adapts", () => {
+  const c = new RateController({ fixed: 5e8, initial: 5e8 });
+  c.report(10, 1000);
+  c.report(2000, 2000);
+  assert.equal(c.rate, 5e8);
+  assert.equal(c.settled, 5e8);
+});
+
+Deno.test("Jitter follows RFC 3550: J += (|D| - J) / 16", () => {
+  const j = new Jitter();
+  j.add(10);
+  assert.equal(j.value, 0);
+  j.add(26); // |D| = 16
+  assert.equal(j.value, 1);
+  j.add(26); // |D| = 0
+  assert.equal(j.value, 1 - 1 / 16);
+});
