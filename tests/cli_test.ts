@@ -56,6 +56,30 @@ const usage: [string[], RegExp][] = [
   [["receive", "--stdout", "--keep"], /--stdout takes one file/],
   [["receive", "--raw"], /--raw needs --name NAME or --stdout/],
   [["send", "a", "b", "--raw", "--to", "h"], /--raw sends exactly one file/],
+  [
+    ["send", "a", "--rate", "1G", "--to", "h"],
+    /--rate, --datagram-size and --lossy go with --udp/,
+  ],
+  [
+    ["send", "a", "--udp", "--listen"],
+    /--udp sends files of known size to a listening receiver/,
+  ],
+  [
+    ["send", "-", "--udp", "--to", "h"],
+    /not with --listen, --raw or standard input/,
+  ],
+  [
+    ["send", "a", "--udp", "--rate", "fast", "--to", "h"],
+    /Invalid --rate "fast"/,
+  ],
+  [
+    ["send", "a", "--udp", "--datagram-size", "100", "--to", "h"],
+    /Invalid --datagram-size "100": expected 512 to 65000/,
+  ],
+  [
+    ["receive", "--udp", "--stdout"],
+    /--udp needs a listening receiver writing files/,
+  ],
 ];
 for (const [args, pattern] of usage) {
   Deno.test(`parseArgs(${JSON.stringify(args)}) is a usage error`, () => {

@@ -81,13 +81,13 @@ function malformed(transfer: number): Uint8Array[] {
 }
 
 /** Starts a relay to a receiver listening (TCP and UDP) on 127.0.0.1:`target`. */
-export async function startUdpRelay(
+export function startUdpRelay(
   target: number,
   damage: UdpDamage,
-): Promise<UdpRelay> {
+): UdpRelay {
   // The sender sends datagrams to the port number it connected to: bind both on one number.
   let socket: Deno.DatagramConn | undefined;
-  let tcp: Awaited<ReturnType<typeof startProxyOn>> | undefined;
+  let tcp: ReturnType<typeof startProxyOn> | undefined;
   for (let attempt = 0; attempt < 20 && !tcp; attempt++) {
     socket = Deno.listenDatagram({
       hostname: "127.0.0.1",

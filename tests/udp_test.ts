@@ -90,7 +90,7 @@ for (const drop of [0.05, 0.3]) {
       "--out",
       out,
     ]);
-    await using relay = await startUdpRelay(receiver.port, {
+    await using relay = startUdpRelay(receiver.port, {
       seed: 7,
       drop,
       duplicate: 0.02,
@@ -126,7 +126,7 @@ Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leave
     "--out",
     out,
   ]);
-  await using relay = await startUdpRelay(receiver.port, {
+  await using relay = startUdpRelay(receiver.port, {
     seed: 3,
     drop: 0.1,
   });
@@ -154,7 +154,7 @@ Deno.test("the human summary of a --lossy run says plainly that the file is inco
     "--out",
     tmp.path + "/out",
   ]);
-  await using relay = await startUdpRelay(receiver.port, {
+  await using relay = startUdpRelay(receiver.port, {
     seed: 5,
     drop: 0.2,
   });
@@ -206,7 +206,7 @@ Deno.test("malformed datagrams are counted and ignored, and the transfer complet
     stray.close();
   }
   // And, during it, datagrams with the real id: offset beyond the file, a later file, bad version...
-  await using relay = await startUdpRelay(receiver.port, {
+  await using relay = startUdpRelay(receiver.port, {
     seed: 1,
     inject: true,
   });
