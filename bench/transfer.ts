@@ -84,10 +84,12 @@ interface Run {
   recvRss?: number;
 }
 
-async function pasaOnce(src: string, out: string): Promise<Run> {
+async function pasaOnce(src: string, out: string, udp = false): Promise<Run> {
   await Deno.remove(out, { recursive: true }).catch(() => {});
+  const mode = udp ? ["--udp"] : [];
   const receiver = pasaTimed([
     "receive",
+    ...mode,
     "--host",
     "127.0.0.1",
     "--port",
@@ -103,6 +105,7 @@ async function pasaOnce(src: string, out: string): Promise<Run> {
   const started = performance.now();
   const sender = pasaTimed([
     "send",
+    ...mode,
     src,
     "--to",
     `127.0.0.1:${line.port}`,
@@ -163,9 +166,17 @@ try {
   const src = join(dir, "bench-source.bin");
   say(`Generating ${values.size} (${size} bytes) in ${dir} ...`);
   await generate(src, size);
-  const results: Record<string, Run[]> = { pasa: [], nc: [], "nc + fsync": [] };
+  const results: Record<string, Run[]> = {
+    pasa: [],
+    "pasa --udp": [],
+    nc: [],
+    "nc + fsync": [],
+  };
   for (let i = 0; i < runs; i++) {
     results.pasa!.push(await pasaOnce(src, join(dir, "pasa-out")));
+    results["pasa --udp"]!.push(
+      await pasaOnce(src, join(dir, "pasa-out"), true),
+    );
     if (hasNc) {
       results.nc!.push(await ncShell(src, join(dir, "nc-out.bin"), false));
       results["nc + fsync"]!.push(
@@ -188,13 +199,19 @@ try {
     if (rs.length === 0) continue;
     const t = median(rs.map((r) => r.seconds));
     say(
-      `  ${name.padEnd(11)} ${t.toFixed(2)} s  ${
+      `  ${name.padEnd(12)} ${t.toFixed(2)} s  ${
         (size / t / 1e6).toFixed(0)
       } MB/s${
         name === "pasa" ? "" : `  pasa/${name} = ${(pasa / t).toFixed(2)}`
       }`,
     );
   }
+  const udp = median(results["pasa --udp"]!.map((r) => r.seconds));
+  say(
+    `  UDP goodput / TCP goodput = ${
+      (pasa / udp).toFixed(2)
+    } (pasa --udp against pasa)`,
+  );
   if (!hasNc) {
     say(
       "  nc is not installed: no comparison (apt-get install netcat-openbsd)",
@@ -210,7 +227,7 @@ try {
       `  pasa peak RSS: not measured (needs GNU time: apt-get install time)`,
     );}
   say(
-    "  (pasa hashes SHA-256 on both ends and fsyncs before renaming; nc does neither)",
+    "  (pasa hashes SHA-256 on both ends and fsyncs before renaming, over TCP or UDP; nc does neither)",
   );
 } finally {
   if (values.dir === undefined) {
