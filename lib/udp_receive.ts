@@ -287,6 +287,9 @@ export async function settle(
   }
 }
 
+/** Repair rounds in a row that bring nothing new before a transfer is given up. */
+export const MAX_STALLED_ROUNDS = 3;
+
 /** What the receiver's UDP passes need from the session. */
 export interface UdpPassContext {
   reader: FrameReader;
@@ -308,6 +311,8 @@ export async function receivePasses(
   index: number,
 ): Promise<boolean> {
   let first = true;
+  let stalled = 0;
+  let had = handler.map.count;
   for (;;) {
     const m = await ctx.reader.readControl();
     if (m.type === "error") throw errorFromPeer(m.code, m.message, "Sender");
@@ -327,6 +332,19 @@ export async function receivePasses(
     }
     const missing = handler.map.missing(RANGES_PER_FRAME);
     if (missing.length === 0) return true;
+    if (ctx.counters.received === 0) {
+      throw new NetworkError(
+        "No UDP datagram arrived during a whole pass: is the UDP port blocked by a firewall? " +
+          "(TCP gets through: send without --udp, or open the port for UDP)",
+      );
+    }
+    stalled = handler.map.count === had ? stalled + 1 : 0;
+    had = handler.map.count;
+    if (stalled >= MAX_STALLED_ROUNDS) {
+      throw new NetworkError(
+        `UDP repair made no progress in ${MAX_STALLED_ROUNDS} rounds: datagrams stopped arriving`,
+      );
+    }
     if (ctx.lossy) return false;
     ctx.counters.repairRounds++;
     await ctx.send({ type: "udp-missing", index, ranges: missing });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   events,
   listTree,
+  runPasa,
   sendTo,
   sha256File,
   startListening,
@@ -220,6 +221,50 @@ Deno.test("malformed datagrams are counted and ignored, and the transfer complet
   const udp = summary(sent.stdout).udp as Record<string, number>;
   assert.equal(relay.counts.injected, 5);
   assert.ok(udp.malformed! >= 3 + 5, `malformed ${udp.malformed}`);
+});
+
+Deno.test("when UDP is blocked but TCP gets through, both sides fail fast and say so", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, 256 * 1024);
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    tmp.path + "/out",
+  ]);
+  await using relay = startUdpRelay(receiver.port, { seed: 2, drop: 1 });
+  const sent = await sendTo(relay.port, file, ...MEASURED);
+  assert.equal(sent.code, 1);
+  assert.match(
+    sent.stderr,
+    /No UDP datagram arrived during a whole pass: is the UDP port blocked by a firewall\?/,
+  );
+  assert.equal((await receiver.result()).code, 1);
+  assert.deepEqual(await listTree(tmp.path + "/out"), []);
+});
+
+Deno.test("UDP mode works over IPv6 loopback too", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    tmp.path,
+  ]);
+  const file = join(TESTFILES, "chunk-plus-1.bin");
+  const sent = await runPasa([
+    "send",
+    file,
+    "--udp",
+    "--to",
+    `[::1]:${receiver.port}`,
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.equal((await receiver.result()).code, 0);
+  assert.equal(
+    await sha256File(join(tmp.path, "chunk-plus-1.bin")),
+    await sha256File(file),
+  );
 });
 
 Deno.test("a TCP-only receiver refuses a UDP sender with exit 4 and says how to fix it", async () => {
