@@ -22,12 +22,13 @@ import { ProgressBar } from "./progress.ts";
 import { checkRawSize, rawReceive, rawSend } from "./raw.ts";
 import { receiveSession } from "./receive.ts";
 import { type Output, Reporter } from "./report.ts";
-import { sendSession, type UdpSendOptions } from "./send.ts";
+import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
 import { collectSources } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
 import { DATAGRAM_SIZE_LOOPBACK, DATAGRAM_SIZE_NETWORK } from "./udp.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
+import type { UdpSendOptions } from "./udp_send.ts";
 
 /** What a command may use of the process; main.ts provides the real one. */
 export interface Runtime {

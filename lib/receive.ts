@@ -108,16 +108,6 @@ export async function receiveSession(
     options.onManifest?.(entries);
     const endpoint = request ? options.udp! : undefined;
     if (endpoint) transfer = endpoint.newTransferId();
-    await send({
-      type: "accept",
-      security: SECURITY_MODES[0]!,
-      ...(endpoint ? { udp: { transfer } } : {}),
-    });
-    if (!options.stdout) {
-      for (const e of entries) {
-        if (e.type === "dir") await dest.makeDirs(e.path);
-      }
-    }
 
     const fileEntries = entries.filter((e) => e.type === "file");
     let udp: UdpPassContext | undefined;
@@ -159,9 +149,21 @@ export async function receiveSession(
       }, 100);
     }
 
+    if (!options.stdout) {
+      for (const e of entries) {
+        if (e.type === "dir") await dest.makeDirs(e.path);
+      }
+    }
+    // The first file's datagrams follow the accept at once: be ready for them.
+    let next = prepare ? await prepare(0) : undefined;
+    await send({
+      type: "accept",
+      security: SECURITY_MODES[0]!,
+      ...(endpoint ? { udp: { transfer } } : {}),
+    });
+
     const files: FileResult[] = [];
     const incomplete: string[] = [];
-    let next = prepare ? await prepare(0) : undefined;
     for (let index = 0; index < fileEntries.length; index++) {
       const entry = fileEntries[index]!;
       const fileStart = performance.now();

@@ -39,23 +39,15 @@ import {
   TransferState,
 } from "./session.ts";
 import type { Source } from "./sources.ts";
-import { RateController, type UdpStats } from "./udp.ts";
-import { Inbox, Pacer, sendUdpFile, type UdpSendContext } from "./udp_send.ts";
+import {
+  openUdp,
+  senderStats,
+  sendUdpFile,
+  udpDispatcher,
+  type UdpSendContext,
+  type UdpSendOptions,
+} from "./udp_send.ts";
 import { rate } from "./units.ts";
-
-/** UDP mode settings of a send. */
-export interface UdpSendOptions {
-  /** Datagram size, header included. */
-  datagramSize: number;
-  /** A fixed rate in bits per second (`--rate`); adaptive when absent. */
-  rate?: number;
-  /** Where adaptive pacing starts, bits per second. */
-  initialRate: number;
-  /** One pass, no repair. */
-  lossy: boolean;
-  /** Where datagrams go: the host and port number the TCP connection reached. */
-  target: { hostname: string; port: number };
-}
 
 /** Options of {@link sendSession}. */
 export interface SendOptions {
@@ -255,86 +247,6 @@ export async function sendSession(
   } finally {
     udp?.socket.close();
   }
-}
-
-function openUdp(
-  link: Link,
-  transfer: number,
-  o: UdpSendOptions,
-  state: TransferState,
-): UdpSendContext {
-  const peer = o.target;
-  const host =
-    peer.hostname.startsWith("::ffff:") && peer.hostname.includes(".")
-      ? peer.hostname.slice(7)
-      : peer.hostname;
-  let socket: Deno.DatagramConn;
-  try {
-    socket = Deno.listenDatagram({
-      hostname: host.includes(":") ? "::" : "0.0.0.0",
-      port: 0,
-      transport: "udp",
-    });
-  } catch (error) {
-    throw new NetworkError(
-      `Cannot open a UDP socket: ${(error as Error).message}`,
-      "network",
-      { cause: error },
-    );
-  }
-  const controller = new RateController(
-    o.rate === undefined
-      ? { initial: o.initialRate }
-      : { fixed: o.rate, initial: o.rate },
-  );
-  return {
-    link,
-    socket,
-    address: { transport: "udp", hostname: host, port: peer.port },
-    transfer,
-    datagramSize: o.datagramSize,
-    lossy: o.lossy,
-    rate: controller,
-    pacer: new Pacer(controller),
-    inbox: new Inbox(),
-    state,
-    sequence: 0,
-    retransmittedBytes: 0,
-    repairRounds: 0,
-    clock0: performance.now(),
-  };
-}
-
-function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
-  return (m) => {
-    if (m.type === "udp-report") udp.rate.report(m.received, m.expected);
-    else udp.inbox.push(m);
-  };
-}
-
-/** The sender's statistics joined with the receiver's, from its `done`. */
-function senderStats(
-  udp: UdpSendContext,
-  done: Done,
-  complete: boolean,
-): UdpStats {
-  const r = done.udp ?? {};
-  const num = (k: string) => (typeof r[k] === "number" ? r[k] as number : 0);
-  return {
-    datagramSize: udp.datagramSize,
-    datagramsSent: udp.sequence,
-    datagramsReceived: num("datagramsReceived"),
-    firstPassLossPercent: num("firstPassLossPercent"),
-    outOfOrder: num("outOfOrder"),
-    duplicates: num("duplicates"),
-    malformed: num("malformed"),
-    retransmittedBytes: udp.retransmittedBytes,
-    repairRounds: udp.repairRounds,
-    jitterMs: num("jitterMs"),
-    rateBitsPerSecond: Math.round(udp.rate.settled),
-    lossy: udp.lossy,
-    complete,
-  };
 }
 
 async function openFile(path: string): Promise<Deno.FsFile> {

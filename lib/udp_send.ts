@@ -12,13 +12,14 @@ import { NetworkError, ProtocolError } from "./errors.ts";
 import type { Link } from "./link.ts";
 import { writeControl } from "./frames.ts";
 import { displayName } from "./names.ts";
-import type { Message } from "./protocol.ts";
+import type { Done, Message } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
 import {
-  type RateController,
+  RateController,
   slotCount,
   slotLength,
   UDP_HEADER,
+  type UdpStats,
   writeHeader,
 } from "./udp.ts";
 
@@ -110,6 +111,20 @@ export class Inbox {
       this.#failed = reject;
     });
   }
+}
+
+/** UDP mode settings of a send. */
+export interface UdpSendOptions {
+  /** Datagram size, header included. */
+  datagramSize: number;
+  /** A fixed rate in bits per second (`--rate`); adaptive when absent. */
+  rate?: number;
+  /** Where adaptive pacing starts, bits per second. */
+  initialRate: number;
+  /** One pass, no repair. */
+  lossy: boolean;
+  /** Where datagrams go: the host and port number the TCP connection reached. */
+  target: { hostname: string; port: number };
 }
 
 /** What one UDP transfer shares across its files. */
@@ -264,4 +279,86 @@ export async function sendUdpFile(
       }
     }
   }
+}
+
+/** Opens the sender's datagram socket and the state one UDP transfer shares. */
+export function openUdp(
+  link: Link,
+  transfer: number,
+  o: UdpSendOptions,
+  state: TransferState,
+): UdpSendContext {
+  const peer = o.target;
+  const host =
+    peer.hostname.startsWith("::ffff:") && peer.hostname.includes(".")
+      ? peer.hostname.slice(7)
+      : peer.hostname;
+  let socket: Deno.DatagramConn;
+  try {
+    socket = Deno.listenDatagram({
+      hostname: host.includes(":") ? "::" : "0.0.0.0",
+      port: 0,
+      transport: "udp",
+    });
+  } catch (error) {
+    throw new NetworkError(
+      `Cannot open a UDP socket: ${(error as Error).message}`,
+      "network",
+      { cause: error },
+    );
+  }
+  const controller = new RateController(
+    o.rate === undefined
+      ? { initial: o.initialRate }
+      : { fixed: o.rate, initial: o.rate },
+  );
+  return {
+    link,
+    socket,
+    address: { transport: "udp", hostname: host, port: peer.port },
+    transfer,
+    datagramSize: o.datagramSize,
+    lossy: o.lossy,
+    rate: controller,
+    pacer: new Pacer(controller),
+    inbox: new Inbox(),
+    state,
+    sequence: 0,
+    retransmittedBytes: 0,
+    repairRounds: 0,
+    clock0: performance.now(),
+  };
+}
+
+/** Routes the receiver's UDP frames: reports to the rate, the rest to the inbox. */
+export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
+  return (m) => {
+    if (m.type === "udp-report") udp.rate.report(m.received, m.expected);
+    else udp.inbox.push(m);
+  };
+}
+
+/** The sender's statistics joined with the receiver's, from its `done`. */
+export function senderStats(
+  udp: UdpSendContext,
+  done: Done,
+  complete: boolean,
+): UdpStats {
+  const r = done.udp ?? {};
+  const num = (k: string) => (typeof r[k] === "number" ? r[k] as number : 0);
+  return {
+    datagramSize: udp.datagramSize,
+    datagramsSent: udp.sequence,
+    datagramsReceived: num("datagramsReceived"),
+    firstPassLossPercent: num("firstPassLossPercent"),
+    outOfOrder: num("outOfOrder"),
+    duplicates: num("duplicates"),
+    malformed: num("malformed"),
+    retransmittedBytes: udp.retransmittedBytes,
+    repairRounds: udp.repairRounds,
+    jitterMs: num("jitterMs"),
+    rateBitsPerSecond: Math.round(udp.rate.settled),
+    lossy: udp.lossy,
+    complete,
+  };
 }

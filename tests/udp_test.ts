@@ -4,13 +4,18 @@ import {
   events,
   listTree,
   runPasa,
+  type RunResult,
   sendTo,
   sha256File,
   startListening,
   tempDir,
   TESTFILES,
 } from "./helpers.ts";
-import { startUdpRelay } from "./udp_relay.ts";
+import {
+  type RelayCounts,
+  startUdpRelay,
+  type UdpDamage,
+} from "./udp_relay.ts";
 
 /** A file of `size` bytes of a fixed pattern, in `dir`. */
 async function patterned(dir: string, size: number): Promise<string> {
@@ -80,46 +85,30 @@ Deno.test("every fixture round-trips over UDP, verified", async () => {
   }
 });
 
-for (const drop of [0.05, 0.3]) {
-  Deno.test(`with ${drop * 100}% of datagrams dropped, duplicated and reordered, the file arrives verified`, async () => {
-    await using tmp = await tempDir();
-    const file = await patterned(tmp.path, 4 * 1024 * 1024);
-    const out = join(tmp.path, "out");
-    await using receiver = await startListening([
-      "receive",
-      "--udp",
-      "--out",
-      out,
-    ]);
-    await using relay = startUdpRelay(receiver.port, {
-      seed: 7,
-      drop,
-      duplicate: 0.02,
-      reorder: 0.02,
-    });
-    const sent = await sendTo(relay.port, file, ...MEASURED);
-    assert.equal(sent.code, 0, sent.stderr);
-    assert.equal((await receiver.result()).code, 0);
-    assert.equal(
-      await sha256File(join(out, "pattern.bin")),
-      await sha256File(file),
-    );
-    const udp = summary(sent.stdout).udp as Record<string, number>;
-    const firstPass = udp.firstPassLossPercent!;
-    assert.ok(
-      Math.abs(firstPass - drop * 100) < 2.5,
-      `first-pass loss ${firstPass}% for ${drop * 100}% dropped`,
-    );
-    assert.ok(udp.repairRounds! >= 1);
-    assert.ok(udp.retransmittedBytes! > 0);
-    assert.ok(udp.duplicates! > 0, "duplicates are counted");
-    assert.ok(udp.outOfOrder! > 0, "reordering is counted");
-  });
+/** What a transfer through the relay left behind. */
+interface Relayed {
+  sent: RunResult;
+  received: RunResult;
+  /** The sender's UDP statistics. */
+  udp: Record<string, number | boolean>;
+  /** Whether the received file equals the sent one. */
+  same: boolean;
+  /** What is in the receiver's output directory. */
+  tree: string[];
+  relay: RelayCounts;
 }
 
-Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leaves only a .part", async () => {
+/**
+ * Sends a patterned file of `size` bytes through a relay applying `damage`
+ * to a `receive --udp`, and returns what both sides said and left.
+ */
+async function throughRelay(
+  size: number,
+  damage: UdpDamage,
+  ...flags: string[]
+): Promise<Relayed> {
   await using tmp = await tempDir();
-  const file = await patterned(tmp.path, 2 * 1024 * 1024);
+  const file = await patterned(tmp.path, size);
   const out = join(tmp.path, "out");
   await using receiver = await startListening([
     "receive",
@@ -127,54 +116,89 @@ Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leave
     "--out",
     out,
   ]);
-  await using relay = startUdpRelay(receiver.port, {
-    seed: 3,
-    drop: 0.1,
-  });
-  const sent = await sendTo(relay.port, file, ...MEASURED, "--lossy");
-  assert.equal(sent.code, 3, sent.stderr);
+  await using relay = startUdpRelay(receiver.port, damage);
+  const sent = await sendTo(relay.port, file, ...flags);
   const received = await receiver.result();
-  assert.equal(received.code, 3, received.stderr);
-  const udp = summary(sent.stdout).udp as Record<string, number | boolean>;
-  assert.ok(
-    Math.abs((udp.firstPassLossPercent as number) - 10) < 3,
-    JSON.stringify(udp),
+  const copy = join(out, "pattern.bin");
+  const same = await sha256File(copy).then(
+    async (sum) => sum === await sha256File(file),
+    () => false,
   );
-  assert.equal(udp.repairRounds, 0);
-  assert.equal(udp.complete, false);
-  assert.deepEqual(summary(received.stdout).incomplete, ["pattern.bin"]);
-  assert.deepEqual(await listTree(out), ["pattern.bin.pasa.part"]);
+  return {
+    sent,
+    received,
+    udp:
+      (flags.includes("--json")
+        ? summary(sent.stdout).udp ?? {}
+        : {}) as Record<
+          string,
+          number | boolean
+        >,
+    same,
+    tree: await listTree(out),
+    relay: relay.counts,
+  };
+}
+
+for (const drop of [0.05, 0.3]) {
+  Deno.test(`with ${drop * 100}% of datagrams dropped, duplicated and reordered, the file arrives verified`, async () => {
+    const r = await throughRelay(4 * 1024 * 1024, {
+      seed: 7,
+      drop,
+      duplicate: 0.02,
+      reorder: 0.02,
+    }, ...MEASURED);
+    assert.equal(r.sent.code, 0, r.sent.stderr);
+    assert.equal(r.received.code, 0);
+    assert.ok(r.same, "the received file equals the sent one");
+    const firstPass = r.udp.firstPassLossPercent as number;
+    assert.ok(
+      Math.abs(firstPass - drop * 100) < 2.5,
+      `first-pass loss ${firstPass}% for ${drop * 100}% dropped`,
+    );
+    assert.ok((r.udp.repairRounds as number) >= 1);
+    assert.ok((r.udp.retransmittedBytes as number) > 0);
+    assert.ok((r.udp.duplicates as number) > 0, "duplicates are counted");
+    assert.ok((r.udp.outOfOrder as number) > 0, "reordering is counted");
+  });
+}
+
+Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leaves only a .part", async () => {
+  const r = await throughRelay(
+    2 * 1024 * 1024,
+    { seed: 3, drop: 0.1 },
+    ...MEASURED,
+    "--lossy",
+  );
+  assert.equal(r.sent.code, 3, r.sent.stderr);
+  assert.equal(r.received.code, 3, r.received.stderr);
+  assert.ok(
+    Math.abs((r.udp.firstPassLossPercent as number) - 10) < 3,
+    JSON.stringify(r.udp),
+  );
+  assert.equal(r.udp.repairRounds, 0);
+  assert.equal(r.udp.complete, false);
+  assert.deepEqual(summary(r.received.stdout).incomplete, ["pattern.bin"]);
+  assert.deepEqual(r.tree, ["pattern.bin.pasa.part"]);
 });
 
 Deno.test("the human summary of a --lossy run says plainly that the file is incomplete", async () => {
-  await using tmp = await tempDir();
-  const file = await patterned(tmp.path, 1024 * 1024);
-  await using receiver = await startListening([
-    "receive",
-    "--udp",
-    "--out",
-    tmp.path + "/out",
-  ]);
-  await using relay = startUdpRelay(receiver.port, {
-    seed: 5,
-    drop: 0.2,
-  });
-  const sent = await sendTo(
-    relay.port,
-    file,
+  const r = await throughRelay(
+    1024 * 1024,
+    { seed: 5, drop: 0.2 },
     "--udp",
     "--datagram-size",
     "1472",
     "--rate",
-    "100M",
+    "50M",
     "--lossy",
   );
-  assert.equal(sent.code, 3);
+  assert.equal(r.sent.code, 3);
   assert.match(
-    sent.stdout,
+    r.sent.stdout,
     /INCOMPLETE: --lossy made one pass and lost \d+\.\d\d% of the data/,
   );
-  assert.match(sent.stdout, /first-pass loss \d+\.\d\d%/);
+  assert.match(r.sent.stdout, /first-pass loss \d+\.\d\d%/);
 });
 
 Deno.test("malformed datagrams are counted and ignored, and the transfer completes", async () => {
@@ -188,29 +212,24 @@ Deno.test("malformed datagrams are counted and ignored, and the transfer complet
     out,
   ]);
   // Strays before the transfer: short, wrong version, unknown transfer id.
-  {
-    const stray = Deno.listenDatagram({
-      hostname: "127.0.0.1",
-      port: 0,
-      transport: "udp",
-    });
-    const to: Deno.NetAddr = {
-      transport: "udp",
-      hostname: "127.0.0.1",
-      port: receiver.port,
-    };
-    await stray.send(new Uint8Array(5), to);
-    await stray.send(new Uint8Array(100).fill(9), to);
-    const unknownId = new Uint8Array(60);
-    unknownId.set([1, 0x44, 0, 40, 0xde, 0xad, 0xbe, 0xef]);
-    await stray.send(unknownId, to);
-    stray.close();
-  }
-  // And, during it, datagrams with the real id: offset beyond the file, a later file, bad version...
-  await using relay = startUdpRelay(receiver.port, {
-    seed: 1,
-    inject: true,
+  const stray = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
   });
+  const to: Deno.NetAddr = {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: receiver.port,
+  };
+  await stray.send(new Uint8Array(5), to);
+  await stray.send(new Uint8Array(100).fill(9), to);
+  const unknownId = new Uint8Array(60);
+  unknownId.set([1, 0x44, 0, 40, 0xde, 0xad, 0xbe, 0xef]);
+  await stray.send(unknownId, to);
+  stray.close();
+  // And, during it, datagrams with the real id: offset beyond the file, a later file, bad version...
+  await using relay = startUdpRelay(receiver.port, { seed: 1, inject: true });
   const sent = await sendTo(relay.port, file, ...MEASURED);
   assert.equal(sent.code, 0, sent.stderr);
   assert.equal((await receiver.result()).code, 0);
@@ -224,23 +243,15 @@ Deno.test("malformed datagrams are counted and ignored, and the transfer complet
 });
 
 Deno.test("when UDP is blocked but TCP gets through, both sides fail fast and say so", async () => {
-  await using tmp = await tempDir();
-  const file = await patterned(tmp.path, 256 * 1024);
-  await using receiver = await startListening([
-    "receive",
-    "--udp",
-    "--out",
-    tmp.path + "/out",
-  ]);
-  await using relay = startUdpRelay(receiver.port, { seed: 2, drop: 1 });
-  const sent = await sendTo(relay.port, file, ...MEASURED);
-  assert.equal(sent.code, 1);
+  const r = await throughRelay(256 * 1024, { seed: 2, drop: 1 }, ...MEASURED);
+  assert.equal(r.sent.code, 1);
   assert.match(
-    sent.stderr,
+    r.sent.stderr,
     /No UDP datagram arrived during a whole pass: is the UDP port blocked by a firewall\?/,
   );
-  assert.equal((await receiver.result()).code, 1);
-  assert.deepEqual(await listTree(tmp.path + "/out"), []);
+  assert.equal(r.received.code, 1);
+  assert.deepEqual(r.tree, []);
+  assert.ok(r.relay.dropped > 0);
 });
 
 Deno.test("UDP mode works over IPv6 loopback too", async () => {
