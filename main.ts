@@ -9,7 +9,7 @@
  */
 
 import { parseArgs } from "./lib/cli.ts";
-import { runReceive, runSend, type Runtime } from "./lib/commands.ts";
+import type { Runtime } from "./lib/commands.ts";
 import { codeOf, ExitCode, exitCodeOf } from "./lib/errors.ts";
 import { jsonLine } from "./lib/report.ts";
 
@@ -61,10 +61,12 @@ try {
   if (command.kind === "text") {
     writeSync(command.exitCode === 0 ? Deno.stdout : Deno.stderr, command.text);
     code = command.exitCode;
-  } else if (command.kind === "receive") {
-    code = await runReceive(command, runtime);
   } else {
-    code = await runSend(command, runtime);
+    // Loaded only now, so that --help and --version start fast.
+    const { runReceive, runSend } = await import("./lib/commands.ts");
+    code = command.kind === "receive"
+      ? await runReceive(command, runtime)
+      : await runSend(command, runtime);
   }
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);

@@ -18,11 +18,19 @@ import { formatBytes } from "./units.ts";
 /** Suffix of files being received. */
 export const PART_SUFFIX = ".pasa.part";
 
+/** Metadata the sender sent along with a file. */
+export interface FileMeta {
+  /** Permission bits (0 to 0o777); applied except on Windows. */
+  mode?: number;
+  /** Modification time, milliseconds since the Unix epoch. */
+  mtime?: number;
+}
+
 /** Where one incoming file's bytes go. */
 export interface FileSink {
   write(bytes: Uint8Array): Promise<void>;
-  /** Makes the file durable and visible under its final name. */
-  commit(): Promise<void>;
+  /** Makes the file durable and visible under its final name, with `meta` applied where possible. */
+  commit(meta?: FileMeta): Promise<void>;
   /** Removes whatever was written; never throws. */
   discard(): Promise<void>;
 }
@@ -33,6 +41,8 @@ export interface DestinationOptions {
   force?: boolean;
   /** Refuse transfers whose total is larger (bytes). @default {Infinity} */
   maxSize?: number;
+  /** Also refuse names Windows cannot hold. @default {true on Windows} */
+  windowsNames?: boolean;
 }
 
 async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
@@ -57,12 +67,14 @@ export class Destination {
   readonly root: string;
   readonly force: boolean;
   readonly maxSize: number;
+  readonly windowsNames: boolean;
   #busy = new Set<string>();
 
   constructor(root: string, options: DestinationOptions = {}) {
     this.root = root;
     this.force = options.force ?? false;
     this.maxSize = options.maxSize ?? Infinity;
+    this.windowsNames = options.windowsNames ?? Deno.build.os === "windows";
   }
 
   /** Creates the output directory if needed; it must not be a file. */
@@ -93,7 +105,7 @@ export class Destination {
     const all = new Set<string>();
     let total = 0;
     for (const entry of entries) {
-      checkWirePath(entry.path);
+      checkWirePath(entry.path, this.windowsNames);
       if (all.has(entry.path)) {
         throw new ProtocolError(
           `Manifest lists ${displayName(entry.path)} twice`,
@@ -294,9 +306,16 @@ export class PartFile implements FileSink {
     }
   }
 
-  async commit(): Promise<void> {
+  async commit(meta: FileMeta = {}): Promise<void> {
     try {
       await this.#syncing;
+      // Before the sync, so that the metadata is as durable as the bytes.
+      if (meta.mode !== undefined && Deno.build.os !== "windows") {
+        await Deno.chmod(this.partPath, meta.mode & 0o777);
+      }
+      if (meta.mtime !== undefined) {
+        await this.file.utime(new Date(), new Date(meta.mtime));
+      }
       await this.file.sync();
     } catch (error) {
       throw ioError(`Cannot sync ${displayName(this.wirePath)}`, error);

@@ -43,9 +43,39 @@ export function unsafeReason(path: string): string | undefined {
   return undefined;
 }
 
-/** Throws a RefusedError (`unsafe-name`) unless {@link unsafeReason} finds nothing. */
-export function checkWirePath(path: string): void {
-  const reason = unsafeReason(path);
+// Device names Windows reserves in every directory, with or without an extension.
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+const WINDOWS_FORBIDDEN = /[<>:"|?*]/;
+
+/**
+ * Why Windows could not hold this (already safe) path, or `undefined`:
+ * reserved device names (CON, NUL, COM1, ... even as `nul.txt`), a segment
+ * ending in a dot or a space, or one of `< > : " | ? *`.
+ */
+export function windowsReason(path: string): string | undefined {
+  for (const segment of path.split("/")) {
+    if (WINDOWS_DEVICE.test(segment)) {
+      return `${JSON.stringify(segment)} is a reserved device name on Windows`;
+    }
+    if (/[. ]$/.test(segment)) {
+      return `${
+        JSON.stringify(segment)
+      } ends in a dot or a space, which Windows drops`;
+    }
+    if (WINDOWS_FORBIDDEN.test(segment)) {
+      return `${JSON.stringify(segment)} holds a character Windows forbids`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Throws a RefusedError (`unsafe-name`) unless {@link unsafeReason} finds
+ * nothing; with `windows`, also unless {@link windowsReason} finds nothing.
+ */
+export function checkWirePath(path: string, windows = false): void {
+  const reason = unsafeReason(path) ??
+    (windows ? windowsReason(path) : undefined);
   if (reason !== undefined) {
     throw new RefusedError(
       `Refusing unsafe name ${displayName(path)}: ${reason}`,

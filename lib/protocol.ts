@@ -43,7 +43,15 @@ export type Role = "sender" | "receiver";
 
 /** One item of the manifest: a file (with size, or `null` if unknown) or a directory. */
 export type Entry =
-  | { path: string; type: "file"; size: number | null }
+  | {
+    path: string;
+    type: "file";
+    size: number | null;
+    /** Permission bits (0 to 0o777), where the sender's platform has them. */
+    mode?: number;
+    /** Modification time, milliseconds since the Unix epoch. */
+    mtime?: number;
+  }
   | { path: string; type: "dir" };
 
 /** Each side's first control message. */
@@ -250,7 +258,17 @@ function entryOf(value: unknown): Entry {
   if (o.type === "dir") return { path, type: "dir" };
   if (o.type !== "file") fail(`entry "type" must be "file" or "dir"`);
   const size = o.size === null ? null : count(o, "size");
-  return { path, type: "file", size };
+  const entry: Entry = { path, type: "file", size };
+  // Optional: a receiver that cannot use them ignores them.
+  if (o.mode !== undefined && o.mode !== null) {
+    const mode = count(o, "mode");
+    if (mode > 0o777) fail(`"mode" must be permission bits, 0 to 0o777`);
+    entry.mode = mode;
+  }
+  if (o.mtime !== undefined && o.mtime !== null) {
+    entry.mtime = count(o, "mtime");
+  }
+  return entry;
 }
 
 /**

@@ -220,7 +220,7 @@ export async function receiveSession(
         );
       }
       link.touch();
-      await sink.commit();
+      await sink.commit(entry);
       sink = undefined;
       await send({ type: "file-ok", index, sha256 });
       const seconds = (performance.now() - fileStart) / 1000;

@@ -97,7 +97,7 @@ export async function collectSources(
     const top = name ?? basename(resolve(path));
     checkName(top, path);
     if (info.isFile) {
-      add({ entry: { path: top, type: "file", size: info.size }, local: path });
+      add({ entry: fileEntry(top, info), local: path });
     } else if (info.isDirectory) {
       add({ entry: { path: top, type: "dir" } });
       await walk(path, top, add, warnings);
@@ -119,6 +119,14 @@ export async function collectSources(
     seen.add(entry.path);
   }
   return { sources, warnings };
+}
+
+/** A file's manifest entry, with its permission bits and mtime where known. */
+function fileEntry(path: string, info: Deno.FileInfo): Entry {
+  const entry: Entry = { path, type: "file", size: info.size };
+  if (info.mode !== null) entry.mode = info.mode & 0o777;
+  if (info.mtime !== null) entry.mtime = info.mtime.getTime();
+  return entry;
 }
 
 async function walk(
@@ -144,8 +152,7 @@ async function walk(
       add({ entry: { path, type: "dir" } });
       await walk(local, path, add, warnings);
     } else if (child.isFile) {
-      const info = await Deno.lstat(local);
-      add({ entry: { path, type: "file", size: info.size }, local });
+      add({ entry: fileEntry(path, await Deno.lstat(local)), local });
     } else {
       warnings.push(
         `Skipped ${displayName(local)}: not a regular file or directory`,

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { RefusedError } from "../lib/errors.ts";
-import { checkWirePath, displayName, unsafeReason } from "../lib/names.ts";
+import { Destination } from "../lib/fsio.ts";
+import {
+  checkWirePath,
+  displayName,
+  unsafeReason,
+  windowsReason,
+} from "../lib/names.ts";
 
 const unsafe: [string, RegExp][] = [
   ["", /empty/],
@@ -51,4 +57,58 @@ Deno.test("displayName() escapes control characters so a name cannot drive the t
   assert.equal(displayName('quote"back\\'), '"quote\\"back\\\\"');
   assert.equal(displayName("bidi\u2028"), '"bidi\\u{2028}"');
   assert.equal(displayName(""), '""');
+});
+
+const windowsOnly: [string, RegExp][] = [
+  ["CON", /reserved device name/],
+  ["dir/nul.txt", /reserved device name/],
+  ["COM1", /reserved device name/],
+  ["lpt9.log", /reserved device name/],
+  ["trailing.", /ends in a dot or a space/],
+  ["dir /x", /ends in a dot or a space/],
+  ["ab:c", /character Windows forbids/],
+  ["what?", /character Windows forbids/],
+  ["pipe|name", /character Windows forbids/],
+];
+for (const [path, reason] of windowsOnly) {
+  Deno.test(`windowsReason() refuses ${JSON.stringify(path)}, which other systems accept`, () => {
+    assert.equal(unsafeReason(path), undefined);
+    assert.match(windowsReason(path) ?? "accepted", reason);
+    assert.throws(() => checkWirePath(path, true), RefusedError);
+    checkWirePath(path, false);
+  });
+}
+
+for (
+  const path of [
+    "console.txt",
+    "null",
+    "com10",
+    "a.b",
+    "nul_file",
+    "report v2.pdf",
+  ]
+) {
+  Deno.test(`windowsReason() accepts ${JSON.stringify(path)}`, () => {
+    assert.equal(windowsReason(path), undefined);
+  });
+}
+
+Deno.test("a receiver with Windows names on refuses CON before writing anything", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dest = new Destination(root, { windowsNames: true });
+    await assert.rejects(
+      () => dest.vet([{ path: "CON", type: "file", size: 1 }]),
+      /reserved device name/,
+    );
+    await new Destination(root, { windowsNames: false }).vet([{
+      path: "CON",
+      type: "file",
+      size: 1,
+    }]);
+    assert.deepEqual([...Deno.readDirSync(root)], []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

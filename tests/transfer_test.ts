@@ -332,3 +332,26 @@ Deno.test("killing the sender mid-transfer leaves no file under the final name",
   assert.equal(received.code, 1, received.stderr);
   assert.deepEqual(await listTree(tmp.path), []);
 });
+
+Deno.test({
+  name: "file permission bits and modification times arrive with the files",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    await using tmp = await tempDir();
+    const src = join(tmp.path, "src");
+    await Deno.mkdir(src);
+    const script = join(src, "run.sh");
+    await Deno.writeTextFile(script, "#!/bin/sh\necho hola\n");
+    await Deno.chmod(script, 0o751);
+    const when = new Date("2001-02-03T04:05:06.007Z");
+    await Deno.utime(script, when, when);
+    const out = join(tmp.path, "out");
+    await using receiver = await startListening(["receive", "--out", out]);
+    const sent = await sendTo(receiver.port, src);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal((await receiver.result()).code, 0);
+    const info = await Deno.stat(join(out, "src", "run.sh"));
+    assert.equal(info.mode! & 0o777, 0o751);
+    assert.equal(info.mtime?.getTime(), when.getTime());
+  },
+});
