@@ -17,8 +17,15 @@ export function pasaFlags(): string[] {
   return config.tasks.pasa.split(/\s+/).filter((w) => w.startsWith("--"));
 }
 
-/** The argv that runs pasa from source as the binary would: `[deno, run, ...flags, main.ts, ...args]`. */
+/**
+ * The argv that runs pasa: from source as the binary would
+ * (`[deno, run, ...flags, main.ts, ...args]`), or the binary named by the
+ * `PASA_BIN` environment variable.
+ */
 export function pasaArgv(args: string[]): string[] {
+  // PASA_BIN runs the same commands against a compiled binary instead.
+  const binary = Deno.env.get("PASA_BIN");
+  if (binary) return [binary, ...args];
   return [
     Deno.execPath(),
     "run",
