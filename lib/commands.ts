@@ -16,7 +16,7 @@ import {
   UsageError,
 } from "./errors.ts";
 import type { ByteSink, ByteSource } from "./frames.ts";
-import { Destination, type FileSink, StreamSink } from "./fsio.ts";
+import { Destination, type FileSink, Scratch, StreamSink } from "./fsio.ts";
 import { Link } from "./link.ts";
 import { ProgressBar } from "./progress.ts";
 import { checkRawSize, rawReceive, rawSend } from "./raw.ts";
@@ -204,6 +204,7 @@ async function serve(
     : reporter;
   say.connected(peer, cmd.from === undefined);
   bar?.start();
+  const scratch = new Scratch();
   try {
     if (cmd.raw) {
       const name = cmd.name ?? "-";
@@ -229,6 +230,7 @@ async function serve(
     const result = await receiveSession(link, dest, {
       state,
       peer,
+      scratch,
       ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
       ...(udp ? { udp } : {}),
       onManifest: (entries) =>
@@ -244,6 +246,7 @@ async function serve(
     return result.incomplete ? ExitCode.integrity : ExitCode.ok;
   } finally {
     bar?.stop();
+    await scratch.close();
   }
 }
 

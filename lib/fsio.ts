@@ -59,11 +59,22 @@ function ioError(what: string, cause: unknown): NetworkError {
   return new NetworkError(`${what}: ${detail}`, "io", { cause });
 }
 
+/** Where a receiving session puts files: a {@link Destination} or a {@link Scratch}. */
+export interface Target {
+  readonly maxSize: number;
+  /** Checks a whole manifest before any byte is written. */
+  vet(entries: readonly Entry[]): Promise<void>;
+  /** Frees what {@link vet} reserved. */
+  release(entries: readonly Entry[]): void;
+  makeDirs(wirePath: string): Promise<void>;
+  open(wirePath: string): Promise<PartFile>;
+}
+
 /**
  * The receiver's output directory. One instance serves every connection of
  * a receiver, so that two concurrent transfers cannot write the same name.
  */
-export class Destination {
+export class Destination implements Target {
   readonly root: string;
   readonly force: boolean;
   readonly maxSize: number;
@@ -380,5 +391,61 @@ export class StreamSink implements FileSink {
   }
   discard(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/**
+ * Where a measurement (`pasa bench`) goes: names are still checked and
+ * every byte is still hashed by the session, but nothing is kept. UDP
+ * writes land in a temporary file (page cache, never synced) that is
+ * deleted once verified.
+ */
+export class Scratch implements Target {
+  readonly maxSize = Infinity;
+  #dir: string | undefined;
+
+  vet(entries: readonly Entry[]): Promise<void> {
+    for (const entry of entries) checkWirePath(entry.path);
+    return Promise.resolve();
+  }
+
+  release(): void {}
+
+  makeDirs(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async open(wirePath: string): Promise<PartFile> {
+    try {
+      this.#dir ??= await Deno.makeTempDir({ prefix: "pasa-bench-" });
+      const path = await Deno.makeTempFile({ dir: this.#dir });
+      const file = await Deno.open(path, { read: true, write: true });
+      return new ScratchFile(file, path, wirePath);
+    } catch (error) {
+      throw ioError("Cannot create a scratch file for the measurement", error);
+    }
+  }
+
+  /** Removes the scratch directory. */
+  async close(): Promise<void> {
+    if (this.#dir) {
+      await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+    }
+  }
+}
+
+class ScratchFile extends PartFile {
+  constructor(file: Deno.FsFile, path: string, wirePath: string) {
+    super(file, path, path, wirePath, false);
+  }
+  // In-order bodies (TCP) need no storage: the session hashes them as they pass.
+  override write(): Promise<void> {
+    return Promise.resolve();
+  }
+  override commit(): Promise<void> {
+    return this.discard();
+  }
+  override keep(): Promise<void> {
+    return this.discard();
   }
 }

@@ -75,6 +75,10 @@ export interface Accept {
   /** For a UDP transfer: the transfer id every datagram must carry. */
   udp?: { transfer: number };
 }
+/** Sent by the sender before the manifest: verify the data, then discard it (`pasa bench`). */
+export interface Bench {
+  type: "bench";
+}
 /** Sent by the sender before the manifest to move file bodies over UDP. */
 export interface UdpRequest {
   type: "udp-request";
@@ -146,6 +150,7 @@ export type Message =
   | Hello
   | Manifest
   | Accept
+  | Bench
   | UdpRequest
   | UdpReport
   | UdpPassEnd
@@ -324,6 +329,8 @@ export function decodeControl(payload: Uint8Array): Message {
       }
       return accept;
     }
+    case "bench":
+      return { type: "bench" };
     case "udp-request":
       if (typeof o.lossy !== "boolean") fail(`"lossy" must be true or false`);
       return {

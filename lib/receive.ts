@@ -15,7 +15,7 @@ import {
   RefusedError,
 } from "./errors.ts";
 import { FrameReader } from "./frames.ts";
-import type { Destination, FileSink, PartFile } from "./fsio.ts";
+import type { FileSink, PartFile, Target } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import { checkWirePath, displayName } from "./names.ts";
 import {
@@ -58,6 +58,8 @@ export interface ReceiveOptions {
   stdout?: FileSink;
   /** The receiver's datagram socket: UDP transfers are refused without one. */
   udp?: UdpEndpoint;
+  /** Where a measurement (`bench` frame) goes instead of `dest`; refused without one. */
+  scratch?: Target;
   /** Called with the vetted manifest, before any data. */
   onManifest?: (entries: readonly Entry[]) => void;
   /** Called once per file when it is verified and in place. */
@@ -73,11 +75,12 @@ interface UdpFile {
 /** Receives one transfer over `link` into `dest`. */
 export async function receiveSession(
   link: Link,
-  dest: Destination,
+  target: Target,
   options: ReceiveOptions = {},
 ): Promise<TransferResult> {
   const state = options.state ?? new TransferState();
   const reader = new FrameReader(link);
+  let dest = target;
   const started = performance.now();
   // The UDP report timer writes too: one queue keeps frames whole.
   const send = serialWriter(link);
@@ -89,8 +92,21 @@ export async function receiveSession(
   let reports: ReturnType<typeof setInterval> | undefined;
   try {
     await handshake(link, reader, "receiver");
-    const { entries: list, udp: request } = await readManifest(reader);
+    const { entries: list, udp: request, bench } = await readManifest(reader);
     entries = list;
+    if (bench && !options.scratch) {
+      throw new ProtocolError(
+        "This receiver does not take measurements",
+        "bench",
+      );
+    }
+    if (bench && options.stdout) {
+      throw new ProtocolError(
+        "A receiver writing to --stdout does not take measurements",
+        "bench",
+      );
+    }
+    dest = bench ? options.scratch! : target;
     if (request) checkUdpRequest(request, entries, options);
     if (options.stdout) {
       if (entries.length !== 1 || entries[0]!.type !== "file") {
@@ -316,19 +332,28 @@ function checkUdpRequest(
 
 async function readManifest(
   reader: FrameReader,
-): Promise<{ entries: Entry[]; udp?: UdpRequest }> {
+): Promise<{ entries: Entry[]; udp?: UdpRequest; bench: boolean }> {
   const entries: Entry[] = [];
   let udp: UdpRequest | undefined;
+  let bench = false;
   for (;;) {
     const message = await reader.readControl();
     if (message.type === "error") {
       throw errorFromPeer(message.code, message.message, "Sender");
     }
+    // Options come before the first manifest frame, each at most once.
     if (
       message.type === "udp-request" && entries.length === 0 &&
       udp === undefined
     ) {
       udp = message;
+      continue;
+    }
+    if (
+      message.type === "bench" && entries.length === 0 && !bench &&
+      udp === undefined
+    ) {
+      bench = true;
       continue;
     }
     if (message.type !== "manifest") {
@@ -338,7 +363,7 @@ async function readManifest(
       throw new ProtocolError(`Manifest has more than ${MAX_ENTRIES} entries`);
     }
     entries.push(...message.entries);
-    if (message.last) return udp ? { entries, udp } : { entries };
+    if (message.last) return udp ? { entries, udp, bench } : { entries, bench };
   }
 }
 

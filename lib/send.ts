@@ -38,6 +38,7 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
+import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import {
   openUdp,
@@ -63,6 +64,8 @@ export interface SendOptions {
   onAccepted?: () => void;
   /** Move file bodies as UDP datagrams instead of over the TCP connection. */
   udp?: UdpSendOptions;
+  /** A measurement: the receiver verifies the data, then discards it. */
+  bench?: boolean;
 }
 
 interface Pending {
@@ -88,6 +91,7 @@ export async function sendSession(
     await handshake(link, reader, "sender");
     const entries = sources.map((s) => s.entry);
     state.setManifest(entries);
+    if (options.bench) await writeControl(link, { type: "bench" });
     if (options.udp) {
       await writeControl(link, {
         type: "udp-request",
@@ -150,7 +154,9 @@ export async function sendSession(
           sha256: "",
           complete: true,
         };
-        const input = source.local === null
+        const input = source.input
+          ? source.input()
+          : source.local === null
           ? options.stdin
           : await openFile(source.local!);
         if (input === undefined) {
@@ -160,7 +166,7 @@ export async function sendSession(
           if (udp) {
             const { sha256, complete } = await sendUdpFile(
               udp,
-              input as Deno.FsFile,
+              input as Input,
               index,
               entry.size!,
             );
@@ -197,7 +203,7 @@ export async function sendSession(
           });
           throw error;
         } finally {
-          if (input !== options.stdin) (input as Deno.FsFile).close();
+          if (input !== options.stdin) (input as Input).close();
         }
         pending[index] = item;
         if (item.complete) {
@@ -249,9 +255,9 @@ export async function sendSession(
   }
 }
 
-async function openFile(path: string): Promise<Deno.FsFile> {
+async function openFile(path: string): Promise<FileInput> {
   try {
-    return await Deno.open(path, { read: true });
+    return new FileInput(await Deno.open(path, { read: true }));
   } catch (error) {
     throw new NetworkError(
       `Cannot open ${displayName(path)}: ${

@@ -10,6 +10,7 @@
 import { basename, join, resolve } from "node:path";
 import { UsageError } from "./errors.ts";
 import { displayName, unsafeReason } from "./names.ts";
+import type { Input } from "./payload.ts";
 import { type Entry, MAX_ENTRIES } from "./protocol.ts";
 
 /** One manifest entry and where its bytes come from. */
@@ -17,6 +18,8 @@ export interface Source {
   entry: Entry;
   /** Local file to read; `null` for standard input; absent for directories. */
   local?: string | null;
+  /** Where the bytes come from instead of a file (a generated payload). */
+  input?: () => Input;
 }
 
 /** The result of {@link collectSources}. */

@@ -12,6 +12,7 @@ import { NetworkError, ProtocolError } from "./errors.ts";
 import type { Link } from "./link.ts";
 import { writeControl } from "./frames.ts";
 import { displayName } from "./names.ts";
+import type { Input } from "./payload.ts";
 import type { Done, Message } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
 import {
@@ -148,32 +149,13 @@ export interface UdpSendContext {
 
 const READ_BLOCK = 1024 * 1024;
 
-/** Reads exactly `length` bytes at `position`. */
-async function readAt(
-  file: Deno.FsFile,
-  position: number,
-  into: Uint8Array,
-): Promise<void> {
-  await file.seek(position, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < into.length) {
-    const n = await file.read(into.subarray(done));
-    if (n === null) {
-      throw new Error(
-        `file ended at ${position + done}, it shrank while being sent`,
-      );
-    }
-    done += n;
-  }
-}
-
 /**
  * Sends one file over UDP until the receiver has every slot; returns the
  * SHA-256 of the file and whether it arrived complete.
  */
 export async function sendUdpFile(
   ctx: UdpSendContext,
-  file: Deno.FsFile,
+  input: Input,
   index: number,
   size: number,
 ): Promise<{ sha256: string; complete: boolean }> {
@@ -217,7 +199,7 @@ export async function sendUdpFile(
   for (let offset = 0; offset < size; offset += block.length) {
     const piece = block.subarray(0, Math.min(block.length, size - offset));
     try {
-      await readAt(file, offset, piece);
+      await input.readAt(offset, piece);
     } catch (error) {
       throw new NetworkError(
         `Cannot read ${displayName(ctx.state.name)}: ${
@@ -267,7 +249,7 @@ export async function sendUdpFile(
         const start = s * payload;
         const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);
         const piece = block.subarray(0, length);
-        await readAt(file, start, piece);
+        await input.readAt(start, piece);
         for (let k = 0; k < n; k++) {
           const bytes = piece.subarray(
             k * payload,

@@ -1,0 +1,110 @@
+/**
+ * Inputs a sender reads: local files, and generated payloads that come from
+ * memory (for `pasa bench`, so that it measures the network path and not a
+ * disk). Both can be read in order or at any position (UDP repairs).
+ *
+ * @module
+ */
+
+import type { ByteSource } from "./frames.ts";
+
+/** What a sender reads a body from. */
+export interface Input extends ByteSource {
+  /** Fills `into` with the bytes at `position`; throws if they are not there. */
+  readAt(position: number, into: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+/** A local file as an {@link Input}. */
+export class FileInput implements Input {
+  constructor(readonly file: Deno.FsFile) {}
+
+  read(p: Uint8Array): Promise<number | null> {
+    return this.file.read(p);
+  }
+
+  async readAt(position: number, into: Uint8Array): Promise<void> {
+    await this.file.seek(position, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < into.length) {
+      const n = await this.file.read(into.subarray(done));
+      if (n === null) {
+        throw new Error(
+          `the file ended at ${position + done}: it shrank while being sent`,
+        );
+      }
+      done += n;
+    }
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+// An odd length, so that the pattern does not line up with chunks or slots.
+const PATTERN_SIZE = 4 * 1024 * 1024 + 7;
+let pattern: Uint8Array | undefined;
+
+function sharedPattern(): Uint8Array {
+  if (!pattern) {
+    pattern = new Uint8Array(PATTERN_SIZE);
+    for (let i = 0; i < PATTERN_SIZE; i += 65_536) {
+      crypto.getRandomValues(
+        pattern.subarray(i, Math.min(PATTERN_SIZE, i + 65_536)),
+      );
+    }
+  }
+  return pattern;
+}
+
+/**
+ * Incompressible bytes generated in memory: `size` of them, or, with a
+ * null size, as many as can be read before `deadline` (a
+ * `performance.now()` time). The byte at a position never changes.
+ */
+export class Payload implements Input {
+  #size: number | null;
+  #deadline: number;
+  #position = 0;
+
+  constructor(size: number | null, deadline = Infinity) {
+    if (size === null && deadline === Infinity) {
+      throw new RangeError("A payload needs a size or a deadline");
+    }
+    this.#size = size;
+    this.#deadline = deadline;
+    sharedPattern();
+  }
+
+  read(p: Uint8Array): Promise<number | null> {
+    const left = this.#size === null ? Infinity : this.#size - this.#position;
+    if (
+      left <= 0 || (this.#size === null && performance.now() >= this.#deadline)
+    ) {
+      return Promise.resolve(null);
+    }
+    const n = Math.min(p.length, left);
+    this.#fill(this.#position, p.subarray(0, n));
+    this.#position += n;
+    return Promise.resolve(n);
+  }
+
+  readAt(position: number, into: Uint8Array): Promise<void> {
+    this.#fill(position, into);
+    return Promise.resolve();
+  }
+
+  #fill(position: number, into: Uint8Array): void {
+    const source = sharedPattern();
+    let done = 0;
+    while (done < into.length) {
+      const at = (position + done) % PATTERN_SIZE;
+      const n = Math.min(into.length - done, PATTERN_SIZE - at);
+      into.set(source.subarray(at, at + n), done);
+      done += n;
+    }
+  }
+
+  close(): void {}
+}
