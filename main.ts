@@ -63,10 +63,14 @@ try {
     code = command.exitCode;
   } else {
     // Loaded only now, so that --help and --version start fast.
-    const { runReceive, runSend } = await import("./lib/commands.ts");
+    const { runBenchCommand, runReceive, runSend } = await import(
+      "./lib/commands.ts"
+    );
     code = command.kind === "receive"
       ? await runReceive(command, runtime)
-      : await runSend(command, runtime);
+      : command.kind === "send"
+      ? await runSend(command, runtime)
+      : await runBenchCommand(command, runtime);
   }
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);

@@ -55,6 +55,21 @@ export interface SendCommand extends CommonFlags {
   lossy: boolean;
 }
 
+/** `pasa bench`. */
+export interface BenchCommand {
+  kind: "bench";
+  to?: Address;
+  size: number;
+  file?: string;
+  durationSeconds?: number;
+  rates: number[];
+  intervalSeconds: number;
+  chart?: string;
+  timeoutMs: number;
+  json: boolean;
+  quiet: boolean;
+}
+
 /** Text to print and an exit code (help, version, no command). */
 export interface TextCommand {
   kind: "text";
@@ -63,7 +78,7 @@ export interface TextCommand {
 }
 
 /** What the user asked for. */
-export type Command = ReceiveCommand | SendCommand | TextCommand;
+export type Command = ReceiveCommand | SendCommand | BenchCommand | TextCommand;
 
 /** Default seconds of silence before a connection is given up. */
 export const DEFAULT_TIMEOUT_S = 60;
@@ -85,11 +100,11 @@ function parseTimeout(text: string): number {
   return Math.round(n * 1000);
 }
 
-function sizeFlag(text: string): number {
+function sizeFlag(text: string, flag = "--max-size"): number {
   try {
     return parseSize(text);
   } catch (error) {
-    throw new UsageError(`Invalid --max-size: ${(error as Error).message}`);
+    throw new UsageError(`Invalid ${flag}: ${(error as Error).message}`);
   }
 }
 
@@ -148,6 +163,7 @@ function buildProgram(
 Examples:
   pasa receive                         # on the machine that gets the files
   pasa send photos/ notes.txt --to 192.168.1.20
+  pasa bench                           # TCP against UDP on this machine
   pasa help receive                    # more on one command
 ${EXIT_CODES}`,
     );
@@ -307,7 +323,104 @@ ${EXIT_CODES}`,
       done(c);
     });
 
+  program.command("bench")
+    .description(
+      "Measure TCP against UDP (reliable and --lossy) in one run, and draw it.",
+    )
+    .option(
+      "-t, --to <host[:port]>",
+      "measure against a pasa receive --keep there (default: an embedded receiver on loopback)",
+    )
+    .option(
+      "--size <size>",
+      "payload size per run, generated in memory",
+      "256MiB",
+    )
+    .option(
+      "--file <path>",
+      "send this real file instead (measures the disk too)",
+    )
+    .option(
+      "--duration <seconds>",
+      "run each mode for about this long instead of a size",
+    )
+    .option(
+      "--rates <list>",
+      "sweep UDP --lossy over these offered rates, e.g. 100M,500M,1G",
+    )
+    .option("--interval <seconds>", "interval between throughput reports", "1")
+    .option(
+      "--chart <file.svg>",
+      "write an SVG chart: throughput over time, and the sweep",
+    )
+    .option(
+      "--timeout <seconds>",
+      "give up after this long without traffic (0: never)",
+      String(DEFAULT_TIMEOUT_S),
+    )
+    .option(
+      "--json",
+      "print one JSON document (start, intervals, end) on stdout",
+    )
+    .option("-q, --quiet", "print nothing but the table and errors")
+    .addHelpText(
+      "after",
+      `
+Each run sends the payload from memory (or --file from disk) with pasa's own
+protocol; the receiver verifies every byte with SHA-256 and keeps nothing.
+UDP --lossy makes one pass, so its "verified" column says no whenever it lost
+something: that loss is the measurement.
+
+Examples:
+  pasa bench                                   # TCP, UDP and UDP --lossy on loopback
+  pasa bench --to lab-3                        # lab-3 runs: pasa receive --keep
+  pasa bench --rates 100M,500M,1G,2G --chart bench.svg
+  pasa bench --duration 5 --json > bench.json
+${EXIT_CODES}`,
+    )
+    .action((o: Record<string, unknown>) => {
+      const c: BenchCommand = {
+        kind: "bench",
+        size: sizeFlag(String(o.size), "--size"),
+        rates: o.rates === undefined
+          ? []
+          : String(o.rates).split(",").filter((r) => r.trim() !== "").map(
+            parseRate,
+          ),
+        intervalSeconds: positiveSeconds(String(o.interval), "--interval"),
+        timeoutMs: parseTimeout(String(o.timeout)),
+        json: o.json === true,
+        quiet: o.quiet === true,
+      };
+      if (o.to !== undefined) c.to = parseAddress(String(o.to));
+      if (o.file !== undefined) c.file = String(o.file);
+      if (o.duration !== undefined) {
+        c.durationSeconds = positiveSeconds(String(o.duration), "--duration");
+      }
+      if (o.chart !== undefined) c.chart = String(o.chart);
+      if (c.file && (c.durationSeconds !== undefined || o.size !== "256MiB")) {
+        throw new UsageError(
+          "--file sends the whole file: not with --size or --duration",
+        );
+      }
+      if (c.durationSeconds !== undefined && o.size !== "256MiB") {
+        throw new UsageError("Choose one of --size and --duration");
+      }
+      done(c);
+    });
   return program;
+}
+
+function positiveSeconds(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new UsageError(
+      `Invalid ${flag} ${
+        JSON.stringify(text)
+      }: expected a number of seconds above 0`,
+    );
+  }
+  return n;
 }
 
 function parseDatagramSize(text: string): number {

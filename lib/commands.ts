@@ -8,11 +8,19 @@
  */
 
 import { resolve } from "node:path";
-import type { ReceiveCommand, SendCommand } from "./cli.ts";
+import { type Interval, runBench } from "./bench.ts";
+import {
+  benchJson,
+  renderBenchSvg,
+  renderBenchTable,
+  renderInterval,
+} from "./bench_report.ts";
+import type { BenchCommand, ReceiveCommand, SendCommand } from "./cli.ts";
 import {
   ExitCode,
   exitCodeOf,
   InterruptedError,
+  NetworkError,
   UsageError,
 } from "./errors.ts";
 import type { ByteSink, ByteSource } from "./frames.ts";
@@ -347,6 +355,79 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
     } finally {
       bar?.stop();
     }
+  } catch (error) {
+    reporter.error(error);
+    return exitCodeOf(error);
+  }
+}
+
+/** `pasa bench`: returns the exit code (1 if any run failed). */
+export async function runBenchCommand(
+  cmd: BenchCommand,
+  rt: Runtime,
+): Promise<number> {
+  const reporter = new Reporter(rt.output, {
+    json: cmd.json,
+    quiet: cmd.quiet,
+  });
+  const live = !cmd.json && !cmd.quiet;
+  try {
+    if (cmd.file) {
+      await Deno.stat(cmd.file).catch(() => {
+        throw new UsageError(`Cannot measure ${cmd.file}: no such file`);
+      });
+    }
+    if (live) {
+      rt.output.out(
+        `Measuring TCP, UDP and UDP --lossy${
+          cmd.rates.length ? `, then ${cmd.rates.length} offered rates` : ""
+        }` +
+          ` against ${
+            cmd.to
+              ? `${cmd.to.host}:${cmd.to.port}`
+              : "an embedded receiver on loopback"
+          }...\n`,
+      );
+    }
+    const result = await runBench({
+      ...(cmd.to ? { target: cmd.to } : {}),
+      size: cmd.size,
+      ...(cmd.file ? { file: cmd.file } : {}),
+      ...(cmd.durationSeconds !== undefined
+        ? { durationSeconds: cmd.durationSeconds }
+        : {}),
+      rates: cmd.rates,
+      intervalSeconds: cmd.intervalSeconds,
+      timeoutMs: cmd.timeoutMs,
+      signal: rt.signal,
+      ...(live
+        ? {
+          onInterval: (label: string, iv: Interval) =>
+            rt.output.out(renderInterval(label, iv)),
+        }
+        : {}),
+    });
+    if (cmd.json) {
+      rt.output.out(JSON.stringify(benchJson(result), null, 2) + "\n");
+    } else rt.output.out((live ? "\n" : "") + renderBenchTable(result));
+    if (cmd.chart) {
+      await Deno.writeTextFile(cmd.chart, renderBenchSvg(result)).catch(
+        (error) => {
+          throw new NetworkError(
+            `Cannot write ${cmd.chart}: ${(error as Error).message}`,
+            "io",
+            { cause: error },
+          );
+        },
+      );
+      if (!cmd.json && !cmd.quiet) {
+        rt.output.out(`Chart written to ${cmd.chart}\n`);
+      }
+    }
+    if (rt.signal.aborted) return ExitCode.interrupted;
+    return [...result.modes, ...result.sweep].some((r) => r.error)
+      ? ExitCode.failure
+      : ExitCode.ok;
   } catch (error) {
     reporter.error(error);
     return exitCodeOf(error);

@@ -54,6 +54,9 @@ export async function compile(
     "compile",
     ...pasaFlags(),
     ...(target ? ["--target", target] : []),
+    // Loaded as a Worker by pasa bench, so not found by following imports.
+    "--include",
+    join(ROOT, "lib", "bench_worker.ts"),
     "--output",
     output,
     join(ROOT, "main.ts"),

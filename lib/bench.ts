@@ -1,0 +1,315 @@
+/**
+ * `pasa bench`: TCP against UDP (reliable and `--lossy`) in one run, on a
+ * payload generated in memory or on a real file, against an embedded
+ * receiver on loopback or a `pasa receive --keep` elsewhere. Returns data;
+ * bench_report.ts renders it.
+ *
+ * @module
+ */
+
+import { basename } from "node:path";
+import { Link } from "./link.ts";
+import { Payload } from "./payload.ts";
+import { sendSession } from "./send.ts";
+import { type TransferResult, TransferState } from "./session.ts";
+import type { Source } from "./sources.ts";
+import { type Address, connect, formatAddress, isLoopback } from "./tcp.ts";
+import { DATAGRAM_SIZE_LOOPBACK, DATAGRAM_SIZE_NETWORK } from "./udp.ts";
+import { rate } from "./units.ts";
+import { PASA_VERSION } from "./version.ts";
+
+/** The three ways of moving data a bench compares. */
+export type BenchMode = "tcp" | "udp" | "udp-lossy";
+
+/** Throughput over one reporting interval. */
+export interface Interval {
+  /** Seconds since the mode started. */
+  start: number;
+  end: number;
+  bytes: number;
+  bitsPerSecond: number;
+}
+
+/** One measured run. UDP-only figures are null for TCP. */
+export interface ModeResult {
+  mode: BenchMode;
+  /** The fixed rate offered (a sweep), or null when adaptive. */
+  offeredRate: number | null;
+  /** Bytes that arrived (unique). */
+  bytes: number;
+  seconds: number;
+  /** Goodput: bytes that arrived per second. */
+  bytesPerSecond: number;
+  bitsPerSecond: number;
+  firstPassLossPercent: number | null;
+  outOfOrder: number | null;
+  retransmittedBytes: number | null;
+  jitterMs: number | null;
+  /** The rate UDP settled on (or was given). */
+  rateBitsPerSecond: number | null;
+  /** Every byte checked against the sender's SHA-256. */
+  verified: boolean;
+  intervals: Interval[];
+  /** Why the run failed, if it did. */
+  error?: string;
+}
+
+/** A whole bench, in the spirit of iperf3's start / intervals / end. */
+export interface BenchResult {
+  start: {
+    version: string;
+    timestamp: string;
+    target: string;
+    embedded: boolean;
+    /** `memory` for a generated payload (the network path), `file` for --file (disk included). */
+    payload: "memory" | "file";
+    file: string | null;
+    size: number | null;
+    durationSeconds: number | null;
+    intervalSeconds: number;
+  };
+  modes: ModeResult[];
+  sweep: ModeResult[];
+}
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  /** A `pasa receive --keep` to measure against; default: an embedded receiver on loopback. */
+  target?: Address;
+  /** Payload size in bytes. @default {256 MiB} */
+  size?: number;
+  /** Measure a real file instead of a generated payload. */
+  file?: string;
+  /** Run each mode for about this many seconds instead of a size. */
+  durationSeconds?: number;
+  /** Offered rates (bit/s) for a UDP --lossy sweep. */
+  rates?: number[];
+  /** Reporting interval. @default {1} */
+  intervalSeconds?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Called at the end of every interval of every run. */
+  onInterval?: (mode: string, interval: Interval) => void;
+  /** Called when a run ends. */
+  onResult?: (result: ModeResult) => void;
+}
+
+/** A running embedded receiver. */
+interface Embedded {
+  port: number;
+  stop(): void;
+}
+
+async function startEmbedded(): Promise<Embedded> {
+  const worker = new Worker(
+    new URL("./bench_worker.ts", import.meta.url).href,
+    { type: "module" },
+  );
+  const reply = await new Promise<{ port?: number; error?: string }>(
+    (resolve, reject) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`Embedded receiver failed: ${e.message}`));
+      };
+    },
+  );
+  if (reply.port === undefined) {
+    worker.terminate();
+    throw new Error(reply.error ?? "Embedded receiver did not start");
+  }
+  return { port: reply.port, stop: () => worker.terminate() };
+}
+
+/** Label of a run, as the table and the chart show it. */
+export function modeLabel(r: Pick<ModeResult, "mode" | "offeredRate">): string {
+  const name = r.mode === "udp-lossy" ? "udp --lossy" : r.mode;
+  return r.offeredRate === null
+    ? name
+    : `${name} @ ${Math.round(r.offeredRate / 1e6)}M`;
+}
+
+/** Runs the three modes, then the sweep. */
+export async function runBench(
+  options: BenchOptions = {},
+): Promise<BenchResult> {
+  const intervalSeconds = options.intervalSeconds ?? 1;
+  const embedded = options.target ? undefined : await startEmbedded();
+  const target = options.target ?? { host: "127.0.0.1", port: embedded!.port };
+  const fileSize = options.file ? (await Deno.stat(options.file)).size : null;
+  const result: BenchResult = {
+    start: {
+      version: PASA_VERSION,
+      timestamp: new Date().toISOString(),
+      target: formatAddress(target.host, target.port),
+      embedded: embedded !== undefined,
+      payload: options.file ? "file" : "memory",
+      file: options.file ?? null,
+      size: fileSize ??
+        (options.durationSeconds ? null : options.size ?? 256 * 1024 * 1024),
+      durationSeconds: options.durationSeconds ?? null,
+      intervalSeconds,
+    },
+    modes: [],
+    sweep: [],
+  };
+  let tcpRate: number | undefined;
+  try {
+    for (const mode of ["tcp", "udp", "udp-lossy"] as const) {
+      if (options.signal?.aborted) break;
+      const r = await measure(
+        mode,
+        null,
+        target,
+        options,
+        intervalSeconds,
+        fileSize,
+        tcpRate,
+      );
+      if (mode === "tcp" && r.bitsPerSecond > 0) tcpRate = r.bitsPerSecond;
+      result.modes.push(r);
+      options.onResult?.(r);
+    }
+    for (const offered of options.rates ?? []) {
+      if (options.signal?.aborted) break;
+      const r = await measure(
+        "udp-lossy",
+        offered,
+        target,
+        options,
+        intervalSeconds,
+        fileSize,
+        tcpRate,
+      );
+      result.sweep.push(r);
+      options.onResult?.(r);
+    }
+  } finally {
+    embedded?.stop();
+  }
+  return result;
+}
+
+async function measure(
+  mode: BenchMode,
+  offered: number | null,
+  target: Address,
+  options: BenchOptions,
+  intervalSeconds: number,
+  fileSize: number | null,
+  tcpRate: number | undefined,
+): Promise<ModeResult> {
+  const state = new TransferState();
+  const intervals: Interval[] = [];
+  const label = modeLabel({ mode, offeredRate: offered });
+  const duration = options.durationSeconds;
+  // UDP needs a size in advance: with --duration, what the rate moves in that time.
+  const udpRate = offered ?? tcpRate ?? 1e9;
+  const size = fileSize ??
+    (duration === undefined
+      ? options.size ?? 256 * 1024 * 1024
+      : mode === "tcp"
+      ? null
+      : Math.round((udpRate / 8) * duration));
+  const started = performance.now();
+  let lastBytes = 0;
+  let lastTime = started;
+  const sample = () => {
+    const now = performance.now();
+    const bytes = state.doneBytes - lastBytes;
+    const seconds = (now - lastTime) / 1000;
+    if (seconds <= 0) return;
+    const interval = {
+      start: (lastTime - started) / 1000,
+      end: (now - started) / 1000,
+      bytes,
+      bitsPerSecond: rate(bytes * 8, seconds),
+    };
+    intervals.push(interval);
+    options.onInterval?.(label, interval);
+    lastBytes = state.doneBytes;
+    lastTime = now;
+  };
+  const timer = setInterval(sample, intervalSeconds * 1000);
+  const base: ModeResult = {
+    mode,
+    offeredRate: offered,
+    bytes: 0,
+    seconds: 0,
+    bytesPerSecond: 0,
+    bitsPerSecond: 0,
+    firstPassLossPercent: null,
+    outOfOrder: null,
+    retransmittedBytes: null,
+    jitterMs: null,
+    rateBitsPerSecond: null,
+    verified: false,
+    intervals,
+  };
+  try {
+    const conn = await connect(target);
+    using link = new Link(conn, {
+      timeoutMs: options.timeoutMs ?? 60_000,
+      ...signalOf(options),
+    });
+    const deadline = size === null
+      ? performance.now() + duration! * 1000
+      : Infinity;
+    const source: Source = options.file
+      ? {
+        entry: { path: basename(options.file), type: "file", size },
+        local: options.file,
+      }
+      : {
+        entry: { path: "pasa-bench.bin", type: "file", size },
+        input: () => new Payload(size, deadline),
+      };
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const local = isLoopback(remote.hostname);
+    const sent: TransferResult = await sendSession(link, [source], {
+      state,
+      bench: true,
+      ...(mode === "tcp" ? {} : {
+        udp: {
+          datagramSize: local ? DATAGRAM_SIZE_LOOPBACK : DATAGRAM_SIZE_NETWORK,
+          initialRate: local ? 2e9 : 1e8,
+          lossy: mode === "udp-lossy",
+          target: { hostname: remote.hostname, port: remote.port },
+          ...(offered === null ? {} : { rate: offered }),
+        },
+      }),
+    });
+    clearInterval(timer);
+    sample();
+    const seconds = (performance.now() - started) / 1000;
+    const u = sent.udp;
+    // Over UDP, what arrived: a lossy pass delivers (100 - loss)% of the bytes.
+    const total = sent.files.reduce((n, f) => n + f.bytes, 0) ||
+      (u ? Math.round((size ?? 0) * (1 - u.firstPassLossPercent / 100)) : 0);
+    return {
+      ...base,
+      bytes: total,
+      seconds,
+      bytesPerSecond: rate(total, seconds),
+      bitsPerSecond: rate(total * 8, seconds),
+      firstPassLossPercent: u?.firstPassLossPercent ?? null,
+      outOfOrder: u?.outOfOrder ?? null,
+      retransmittedBytes: u?.retransmittedBytes ?? null,
+      jitterMs: u?.jitterMs ?? null,
+      rateBitsPerSecond: u?.rateBitsPerSecond ?? null,
+      verified: sent.verified,
+    };
+  } catch (error) {
+    return {
+      ...base,
+      seconds: (performance.now() - started) / 1000,
+      error: (error as Error).message,
+    };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function signalOf(options: BenchOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}

@@ -1,0 +1,336 @@
+/**
+ * Rendering a {@link BenchResult}: a terminal table with sparklines, a JSON
+ * document (start, intervals, end, after iperf3's `-J`), and an SVG chart
+ * for lab reports. Pure functions of the data.
+ *
+ * @module
+ */
+
+import {
+  type BenchResult,
+  type Interval,
+  modeLabel,
+  type ModeResult,
+} from "./bench.ts";
+import { formatBits } from "./udp.ts";
+import { formatBytes } from "./units.ts";
+
+const BARS = "▁▂▃▄▅▆▇█";
+
+/** A one-line chart of `values`, lowest to highest bar; `-` for none. */
+export function sparkline(values: readonly number[]): string {
+  const finite = values.map((v) => (Number.isFinite(v) && v > 0 ? v : 0));
+  if (finite.length === 0) return "-";
+  const max = Math.max(...finite);
+  if (max === 0) return BARS[0]!.repeat(finite.length);
+  return finite.map((v) => BARS[Math.min(7, Math.floor((v / max) * 7.999))]!)
+    .join("");
+}
+
+/** One interval report line, as iperf3 prints them while it runs. */
+export function renderInterval(label: string, iv: Interval): string {
+  const span = `${iv.start.toFixed(2)}-${iv.end.toFixed(2)} s`;
+  return `[${label}] ${span.padEnd(14)} ${formatBytes(iv.bytes).padStart(9)}  ${
+    formatBits(iv.bitsPerSecond)
+  }\n`;
+}
+
+function cell(value: number | null, digits: number): string {
+  return value === null || !Number.isFinite(value)
+    ? "-"
+    : value.toFixed(digits);
+}
+
+function verdict(r: ModeResult): string {
+  if (r.error) return "FAILED";
+  if (r.verified) return "yes";
+  return r.mode === "udp-lossy" ? "no: lossy" : "no";
+}
+
+/** The results table, one row per run. */
+export function renderBenchTable(result: BenchResult): string {
+  const head = [
+    "mode",
+    "bytes",
+    "seconds",
+    "MB/s",
+    "Mbit/s",
+    "loss %",
+    "out of order",
+    "retransmitted",
+    "verified",
+    "intervals",
+  ];
+  const rows = [...result.modes, ...result.sweep].map((r) => [
+    modeLabel(r),
+    formatBytes(r.bytes),
+    r.seconds.toFixed(2),
+    (r.bytesPerSecond / 1e6).toFixed(1),
+    (r.bitsPerSecond / 1e6).toFixed(0),
+    cell(r.firstPassLossPercent, 2),
+    r.outOfOrder === null ? "-" : String(r.outOfOrder),
+    r.retransmittedBytes === null ? "-" : formatBytes(r.retransmittedBytes),
+    verdict(r),
+    sparkline(r.intervals.map((i) => i.bitsPerSecond)),
+  ]);
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((row) => [...row[i]!].length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((
+      c,
+      i,
+    ) => (i === 0 || i === cells.length - 1
+      ? c.padEnd(widths[i]!)
+      : c.padStart(widths[i]!))
+    )
+      .join("  ").trimEnd();
+  const s = result.start;
+  const payload = s.payload === "memory"
+    ? "payload generated in memory: this measures the network path"
+    : `payload read from ${s.file}: this measures the whole path, disk included`;
+  const errors = [...result.modes, ...result.sweep].filter((r) => r.error)
+    .map((r) => `${modeLabel(r)} failed: ${r.error}`);
+  return [
+    `pasa bench against ${s.target}${
+      s.embedded ? " (embedded receiver on loopback)" : ""
+    }; ${payload}`,
+    line(head),
+    ...rows.map(line),
+    ...errors,
+  ].join("\n") + "\n";
+}
+
+/** Numbers JSON can hold: NaN and infinities become null. */
+function finite<T>(value: T): T {
+  return JSON.parse(
+    JSON.stringify(
+      value,
+      (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v),
+    ),
+  );
+}
+
+/** The JSON document of `--json`: start, intervals and end sections. */
+export function benchJson(result: BenchResult): Record<string, unknown> {
+  const runs = [...result.modes, ...result.sweep];
+  return finite({
+    start: result.start,
+    intervals: runs.flatMap((r) =>
+      r.intervals.map((i) => ({ mode: modeLabel(r), ...i }))
+    ),
+    end: {
+      modes: result.modes.map(({ intervals: _, ...r }) => ({
+        label: modeLabel(r),
+        ...r,
+      })),
+      sweep: result.sweep.map(({ intervals: _, ...r }) => ({
+        label: modeLabel(r),
+        ...r,
+      })),
+      ok: runs.every((r) => !r.error),
+    },
+  });
+}
+
+const COLORS = [
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#9467bd",
+  "#ff7f0e",
+  "#8c564b",
+  "#e377c2",
+  "#17becf",
+];
+
+function esc(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
+}
+
+/** Round numbers for axis ticks: 0, then `n` steps up to a nice maximum. */
+function ticks(max: number, n = 4): number[] {
+  if (!(max > 0)) return [0, 1];
+  const raw = max / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  return Array.from({ length: Math.ceil(max / step) + 1 }, (_, i) => i * step);
+}
+
+interface Panel {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: { name: string; points: [number, number][]; dashed?: boolean }[];
+  yMax?: number;
+}
+
+function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
+  const all = p.series.flatMap((s) => s.points);
+  const xs = ticks(Math.max(1e-9, ...all.map(([x]) => x)));
+  const ys = ticks(p.yMax ?? Math.max(1e-9, ...all.map(([, y]) => y)));
+  const xMax = xs.at(-1)!;
+  const yMax = ys.at(-1)!;
+  const px = (x: number) => x0 + (x / xMax) * w;
+  const py = (y: number) => y0 + h - (y / yMax) * h;
+  const out: string[] = [
+    `<text x="${x0 + w / 2}" y="${
+      y0 - 12
+    }" text-anchor="middle" font-size="15" font-weight="bold">${
+      esc(p.title)
+    }</text>`,
+    `<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="none" stroke="#444"/>`,
+  ];
+  for (const t of ys) {
+    out.push(
+      `<line x1="${x0}" x2="${x0 + w}" y1="${py(t)}" y2="${
+        py(t)
+      }" stroke="#ddd"/>`,
+    );
+    out.push(
+      `<text x="${x0 - 6}" y="${
+        py(t) + 4
+      }" text-anchor="end" font-size="11">${+t.toPrecision(4)}</text>`,
+    );
+  }
+  for (const t of xs) {
+    out.push(
+      `<text x="${px(t)}" y="${
+        y0 + h + 16
+      }" text-anchor="middle" font-size="11">${+t.toPrecision(4)}</text>`,
+    );
+  }
+  out.push(
+    `<text x="${x0 + w / 2}" y="${
+      y0 + h + 34
+    }" text-anchor="middle" font-size="12">${esc(p.xLabel)}</text>`,
+  );
+  out.push(
+    `<text x="${x0 - 46}" y="${
+      y0 + h / 2
+    }" text-anchor="middle" font-size="12" transform="rotate(-90 ${x0 - 46} ${
+      y0 + h / 2
+    })">${esc(p.yLabel)}</text>`,
+  );
+  p.series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length]!;
+    const d = s.points.map(([x, y], k) =>
+      `${k === 0 ? "M" : "L"}${px(x).toFixed(1)},${py(y).toFixed(1)}`
+    ).join(" ");
+    out.push(
+      `<path class="series" data-series="${esc(s.name)}" d="${
+        d || `M${x0},${y0 + h}`
+      }" fill="none" stroke="${color}" stroke-width="2"${
+        s.dashed ? ' stroke-dasharray="6 4"' : ""
+      }/>`,
+    );
+    for (const [x, y] of s.points) {
+      out.push(
+        `<circle cx="${px(x).toFixed(1)}" cy="${
+          py(y).toFixed(1)
+        }" r="2.5" fill="${color}"/>`,
+      );
+    }
+    out.push(
+      `<rect x="${x0 + w + 16}" y="${
+        y0 + 8 + i * 20
+      }" width="14" height="4" fill="${color}"/>`,
+    );
+    out.push(
+      `<text x="${x0 + w + 36}" y="${y0 + 14 + i * 20}" font-size="12">${
+        esc(s.name)
+      }</text>`,
+    );
+  });
+  return out.join("\n");
+}
+
+/**
+ * An SVG chart: throughput over time for each run and, after a sweep,
+ * goodput and loss against the offered rate. Well-formed XML; every data
+ * series is one `<path class="series">`.
+ */
+export function renderBenchSvg(result: BenchResult): string {
+  const width = 900;
+  const panelH = 300;
+  const runs = result.modes.filter((r) => r.intervals.length > 0);
+  const panels: string[] = [];
+  let y = 60;
+  panels.push(panel(
+    {
+      title: `Throughput over time (${result.start.target}, ${
+        result.start.payload === "memory" ? "payload from memory" : "real file"
+      })`,
+      xLabel: "seconds",
+      yLabel: "Mbit/s",
+      series: runs.map((r) => ({
+        name: modeLabel(r),
+        points: [
+          [0, 0] as [number, number],
+          ...r.intervals.map((
+            i,
+          ): [number, number] => [i.end, i.bitsPerSecond / 1e6]),
+        ],
+      })),
+    },
+    80,
+    y,
+    width - 300,
+    panelH,
+  ));
+  y += panelH + 100;
+  if (result.sweep.length > 0) {
+    const points = (f: (r: ModeResult) => number) =>
+      result.sweep.map((
+        r,
+      ): [number, number] => [(r.offeredRate ?? 0) / 1e6, f(r)]);
+    panels.push(panel(
+      {
+        title: "UDP sweep: goodput against offered rate",
+        xLabel: "offered rate, Mbit/s",
+        yLabel: "goodput, Mbit/s",
+        series: [{
+          name: "goodput",
+          points: points((r) => r.bitsPerSecond / 1e6),
+        }],
+      },
+      80,
+      y,
+      width - 300,
+      panelH,
+    ));
+    y += panelH + 100;
+    panels.push(panel(
+      {
+        title: "UDP sweep: first-pass loss against offered rate",
+        xLabel: "offered rate, Mbit/s",
+        yLabel: "loss, %",
+        series: [{
+          name: "loss %",
+          points: points((r) => r.firstPassLossPercent ?? 0),
+          dashed: true,
+        }],
+        yMax: Math.max(
+          1,
+          ...result.sweep.map((r) => r.firstPassLossPercent ?? 0),
+        ),
+      },
+      80,
+      y,
+      width - 300,
+      panelH,
+    ));
+    y += panelH + 100;
+  }
+  const title = `pasa bench ${esc(result.start.timestamp)}`;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
+    y - 40
+  }" viewBox="0 0 ${width} ${y - 40}" font-family="sans-serif">
+<title>${title}</title>
+<rect width="100%" height="100%" fill="white"/>
+${panels.join("\n")}
+</svg>
+`;
+}
