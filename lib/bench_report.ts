@@ -264,14 +264,13 @@ export function renderBenchSvg(result: BenchResult): string {
       })`,
       xLabel: "seconds",
       yLabel: "Mbit/s",
+      // Steps: each interval is a flat segment at the rate it measured.
       series: runs.map((r) => ({
         name: modeLabel(r),
-        points: [
-          [0, 0] as [number, number],
-          ...r.intervals.map((
-            i,
-          ): [number, number] => [i.end, i.bitsPerSecond / 1e6]),
-        ],
+        points: r.intervals.flatMap((i): [number, number][] => [
+          [i.start, i.bitsPerSecond / 1e6],
+          [i.end, i.bitsPerSecond / 1e6],
+        ]),
       })),
     },
     80,
