@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import type { BenchResult, ModeResult } from "../lib/bench.ts";
+import {
+  benchJson,
+  renderBenchSvg,
+  renderBenchTable,
+  renderInterval,
+  sparkline,
+} from "../lib/bench_report.ts";
+
+function run(overrides: Partial<ModeResult>): ModeResult {
+  return {
+    mode: "tcp",
+    offeredRate: null,
+    bytes: 256 * 1024 * 1024,
+    seconds: 0.5,
+    bytesPerSecond: 536_870_912,
+    bitsPerSecond: 4_294_967_296,
+    firstPassLossPercent: null,
+    outOfOrder: null,
+    retransmittedBytes: null,
+    jitterMs: null,
+    rateBitsPerSecond: null,
+    verified: true,
+    intervals: [{
+      start: 0,
+      end: 0.5,
+      bytes: 256 * 1024 * 1024,
+      bitsPerSecond: 4_294_967_296,
+    }],
+    ...overrides,
+  };
+}
+
+const fixed: BenchResult = {
+  start: {
+    version: "0.1.0",
+    timestamp: "2026-11-24T12:00:00.000Z",
+    target: "127.0.0.1:9000",
+    embedded: true,
+    payload: "memory",
+    file: null,
+    size: 256 * 1024 * 1024,
+    durationSeconds: null,
+    intervalSeconds: 1,
+  },
+  modes: [
+    run({}),
+    run({
+      mode: "udp",
+      seconds: 2,
+      bytesPerSecond: 134_217_728,
+      bitsPerSecond: 1_073_741_824,
+      firstPassLossPercent: 4.5,
+      outOfOrder: 3,
+      retransmittedBytes: 12 * 1024 * 1024,
+      intervals: [
+        { start: 0, end: 1, bytes: 100e6, bitsPerSecond: 800e6 },
+        { start: 1, end: 2, bytes: 150e6, bitsPerSecond: 1200e6 },
+      ],
+    }),
+    run({
+      mode: "udp-lossy",
+      verified: false,
+      firstPassLossPercent: 2,
+      outOfOrder: 0,
+      retransmittedBytes: 0,
+    }),
+  ],
+  sweep: [
+    run({
+      mode: "udp-lossy",
+      offeredRate: 1e8,
+      verified: false,
+      firstPassLossPercent: 0,
+      bitsPerSecond: 1e8,
+    }),
+    run({
+      mode: "udp-lossy",
+      offeredRate: 1e9,
+      verified: false,
+      firstPassLossPercent: 7.25,
+      bitsPerSecond: 9e8,
+    }),
+  ],
+};
+
+Deno.test("sparkline() scales to the highest value and survives odd input", () => {
+  assert.equal(sparkline([1, 2, 3, 4, 8]), "▁▂▃▄█");
+  assert.equal(sparkline([5, 5]), "██");
+  assert.equal(sparkline([0, 0]), "▁▁");
+  assert.equal(sparkline([NaN, Infinity, 4]), "▁▁█");
+  assert.equal(sparkline([]), "-");
+});
+
+Deno.test("renderInterval() reads like iperf3's interval lines", () => {
+  assert.equal(
+    renderInterval("udp", {
+      start: 1,
+      end: 2,
+      bytes: 150 * 1024 * 1024,
+      bitsPerSecond: 1.2e9,
+    }),
+    "[udp] 1.00-2.00 s      150 MiB  1.20 Gbit/s\n",
+  );
+});
+
+Deno.test("renderBenchTable() lays out every run with its figures", () => {
+  assert.equal(
+    renderBenchTable(fixed),
+    [
+      "pasa bench against 127.0.0.1:9000 (embedded receiver on loopback); payload generated in memory: this measures the network path",
+      "mode                   bytes  seconds   MB/s  Mbit/s  loss %  out of order  retransmitted   verified  intervals",
+      "tcp                  256 MiB     0.50  536.9    4295       -             -              -        yes  █",
+      "udp                  256 MiB     2.00  134.2    1074    4.50             3       12.0 MiB        yes  ▆█",
+      "udp --lossy          256 MiB     0.50  536.9    4295    2.00             0            0 B  no: lossy  █",
+      "udp --lossy @ 100M   256 MiB     0.50  536.9     100    0.00             -              -  no: lossy  █",
+      "udp --lossy @ 1000M  256 MiB     0.50  536.9     900    7.25             -              -  no: lossy  █",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("renderBenchTable() names a failed run and why", () => {
+  const failed = {
+    ...fixed,
+    modes: [run({ mode: "udp", verified: false, error: "Cannot connect" })],
+    sweep: [],
+  };
+  const text = renderBenchTable(failed);
+  assert.match(text, /FAILED/);
+  assert.match(text, /udp failed: Cannot connect/);
+});
+
+Deno.test("benchJson() has start, intervals and end, and never NaN", () => {
+  const broken = {
+    ...fixed,
+    modes: [run({ seconds: NaN, bitsPerSecond: Infinity })],
+  };
+  const doc = benchJson(broken) as {
+    start: { target: string };
+    intervals: { mode: string }[];
+    end: { modes: Record<string, unknown>[]; sweep: unknown[]; ok: boolean };
+  };
+  assert.equal(doc.start.target, "127.0.0.1:9000");
+  assert.deepEqual(doc.intervals.map((i) => i.mode), [
+    "tcp",
+    "udp --lossy @ 100M",
+    "udp --lossy @ 1000M",
+  ]);
+  assert.equal(doc.end.modes[0]!.seconds, null);
+  assert.equal(doc.end.modes[0]!.bitsPerSecond, null);
+  assert.equal(
+    doc.end.modes[0]!.intervals,
+    undefined,
+    "intervals live in their own section",
+  );
+  assert.equal(doc.end.sweep.length, 2);
+  assert.equal(doc.end.ok, true);
+  assert.doesNotMatch(JSON.stringify(doc), /NaN|Infinity/);
+});
+
+/** Checks that every tag closes in order: enough to call the SVG well-formed XML. */
+function assertWellFormed(xml: string): void {
+  const stack: string[] = [];
+  for (const m of xml.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
+    const [, closing, name, selfClosing] = m;
+    if (selfClosing) continue;
+    if (closing) {
+      assert.equal(stack.pop(), name, `</${name}> closes the wrong tag`);
+    } else stack.push(name!);
+  }
+  assert.deepEqual(stack, [], "every tag is closed");
+  assert.doesNotMatch(
+    xml.replace(/&(amp|lt|gt|quot);/g, ""),
+    /&/,
+    "no stray ampersand",
+  );
+}
+
+Deno.test("renderBenchSvg() is well-formed with one series per run and the sweep's two", () => {
+  const svg = renderBenchSvg(fixed);
+  assert.ok(
+    svg.startsWith(
+      '<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"',
+    ),
+  );
+  assertWellFormed(svg);
+  const series = [...svg.matchAll(/class="series" data-series="([^"]+)"/g)].map(
+    (m) => m[1],
+  );
+  assert.deepEqual(series, ["tcp", "udp", "udp --lossy", "goodput", "loss %"]);
+  assert.match(svg, /Throughput over time/);
+  assert.match(svg, /goodput against offered rate/);
+  assert.match(svg, /offered rate, Mbit\/s/);
+  assert.doesNotMatch(svg, /NaN/);
+});
+
+Deno.test("renderBenchSvg() without a sweep draws only the time panel", () => {
+  const svg = renderBenchSvg({ ...fixed, sweep: [] });
+  assertWellFormed(svg);
+  assert.equal([...svg.matchAll(/class="series"/g)].length, 3);
+  assert.doesNotMatch(svg, /offered rate/);
+});

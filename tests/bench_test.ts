@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { listTree, runPasa, startListening, tempDir } from "./helpers.ts";
+
+type Run = {
+  label: string;
+  mode: string;
+  verified: boolean;
+  bytes: number;
+  firstPassLossPercent: number | null;
+};
+type Doc = {
+  start: { payload: string; embedded: boolean };
+  intervals: { mode: string; bitsPerSecond: number }[];
+  end: { modes: Run[]; sweep: Run[]; ok: boolean };
+};
+
+Deno.test("pasa bench --json measures TCP, UDP and UDP --lossy on loopback, all verified", async () => {
+  const r = await runPasa(["bench", "--size", "4MiB", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc: Doc = JSON.parse(r.stdout);
+  assert.equal(doc.start.payload, "memory");
+  assert.equal(doc.start.embedded, true);
+  assert.deepEqual(doc.end.modes.map((m) => m.label), [
+    "tcp",
+    "udp",
+    "udp --lossy",
+  ]);
+  const [tcp, udp, lossy] = doc.end.modes;
+  assert.equal(tcp!.verified, true);
+  assert.equal(udp!.verified, true);
+  assert.equal(tcp!.bytes, 4 * 1024 * 1024);
+  assert.ok(lossy!.firstPassLossPercent !== null);
+  for (const mode of ["tcp", "udp", "udp --lossy"]) {
+    assert.ok(
+      doc.intervals.some((i) => i.mode === mode),
+      `intervals for ${mode}`,
+    );
+  }
+  assert.equal(doc.end.ok, true);
+  assert.doesNotMatch(r.stdout, /NaN|Infinity/);
+});
+
+Deno.test("pasa bench --rates sweeps UDP --lossy and --chart writes the SVG", async () => {
+  await using tmp = await tempDir();
+  const chart = join(tmp.path, "bench.svg");
+  const r = await runPasa([
+    "bench",
+    "--size",
+    "2MiB",
+    "--rates",
+    "50M,100M",
+    "--chart",
+    chart,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /udp --lossy @ 50M/);
+  assert.match(r.stdout, /udp --lossy @ 100M/);
+  assert.match(
+    r.stdout,
+    /\[tcp\] 0\.00-/,
+    "interval lines as iperf3 prints them",
+  );
+  assert.match(r.stdout, /Chart written to/);
+  const svg = await Deno.readTextFile(chart);
+  assert.equal([...svg.matchAll(/class="series"/g)].length, 5);
+});
+
+Deno.test("pasa bench --to a receive --keep measures there and leaves nothing on its disk", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    tmp.path,
+  ]);
+  const r = await runPasa([
+    "bench",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+    "--size",
+    "2MiB",
+    "--json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc: Doc = JSON.parse(r.stdout);
+  assert.equal(doc.start.embedded, false);
+  assert.equal(doc.end.modes[0]!.verified, true);
+  assert.equal(doc.end.modes[1]!.verified, true);
+  receiver.kill();
+  await receiver.result();
+  assert.deepEqual(await listTree(tmp.path), []);
+});
+
+Deno.test("pasa bench fails with exit 1 and a JSON error when the receiver is not there", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const r = await runPasa([
+    "bench",
+    "--to",
+    `127.0.0.1:${port}`,
+    "--size",
+    "1MiB",
+    "--json",
+  ]);
+  assert.equal(r.code, 1);
+  const doc: Doc = JSON.parse(r.stdout);
+  assert.equal(doc.end.ok, false);
+  assert.match(r.stdout, /connection refused/);
+});
+
+Deno.test("pasa bench with a bad flag exits 2", async () => {
+  const r = await runPasa(["bench", "--rates", "fast"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Invalid --rate "fast"/);
+});
