@@ -153,7 +153,8 @@ export async function runBench(
     modes: [],
     sweep: [],
   };
-  let tcpRate: number | undefined;
+  // With --duration, UDP sizes its payload from what UDP last achieved here.
+  let udpRate: number | undefined;
   try {
     for (const mode of ["tcp", "udp", "udp-lossy"] as const) {
       if (options.signal?.aborted) break;
@@ -164,9 +165,9 @@ export async function runBench(
         options,
         intervalSeconds,
         fileSize,
-        tcpRate,
+        udpRate,
       );
-      if (mode === "tcp" && r.bitsPerSecond > 0) tcpRate = r.bitsPerSecond;
+      if (mode === "udp" && r.bitsPerSecond > 0) udpRate = r.bitsPerSecond;
       result.modes.push(r);
       options.onResult?.(r);
     }
@@ -179,7 +180,7 @@ export async function runBench(
         options,
         intervalSeconds,
         fileSize,
-        tcpRate,
+        udpRate,
       );
       result.sweep.push(r);
       options.onResult?.(r);
@@ -197,14 +198,14 @@ async function measure(
   options: BenchOptions,
   intervalSeconds: number,
   fileSize: number | null,
-  tcpRate: number | undefined,
+  lastUdpRate: number | undefined,
 ): Promise<ModeResult> {
   const state = new TransferState();
   const intervals: Interval[] = [];
   const label = modeLabel({ mode, offeredRate: offered });
   const duration = options.durationSeconds;
   // UDP needs a size in advance: with --duration, what the rate moves in that time.
-  const udpRate = offered ?? tcpRate ?? 1e9;
+  const udpRate = offered ?? lastUdpRate ?? 1e9;
   const size = fileSize ??
     (duration === undefined
       ? options.size ?? 256 * 1024 * 1024
