@@ -8,14 +8,25 @@
  */
 
 import { basename } from "node:path";
+import { ProtocolError } from "./errors.ts";
+import { FrameReader, writeControl } from "./frames.ts";
+import { Scratch } from "./fsio.ts";
 import { Link } from "./link.ts";
 import { Payload } from "./payload.ts";
+import type { BenchRequest } from "./protocol.ts";
+import { receiveSession } from "./receive.ts";
 import { sendSession } from "./send.ts";
-import { type TransferResult, TransferState } from "./session.ts";
+import { handshake, type TransferResult, TransferState } from "./session.ts";
 import type { Source } from "./sources.ts";
 import { type Address, connect, formatAddress, isLoopback } from "./tcp.ts";
-import { DATAGRAM_SIZE_LOOPBACK, DATAGRAM_SIZE_NETWORK } from "./udp.ts";
-import { rate } from "./units.ts";
+import {
+  DATAGRAM_SIZE_LOOPBACK,
+  DATAGRAM_SIZE_MAX,
+  DATAGRAM_SIZE_MIN,
+  DATAGRAM_SIZE_NETWORK,
+} from "./udp.ts";
+import { UdpEndpoint } from "./udp_receive.ts";
+import { formatBytes, rate } from "./units.ts";
 import { PASA_VERSION } from "./version.ts";
 
 /** The three ways of moving data a bench compares. */
@@ -61,6 +72,8 @@ export interface BenchResult {
     timestamp: string;
     target: string;
     embedded: boolean;
+    /** The receiver sent and pasa bench received. */
+    reverse: boolean;
     /** `memory` for a generated payload (the network path), `file` for --file (disk included). */
     payload: "memory" | "file";
     file: string | null;
@@ -86,6 +99,8 @@ export interface BenchOptions {
   rates?: number[];
   /** Reporting interval. @default {1} */
   intervalSeconds?: number;
+  /** Measure the other direction: the receiver sends, we receive. */
+  reverse?: boolean;
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Called at the end of every interval of every run. */
@@ -143,6 +158,7 @@ export async function runBench(
       timestamp: new Date().toISOString(),
       target: formatAddress(target.host, target.port),
       embedded: embedded !== undefined,
+      reverse: options.reverse ?? false,
       payload: options.file ? "file" : "memory",
       file: options.file ?? null,
       size: fileSize ??
@@ -267,19 +283,31 @@ async function measure(
       };
     const remote = conn.remoteAddr as Deno.NetAddr;
     const local = isLoopback(remote.hostname);
-    const sent: TransferResult = await sendSession(link, [source], {
-      state,
-      bench: true,
-      ...(mode === "tcp" ? {} : {
-        udp: {
-          datagramSize: local ? DATAGRAM_SIZE_LOOPBACK : DATAGRAM_SIZE_NETWORK,
-          initialRate: local ? 2e9 : 1e8,
-          lossy: mode === "udp-lossy",
-          target: { hostname: remote.hostname, port: remote.port },
-          ...(offered === null ? {} : { rate: offered }),
-        },
-      }),
-    });
+    const sent: TransferResult = options.reverse
+      ? await receiveReverse(
+        link,
+        local,
+        mode,
+        offered,
+        size,
+        size === null ? duration! * 1000 : null,
+        state,
+      )
+      : await sendSession(link, [source], {
+        state,
+        bench: true,
+        ...(mode === "tcp" ? {} : {
+          udp: {
+            datagramSize: local
+              ? DATAGRAM_SIZE_LOOPBACK
+              : DATAGRAM_SIZE_NETWORK,
+            initialRate: local ? 2e9 : 1e8,
+            lossy: mode === "udp-lossy",
+            target: { hostname: remote.hostname, port: remote.port },
+            ...(offered === null ? {} : { rate: offered }),
+          },
+        }),
+      });
     clearInterval(timer);
     sample();
     const seconds = (performance.now() - started) / 1000;
@@ -313,4 +341,111 @@ async function measure(
 
 function signalOf(options: BenchOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
+}
+
+/** Largest payload a `--reverse` client may ask for. */
+export const REVERSE_MAX_SIZE = 64 * 1024 ** 3;
+/** Longest a `--reverse` client may ask a receiver to send. */
+export const REVERSE_MAX_MS = 300_000;
+
+/**
+ * What a receiver does for a `pasa bench --reverse` client: send it the
+ * generated payload it asked for (to `peerHost` for UDP), as a measurement.
+ */
+export function reverseServer(
+  link: Link,
+  peerHost: string,
+): (request: BenchRequest, reader: FrameReader) => Promise<TransferResult> {
+  return (request, reader) => {
+    if (
+      (request.size ?? 0) > REVERSE_MAX_SIZE ||
+      (request.durationMs ?? 0) > REVERSE_MAX_MS
+    ) {
+      throw new ProtocolError(
+        `A bench request may ask for at most ${
+          formatBytes(REVERSE_MAX_SIZE)
+        } or ${REVERSE_MAX_MS / 1000} s`,
+        "bench",
+      );
+    }
+    const u = request.udp;
+    if (
+      u &&
+      (u.datagramSize < DATAGRAM_SIZE_MIN ||
+        u.datagramSize > DATAGRAM_SIZE_MAX || u.port === 0)
+    ) {
+      throw new ProtocolError(
+        "A bench request's UDP settings are out of range",
+        "bench",
+      );
+    }
+    const deadline = request.size === null
+      ? performance.now() + request.durationMs!
+      : Infinity;
+    const source: Source = {
+      entry: { path: "pasa-bench.bin", type: "file", size: request.size },
+      input: () => new Payload(request.size, deadline),
+    };
+    return sendSession(link, [source], {
+      handshaken: reader,
+      bench: true,
+      ...(u
+        ? {
+          udp: {
+            datagramSize: u.datagramSize,
+            initialRate: isLoopback(peerHost) ? 2e9 : 1e8,
+            lossy: u.lossy,
+            target: { hostname: peerHost, port: u.port },
+            ...(u.rate === null ? {} : { rate: u.rate }),
+          },
+        }
+        : {}),
+    });
+  };
+}
+
+/** The client end of `--reverse`: ask the receiver for the payload and receive it. */
+async function receiveReverse(
+  link: Link,
+  local: boolean,
+  mode: BenchMode,
+  offered: number | null,
+  size: number | null,
+  durationMs: number | null,
+  state: TransferState,
+): Promise<TransferResult> {
+  const reader = new FrameReader(link);
+  const peer = await handshake(link, reader, "receiver", { sameRole: true });
+  if (peer.role !== "receiver") {
+    throw new ProtocolError(
+      "--reverse measures against pasa receive --keep, which sends the payload back",
+      "role",
+    );
+  }
+  const endpoint = mode === "tcp" ? undefined : UdpEndpoint.bind(undefined, 0);
+  const scratch = new Scratch();
+  try {
+    await writeControl(link, {
+      type: "bench-request",
+      size,
+      durationMs,
+      udp: endpoint
+        ? {
+          datagramSize: local ? DATAGRAM_SIZE_LOOPBACK : DATAGRAM_SIZE_NETWORK,
+          lossy: mode === "udp-lossy",
+          rate: offered,
+          port: (endpoint.socket.addr as Deno.NetAddr).port,
+        }
+        : null,
+    });
+    return await receiveSession(link, scratch, {
+      handshaken: reader,
+      scratch,
+      state,
+      ...(endpoint ? { udp: endpoint } : {}),
+    });
+  } finally {
+    await endpoint?.close();
+    await scratch.close();
+  }
 }

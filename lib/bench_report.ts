@@ -94,7 +94,7 @@ export function renderBenchTable(result: BenchResult): string {
   return [
     `pasa bench against ${s.target}${
       s.embedded ? " (embedded receiver on loopback)" : ""
-    }; ${payload}`,
+    }${s.reverse ? ", reversed: the receiver sends" : ""}; ${payload}`,
     line(head),
     ...rows.map(line),
     ...errors,

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { reverseServer } from "./bench.ts";
 import { Scratch } from "./fsio.ts";
 import { Link } from "./link.ts";
 import { receiveSession } from "./receive.ts";
@@ -36,7 +37,12 @@ if (!listener || !udp) {
   for await (const conn of listener) {
     const scratch = new Scratch();
     const link = new Link(conn, { timeoutMs: 60_000 });
-    receiveSession(link, scratch, { udp, scratch })
+    const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+    receiveSession(link, scratch, {
+      udp,
+      scratch,
+      reverse: reverseServer(link, peer),
+    })
       .catch(() => {}) // the sender reports every failure
       .finally(() => scratch.close());
   }

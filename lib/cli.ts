@@ -65,6 +65,8 @@ export interface BenchCommand {
   rates: number[];
   intervalSeconds: number;
   chart?: string;
+  /** Measure the other direction: the receiver sends. */
+  reverse: boolean;
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
@@ -350,6 +352,10 @@ ${EXIT_CODES}`,
     )
     .option("--interval <seconds>", "interval between throughput reports", "1")
     .option(
+      "-R, --reverse",
+      "measure the other direction: the receiver sends, pasa bench receives",
+    )
+    .option(
       "--chart <file.svg>",
       "write an SVG chart: throughput over time, and the sweep",
     )
@@ -374,6 +380,7 @@ something: that loss is the measurement.
 Examples:
   pasa bench                                   # TCP, UDP and UDP --lossy on loopback
   pasa bench --to lab-3                        # lab-3 runs: pasa receive --keep
+  pasa bench --to lab-3 --reverse              # ...and lab-3 sends to us
   pasa bench --rates 100M,500M,1G,2G --chart bench.svg
   pasa bench --duration 5 --json > bench.json
 ${EXIT_CODES}`,
@@ -388,6 +395,7 @@ ${EXIT_CODES}`,
             parseRate,
           ),
         intervalSeconds: positiveSeconds(String(o.interval), "--interval"),
+        reverse: o.reverse === true,
         timeoutMs: parseTimeout(String(o.timeout)),
         json: o.json === true,
         quiet: o.quiet === true,

@@ -8,7 +8,7 @@
  */
 
 import { resolve } from "node:path";
-import { type Interval, runBench } from "./bench.ts";
+import { type Interval, reverseServer, runBench } from "./bench.ts";
 import {
   benchJson,
   renderBenchSvg,
@@ -239,6 +239,16 @@ async function serve(
       state,
       peer,
       scratch,
+      // Only a listening receiver serves bench --reverse clients; one that
+      // connected out (--from) expects a sender.
+      ...(cmd.from === undefined
+        ? {
+          reverse: reverseServer(
+            link,
+            (conn.remoteAddr as Deno.NetAddr).hostname,
+          ),
+        }
+        : {}),
       ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
       ...(udp ? { udp } : {}),
       onManifest: (entries) =>
@@ -399,6 +409,7 @@ export async function runBenchCommand(
       rates: cmd.rates,
       intervalSeconds: cmd.intervalSeconds,
       timeoutMs: cmd.timeoutMs,
+      reverse: cmd.reverse,
       signal: rt.signal,
       ...(live
         ? {

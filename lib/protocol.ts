@@ -79,6 +79,24 @@ export interface Accept {
 export interface Bench {
   type: "bench";
 }
+/**
+ * Sent by a `pasa bench --reverse` client that said it is a receiver: the
+ * other side sends it a generated payload, as a measurement.
+ */
+export interface BenchRequest {
+  type: "bench-request";
+  /** Payload bytes; null with `durationMs` (TCP only). */
+  size: number | null;
+  /** Send for this long instead of a size. */
+  durationMs: number | null;
+  /** Move the payload over UDP to this port of the client's address. */
+  udp: {
+    datagramSize: number;
+    lossy: boolean;
+    rate: number | null;
+    port: number;
+  } | null;
+}
 /** Sent by the sender before the manifest to move file bodies over UDP. */
 export interface UdpRequest {
   type: "udp-request";
@@ -151,6 +169,7 @@ export type Message =
   | Manifest
   | Accept
   | Bench
+  | BenchRequest
   | UdpRequest
   | UdpReport
   | UdpPassEnd
@@ -331,6 +350,27 @@ export function decodeControl(payload: Uint8Array): Message {
     }
     case "bench":
       return { type: "bench" };
+    case "bench-request": {
+      const size = o.size === null ? null : count(o, "size");
+      const durationMs = o.durationMs === null ? null : count(o, "durationMs");
+      if (size === null && durationMs === null) {
+        fail(`a bench request needs "size" or "durationMs"`);
+      }
+      let udp: BenchRequest["udp"] = null;
+      if (o.udp !== null && o.udp !== undefined) {
+        if (typeof o.udp !== "object") fail(`"udp" must be an object or null`);
+        const u = o.udp as Json;
+        if (typeof u.lossy !== "boolean") fail(`"lossy" must be true or false`);
+        udp = {
+          datagramSize: count(u, "datagramSize"),
+          lossy: u.lossy,
+          rate: u.rate === null ? null : count(u, "rate"),
+          port: count(u, "port"),
+        };
+        if (size === null) fail("a UDP bench request needs a size");
+      }
+      return { type: "bench-request", size, durationMs, udp };
+    }
     case "udp-request":
       if (typeof o.lossy !== "boolean") fail(`"lossy" must be true or false`);
       return {

@@ -19,6 +19,7 @@ import type { FileSink, PartFile, Target } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import { checkWirePath, displayName } from "./names.ts";
 import {
+  type BenchRequest,
   checkChunkLength,
   type Entry,
   MAX_ENTRIES,
@@ -60,6 +61,16 @@ export interface ReceiveOptions {
   udp?: UdpEndpoint;
   /** Where a measurement (`bench` frame) goes instead of `dest`; refused without one. */
   scratch?: Target;
+  /** The handshake already happened on `link`; read its frames with this reader. */
+  handshaken?: FrameReader;
+  /**
+   * Serves a `pasa bench --reverse` client (a receiver asking for a payload);
+   * without it such a client gets a role error.
+   */
+  reverse?: (
+    request: BenchRequest,
+    reader: FrameReader,
+  ) => Promise<TransferResult>;
   /** Called with the vetted manifest, before any data. */
   onManifest?: (entries: readonly Entry[]) => void;
   /** Called once per file when it is verified and in place. */
@@ -79,7 +90,7 @@ export async function receiveSession(
   options: ReceiveOptions = {},
 ): Promise<TransferResult> {
   const state = options.state ?? new TransferState();
-  const reader = new FrameReader(link);
+  const reader = options.handshaken ?? new FrameReader(link);
   let dest = target;
   const started = performance.now();
   // The UDP report timer writes too: one queue keeps frames whole.
@@ -91,7 +102,22 @@ export async function receiveSession(
   let transfer = 0;
   let reports: ReturnType<typeof setInterval> | undefined;
   try {
-    await handshake(link, reader, "receiver");
+    if (!options.handshaken) {
+      const peer = await handshake(link, reader, "receiver", {
+        sameRole: options.reverse !== undefined,
+      });
+      if (peer.role === "receiver") {
+        // Only a bench --reverse client may be a receiver too: it asks for a payload.
+        const request = await reader.readControl();
+        if (request.type !== "bench-request") {
+          throw new ProtocolError(
+            "Both sides are receivers: run pasa send on the other machine",
+            "role",
+          );
+        }
+        return await options.reverse!(request, reader);
+      }
+    }
     const { entries: list, udp: request, bench } = await readManifest(reader);
     entries = list;
     if (bench && !options.scratch) {

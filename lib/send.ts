@@ -66,6 +66,8 @@ export interface SendOptions {
   udp?: UdpSendOptions;
   /** A measurement: the receiver verifies the data, then discards it. */
   bench?: boolean;
+  /** The handshake already happened on `link`; read its frames with this reader. */
+  handshaken?: FrameReader;
 }
 
 interface Pending {
@@ -84,11 +86,12 @@ export async function sendSession(
   options: SendOptions = {},
 ): Promise<TransferResult> {
   const state = options.state ?? new TransferState();
-  const reader = new FrameReader(link, { bufferSize: 128 * 1024 });
+  const reader = options.handshaken ??
+    new FrameReader(link, { bufferSize: 128 * 1024 });
   const started = performance.now();
   let udp: UdpSendContext | undefined;
   try {
-    await handshake(link, reader, "sender");
+    if (!options.handshaken) await handshake(link, reader, "sender");
     const entries = sources.map((s) => s.entry);
     state.setManifest(entries);
     if (options.bench) await writeControl(link, { type: "bench" });

@@ -105,6 +105,7 @@ export async function handshake(
   link: Link,
   reader: FrameReader,
   role: Role,
+  options: { sameRole?: boolean } = {},
 ): Promise<Hello> {
   const hello: Hello = {
     type: "hello",
@@ -131,7 +132,8 @@ export async function handshake(
   if (peer.type !== "hello") {
     throw new ProtocolError(`Expected a hello frame, got ${peer.type}`);
   }
-  if (peer.role === role) {
+  // A bench --reverse client is a receiver talking to a receiver: the caller decides.
+  if (peer.role === role && !options.sameRole) {
     const other = role === "sender" ? "pasa receive" : "pasa send";
     throw new ProtocolError(
       `Both sides are ${role}s: run ${other} on the other machine`,

@@ -38,6 +38,7 @@ const fixed: BenchResult = {
     timestamp: "2026-11-24T12:00:00.000Z",
     target: "127.0.0.1:9000",
     embedded: true,
+    reverse: false,
     payload: "memory",
     file: null,
     size: 256 * 1024 * 1024,

@@ -115,3 +115,53 @@ Deno.test("pasa bench with a bad flag exits 2", async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /Invalid --rate "fast"/);
 });
+
+Deno.test("pasa bench --reverse: the receive --keep sends, verified, and keeps nothing", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    tmp.path,
+  ]);
+  const r = await runPasa([
+    "bench",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+    "--reverse",
+    "--size",
+    "2MiB",
+    "--json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as Doc & { start: { reverse: boolean } };
+  assert.equal(doc.start.reverse, true);
+  assert.deepEqual(doc.end.modes.map((m) => [m.label, m.bytes > 0]), [
+    ["tcp", true],
+    ["udp", true],
+    ["udp --lossy", true],
+  ]);
+  assert.equal(doc.end.modes[0]!.verified, true);
+  assert.equal(doc.end.modes[1]!.verified, true);
+  receiver.kill();
+  await receiver.result();
+  assert.deepEqual(await listTree(tmp.path), []);
+});
+
+Deno.test("two receivers meeting still get a role error: only a bench request may do that", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening(["receive", "--out", tmp.path]);
+  const other = await runPasa([
+    "receive",
+    "--from",
+    `127.0.0.1:${receiver.port}`,
+    "--out",
+    tmp.path,
+  ]);
+  assert.equal(other.code, 1);
+  assert.match(
+    other.stderr,
+    /Both sides are receivers: run pasa send on the other machine/,
+  );
+  assert.equal((await receiver.result()).code, 1);
+});

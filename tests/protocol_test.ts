@@ -141,3 +141,31 @@ Deno.test("encodeControl() refuses to build a frame over the cap", () => {
   };
   assert.throws(() => encodeControl(huge), RangeError);
 });
+
+Deno.test("decodeControl() reads a bench request and insists on a size for UDP", () => {
+  const m = decodeControl(new TextEncoder().encode(
+    '{"type":"bench-request","size":1024,"durationMs":null,"udp":{"datagramSize":1472,"lossy":true,"rate":null,"port":5000}}',
+  ));
+  assert.deepEqual(m, {
+    type: "bench-request",
+    size: 1024,
+    durationMs: null,
+    udp: { datagramSize: 1472, lossy: true, rate: null, port: 5000 },
+  });
+  assert.throws(
+    () =>
+      decodeControl(new TextEncoder().encode(
+        '{"type":"bench-request","size":null,"durationMs":1000,"udp":{"datagramSize":1472,"lossy":false,"rate":null,"port":1}}',
+      )),
+    /needs a size/,
+  );
+  assert.throws(
+    () =>
+      decodeControl(
+        new TextEncoder().encode(
+          '{"type":"bench-request","size":null,"durationMs":null,"udp":null}',
+        ),
+      ),
+    /needs "size" or "durationMs"/,
+  );
+});
