@@ -38,6 +38,9 @@ export class UdpEndpoint {
   #loop: Promise<void>;
   /** Datagrams no transfer could take: short, unknown version or id. */
   malformed = 0;
+  /** Receive errors that did not close the socket. */
+  errors = 0;
+  #closed = false;
 
   constructor(socket: Deno.DatagramConn) {
     this.socket = socket;
@@ -67,13 +70,21 @@ export class UdpEndpoint {
 
   async #receive(): Promise<void> {
     const buf = new Uint8Array(65_536);
+    let failing = 0;
     for (;;) {
       let d: Uint8Array;
       try {
         [d] = await this.socket.receive(buf);
-      } catch {
-        return; // closed
+      } catch (error) {
+        if (this.#closed || error instanceof Deno.errors.BadResource) return;
+        // Anything else is about one datagram or an ICMP report (Windows
+        // turns "port unreachable" into a receive error): keep serving.
+        this.errors++;
+        // Never spin on a socket that fails every time.
+        if (++failing > 100) await new Promise((r) => setTimeout(r, 1));
+        continue;
       }
+      failing = 0;
       const arrival = performance.now();
       if (d.length < UDP_HEADER) {
         this.malformed++;
@@ -101,6 +112,7 @@ export class UdpEndpoint {
   }
 
   close(): Promise<void> {
+    this.#closed = true;
     try {
       this.socket.close();
     } catch {
