@@ -113,6 +113,18 @@ export class Link implements Connection {
     }
   }
 
+  /**
+   * Writes without counting as activity: for periodic frames (UDP reports)
+   * that would otherwise keep a link to a vanished peer alive forever.
+   */
+  async quietWrite(p: Uint8Array): Promise<number> {
+    try {
+      return await this.conn.write(p);
+    } catch (error) {
+      this.#fail(error, "writing");
+    }
+  }
+
   async closeWrite(): Promise<void> {
     try {
       await this.conn.closeWrite();

@@ -181,13 +181,17 @@ export async function receiveSession(
         endpoint.route(transfer, handler);
         return { part, handler };
       };
+      // Reports are quiet: only datagrams arriving (or frames read) keep the
+      // link alive, so a sender that vanished mid-pass still times out.
+      let seen = counters.received;
       reports = setInterval(() => {
+        if (counters.received !== seen) link.touch();
+        seen = counters.received;
         send({
           type: "udp-report",
           received: counters.received,
           expected: counters.highest + 1,
-        })
-          .catch(() => {});
+        }, { quiet: true }).catch(() => {});
       }, 100);
     }
 

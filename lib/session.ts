@@ -189,11 +189,16 @@ export async function hangUp(
  * Writes control frames one after another, so that frames from concurrent
  * writers (a report timer and the main loop) never interleave.
  */
-export function serialWriter(link: Link): (message: Message) => Promise<void> {
+export function serialWriter(
+  link: Link,
+): (message: Message, options?: { quiet?: boolean }) => Promise<void> {
   let tail: Promise<void> = Promise.resolve();
-  return (message) => {
+  const quiet = { write: (p: Uint8Array) => link.quietWrite(p) };
+  return (message, options = {}) => {
     const frame = encodeControl(message);
-    const write = tail.then(() => writeAll(link, frame));
+    const write = tail.then(() =>
+      writeAll(options.quiet ? quiet : link, frame)
+    );
     tail = write.catch(() => {});
     return write;
   };

@@ -305,7 +305,7 @@ export const MAX_STALLED_ROUNDS = 3;
 /** What the receiver's UDP passes need from the session. */
 export interface UdpPassContext {
   reader: FrameReader;
-  send: (m: Message) => Promise<void>;
+  send: (m: Message, options?: { quiet?: boolean }) => Promise<void>;
   counters: ReceiveCounters;
   lossy: boolean;
   /** The sender's latest pass-end, for its figures (sent, retransmitted, rate). */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   events,
   listTree,
+  pasaCommand,
   runPasa,
   type RunResult,
   sendTo,
@@ -312,4 +313,55 @@ Deno.test("receive --keep serves a TCP and a UDP sender at once", async () => {
     "chunk-exact.bin",
     "chunk-minus-1.bin",
   ]);
+});
+
+Deno.test({
+  name:
+    "a UDP sender that freezes mid-pass is timed out by the receiver, which keeps nothing",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, 8 * 1024 * 1024);
+    const out = join(tmp.path, "out");
+    await using receiver = await startListening([
+      "receive",
+      "--udp",
+      "--timeout",
+      "1",
+      "--out",
+      out,
+    ]);
+    // Slow enough (8 MiB at 2 Mbit/s) that the sender is surely mid-pass when frozen.
+    const child = pasaCommand([
+      "send",
+      file,
+      "--udp",
+      "--rate",
+      "2M",
+      "--json",
+      "--to",
+      `127.0.0.1:${receiver.port}`,
+    ])
+      .spawn();
+    const reader = child.stdout.getReader();
+    let text = "";
+    while (!text.includes('"manifest"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    child.kill("SIGSTOP"); // the process stops, its TCP connection stays open
+    // Bounded: a receiver that never times out fails the test instead of hanging it.
+    const guard = setTimeout(() => receiver.kill("SIGKILL"), 20_000);
+    const received = await receiver.result();
+    clearTimeout(guard);
+    child.kill("SIGKILL");
+    reader.releaseLock();
+    await child.stdout.cancel();
+    await child.stderr.cancel();
+    await child.status;
+    assert.equal(received.code, 1, received.stderr);
+    assert.match(received.stderr, /timed out: no data for 1 s/);
+    assert.deepEqual(await listTree(out), []);
+  },
 });
