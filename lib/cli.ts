@@ -87,10 +87,10 @@ export const DEFAULT_TIMEOUT_S = 60;
 
 const EXIT_CODES = `
 Exit codes:
-  0  success                     3  integrity failure (SHA-256 mismatch)
-  1  network or I/O failure      4  refused by the receiver (exists, too
-  2  usage error                    large, unsafe name, no space)
-  130 interrupted (Ctrl-C)`;
+  0  success                     3  integrity failure (SHA-256 mismatch),
+  1  network or I/O failure         or a --lossy UDP file that lost data
+  2  usage error                 4  refused by the receiver (exists, too
+  130 interrupted (Ctrl-C)          large, unsafe name, no space, no UDP)`;
 
 function parseTimeout(text: string): number {
   const n = Number(text);
@@ -140,7 +140,7 @@ function buildProgram(
 ): Commander {
   const program = new Commander("pasa")
     .description(
-      "Copy files between two machines over TCP, verified with SHA-256.",
+      "Copy files between two machines over TCP or UDP, verified with SHA-256,\nand measure TCP against UDP on your own network.",
     )
     .version(
       versionText(),
