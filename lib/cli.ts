@@ -53,6 +53,10 @@ export interface SendCommand extends CommonFlags {
   /** Fixed rate, bits per second; undefined: adaptive. */
   rate?: number;
   lossy: boolean;
+  /** Start every file over instead of resuming. */
+  noResume: boolean;
+  /** Reconnect and resume this many times after a connection loss. */
+  retry: number;
 }
 
 /** `pasa bench`. */
@@ -286,6 +290,15 @@ ${EXIT_CODES}`,
     .option(
       "--lossy",
       "with --udp: one pass, no repair: measure loss; the file stays a .part",
+    )
+    .option(
+      "--no-resume",
+      "start every file over, even where the receiver kept part of it",
+    )
+    .option(
+      "--retry <n>",
+      "after a connection loss, reconnect and resume up to n times",
+      "0",
     );
   commonOptions(send)
     .addHelpText(
@@ -299,6 +312,7 @@ Examples:
   pasa send photos/ --to lab-3:9100           # a whole directory, recursively
   tar c src | pasa send - --name src.tar --to lab-3
   pasa send big.iso --listen                  # receiver runs: pasa receive --from ME
+  pasa send big.iso --to lab-3 --retry 5      # resume after each cut (receive --keep)
   pasa send data.bin --raw --to 127.0.0.1:5000  # classic format: python, nc
   pasa send big.iso --udp --to lab-3          # over UDP, rate adapted to loss
   pasa send big.iso --udp --lossy --rate 1G --to lab-3   # measure loss at 1 Gbit/s
@@ -313,6 +327,8 @@ ${EXIT_CODES}`,
         port: parsePort(String(o.port)),
         udp: o.udp === true,
         lossy: o.lossy === true,
+        noResume: o.resume === false,
+        retry: parseRetry(String(o.retry)),
       };
       if (o.rate !== undefined) c.rate = parseRate(String(o.rate));
       if (o.datagramSize !== undefined) {
@@ -426,6 +442,16 @@ function positiveSeconds(text: string, flag: string): number {
       `Invalid ${flag} ${
         JSON.stringify(text)
       }: expected a number of seconds above 0`,
+    );
+  }
+  return n;
+}
+
+function parseRetry(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > 100) {
+    throw new UsageError(
+      `Invalid --retry ${JSON.stringify(text)}: expected 0 to 100 attempts`,
     );
   }
   return n;

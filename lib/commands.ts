@@ -21,6 +21,7 @@ import {
   exitCodeOf,
   InterruptedError,
   NetworkError,
+  PasaError,
   UsageError,
 } from "./errors.ts";
 import type { ByteSink, ByteSource } from "./frames.ts";
@@ -32,7 +33,7 @@ import { receiveSession } from "./receive.ts";
 import { type Output, Reporter } from "./report.ts";
 import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
-import { collectSources } from "./sources.ts";
+import { collectSources, type Source } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
 import { DATAGRAM_SIZE_LOOPBACK, DATAGRAM_SIZE_NETWORK } from "./udp.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
@@ -257,6 +258,8 @@ async function serve(
           entries.length - state.files,
           state.totalBytes,
         ),
+      onChecking: (name, bytes) => say.checking(name, bytes),
+      onResumed: (name, offset) => say.resumed(name, offset),
       onFile: (file) => say.file(file),
     });
     bar?.stop();
@@ -281,6 +284,12 @@ function udpOptions(cmd: SendCommand, remote: Deno.NetAddr): UdpSendOptions {
   };
 }
 
+/** Whether a failed send may be tried again: the connection failed, not the data or a refusal. */
+function retryable(error: unknown): boolean {
+  return error instanceof PasaError &&
+    ["network", "timeout", "truncated"].includes(error.code);
+}
+
 /** `pasa send`: returns the exit code. */
 export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
   const reporter = new Reporter(rt.output, {
@@ -297,77 +306,103 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
       }
       checkRawSize(only.size, only.path);
     }
-    let conn: Deno.Conn;
-    if (cmd.listen) {
-      const listener = listen(cmd.host, cmd.port);
-      const addr = listener.addr as Deno.NetAddr;
-      reporter.listening({
-        host: addr.hostname,
-        port: addr.port,
-        addresses: lanAddresses(),
-        command: cmd.raw
-          ? `pasa receive --raw --name ${only!.path} --from ADDR`
-          : "pasa receive --from ADDR",
-        role: "sender",
-        raw: cmd.raw,
-      });
+    // Standard input cannot be read twice: one attempt only.
+    const attempts = sources.some((s) => s.local === null) ? 1 : 1 + cmd.retry;
+    for (let attempt = 1;; attempt++) {
       try {
-        conn = await accept(listener, rt.signal);
-      } finally {
-        listener.close();
-      }
-    } else {
-      conn = await connect(cmd.to!);
-    }
-    setNoDelay(conn);
-    const peer = peerName(conn);
-    using link = new Link(conn, {
-      timeoutMs: cmd.timeoutMs,
-      signal: rt.signal,
-    });
-    const state = new TransferState();
-    const { bar, output } = progressFor(rt, cmd.quiet, state);
-    const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });
-    say.connected(peer, cmd.listen);
-    bar?.start();
-    try {
-      if (cmd.raw && only?.type === "file") {
-        const file = await Deno.open(sources[0]!.local!, { read: true });
-        try {
-          const result = await rawSend(
-            link,
-            file,
-            only.path,
-            only.size!,
-            state,
-          );
-          bar?.stop();
-          say.raw(result, "sender");
-        } finally {
-          file.close();
+        return await sendOnce(cmd, rt, sources);
+      } catch (error) {
+        if (attempt >= attempts || !retryable(error) || rt.signal.aborted) {
+          throw error;
         }
-        return ExitCode.ok;
+        const wait = Math.min(30, 2 ** (attempt - 1));
+        reporter.warning(
+          `${(error as Error).message}; trying again in ${wait} s (attempt ${
+            attempt + 1
+          } of ${attempts})`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
       }
-      const dirs = sources.filter((s) => s.entry.type === "dir").length;
-      const result = await sendSession(link, sources, {
-        state,
-        stdin: rt.stdin,
-        peer,
-        ...(cmd.udp
-          ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr) }
-          : {}),
-        onAccepted: () => say.manifest(state.files, dirs, state.totalBytes),
-        onFile: (file) => say.file(file),
-      });
-      bar?.stop();
-      say.summary(result);
-      return result.verified ? ExitCode.ok : ExitCode.integrity;
-    } finally {
-      bar?.stop();
     }
   } catch (error) {
     reporter.error(error);
     return exitCodeOf(error);
+  }
+}
+
+/** One connection's worth of `pasa send`. Throws on failure. */
+async function sendOnce(
+  cmd: SendCommand,
+  rt: Runtime,
+  sources: Source[],
+): Promise<number> {
+  const reporter = new Reporter(rt.output, {
+    json: cmd.json,
+    quiet: cmd.quiet,
+  });
+  const only = sources[0]?.entry;
+  let conn: Deno.Conn;
+  if (cmd.listen) {
+    const listener = listen(cmd.host, cmd.port);
+    const addr = listener.addr as Deno.NetAddr;
+    reporter.listening({
+      host: addr.hostname,
+      port: addr.port,
+      addresses: lanAddresses(),
+      command: cmd.raw
+        ? `pasa receive --raw --name ${only!.path} --from ADDR`
+        : "pasa receive --from ADDR",
+      role: "sender",
+      raw: cmd.raw,
+    });
+    try {
+      conn = await accept(listener, rt.signal);
+    } finally {
+      listener.close();
+    }
+  } else {
+    conn = await connect(cmd.to!);
+  }
+  setNoDelay(conn);
+  const peer = peerName(conn);
+  using link = new Link(conn, { timeoutMs: cmd.timeoutMs, signal: rt.signal });
+  const state = new TransferState();
+  const { bar, output } = progressFor(rt, cmd.quiet, state);
+  const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });
+  say.connected(peer, cmd.listen);
+  bar?.start();
+  try {
+    if (cmd.raw && only?.type === "file") {
+      const file = await Deno.open(sources[0]!.local!, { read: true });
+      try {
+        const result = await rawSend(link, file, only.path, only.size!, state);
+        bar?.stop();
+        say.raw(result, "sender");
+      } finally {
+        file.close();
+      }
+      return ExitCode.ok;
+    }
+    const dirs = sources.filter((s) => s.entry.type === "dir").length;
+    const result = await sendSession(link, sources, {
+      state,
+      stdin: rt.stdin,
+      peer,
+      noResume: cmd.noResume,
+      ...(cmd.udp
+        ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr) }
+        : {}),
+      onAccepted: () => say.manifest(state.files, dirs, state.totalBytes),
+      onChecking: (name, bytes) => say.checking(name, bytes),
+      onResumed: (name, offset) => say.resumed(name, offset),
+      onRestart: (name) => say.restart(name),
+      onFile: (file) => say.file(file),
+    });
+    bar?.stop();
+    say.summary(result);
+    return result.verified ? ExitCode.ok : ExitCode.integrity;
+  } finally {
+    bar?.stop();
   }
 }
 

@@ -67,7 +67,11 @@ export interface Target {
   /** Frees what {@link vet} reserved. */
   release(entries: readonly Entry[]): void;
   makeDirs(wirePath: string): Promise<void>;
-  open(wirePath: string): Promise<PartFile>;
+  open(wirePath: string, resumeAt?: number): Promise<PartFile>;
+  /** Size of a resumable `.pasa.part` of this path, or null. */
+  partSize(wirePath: string): Promise<number | null>;
+  /** Its local path. */
+  partPath(wirePath: string): string;
 }
 
 /**
@@ -249,12 +253,40 @@ export class Destination implements Target {
     }
   }
 
-  /** Opens `NAME.pasa.part` for a vetted file path; its parents must exist. */
-  async open(wirePath: string): Promise<PartFile> {
+  /** The local path of a file's `.pasa.part`. */
+  partPath(wirePath: string): string {
+    return this.localPath(wirePath) + PART_SUFFIX;
+  }
+
+  /**
+   * The size of a `.pasa.part` left by an interrupted transfer of this
+   * (vetted) path, or null if there is none (or it is not a regular file).
+   */
+  async partSize(wirePath: string): Promise<number | null> {
+    const info = await lstatOrNull(this.partPath(wirePath));
+    return info?.isFile ? info.size : null;
+  }
+
+  /**
+   * Opens `NAME.pasa.part` for a vetted file path; its parents must exist.
+   * With `resumeAt`, continues the existing part after its first
+   * `resumeAt` bytes (already verified by both ends).
+   */
+  async open(wirePath: string, resumeAt = 0): Promise<PartFile> {
     const slash = wirePath.lastIndexOf("/");
     if (slash > 0) await this.makeDirs(wirePath.slice(0, slash));
     const finalPath = this.localPath(wirePath);
     const partPath = finalPath + PART_SUFFIX;
+    if (resumeAt > 0) {
+      try {
+        const file = await Deno.open(partPath, { read: true, write: true });
+        await file.truncate(resumeAt);
+        await file.seek(resumeAt, Deno.SeekMode.Start);
+        return new PartFile(file, partPath, finalPath, wirePath, this.force);
+      } catch (error) {
+        throw ioError(`Cannot continue ${displayName(partPath)}`, error);
+      }
+    }
     const stale = await lstatOrNull(partPath);
     if (stale !== null) {
       if (!stale.isFile) {
@@ -413,6 +445,14 @@ export class Scratch implements Target {
 
   makeDirs(): Promise<void> {
     return Promise.resolve();
+  }
+
+  partSize(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+
+  partPath(wirePath: string): string {
+    return wirePath;
   }
 
   async open(wirePath: string): Promise<PartFile> {

@@ -74,6 +74,22 @@ export interface Accept {
   security: string;
   /** For a UDP transfer: the transfer id every datagram must carry. */
   udp?: { transfer: number };
+  /** Files whose `.part` the receiver already has: the prefix length and its SHA-256. */
+  resume?: ResumeOffer[];
+}
+/** A prefix the receiver has of file `index`. */
+export interface ResumeOffer {
+  index: number;
+  offset: number;
+  sha256: string;
+}
+/**
+ * The sender's answer to an `accept` that offered prefixes: where each
+ * offered file's body starts (0: the prefix differs, start over).
+ */
+export interface Resume {
+  type: "resume";
+  files: { index: number; offset: number }[];
 }
 /** Sent by the sender before the manifest: verify the data, then discard it (`pasa bench`). */
 export interface Bench {
@@ -168,6 +184,7 @@ export type Message =
   | Hello
   | Manifest
   | Accept
+  | Resume
   | Bench
   | BenchRequest
   | UdpRequest
@@ -346,7 +363,36 @@ export function decodeControl(payload: Uint8Array): Message {
         }
         accept.udp = { transfer: count(o.udp as Json, "transfer") };
       }
+      if (o.resume !== undefined) {
+        if (!Array.isArray(o.resume)) fail(`"resume" must be a list`);
+        accept.resume = o.resume.map((r) => {
+          if (typeof r !== "object" || r === null) {
+            fail("resume entry must be an object");
+          }
+          const j = r as Json;
+          return {
+            index: count(j, "index"),
+            offset: count(j, "offset"),
+            sha256: sha(j, "sha256"),
+          };
+        });
+      }
       return accept;
+    }
+    case "resume": {
+      if (!Array.isArray(o.files)) fail(`"files" must be a list`);
+      return {
+        type: "resume",
+        files: o.files.map((f) => {
+          if (typeof f !== "object" || f === null) {
+            fail("resume file must be an object");
+          }
+          return {
+            index: count(f as Json, "index"),
+            offset: count(f as Json, "offset"),
+          };
+        }),
+      };
     }
     case "bench":
       return { type: "bench" };

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import {
   errorFromPeer,
   IntegrityError,
+  PasaError,
   ProtocolError,
   RefusedError,
 } from "./errors.ts";
@@ -44,6 +45,7 @@ import {
   UdpFileReceiver,
   type UdpPassContext,
 } from "./udp_receive.ts";
+import { hashPrefix, type PrefixHash } from "./hash.ts";
 import { formatBytes, rate } from "./units.ts";
 
 /** Options of {@link receiveSession}. */
@@ -75,6 +77,10 @@ export interface ReceiveOptions {
   onManifest?: (entries: readonly Entry[]) => void;
   /** Called once per file when it is verified and in place. */
   onFile?: (file: FileResult) => void;
+  /** Called before re-hashing a prefix left by an interrupted transfer. */
+  onChecking?: (name: string, bytes: number) => void;
+  /** Called when a file's body continues after a verified prefix. */
+  onResumed?: (name: string, offset: number) => void;
 }
 
 /** One file's UDP receiver, opened before its datagrams can arrive. */
@@ -92,6 +98,8 @@ export async function receiveSession(
   const state = options.state ?? new TransferState();
   const reader = options.handshaken ?? new FrameReader(link);
   let dest = target;
+  let udpMode = false;
+  let currentSize: number | null = null;
   const started = performance.now();
   // The UDP report timer writes too: one queue keeps frames whole.
   const send = serialWriter(link);
@@ -134,6 +142,7 @@ export async function receiveSession(
     }
     dest = bench ? options.scratch! : target;
     if (request) checkUdpRequest(request, entries, options);
+    udpMode = request !== undefined;
     if (options.stdout) {
       if (entries.length !== 1 || entries[0]!.type !== "file") {
         throw new RefusedError(
@@ -202,11 +211,24 @@ export async function receiveSession(
     }
     // The first file's datagrams follow the accept at once: be ready for them.
     let next = prepare ? await prepare(0) : undefined;
+    // Prefixes left by interrupted transfers, offered for resuming (TCP only).
+    const prefixes = udp || options.stdout
+      ? new Map<number, Prefix>()
+      : await findPrefixes(dest, fileEntries, options);
+    const offers = [...prefixes].map(([index, p]) => ({
+      index,
+      offset: p.offset,
+      sha256: p.sha256,
+    }));
     await send({
       type: "accept",
       security: SECURITY_MODES[0]!,
       ...(endpoint ? { udp: { transfer } } : {}),
+      ...(offers.length > 0 ? { resume: offers } : {}),
     });
+    const starts = offers.length > 0
+      ? await readResume(reader, prefixes)
+      : new Map<number, number>();
 
     const files: FileResult[] = [];
     const incomplete: string[] = [];
@@ -230,8 +252,15 @@ export async function receiveSession(
         sha256 = current.handler.finishHash();
       } else {
         state.beginFile(index, entry.path, entry.size);
-        sink = options.stdout ?? await dest.open(entry.path);
-        const hash = createHash("sha256");
+        // Only a file of known size can be resumed; a cut stream is discarded.
+        currentSize = entry.size;
+        const start = starts.get(index) ?? 0;
+        sink = options.stdout ?? await dest.open(entry.path, start);
+        // Resuming: the hash already holds the verified prefix.
+        const hash = start > 0
+          ? prefixes.get(index)!.hash
+          : createHash("sha256");
+        if (start > 0) options.onResumed?.(entry.path, start);
         received = await receiveBody(
           reader,
           sink,
@@ -239,6 +268,7 @@ export async function receiveSession(
           entry.size,
           dest.maxSize,
           state,
+          start,
         );
         sha256 = hash.digest("hex");
       }
@@ -316,7 +346,11 @@ export async function receiveSession(
     if (incomplete.length > 0) result.incomplete = incomplete;
     return result;
   } catch (error) {
-    await sink?.discard();
+    // A cut connection leaves the .part for the next attempt to resume;
+    // anything the data itself caused (integrity, protocol) removes it.
+    if (sink && resumable(error) && !udpMode && currentSize !== null) {
+      await (sink as PartFile).keep?.();
+    } else await sink?.discard();
     for (const { part } of open) await part.discard();
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;
@@ -405,8 +439,11 @@ async function receiveBody(
   size: number | null,
   maxSize: number,
   state: TransferState,
+  startAt = 0,
 ): Promise<number> {
-  let received = 0;
+  let received = startAt;
+  state.fileBytes = startAt;
+  state.doneBytes += startAt;
   for (;;) {
     const length = await reader.readU32("chunk header");
     checkChunkLength(length);
@@ -454,9 +491,63 @@ async function receiveBody(
     throw new ProtocolError(
       `Stream for ${
         displayName(state.name)
-      } ended after ${received} of ${size} bytes`,
-      "truncated",
+      } ended after ${received} of ${size} bytes: the sender closed the body early`,
+      "protocol",
     );
   }
   return received;
+}
+
+/** A resumable prefix: its length, digest and running hash. */
+interface Prefix extends PrefixHash {
+  offset: number;
+}
+
+/** Errors after which the `.part` is kept for resuming. */
+function resumable(error: unknown): boolean {
+  return error instanceof PasaError &&
+    ["network", "timeout", "interrupted", "truncated"].includes(error.code);
+}
+
+/** Hashes the `.part` files interrupted transfers left, to offer them for resuming. */
+async function findPrefixes(
+  dest: Target,
+  files: readonly Entry[],
+  options: ReceiveOptions,
+): Promise<Map<number, Prefix>> {
+  const found = new Map<number, Prefix>();
+  for (let index = 0; index < files.length; index++) {
+    const entry = files[index]!;
+    if (entry.type !== "file" || entry.size === null) continue;
+    const have = await dest.partSize(entry.path);
+    // A part longer than the file is not a prefix of it: it will be replaced.
+    if (have === null || have === 0 || have > entry.size) continue;
+    options.onChecking?.(entry.path, have);
+    const prefix = await hashPrefix(dest.partPath(entry.path), have);
+    if (prefix) found.set(index, { ...prefix, offset: have });
+  }
+  return found;
+}
+
+/** Reads the sender's `resume` answer: where each offered file's body starts. */
+async function readResume(
+  reader: FrameReader,
+  offered: Map<number, Prefix>,
+): Promise<Map<number, number>> {
+  const m = await reader.readControl();
+  if (m.type === "error") throw errorFromPeer(m.code, m.message, "Sender");
+  if (m.type !== "resume") {
+    throw new ProtocolError(`Expected resume, got ${m.type}`);
+  }
+  const starts = new Map<number, number>();
+  for (const { index, offset } of m.files) {
+    const offer = offered.get(index);
+    if (!offer || (offset !== 0 && offset !== offer.offset)) {
+      throw new ProtocolError(
+        `Sender resumes file ${index} at ${offset}, which was not offered`,
+      );
+    }
+    starts.set(index, offset);
+  }
+  return starts;
 }

@@ -201,6 +201,38 @@ export class Reporter {
     }
   }
 
+  /** Re-hashing a prefix an interrupted transfer left, before resuming. */
+  checking(name: string, bytes: number): void {
+    if (this.json) this.#event({ event: "checking", name, bytes });
+    else {this.#say(
+        `Checking the ${formatBytes(bytes)} of ${
+          displayName(name)
+        } already received...\n`,
+      );}
+  }
+
+  /** A file continues after a verified prefix. */
+  resumed(name: string, offset: number): void {
+    if (this.json) this.#event({ event: "resumed", name, offset });
+    else {this.#say(
+        `Resuming ${displayName(name)} after ${
+          formatBytes(offset)
+        } (prefix verified with SHA-256)\n`,
+      );}
+  }
+
+  /** The receiver's prefix differs from the file: it starts over. */
+  restart(name: string): void {
+    if (this.json) this.#event({ event: "restart", name });
+    else {
+      this.#say(
+        `The receiver's partial copy of ${
+          displayName(name)
+        } differs from this file: starting it over\n`,
+      );
+    }
+  }
+
   file(file: FileResult): void {
     if (this.json) this.#event({ event: "file", ...file });
     else this.#say(renderFile(file));

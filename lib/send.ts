@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import {
   errorFromPeer,
   NetworkError,
@@ -29,6 +29,7 @@ import {
   encodeControl,
   ENTRIES_PER_FRAME,
   type Message,
+  type ResumeOffer,
 } from "./protocol.ts";
 import {
   type FileResult,
@@ -38,6 +39,7 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
+import { hashPrefix } from "./hash.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import {
@@ -68,6 +70,14 @@ export interface SendOptions {
   bench?: boolean;
   /** The handshake already happened on `link`; read its frames with this reader. */
   handshaken?: FrameReader;
+  /** Start every file over, whatever the receiver already has. */
+  noResume?: boolean;
+  /** Called before re-hashing the prefix the receiver offers. */
+  onChecking?: (name: string, bytes: number) => void;
+  /** Called when a file continues after a verified prefix. */
+  onResumed?: (name: string, offset: number) => void;
+  /** Called when the receiver's prefix differs from the file: it starts over. */
+  onRestart?: (name: string) => void;
 }
 
 interface Pending {
@@ -123,6 +133,9 @@ export async function sendSession(
       udp = openUdp(link, reply.udp.transfer, options.udp, state);
     }
     options.onAccepted?.();
+    const starts = reply.resume?.length
+      ? await answerResume(link, sources, reply.resume, options)
+      : new Map();
 
     const files: FileResult[] = [];
     const pending: Pending[] = [];
@@ -175,17 +188,29 @@ export async function sendSession(
             );
             Object.assign(item, { bytes: entry.size!, sha256, complete });
           } else {
-            const hash = createHash("sha256");
-            item.bytes = await streamBody(
+            // Resuming: skip the verified prefix; the hash already holds it.
+            const start = starts.get(index);
+            if (start) {
+              await (input as FileInput).file.seek(
+                start.offset,
+                Deno.SeekMode.Start,
+              );
+              state.doneBytes += start.offset;
+              options.onResumed?.(entry.path, start.offset);
+            }
+            const offset = start?.offset ?? 0;
+            const hash = start?.hash ?? createHash("sha256");
+            item.bytes = offset + await streamBody(
               link,
               input,
-              entry.size,
+              entry.size === null ? null : entry.size - offset,
               hash,
               state,
               {
                 framed: true,
                 failed: () => failed,
                 buffers,
+                startAt: offset,
               },
             );
             item.sha256 = hash.digest("hex");
@@ -280,6 +305,8 @@ export interface BodyOptions {
   failed?: () => PasaError | undefined;
   /** From {@link bodyBuffers}, shared by all bodies of a session. */
   buffers: Uint8Array[];
+  /** Bytes of this file sent before (a resumed prefix), for progress. @default {0} */
+  startAt?: number;
 }
 
 /**
@@ -327,8 +354,10 @@ export async function streamBody(
       const error = options.failed?.();
       if (error) throw error;
       flight = writeAll(link, buf.subarray(0, head + n));
+      // Awaited after the next read; until then a failure must not count as unhandled.
+      flight.catch(() => {});
       sent += n;
-      state.fileBytes = sent;
+      state.fileBytes = (options.startAt ?? 0) + sent;
       state.doneBytes += n;
       which ^= 1;
     }
@@ -408,4 +437,47 @@ async function readReplies(
         throw new ProtocolError(`Unexpected ${message.type} from the receiver`);
     }
   }
+}
+
+/**
+ * Answers the prefixes a receiver offers: each is checked against the
+ * local file's own prefix (re-hashed here), and resumed only if the
+ * digests match. Returns where each resumed file's body starts, with the
+ * running hash of its prefix.
+ */
+async function answerResume(
+  link: Link,
+  sources: readonly Source[],
+  offers: readonly ResumeOffer[],
+  options: SendOptions,
+): Promise<Map<number, { offset: number; hash: Hash }>> {
+  const files = sources.filter((s) => s.entry.type === "file");
+  const starts = new Map<number, { offset: number; hash: Hash }>();
+  const answers: { index: number; offset: number }[] = [];
+  for (const offer of offers) {
+    const source = files[offer.index];
+    if (source === undefined) {
+      throw new ProtocolError(
+        `Receiver offered a prefix of file ${offer.index}, which was not sent`,
+      );
+    }
+    const entry = source.entry;
+    const size = entry.type === "file" ? entry.size : null;
+    let offset = 0;
+    // Only local files can resume: standard input and generated payloads start over.
+    if (
+      !options.noResume && !options.udp && typeof source.local === "string" &&
+      size !== null && offer.offset <= size
+    ) {
+      options.onChecking?.(entry.path, offer.offset);
+      const prefix = await hashPrefix(source.local, offer.offset);
+      if (prefix && prefix.sha256 === offer.sha256) {
+        offset = offer.offset;
+        starts.set(offer.index, { offset, hash: prefix.hash });
+      } else options.onRestart?.(entry.path);
+    }
+    answers.push({ index: offer.index, offset });
+  }
+  await writeControl(link, { type: "resume", files: answers });
+  return starts;
 }

@@ -12,6 +12,8 @@ export interface Damage {
   flipAt?: number;
   /** Close both sides once this many bytes have been forwarded. */
   cutAfter?: number;
+  /** Damage only the first this many connections (default: all). */
+  connections?: number;
 }
 
 /** A running proxy. */
@@ -69,7 +71,9 @@ export function startProxyOn(
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const tasks: Promise<void>[] = [];
   const serve = async () => {
+    let count = 0;
     for await (const client of listener) {
+      const harm = ++count <= (damage.connections ?? Infinity) ? damage : {};
       const server = await Deno.connect({
         hostname: "127.0.0.1",
         port: target,
@@ -83,7 +87,7 @@ export function startProxyOn(
         } catch { /* closed */ }
       };
       const both = Promise.all([
-        pump(client, server, damage, close),
+        pump(client, server, harm, close),
         pump(server, client, {}, close),
       ])
         .then(close);

@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CHUNK_SIZE, encodeControl, type Entry } from "../lib/protocol.ts";
+import { SOFTWARE } from "../lib/version.ts";
+import {
+  events,
+  listTree,
+  runPasa,
+  sendTo,
+  sha256File,
+  startListening,
+  tempDir,
+} from "./helpers.ts";
+import { startProxy } from "./proxy.ts";
+
+const SIZE = 3 * 1024 * 1024 + 12_345;
+
+async function source(dir: string, seed = 1): Promise<string> {
+  const path = join(dir, "data.bin");
+  await Deno.writeFile(
+    path,
+    new Uint8Array(SIZE).map((_, i) => (i * 13 + seed * 7 + (i >> 9)) & 0xff),
+  );
+  return path;
+}
+
+/** Where the second chunk's header starts in what the sender sends, from the real encoders. */
+async function secondChunkHeader(path: string): Promise<number> {
+  const info = await Deno.stat(path);
+  const entry: Entry = {
+    path: "data.bin",
+    type: "file",
+    size: info.size,
+    mode: info.mode! & 0o777,
+    mtime: info.mtime!.getTime(),
+  };
+  const hello = encodeControl({
+    type: "hello",
+    role: "sender",
+    software: SOFTWARE,
+    security: ["none"],
+  });
+  const manifest = encodeControl({
+    type: "manifest",
+    entries: [entry],
+    last: true,
+  });
+  return 8 + hello.length + manifest.length + 4 + CHUNK_SIZE;
+}
+
+/** Cuts a first attempt after `cut` bytes, then sends again directly; returns both runs. */
+async function cutThenResend(
+  cutAt: (file: string) => Promise<number> | number,
+) {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  const out = join(tmp.path, "out");
+  const cut = await cutAt(file);
+  let first;
+  let afterCut: string[] = [];
+  {
+    await using receiver = await startListening(["receive", "--out", out]);
+    await using proxy = startProxy(receiver.port, { cutAfter: cut });
+    first = await sendTo(proxy.port, file);
+    await receiver.result();
+    afterCut = await listTree(out).catch(() => []);
+  }
+  await using receiver = await startListening(["receive", "--out", out]);
+  const second = await sendTo(receiver.port, file, "--json");
+  const received = await receiver.result();
+  return {
+    first,
+    afterCut,
+    second,
+    received,
+    same: await sha256File(join(out, "data.bin")).then(
+      async (s) => s === await sha256File(file),
+      () => false,
+    ),
+    tree: await listTree(out),
+  };
+}
+
+const cuts: [string, (file: string) => Promise<number> | number, boolean][] = [
+  ["inside the preamble", () => 6, false],
+  ["inside the hello frame", () => 30, false],
+  ["inside the first chunk", () => 200_000, true],
+  [
+    "inside the second chunk's frame header",
+    async (f) => (await secondChunkHeader(f)) + 2,
+    true,
+  ],
+  ["inside the last chunk", () => SIZE - 1000, true],
+];
+for (const [where, cutAt, resumes] of cuts) {
+  Deno.test(`a transfer cut ${where} leaves nothing under the final name, and the rerun completes`, async () => {
+    const r = await cutThenResend(cutAt);
+    assert.equal(r.first.code, 1, r.first.stderr);
+    assert.ok(
+      !r.afterCut.includes("data.bin"),
+      "never a file under its final name after a cut",
+    );
+    assert.deepEqual(r.afterCut, resumes ? ["data.bin.pasa.part"] : []);
+    assert.equal(r.second.code, 0, r.second.stderr);
+    assert.ok(r.same, "the received file equals the source");
+    assert.deepEqual(r.tree, ["data.bin"]);
+    const resumed = events(r.second.stdout).find((e) => e.event === "resumed");
+    if (resumes) {
+      assert.ok(
+        (resumed?.offset as number) > 0,
+        `resumed at ${resumed?.offset}`,
+      );
+    } else assert.equal(resumed, undefined);
+  });
+}
+
+Deno.test("a .part from a different source is detected, and the file starts over", async () => {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  const out = join(tmp.path, "out");
+  await Deno.mkdir(out);
+  // A stale part: same name, other bytes.
+  await Deno.writeFile(
+    join(out, "data.bin.pasa.part"),
+    new Uint8Array(500_000).fill(0x5a),
+  );
+  await using receiver = await startListening(["receive", "--out", out]);
+  const sent = await sendTo(receiver.port, file);
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(
+    sent.stdout,
+    /partial copy of data.bin differs from this file: starting it over/,
+  );
+  assert.doesNotMatch(sent.stdout, /Resuming/);
+  await receiver.result();
+  assert.equal(await sha256File(join(out, "data.bin")), await sha256File(file));
+  assert.deepEqual(await listTree(out), ["data.bin"]);
+});
+
+Deno.test("send --no-resume starts over even where the prefix matches", async () => {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  const out = join(tmp.path, "out");
+  await Deno.mkdir(out);
+  await Deno.writeFile(
+    join(out, "data.bin.pasa.part"),
+    (await Deno.readFile(file)).subarray(0, 1_000_000),
+  );
+  await using receiver = await startListening(["receive", "--out", out]);
+  const sent = await sendTo(receiver.port, file, "--no-resume", "--json");
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.equal(
+    events(sent.stdout).find((e) => e.event === "resumed"),
+    undefined,
+  );
+  await receiver.result();
+  assert.equal(await sha256File(join(out, "data.bin")), await sha256File(file));
+});
+
+Deno.test("send --retry reconnects after a cut and resumes, printing each attempt", async () => {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    out,
+  ]);
+  await using proxy = startProxy(receiver.port, {
+    cutAfter: 2_000_000,
+    connections: 1,
+  });
+  const sent = await sendTo(proxy.port, file, "--retry", "2");
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(sent.stderr, /trying again in 1 s \(attempt 2 of 3\)/);
+  assert.match(
+    sent.stdout,
+    /Resuming data.bin after 1\.\d MiB \(prefix verified with SHA-256\)/,
+  );
+  receiver.kill();
+  await receiver.result();
+  assert.equal(await sha256File(join(out, "data.bin")), await sha256File(file));
+  assert.deepEqual(await listTree(out), ["data.bin"]);
+});
+
+Deno.test("without --retry a cut is final: exit 1 after one attempt", async () => {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    tmp.path + "/out",
+  ]);
+  await using proxy = startProxy(receiver.port, {
+    cutAfter: 500_000,
+    connections: 1,
+  });
+  const sent = await runPasa(["send", file, "--to", `127.0.0.1:${proxy.port}`]);
+  assert.equal(sent.code, 1);
+  assert.doesNotMatch(sent.stderr, /trying again/);
+  receiver.kill();
+  await receiver.result();
+});
