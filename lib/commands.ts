@@ -260,6 +260,7 @@ async function serve(
         ),
       onChecking: (name, bytes) => say.checking(name, bytes),
       onResumed: (name, offset) => say.resumed(name, offset),
+      onSkipped: (name) => say.skipped(name),
       onFile: (file) => say.file(file),
     });
     bar?.stop();
@@ -396,6 +397,7 @@ async function sendOnce(
       onChecking: (name, bytes) => say.checking(name, bytes),
       onResumed: (name, offset) => say.resumed(name, offset),
       onRestart: (name) => say.restart(name),
+      onSkipped: (name) => say.skipped(name),
       onFile: (file) => say.file(file),
     });
     bar?.stop();

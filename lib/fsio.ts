@@ -15,6 +15,9 @@ import { checkWirePath, displayName } from "./names.ts";
 import type { Entry } from "./protocol.ts";
 import { formatBytes } from "./units.ts";
 
+/** What {@link Destination.vet} finds for a file already there with the announced size. */
+const PRESENT = "present";
+
 /** Suffix of files being received. */
 export const PART_SUFFIX = ".pasa.part";
 
@@ -62,8 +65,14 @@ function ioError(what: string, cause: unknown): NetworkError {
 /** Where a receiving session puts files: a {@link Destination} or a {@link Scratch}. */
 export interface Target {
   readonly maxSize: number;
-  /** Checks a whole manifest before any byte is written. */
-  vet(entries: readonly Entry[]): Promise<void>;
+  /** Whether existing files may be replaced. */
+  readonly force: boolean;
+  /**
+   * Checks a whole manifest before any byte is written. Returns the file
+   * paths already present with the announced size: not clashes but
+   * candidates for skipping, if the sender confirms their SHA-256.
+   */
+  vet(entries: readonly Entry[]): Promise<Set<string>>;
   /** Frees what {@link vet} reserved. */
   release(entries: readonly Entry[]): void;
   makeDirs(wirePath: string): Promise<void>;
@@ -72,6 +81,8 @@ export interface Target {
   partSize(wirePath: string): Promise<number | null>;
   /** Its local path. */
   partPath(wirePath: string): string;
+  /** The local path of the file itself. */
+  localPath(wirePath: string): string;
 }
 
 /**
@@ -115,7 +126,7 @@ export class Destination implements Target {
    * busy) or ProtocolError (duplicates, a file used as a directory).
    * Call {@link release} with the same entries when done.
    */
-  async vet(entries: readonly Entry[]): Promise<void> {
+  async vet(entries: readonly Entry[]): Promise<Set<string>> {
     const files = new Set<string>();
     const all = new Set<string>();
     let total = 0;
@@ -152,9 +163,11 @@ export class Destination implements Target {
       );
     }
     const clashes: string[] = [];
+    const present = new Set<string>();
     for (const entry of entries) {
       const clash = await this.#clash(entry);
-      if (clash) clashes.push(clash);
+      if (clash === PRESENT) present.add(entry.path);
+      else if (clash) clashes.push(clash);
     }
     if (clashes.length > 0) {
       const shown = clashes.slice(0, 5).join("; ");
@@ -175,6 +188,7 @@ export class Destination implements Target {
       );
     }
     for (const entry of entries) this.#busy.add(entry.path);
+    return present;
   }
 
   /** Frees the names {@link vet} reserved. */
@@ -199,6 +213,10 @@ export class Destination implements Target {
         if (!info.isDirectory) return `${shown} exists and is not a directory`;
       } else if (info.isDirectory) {
         return `${shown} exists and is a directory`;
+      } else if (
+        entry.type === "file" && info.isFile && info.size === entry.size
+      ) {
+        return PRESENT; // maybe this very file, from an earlier run: the sender will tell
       } else if (!this.force) {
         return `${shown} exists (use --force to replace it)`;
       }
@@ -434,11 +452,12 @@ export class StreamSink implements FileSink {
  */
 export class Scratch implements Target {
   readonly maxSize = Infinity;
+  readonly force = false;
   #dir: string | undefined;
 
-  vet(entries: readonly Entry[]): Promise<void> {
+  vet(entries: readonly Entry[]): Promise<Set<string>> {
     for (const entry of entries) checkWirePath(entry.path);
-    return Promise.resolve();
+    return Promise.resolve(new Set());
   }
 
   release(): void {}
@@ -452,6 +471,10 @@ export class Scratch implements Target {
   }
 
   partPath(wirePath: string): string {
+    return wirePath;
+  }
+
+  localPath(wirePath: string): string {
     return wirePath;
   }
 

@@ -81,6 +81,8 @@ export interface ReceiveOptions {
   onChecking?: (name: string, bytes: number) => void;
   /** Called when a file's body continues after a verified prefix. */
   onResumed?: (name: string, offset: number) => void;
+  /** Called when a file already here is confirmed identical and skipped. */
+  onSkipped?: (name: string) => void;
 }
 
 /** One file's UDP receiver, opened before its datagrams can arrive. */
@@ -98,6 +100,7 @@ export async function receiveSession(
   const state = options.state ?? new TransferState();
   const reader = options.handshaken ?? new FrameReader(link);
   let dest = target;
+  let present = new Set<string>();
   let udpMode = false;
   let currentSize: number | null = null;
   const started = performance.now();
@@ -152,8 +155,17 @@ export async function receiveSession(
       }
       checkWirePath(entries[0]!.path);
     } else {
-      await dest.vet(entries);
+      present = await dest.vet(entries);
       vetted = true;
+      // Only a resume offer can confirm a file already there; without one it is a clash.
+      if ((request || options.stdout) && present.size > 0 && !dest.force) {
+        throw new RefusedError(
+          `Refusing to overwrite: ${
+            [...present].map(displayName).join(", ")
+          } exist (use --force to replace them)`,
+          "exists",
+        );
+      }
     }
     state.setManifest(entries);
     options.onManifest?.(entries);
@@ -214,7 +226,7 @@ export async function receiveSession(
     // Prefixes left by interrupted transfers, offered for resuming (TCP only).
     const prefixes = udp || options.stdout
       ? new Map<number, Prefix>()
-      : await findPrefixes(dest, fileEntries, options);
+      : await findPrefixes(dest, fileEntries, present, options);
     const offers = [...prefixes].map(([index, p]) => ({
       index,
       offset: p.offset,
@@ -255,12 +267,25 @@ export async function receiveSession(
         // Only a file of known size can be resumed; a cut stream is discarded.
         currentSize = entry.size;
         const start = starts.get(index) ?? 0;
-        sink = options.stdout ?? await dest.open(entry.path, start);
+        // A file already there, confirmed by the sender's digest: nothing to write.
+        const skip = present.has(entry.path) && start === entry.size;
+        if (present.has(entry.path) && !skip && !dest.force) {
+          throw new RefusedError(
+            `Refusing to overwrite: ${
+              displayName(entry.path)
+            } exists and differs from the sender's file (use --force to replace it)`,
+            "exists",
+          );
+        }
+        sink = skip
+          ? DISCARD
+          : options.stdout ?? await dest.open(entry.path, start);
+        if (skip) options.onSkipped?.(entry.path);
         // Resuming: the hash already holds the verified prefix.
         const hash = start > 0
           ? prefixes.get(index)!.hash
           : createHash("sha256");
-        if (start > 0) options.onResumed?.(entry.path, start);
+        if (start > 0 && !skip) options.onResumed?.(entry.path, start);
         received = await receiveBody(
           reader,
           sink,
@@ -296,7 +321,7 @@ export async function receiveSession(
         );
       }
       link.touch();
-      await sink.commit(entry);
+      if (sink !== DISCARD) await sink.commit(entry);
       sink = undefined;
       await send({ type: "file-ok", index, sha256 });
       const seconds = (performance.now() - fileStart) / 1000;
@@ -513,12 +538,20 @@ function resumable(error: unknown): boolean {
 async function findPrefixes(
   dest: Target,
   files: readonly Entry[],
+  present: Set<string>,
   options: ReceiveOptions,
 ): Promise<Map<number, Prefix>> {
   const found = new Map<number, Prefix>();
   for (let index = 0; index < files.length; index++) {
     const entry = files[index]!;
     if (entry.type !== "file" || entry.size === null) continue;
+    if (present.has(entry.path)) {
+      // The whole file may already be here: offer all of it.
+      options.onChecking?.(entry.path, entry.size);
+      const whole = await hashPrefix(dest.localPath(entry.path), entry.size);
+      if (whole) found.set(index, { ...whole, offset: entry.size });
+      continue;
+    }
     const have = await dest.partSize(entry.path);
     // A part longer than the file is not a prefix of it: it will be replaced.
     if (have === null || have === 0 || have > entry.size) continue;
@@ -551,3 +584,10 @@ async function readResume(
   }
   return starts;
 }
+
+/** A sink for a skipped file's (empty) body. */
+const DISCARD: FileSink = {
+  write: () => Promise.resolve(),
+  commit: () => Promise.resolve(),
+  discard: () => Promise.resolve(),
+};

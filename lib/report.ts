@@ -221,6 +221,16 @@ export class Reporter {
       );}
   }
 
+  /** A file the receiver already has, identical: skipped. */
+  skipped(name: string): void {
+    if (this.json) this.#event({ event: "skipped", name });
+    else {this.#say(
+        `Skipping ${
+          displayName(name)
+        }: the receiver already has it (same SHA-256)\n`,
+      );}
+  }
+
   /** The receiver's prefix differs from the file: it starts over. */
   restart(name: string): void {
     if (this.json) this.#event({ event: "restart", name });

@@ -78,6 +78,8 @@ export interface SendOptions {
   onResumed?: (name: string, offset: number) => void;
   /** Called when the receiver's prefix differs from the file: it starts over. */
   onRestart?: (name: string) => void;
+  /** Called when the receiver already has the whole file (same SHA-256): nothing is sent. */
+  onSkipped?: (name: string) => void;
 }
 
 interface Pending {
@@ -196,7 +198,8 @@ export async function sendSession(
                 Deno.SeekMode.Start,
               );
               state.doneBytes += start.offset;
-              options.onResumed?.(entry.path, start.offset);
+              if (start.offset === entry.size) options.onSkipped?.(entry.path);
+              else options.onResumed?.(entry.path, start.offset);
             }
             const offset = start?.offset ?? 0;
             const hash = start?.hash ?? createHash("sha256");

@@ -203,3 +203,74 @@ Deno.test("without --retry a cut is final: exit 1 after one attempt", async () =
   receiver.kill();
   await receiver.result();
 });
+
+Deno.test("a directory cut midway resumes: finished files are skipped, the cut one resumes", async () => {
+  await using tmp = await tempDir();
+  const dir = join(tmp.path, "set");
+  await Deno.mkdir(dir);
+  for (
+    const [name, seed] of [["a.bin", 1], ["b.bin", 2], ["c.bin", 3]] as const
+  ) {
+    await Deno.writeFile(
+      join(dir, name),
+      new Uint8Array(1_500_000).map((_, i) => (i * seed + seed) & 0xff),
+    );
+  }
+  const out = join(tmp.path, "out");
+  {
+    // Cut inside b.bin: a.bin is complete by then.
+    await using receiver = await startListening(["receive", "--out", out]);
+    await using proxy = startProxy(receiver.port, { cutAfter: 2_200_000 });
+    assert.equal((await sendTo(proxy.port, dir)).code, 1);
+    await receiver.result();
+  }
+  assert.deepEqual(await listTree(out), [
+    "set/",
+    "set/a.bin",
+    "set/b.bin.pasa.part",
+  ]);
+  const before = (await Deno.stat(join(out, "set", "a.bin"))).mtime;
+  await using receiver = await startListening(["receive", "--out", out]);
+  const sent = await sendTo(receiver.port, dir, "--json");
+  assert.equal(sent.code, 0, sent.stderr);
+  await receiver.result();
+  const ev = events(sent.stdout);
+  assert.deepEqual(ev.filter((e) => e.event === "skipped").map((e) => e.name), [
+    "set/a.bin",
+  ]);
+  assert.deepEqual(ev.filter((e) => e.event === "resumed").map((e) => e.name), [
+    "set/b.bin",
+  ]);
+  for (const name of ["a.bin", "b.bin", "c.bin"]) {
+    assert.equal(
+      await sha256File(join(out, "set", name)),
+      await sha256File(join(dir, name)),
+      name,
+    );
+  }
+  assert.equal(
+    (await Deno.stat(join(out, "set", "a.bin"))).mtime?.getTime(),
+    before?.getTime(),
+    "a.bin untouched",
+  );
+});
+
+Deno.test("a file already there with the same size but other bytes is still refused", async () => {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  const out = join(tmp.path, "out");
+  await Deno.mkdir(out);
+  await Deno.writeFile(join(out, "data.bin"), new Uint8Array(SIZE).fill(7));
+  await using receiver = await startListening(["receive", "--out", out]);
+  const sent = await sendTo(receiver.port, file);
+  assert.equal(sent.code, 4);
+  assert.match(
+    sent.stderr,
+    /data.bin exists and differs from the sender's file \(use --force/,
+  );
+  await receiver.result();
+  assert.deepEqual(
+    await Deno.readFile(join(out, "data.bin")),
+    new Uint8Array(SIZE).fill(7),
+  );
+});
