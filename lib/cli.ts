@@ -35,6 +35,8 @@ export interface ReceiveCommand extends CommonFlags {
   name?: string;
   force: boolean;
   maxSize: number;
+  /** With --keep: transfers served at once; the excess is refused. */
+  maxConnections: number;
 }
 
 /** `pasa send`. */
@@ -210,6 +212,11 @@ ${EXIT_CODES}`,
     .option(
       "--max-size <size>",
       "refuse transfers larger than this (e.g. 500M, 2GiB)",
+    )
+    .option(
+      "--max-connections <n>",
+      "with --keep: serve at most n transfers at once, refuse the rest",
+      "64",
     );
   commonOptions(receive)
     .addHelpText(
@@ -243,6 +250,10 @@ ${EXIT_CODES}`,
           ? Infinity
           : sizeFlag(String(o.maxSize)),
         udp: o.udp === true,
+        maxConnections: parseCount(
+          String(o.maxConnections),
+          "--max-connections",
+        ),
       };
       if (o.host !== undefined) c.host = String(o.host);
       if (o.from !== undefined) c.from = parseAddress(String(o.from));
@@ -442,6 +453,18 @@ function positiveSeconds(text: string, flag: string): number {
       `Invalid ${flag} ${
         JSON.stringify(text)
       }: expected a number of seconds above 0`,
+    );
+  }
+  return n;
+}
+
+function parseCount(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < 1) {
+    throw new UsageError(
+      `Invalid ${flag} ${
+        JSON.stringify(text)
+      }: expected a whole number of at least 1`,
     );
   }
   return n;

@@ -22,6 +22,7 @@ import {
   InterruptedError,
   NetworkError,
   PasaError,
+  RefusedError,
   UsageError,
 } from "./errors.ts";
 import type { ByteSink, ByteSource } from "./frames.ts";
@@ -32,7 +33,7 @@ import { checkRawSize, rawReceive, rawSend } from "./raw.ts";
 import { receiveSession } from "./receive.ts";
 import { type Output, Reporter } from "./report.ts";
 import { sendSession } from "./send.ts";
-import { TransferState } from "./session.ts";
+import { refuseConnection, TransferState } from "./session.ts";
 import { collectSources, type Source } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
 import { DATAGRAM_SIZE_LOOPBACK, DATAGRAM_SIZE_NETWORK } from "./udp.ts";
@@ -174,6 +175,19 @@ async function serveMany(
       break;
     }
     const peer = peerName(conn);
+    if (active.size >= cmd.maxConnections) {
+      // Refuse with a reason the sender can print, rather than a silent reset.
+      const busy = new RefusedError(
+        `Receiver is busy: it serves at most ${cmd.maxConnections} transfers at once (--max-connections); try again later`,
+        "busy",
+      );
+      reporter.warning(
+        `Refused ${peer}: ${cmd.maxConnections} transfers already in progress`,
+      );
+      const link = new Link(conn, { timeoutMs: 2000 });
+      refuseConnection(link, busy).finally(() => link.close());
+      continue;
+    }
     // No bar here: concurrent transfers would fight over one terminal line.
     const task: Promise<unknown> = serve(
       conn,

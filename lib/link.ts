@@ -34,6 +34,8 @@ export class Link implements Connection {
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #timedOut = false;
+  /** What the deadline that fired was for, if one did. */
+  #doing: string | undefined;
   #interrupted = false;
   #timeoutMs: number;
   #signal: AbortSignal | undefined;
@@ -69,6 +71,20 @@ export class Link implements Connection {
     return this.#timedOut;
   }
 
+  /**
+   * Gives `what` (e.g. the handshake) at most the time-out in all, however
+   * slowly bytes trickle in. Returns the function that lifts the deadline.
+   */
+  deadline(what: string): () => void {
+    if (this.#timeoutMs <= 0) return () => {};
+    const timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.#doing = what;
+      this.close();
+    }, this.#timeoutMs);
+    return () => clearTimeout(timer);
+  }
+
   /** Marks activity that is not a read or write (e.g. the peer is busy syncing). */
   touch(): void {
     this.#activity++;
@@ -78,9 +94,13 @@ export class Link implements Connection {
     if (this.#interrupted) throw new InterruptedError();
     if (this.#timedOut) {
       throw new TimeoutError(
-        `Connection timed out: no data for ${
-          this.#timeoutMs / 1000
-        } s while ${doing}`,
+        this.#doing
+          ? `Connection timed out: the peer took over ${
+            this.#timeoutMs / 1000
+          } s for ${this.#doing}`
+          : `Connection timed out: no data for ${
+            this.#timeoutMs / 1000
+          } s while ${doing}`,
       );
     }
     const detail = error instanceof Error ? error.message : String(error);

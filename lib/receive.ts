@@ -102,6 +102,9 @@ export async function receiveSession(
   let dest = target;
   let present = new Set<string>();
   let udpMode = false;
+  let liftDeadline = () => {};
+  // UDP reports start once the accept is out: nothing may precede it.
+  let startReports = () => {};
   let currentSize: number | null = null;
   const started = performance.now();
   // The UDP report timer writes too: one queue keeps frames whole.
@@ -113,6 +116,8 @@ export async function receiveSession(
   let transfer = 0;
   let reports: ReturnType<typeof setInterval> | undefined;
   try {
+    // A peer trickling a byte at a time must not hold a connection forever.
+    liftDeadline = link.deadline("the handshake and the list of files");
     if (!options.handshaken) {
       const peer = await handshake(link, reader, "receiver", {
         sameRole: options.reverse !== undefined,
@@ -126,6 +131,7 @@ export async function receiveSession(
             "role",
           );
         }
+        liftDeadline();
         return await options.reverse!(request, reader);
       }
     }
@@ -146,6 +152,7 @@ export async function receiveSession(
     dest = bench ? options.scratch! : target;
     if (request) checkUdpRequest(request, entries, options);
     udpMode = request !== undefined;
+    liftDeadline();
     if (options.stdout) {
       if (entries.length !== 1 || entries[0]!.type !== "file") {
         throw new RefusedError(
@@ -182,6 +189,8 @@ export async function receiveSession(
         send,
         counters,
         lossy: request.lossy,
+        endpoint,
+        endpointSeen: endpoint.received,
       };
       udp = ctx;
       const payload = request.datagramSize - UDP_HEADER;
@@ -202,18 +211,20 @@ export async function receiveSession(
         endpoint.route(transfer, handler);
         return { part, handler };
       };
-      // Reports are quiet: only datagrams arriving (or frames read) keep the
-      // link alive, so a sender that vanished mid-pass still times out.
-      let seen = counters.received;
-      reports = setInterval(() => {
-        if (counters.received !== seen) link.touch();
-        seen = counters.received;
-        send({
-          type: "udp-report",
-          received: counters.received,
-          expected: counters.highest + 1,
-        }, { quiet: true }).catch(() => {});
-      }, 100);
+      startReports = () => {
+        // Reports are quiet: only datagrams arriving (or frames read) keep the
+        // link alive, so a sender that vanished mid-pass still times out.
+        let seen = counters.received;
+        reports = setInterval(() => {
+          if (counters.received !== seen) link.touch();
+          seen = counters.received;
+          send({
+            type: "udp-report",
+            received: counters.received,
+            expected: counters.highest + 1,
+          }, { quiet: true }).catch(() => {});
+        }, 100);
+      };
     }
 
     if (!options.stdout) {
@@ -238,6 +249,7 @@ export async function receiveSession(
       ...(endpoint ? { udp: { transfer } } : {}),
       ...(offers.length > 0 ? { resume: offers } : {}),
     });
+    startReports();
     const starts = offers.length > 0
       ? await readResume(reader, prefixes)
       : new Map<number, number>();
@@ -380,6 +392,7 @@ export async function receiveSession(
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;
   } finally {
+    liftDeadline();
     clearInterval(reports);
     if (transfer !== 0) options.udp?.route(transfer, undefined);
     if (vetted && entries) dest.release(entries);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { codeOf, PasaError, ProtocolError } from "./errors.ts";
+import { codeOf, errorFromPeer, PasaError, ProtocolError } from "./errors.ts";
 import { type FrameReader, writeAll, writeControl } from "./frames.ts";
 import type { Link } from "./link.ts";
 import {
@@ -126,9 +126,7 @@ export async function handshake(
     );
   }
   const peer = await reader.readControl();
-  if (peer.type === "error") {
-    throw new ProtocolError(`Peer reported: ${peer.message}`, peer.code);
-  }
+  if (peer.type === "error") throw errorFromPeer(peer.code, peer.message);
   if (peer.type !== "hello") {
     throw new ProtocolError(`Expected a hello frame, got ${peer.type}`);
   }
@@ -216,4 +214,28 @@ export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
 /** Whether to tell the peer about `error`: not when the peer itself reported it. */
 export function shouldReport(error: unknown): boolean {
   return !(error instanceof PasaError && error.fromPeer);
+}
+
+/**
+ * Refuses a connection before any session: our preamble, then an `error`
+ * frame the peer reads in place of a hello (e.g. too many connections).
+ */
+export async function refuseConnection(
+  link: Link,
+  error: PasaError,
+): Promise<void> {
+  try {
+    const frame = encodeControl({
+      type: "error",
+      code: error.code,
+      message: error.message,
+    });
+    const opening = new Uint8Array(8 + frame.length);
+    opening.set(encodePreamble(), 0);
+    opening.set(frame, 8);
+    await withDeadline(writeAll(link, opening), 2000);
+  } catch {
+    // gone already
+  }
+  await hangUp(link, { lingerMs: 500 });
 }

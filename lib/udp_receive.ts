@@ -40,6 +40,8 @@ export class UdpEndpoint {
   malformed = 0;
   /** Receive errors that did not close the socket. */
   errors = 0;
+  /** Datagrams received on this socket, for every transfer. */
+  received = 0;
   #closed = false;
 
   constructor(socket: Deno.DatagramConn) {
@@ -85,6 +87,7 @@ export class UdpEndpoint {
         continue;
       }
       failing = 0;
+      this.received++;
       const arrival = performance.now();
       if (d.length < UDP_HEADER) {
         this.malformed++;
@@ -300,7 +303,7 @@ export async function settle(
 }
 
 /** Repair rounds in a row that bring nothing new before a transfer is given up. */
-export const MAX_STALLED_ROUNDS = 3;
+export const MAX_STALLED_ROUNDS = 8;
 
 /** What the receiver's UDP passes need from the session. */
 export interface UdpPassContext {
@@ -310,6 +313,9 @@ export interface UdpPassContext {
   lossy: boolean;
   /** The sender's latest pass-end, for its figures (sent, retransmitted, rate). */
   lastPassEnd?: UdpPassEnd;
+  /** The socket, and its datagram count when this transfer began. */
+  endpoint: UdpEndpoint;
+  endpointSeen: number;
 }
 
 /**
@@ -324,6 +330,7 @@ export async function receivePasses(
 ): Promise<boolean> {
   let first = true;
   let stalled = 0;
+  let passes = 0;
   let had = handler.map.count;
   for (;;) {
     const m = await ctx.reader.readControl();
@@ -344,9 +351,14 @@ export async function receivePasses(
     }
     const missing = handler.map.missing(RANGES_PER_FRAME);
     if (missing.length === 0) return true;
-    if (ctx.counters.received === 0) {
+    // Congestion can empty one pass of a small file; a blocked port empties
+    // every pass. Nothing after the first pass and a repair: give up.
+    passes++;
+    // Datagrams for other transfers prove UDP gets through: that is congestion.
+    const socketSilent = ctx.endpoint.received === ctx.endpointSeen;
+    if (ctx.counters.received === 0 && passes >= 2 && socketSilent) {
       throw new NetworkError(
-        "No UDP datagram arrived during a whole pass: is the UDP port blocked by a firewall? " +
+        "No UDP datagram arrived in two passes: is the UDP port blocked by a firewall? " +
           "(TCP gets through: send without --udp, or open the port for UDP)",
       );
     }

@@ -248,7 +248,7 @@ Deno.test("when UDP is blocked but TCP gets through, both sides fail fast and sa
   assert.equal(r.sent.code, 1);
   assert.match(
     r.sent.stderr,
-    /No UDP datagram arrived during a whole pass: is the UDP port blocked by a firewall\?/,
+    /No UDP datagram arrived in two passes: is the UDP port blocked by a firewall\?/,
   );
   assert.equal(r.received.code, 1);
   assert.deepEqual(r.tree, []);
