@@ -131,7 +131,7 @@ export function errorFromPeer(
   else if (refusalReasons.has(code)) {
     error = new RefusedError(text, code as RefusalReason);
   } else if (code === "timeout") error = new TimeoutError(text);
-  else if (code === "network" || code === "io" || code === "interrupted") {
+  else if (["network", "io", "disk", "interrupted"].includes(code)) {
     error = new NetworkError(text, code);
   } else error = new ProtocolError(text, code);
   error.fromPeer = true;

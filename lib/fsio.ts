@@ -57,9 +57,9 @@ async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
-function ioError(what: string, cause: unknown): NetworkError {
+function ioError(what: string, cause: unknown, code = "io"): NetworkError {
   const detail = cause instanceof Error ? cause.message : String(cause);
-  return new NetworkError(`${what}: ${detail}`, "io", { cause });
+  return new NetworkError(`${what}: ${detail}`, code, { cause });
 }
 
 /** Where a receiving session puts files: a {@link Destination} or a {@link Scratch}. */
@@ -354,7 +354,12 @@ export class PartFile implements FileSink {
     try {
       await writeAll(this.file, bytes);
     } catch (error) {
-      throw ioError(`Cannot write ${displayName(this.wirePath)}`, error);
+      // "disk": a full or failing disk; the .part is kept for resuming later.
+      throw ioError(
+        `Cannot write ${displayName(this.wirePath)}`,
+        error,
+        "disk",
+      );
     }
     this.#unsynced += bytes.length;
     if (this.#unsynced >= SYNC_EVERY && this.#syncing === undefined) {
@@ -379,7 +384,7 @@ export class PartFile implements FileSink {
       }
       await this.file.sync();
     } catch (error) {
-      throw ioError(`Cannot sync ${displayName(this.wirePath)}`, error);
+      throw ioError(`Cannot sync ${displayName(this.wirePath)}`, error, "disk");
     } finally {
       this.#close();
     }

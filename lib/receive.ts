@@ -544,7 +544,9 @@ interface Prefix extends PrefixHash {
 /** Errors after which the `.part` is kept for resuming. */
 function resumable(error: unknown): boolean {
   return error instanceof PasaError &&
-    ["network", "timeout", "interrupted", "truncated"].includes(error.code);
+    ["network", "timeout", "interrupted", "truncated", "disk"].includes(
+      error.code,
+    );
 }
 
 /** Hashes the `.part` files interrupted transfers left, to offer them for resuming. */
