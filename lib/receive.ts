@@ -100,6 +100,9 @@ export async function receiveSession(
   const state = options.state ?? new TransferState();
   const reader = options.handshaken ?? new FrameReader(link);
   let dest = target;
+  let prefixes = new Map<number, Prefix>();
+  let starts = new Map<number, number>();
+  let currentUdp: UdpFile | undefined;
   let present = new Set<string>();
   let udpMode = false;
   let liftDeadline = () => {};
@@ -198,7 +201,9 @@ export async function receiveSession(
         const entry = fileEntries[k];
         if (entry === undefined) return undefined;
         state.beginFile(k, entry.path, entry.size);
-        const part = await dest.open(entry.path);
+        // A resumed file continues its .part after the verified prefix.
+        const offset = starts.get(k) ?? 0;
+        const part = await dest.open(entry.path, offset);
         const handler = new UdpFileReceiver(
           part.file,
           entry.size!,
@@ -206,6 +211,7 @@ export async function receiveSession(
           k,
           counters,
           state,
+          offset > 0 ? { offset, hash: prefixes.get(k)!.hash } : undefined,
         );
         open.push({ part, handler });
         endpoint.route(transfer, handler);
@@ -232,12 +238,18 @@ export async function receiveSession(
         if (e.type === "dir") await dest.makeDirs(e.path);
       }
     }
-    // The first file's datagrams follow the accept at once: be ready for them.
-    let next = prepare ? await prepare(0) : undefined;
-    // Prefixes left by interrupted transfers, offered for resuming (TCP only).
-    const prefixes = udp || options.stdout
-      ? new Map<number, Prefix>()
-      : await findPrefixes(dest, fileEntries, present, options);
+    // Prefixes left by interrupted transfers, offered for resuming. Over UDP
+    // they are whole slots, and finished files are not offered (see PROTOCOL.md).
+    prefixes = options.stdout ? new Map<number, Prefix>() : await findPrefixes(
+      dest,
+      fileEntries,
+      udp ? new Set() : present,
+      options,
+      udp ? request!.datagramSize - UDP_HEADER : 1,
+    );
+    // The first file's datagrams follow the accept (or the resume answer) at
+    // once: be ready for them.
+    let next = prepare && prefixes.size === 0 ? await prepare(0) : undefined;
     const offers = [...prefixes].map(([index, p]) => ({
       index,
       offset: p.offset,
@@ -250,9 +262,8 @@ export async function receiveSession(
       ...(offers.length > 0 ? { resume: offers } : {}),
     });
     startReports();
-    const starts = offers.length > 0
-      ? await readResume(reader, prefixes)
-      : new Map<number, number>();
+    if (offers.length > 0) starts = await readResume(reader, prefixes);
+    if (prepare && next === undefined) next = await prepare(0);
 
     const files: FileResult[] = [];
     const incomplete: string[] = [];
@@ -263,6 +274,7 @@ export async function receiveSession(
       let sha256: string;
       if (udp && prepare) {
         const current = next!;
+        currentUdp = current;
         const complete = await receivePasses(udp, current.handler, index);
         next = await prepare(index + 1); // ready before the sender moves on
         await send({ type: "udp-file-done", index, complete });
@@ -387,8 +399,14 @@ export async function receiveSession(
     // anything the data itself caused (integrity, protocol) removes it.
     if (sink && resumable(error) && !udpMode && currentSize !== null) {
       await (sink as PartFile).keep?.();
+    } else if (udpMode && resumable(error) && currentUdp) {
+      // Over UDP, keep the contiguous prefix that arrived (holes cannot be resumed).
+      currentUdp.handler.keepPrefix();
+      await currentUdp.part.keep();
     } else await sink?.discard();
-    for (const { part } of open) await part.discard();
+    for (const { part } of open) {
+      if (part !== currentUdp?.part || !resumable(error)) await part.discard();
+    }
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;
   } finally {
@@ -555,6 +573,7 @@ async function findPrefixes(
   files: readonly Entry[],
   present: Set<string>,
   options: ReceiveOptions,
+  align = 1,
 ): Promise<Map<number, Prefix>> {
   const found = new Map<number, Prefix>();
   for (let index = 0; index < files.length; index++) {
@@ -567,9 +586,11 @@ async function findPrefixes(
       if (whole) found.set(index, { ...whole, offset: entry.size });
       continue;
     }
-    const have = await dest.partSize(entry.path);
+    const size = await dest.partSize(entry.path);
     // A part longer than the file is not a prefix of it: it will be replaced.
-    if (have === null || have === 0 || have > entry.size) continue;
+    if (size === null || size > entry.size) continue;
+    const have = Math.floor(size / align) * align;
+    if (have === 0) continue;
     options.onChecking?.(entry.path, have);
     const prefix = await hashPrefix(dest.partPath(entry.path), have);
     if (prefix) found.set(index, { ...prefix, offset: have });

@@ -40,6 +40,7 @@ import {
   TransferState,
 } from "./session.ts";
 import { hashPrefix } from "./hash.ts";
+import { UDP_HEADER } from "./udp.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import {
@@ -182,11 +183,14 @@ export async function sendSession(
         }
         try {
           if (udp) {
+            const start = starts.get(index);
+            if (start) options.onResumed?.(entry.path, start.offset);
             const { sha256, complete } = await sendUdpFile(
               udp,
               input as Input,
               index,
               entry.size!,
+              start,
             );
             Object.assign(item, { bytes: entry.size!, sha256, complete });
           } else {
@@ -468,10 +472,11 @@ async function answerResume(
     const size = entry.type === "file" ? entry.size : null;
     let offset = 0;
     // Only local files can resume: standard input and generated payloads start over.
-    if (
-      !options.noResume && !options.udp && typeof source.local === "string" &&
-      size !== null && offer.offset <= size
-    ) {
+    // Over UDP a prefix must be whole slots, and a finished file is not skipped.
+    const payload = options.udp ? options.udp.datagramSize - UDP_HEADER : 1;
+    const fits = size !== null && offer.offset <= size &&
+      (!options.udp || (offer.offset % payload === 0 && offer.offset < size));
+    if (!options.noResume && typeof source.local === "string" && fits) {
       options.onChecking?.(entry.path, offer.offset);
       const prefix = await hashPrefix(source.local, offer.offset);
       if (prefix && prefix.sha256 === offer.sha256) {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { errorFromPeer, NetworkError, ProtocolError } from "./errors.ts";
 import type { FrameReader } from "./frames.ts";
 import { displayName } from "./names.ts";
@@ -145,7 +145,7 @@ const RUN_SIZE = 256 * 1024;
 /** Receives one file's datagrams into an open `.part` file. */
 export class UdpFileReceiver implements DatagramHandler {
   readonly map: SlotMap;
-  readonly hash = createHash("sha256");
+  readonly hash: Hash;
   #file: Deno.FsFile;
   #size: number;
   #payload: number;
@@ -165,6 +165,7 @@ export class UdpFileReceiver implements DatagramHandler {
     index: number,
     counters: ReceiveCounters,
     state: TransferState,
+    start?: { offset: number; hash: Hash },
   ) {
     this.#file = file;
     this.#size = size;
@@ -173,6 +174,29 @@ export class UdpFileReceiver implements DatagramHandler {
     this.#counters = counters;
     this.#state = state;
     this.map = new SlotMap(slotCount(size, payload));
+    this.hash = start?.hash ?? createHash("sha256");
+    if (start) {
+      // A resumed prefix (whole slots, verified by both ends) is already in place and hashed.
+      for (let slot = 0; slot * payload < start.offset; slot++) {
+        this.map.mark(slot);
+      }
+      this.#hashed = start.offset;
+      state.fileBytes += start.offset;
+      state.doneBytes += start.offset;
+    }
+  }
+
+  /**
+   * After a cut: writes what is pending and shortens the file to its
+   * contiguous, hashed prefix, so that a later transfer can resume it.
+   */
+  keepPrefix(): void {
+    this.flush();
+    try {
+      this.#file.truncateSync(this.#hashed);
+    } catch {
+      // the part is discarded by the caller if it cannot be kept
+    }
   }
 
   onDatagram(d: Uint8Array, arrivalMs: number): void {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { NetworkError, ProtocolError } from "./errors.ts";
 import type { Link } from "./link.ts";
 import { writeControl } from "./frames.ts";
@@ -158,6 +158,7 @@ export async function sendUdpFile(
   input: Input,
   index: number,
   size: number,
+  start?: { offset: number; hash: Hash },
 ): Promise<{ sha256: string; complete: boolean }> {
   const payload = ctx.datagramSize - UDP_HEADER;
   const slots = slotCount(size, payload);
@@ -165,7 +166,11 @@ export async function sendUdpFile(
     Math.max(payload, Math.floor(READ_BLOCK / payload) * payload),
   );
   const datagram = new Uint8Array(ctx.datagramSize);
-  const hash = createHash("sha256");
+  // Resuming: the first pass starts after the verified prefix, whose hash we hold.
+  const hash = start?.hash ?? createHash("sha256");
+  const from = start?.offset ?? 0;
+  ctx.state.fileBytes = from;
+  ctx.state.doneBytes += from;
 
   const sendSlot = async (slot: number, bytes: Uint8Array) => {
     writeHeader(datagram, {
@@ -196,7 +201,7 @@ export async function sendUdpFile(
   };
 
   // First pass: in order, hashing as we read.
-  for (let offset = 0; offset < size; offset += block.length) {
+  for (let offset = from; offset < size; offset += block.length) {
     const piece = block.subarray(0, Math.min(block.length, size - offset));
     try {
       await input.readAt(offset, piece);

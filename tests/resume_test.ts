@@ -5,6 +5,7 @@ import { SOFTWARE } from "../lib/version.ts";
 import {
   events,
   listTree,
+  pasaCommand,
   runPasa,
   sendTo,
   sha256File,
@@ -273,4 +274,62 @@ Deno.test("a file already there with the same size but other bytes is still refu
     await Deno.readFile(join(out, "data.bin")),
     new Uint8Array(SIZE).fill(7),
   );
+});
+
+Deno.test("a UDP transfer cut mid-pass keeps its contiguous prefix, and a UDP rerun resumes it", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "u.bin");
+  await Deno.writeFile(
+    file,
+    new Uint8Array(8 * 1024 * 1024).map((_, i) => (i * 31 + (i >> 12)) & 0xff),
+  );
+  const out = join(tmp.path, "out");
+  const part = join(out, "u.bin.pasa.part");
+  {
+    await using receiver = await startListening([
+      "receive",
+      "--udp",
+      "--out",
+      out,
+    ]);
+    // 8 MiB at 20 Mbit/s takes over 3 s: surely mid-pass when killed.
+    const sender = pasaCommand([
+      "send",
+      file,
+      "--udp",
+      "--rate",
+      "20M",
+      "--to",
+      `127.0.0.1:${receiver.port}`,
+    ]).spawn();
+    const deadline = performance.now() + 20_000;
+    while (
+      (await Deno.stat(part).then((i) => i.size, () => 0)) < 2 * 1024 * 1024
+    ) {
+      assert.ok(performance.now() < deadline, "the transfer got under way");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    sender.kill("SIGKILL");
+    await sender.output();
+    assert.equal((await receiver.result()).code, 1);
+  }
+  const kept = (await Deno.stat(part)).size;
+  assert.ok(kept > 0, "a prefix is kept");
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    out,
+  ]);
+  const rerun = await sendTo(receiver.port, file, "--udp", "--json");
+  assert.equal(rerun.code, 0, rerun.stderr);
+  await receiver.result();
+  const resumed = events(rerun.stdout).find((e) => e.event === "resumed");
+  const offset = resumed?.offset as number;
+  assert.ok(
+    offset > 0 && offset <= kept,
+    `resumed at ${offset} of ${kept} kept`,
+  );
+  assert.equal(offset % (32_808 - 40), 0, "a whole number of datagram slots");
+  assert.equal(await sha256File(join(out, "u.bin")), await sha256File(file));
 });
