@@ -401,8 +401,8 @@ export async function receiveSession(
       await (sink as PartFile).keep?.();
     } else if (udpMode && resumable(error) && currentUdp) {
       // Over UDP, keep the contiguous prefix that arrived (holes cannot be resumed).
-      currentUdp.handler.keepPrefix();
-      await currentUdp.part.keep();
+      if (currentUdp.handler.keepPrefix() > 0) await currentUdp.part.keep();
+      else currentUdp = undefined; // nothing worth keeping: discarded below
     } else await sink?.discard();
     for (const { part } of open) {
       if (part !== currentUdp?.part || !resumable(error)) await part.discard();

@@ -189,13 +189,15 @@ export class UdpFileReceiver implements DatagramHandler {
   /**
    * After a cut: writes what is pending and shortens the file to its
    * contiguous, hashed prefix, so that a later transfer can resume it.
+   * Returns its length.
    */
-  keepPrefix(): void {
+  keepPrefix(): number {
     this.flush();
     try {
       this.#file.truncateSync(this.#hashed);
+      return this.#hashed;
     } catch {
-      // the part is discarded by the caller if it cannot be kept
+      return 0; // the caller discards what cannot be kept
     }
   }
 
