@@ -84,8 +84,13 @@ interface Run {
   recvRss?: number;
 }
 
-async function pasaOnce(src: string, out: string, udp = false): Promise<Run> {
-  await Deno.remove(out, { recursive: true }).catch(() => {});
+async function pasaOnce(
+  src: string,
+  out: string,
+  udp = false,
+  keepOut = false,
+): Promise<Run> {
+  if (!keepOut) await Deno.remove(out, { recursive: true }).catch(() => {});
   const mode = udp ? ["--udp"] : [];
   const receiver = pasaTimed([
     "receive",
@@ -123,6 +128,67 @@ async function pasaOnce(src: string, out: string, udp = false): Promise<Run> {
   if (sendRss !== undefined) run.sendRss = sendRss;
   if (recvRss !== undefined) run.recvRss = recvRss;
   return run;
+}
+
+/** Seconds from the sender's start to the first byte in the receiver's .part. */
+async function firstByte(src: string, out: string): Promise<number> {
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  const part = join(out, "bench-source.bin.pasa.part");
+  const receiver = pasaTimed([
+    "receive",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--out",
+    out,
+    "--json",
+    "-q",
+  ], "piped")
+    .spawn();
+  const { line, rest } = await firstJsonLine(receiver.stdout);
+  const started = performance.now();
+  const sender = pasaTimed([
+    "send",
+    src,
+    "--to",
+    `127.0.0.1:${line.port}`,
+    "-q",
+  ], "null").spawn();
+  let seconds = NaN;
+  for (let i = 0; i < 60_000 && Number.isNaN(seconds); i++) {
+    if ((await Deno.stat(part).then((f) => f.size, () => 0)) > 0) {
+      seconds = (performance.now() - started) / 1000;
+    } else await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all([
+    sender.output(),
+    receiver.status,
+    rest(),
+    receiver.stderr.cancel(),
+  ]);
+  return seconds;
+}
+
+/** A transfer resumed from a .part holding the first half of the file. */
+async function resumeHalf(src: string, out: string): Promise<Run> {
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  await Deno.mkdir(out, { recursive: true });
+  {
+    using from = await Deno.open(src);
+    using to = await Deno.open(join(out, "bench-source.bin.pasa.part"), {
+      write: true,
+      create: true,
+    });
+    const buf = new Uint8Array(1 << 20);
+    for (let left = Math.floor(size / 2); left > 0;) {
+      const n = await from.read(buf.subarray(0, Math.min(buf.length, left)));
+      if (n === null) break;
+      await to.write(buf.subarray(0, n));
+      left -= n;
+    }
+  }
+  return await pasaOnce(src, out, false, true);
 }
 
 /** nc through a shell, so its output goes straight to the file as users run it. */
@@ -217,6 +283,19 @@ try {
       "  nc is not installed: no comparison (apt-get install netcat-openbsd)",
     );
   }
+  const ttfb = await firstByte(src, join(dir, "pasa-out"));
+  say(
+    `  time to first byte: ${
+      ttfb.toFixed(3)
+    } s, start-up included (no pass over the ${values.size} before sending)`,
+  );
+  const half = await resumeHalf(src, join(dir, "pasa-out"));
+  say(
+    `  resume at 50%: ${half.seconds.toFixed(2)} s, against ${
+      pasa.toFixed(2)
+    } s for the whole file ` +
+      `(both ends re-hash the kept half: ${(half.seconds / pasa).toFixed(2)}x)`,
+  );
   if (hasTime) {
     const sendRss = Math.max(...results.pasa!.map((r) => r.sendRss ?? 0));
     const recvRss = Math.max(...results.pasa!.map((r) => r.recvRss ?? 0));

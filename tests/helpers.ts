@@ -57,6 +57,8 @@ export function events(stdout: string): Record<string, unknown>[] {
 /** A running `pasa receive --json --port 0 ...` whose port is known. */
 export interface Receiver extends AsyncDisposable {
   port: number;
+  /** The process id, for inspecting it (peak memory). */
+  pid: number;
   /** Waits for exit and returns everything it printed (the listening line included). */
   result(): Promise<RunResult>;
   /** Sends a signal (SIGINT by default). */
@@ -90,6 +92,7 @@ export async function startListening(args: string[]): Promise<Receiver> {
     })();
   return {
     port,
+    pid: child.pid,
     result,
     kill: (signal = "SIGINT") => {
       try {
@@ -153,4 +156,19 @@ export async function fixtureSums(): Promise<Map<string, string>> {
     if (m) sums.set(m[2]!, m[1]!);
   }
   return sums;
+}
+
+/** A process's peak resident set in bytes (Linux), or null where /proc is unreadable. */
+export async function peakRss(pid: number): Promise<number | null> {
+  // Deno reads /proc only with --allow-all; cat needs just --allow-run.
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .output().catch(() => null);
+  const m = out?.success
+    ? /VmHWM:\s+(\d+) kB/.exec(new TextDecoder().decode(out.stdout))
+    : null;
+  return m ? Number(m[1]) * 1024 : null;
 }

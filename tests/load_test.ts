@@ -4,6 +4,7 @@ import { encodePreamble } from "../lib/protocol.ts";
 import {
   events,
   listTree,
+  peakRss,
   sendTo,
   sha256File,
   startListening,
@@ -43,6 +44,17 @@ Deno.test("receive --keep under load: 32 concurrent senders, mixed sizes, TCP an
   results.forEach((r, i) =>
     assert.equal(r.code, 0, `sender ${i}: ${r.stderr}`)
   );
+  const rss = await peakRss(receiver.pid);
+  if (rss !== null) {
+    // Reported, not asserted: memory is a benchmark goal, not a test.
+    Deno.stdout.writeSync(
+      new TextEncoder().encode(
+        `    receiver peak RSS under 32 senders: ${
+          (rss / 1e6).toFixed(0)
+        } MB\n`,
+      ),
+    );
+  }
   receiver.kill();
   const received = await receiver.result();
   assert.equal(
