@@ -8,7 +8,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { ProtocolError, RefusedError, UsageError } from "./errors.ts";
 import { type ByteSource, FrameReader, writeAll } from "./frames.ts";
 import type { FileSink } from "./fsio.ts";
@@ -67,14 +67,7 @@ export async function rawSend(
     buffers: bodyBuffers(),
   });
   await hangUp(link);
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    name,
-    bytes: size,
-    sha256: hash.digest("hex"),
-    seconds,
-    bytesPerSecond: rate(size, seconds),
-  };
+  return resultOf(name, size, hash, started);
 }
 
 /** Receives one file in the classic format into `sink`. */
@@ -117,17 +110,27 @@ export async function rawReceive(
     }
     await sink.commit();
     link.close();
-    const seconds = (performance.now() - started) / 1000;
-    return {
-      name,
-      bytes: size,
-      sha256: hash.digest("hex"),
-      seconds,
-      bytesPerSecond: rate(size, seconds),
-    };
+    return resultOf(name, size, hash, started);
   } catch (error) {
     await sink.discard();
     link.close();
     throw error;
   }
+}
+
+/** The result of a raw transfer of `size` bytes that began at `started`. */
+function resultOf(
+  name: string,
+  size: number,
+  hash: Hash,
+  started: number,
+): RawResult {
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    name,
+    bytes: size,
+    sha256: hash.digest("hex"),
+    seconds,
+    bytesPerSecond: rate(size, seconds),
+  };
 }
