@@ -20,8 +20,13 @@ function writeSync(
   text: string,
 ): void {
   const bytes = encoder.encode(text);
-  let done = 0;
-  while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
+  try {
+    let done = 0;
+    while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
+  } catch {
+    // The reader went away (`pasa ... | head`): the transfer goes on, and
+    // the exit code still tells how it ended.
+  }
 }
 
 const controller = new AbortController();

@@ -216,3 +216,20 @@ Deno.test("receive prints where it listens and the command for the other machine
     /On the other machine, run:\n {2}pasa send PATH --to \S+:\d+/,
   );
 });
+
+Deno.test("a sender whose output nobody reads (pasa send ... | head) still completes the transfer", async () => {
+  const { startListening, tempDir, listTree } = await import("./helpers.ts");
+  await using tmp = await tempDir();
+  await using receiver = await startListening(["receive", "--out", tmp.path]);
+  const child = (await import("./helpers.ts")).pasaCommand([
+    "send",
+    join(TESTFILES, "chunk-plus-1.bin"),
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+  ]).spawn();
+  await child.stdout.cancel(); // the reader is gone before the first line
+  const stderr = await new Response(child.stderr).text();
+  assert.equal((await child.status).code, 0, stderr);
+  assert.equal((await receiver.result()).code, 0);
+  assert.deepEqual(await listTree(tmp.path), ["chunk-plus-1.bin"]);
+});
