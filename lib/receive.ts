@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import {
   errorFromPeer,
   IntegrityError,
-  PasaError,
+  type PasaError,
   ProtocolError,
   RefusedError,
 } from "./errors.ts";
@@ -45,7 +45,7 @@ import {
   UdpFileReceiver,
   type UdpPassContext,
 } from "./udp_receive.ts";
-import { hashPrefix, type PrefixHash } from "./hash.ts";
+import { findPrefixes, type Prefix, readResume, resumable } from "./resume.ts";
 import { formatBytes, rate } from "./units.ts";
 
 /** Options of {@link receiveSession}. */
@@ -552,73 +552,6 @@ async function receiveBody(
     );
   }
   return received;
-}
-
-/** A resumable prefix: its length, digest and running hash. */
-interface Prefix extends PrefixHash {
-  offset: number;
-}
-
-/** Errors after which the `.part` is kept for resuming. */
-function resumable(error: unknown): boolean {
-  return error instanceof PasaError &&
-    ["network", "timeout", "interrupted", "truncated", "disk"].includes(
-      error.code,
-    );
-}
-
-/** Hashes the `.part` files interrupted transfers left, to offer them for resuming. */
-async function findPrefixes(
-  dest: Target,
-  files: readonly Entry[],
-  present: Set<string>,
-  options: ReceiveOptions,
-  align = 1,
-): Promise<Map<number, Prefix>> {
-  const found = new Map<number, Prefix>();
-  for (let index = 0; index < files.length; index++) {
-    const entry = files[index]!;
-    if (entry.type !== "file" || entry.size === null) continue;
-    if (present.has(entry.path)) {
-      // The whole file may already be here: offer all of it.
-      options.onChecking?.(entry.path, entry.size);
-      const whole = await hashPrefix(dest.localPath(entry.path), entry.size);
-      if (whole) found.set(index, { ...whole, offset: entry.size });
-      continue;
-    }
-    const size = await dest.partSize(entry.path);
-    // A part longer than the file is not a prefix of it: it will be replaced.
-    if (size === null || size > entry.size) continue;
-    const have = Math.floor(size / align) * align;
-    if (have === 0) continue;
-    options.onChecking?.(entry.path, have);
-    const prefix = await hashPrefix(dest.partPath(entry.path), have);
-    if (prefix) found.set(index, { ...prefix, offset: have });
-  }
-  return found;
-}
-
-/** Reads the sender's `resume` answer: where each offered file's body starts. */
-async function readResume(
-  reader: FrameReader,
-  offered: Map<number, Prefix>,
-): Promise<Map<number, number>> {
-  const m = await reader.readControl();
-  if (m.type === "error") throw errorFromPeer(m.code, m.message, "Sender");
-  if (m.type !== "resume") {
-    throw new ProtocolError(`Expected resume, got ${m.type}`);
-  }
-  const starts = new Map<number, number>();
-  for (const { index, offset } of m.files) {
-    const offer = offered.get(index);
-    if (!offer || (offset !== 0 && offset !== offer.offset)) {
-      throw new ProtocolError(
-        `Sender resumes file ${index} at ${offset}, which was not offered`,
-      );
-    }
-    starts.set(index, offset);
-  }
-  return starts;
 }
 
 /** A sink for a skipped file's (empty) body. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   errorFromPeer,
   NetworkError,
@@ -29,7 +29,6 @@ import {
   encodeControl,
   ENTRIES_PER_FRAME,
   type Message,
-  type ResumeOffer,
 } from "./protocol.ts";
 import {
   type FileResult,
@@ -39,8 +38,7 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
-import { hashPrefix } from "./hash.ts";
-import { UDP_HEADER } from "./udp.ts";
+import { answerResume } from "./resume.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import {
@@ -444,48 +442,4 @@ async function readReplies(
         throw new ProtocolError(`Unexpected ${message.type} from the receiver`);
     }
   }
-}
-
-/**
- * Answers the prefixes a receiver offers: each is checked against the
- * local file's own prefix (re-hashed here), and resumed only if the
- * digests match. Returns where each resumed file's body starts, with the
- * running hash of its prefix.
- */
-async function answerResume(
-  link: Link,
-  sources: readonly Source[],
-  offers: readonly ResumeOffer[],
-  options: SendOptions,
-): Promise<Map<number, { offset: number; hash: Hash }>> {
-  const files = sources.filter((s) => s.entry.type === "file");
-  const starts = new Map<number, { offset: number; hash: Hash }>();
-  const answers: { index: number; offset: number }[] = [];
-  for (const offer of offers) {
-    const source = files[offer.index];
-    if (source === undefined) {
-      throw new ProtocolError(
-        `Receiver offered a prefix of file ${offer.index}, which was not sent`,
-      );
-    }
-    const entry = source.entry;
-    const size = entry.type === "file" ? entry.size : null;
-    let offset = 0;
-    // Only local files can resume: standard input and generated payloads start over.
-    // Over UDP a prefix must be whole slots, and a finished file is not skipped.
-    const payload = options.udp ? options.udp.datagramSize - UDP_HEADER : 1;
-    const fits = size !== null && offer.offset <= size &&
-      (!options.udp || (offer.offset % payload === 0 && offer.offset < size));
-    if (!options.noResume && typeof source.local === "string" && fits) {
-      options.onChecking?.(entry.path, offer.offset);
-      const prefix = await hashPrefix(source.local, offer.offset);
-      if (prefix && prefix.sha256 === offer.sha256) {
-        offset = offer.offset;
-        starts.set(offer.index, { offset, hash: prefix.hash });
-      } else options.onRestart?.(entry.path);
-    }
-    answers.push({ index: offer.index, offset });
-  }
-  await writeControl(link, { type: "resume", files: answers });
-  return starts;
 }
