@@ -11,7 +11,6 @@ import { createHash } from "node:crypto";
 import {
   errorFromPeer,
   IntegrityError,
-  type PasaError,
   ProtocolError,
   RefusedError,
 } from "./errors.ts";
