@@ -92,28 +92,15 @@ async function pasaOnce(
 ): Promise<Run> {
   if (!keepOut) await Deno.remove(out, { recursive: true }).catch(() => {});
   const mode = udp ? ["--udp"] : [];
-  const receiver = pasaTimed([
-    "receive",
-    ...mode,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--out",
-    out,
-    "--json",
-    "-q",
-  ], "piped")
-    .spawn();
+  const { receiver, port, rest } = await startReceiver(out, mode);
   const recvErr = new Response(receiver.stderr).bytes();
-  const { line, rest } = await firstJsonLine(receiver.stdout);
   const started = performance.now();
   const sender = pasaTimed([
     "send",
     ...mode,
     src,
     "--to",
-    `127.0.0.1:${line.port}`,
+    `127.0.0.1:${port}`,
     "-q",
   ], "null").spawn();
   const [s, r] = await Promise.all([sender.output(), receiver.status]);
@@ -130,29 +117,38 @@ async function pasaOnce(
   return run;
 }
 
+/** A quiet receiver on 127.0.0.1 writing into `out`, and the port it took. */
+async function startReceiver(out: string, mode: string[]) {
+  const receiver = pasaTimed(
+    [
+      "receive",
+      ...mode,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--out",
+      out,
+      "--json",
+      "-q",
+    ],
+    "piped",
+  ).spawn();
+  const { line, rest } = await firstJsonLine(receiver.stdout);
+  return { receiver, port: line.port as number, rest };
+}
+
 /** Seconds from the sender's start to the first byte in the receiver's .part. */
 async function firstByte(src: string, out: string): Promise<number> {
   await Deno.remove(out, { recursive: true }).catch(() => {});
   const part = join(out, "bench-source.bin.pasa.part");
-  const receiver = pasaTimed([
-    "receive",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--out",
-    out,
-    "--json",
-    "-q",
-  ], "piped")
-    .spawn();
-  const { line, rest } = await firstJsonLine(receiver.stdout);
+  const { receiver, port, rest } = await startReceiver(out, []);
   const started = performance.now();
   const sender = pasaTimed([
     "send",
     src,
     "--to",
-    `127.0.0.1:${line.port}`,
+    `127.0.0.1:${port}`,
     "-q",
   ], "null").spawn();
   let seconds = NaN;
