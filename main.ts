@@ -46,7 +46,15 @@ const runtime: Runtime = {
   stdin: Deno.stdin,
   stdout: Deno.stdout,
   signal: controller.signal,
+  env: (name) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined; // not allowed: as if unset
+    }
+  },
 };
+if (Deno.stdin.isTerminal()) runtime.prompt = (question) => prompt(question);
 if (Deno.stderr.isTerminal()) {
   runtime.terminal = {
     write: (text) => writeSync(Deno.stderr, text),

@@ -16,6 +16,10 @@ import { versionText } from "./version.ts";
 /** Flags every transfer command shares. */
 export interface CommonFlags {
   raw: boolean;
+  /** The pairing code as given with --code (PASA_CODE is read later). */
+  code?: string;
+  /** No pairing and no encryption. */
+  insecure: boolean;
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
@@ -73,6 +77,10 @@ export interface BenchCommand {
   chart?: string;
   /** Measure the other direction: the receiver sends. */
   reverse: boolean;
+  /** Pairing code of the `--to` receiver. */
+  code?: string;
+  /** Measure without pairing or encryption. */
+  insecure: boolean;
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
@@ -93,10 +101,13 @@ export const DEFAULT_TIMEOUT_S = 60;
 
 const EXIT_CODES = `
 Exit codes:
-  0  success                     3  integrity failure (SHA-256 mismatch),
-  1  network or I/O failure         or a --lossy UDP file that lost data
-  2  usage error                 4  refused by the receiver (exists, too
-  130 interrupted (Ctrl-C)          large, unsafe name, no space, no UDP)`;
+  0  success                     3  integrity failure (SHA-256 mismatch, a
+  1  network or I/O failure         modified record), or a --lossy UDP file
+  2  usage error                    that lost data
+  130 interrupted (Ctrl-C)       4  refused by the receiver (exists, too
+                                    large, unsafe name, no space, no UDP)
+                                 5  pairing failed (wrong code, receiver
+                                    locked, only one side --insecure)`;
 
 function parseTimeout(text: string): number {
   const n = Number(text);
@@ -116,8 +127,15 @@ function sizeFlag(text: string, flag = "--max-size"): number {
   }
 }
 
+const CODE_HELP =
+  "pairing code (also PASA_CODE); a listening side makes one up if none is given";
+const INSECURE_HELP =
+  "no code and no encryption (both sides must say so); --raw is always plain";
+
 function commonOptions(cmd: Commander): Commander {
   return cmd
+    .option("-c, --code <code>", CODE_HELP)
+    .option("--insecure", INSECURE_HELP)
     .option(
       "--raw",
       "use the classic format: 4-byte big-endian size, then the bytes (no name, no hash)",
@@ -132,12 +150,27 @@ function commonOptions(cmd: Commander): Commander {
 }
 
 function common(o: Record<string, unknown>): CommonFlags {
-  return {
+  const flags: CommonFlags = {
     raw: o.raw === true,
+    insecure: o.insecure === true,
     timeoutMs: parseTimeout(String(o.timeout)),
     json: o.json === true,
     quiet: o.quiet === true,
   };
+  if (o.code !== undefined) flags.code = String(o.code);
+  checkSecurity(flags);
+  return flags;
+}
+
+function checkSecurity(c: { raw?: boolean; code?: string; insecure: boolean }) {
+  if (c.code !== undefined && c.insecure) {
+    throw new UsageError("Choose one of --code and --insecure");
+  }
+  if (c.code !== undefined && c.raw) {
+    throw new UsageError(
+      "--raw is the classic plain format: it has no code and no encryption",
+    );
+  }
 }
 
 function buildProgram(
@@ -395,6 +428,11 @@ ${EXIT_CODES}`,
       "--json",
       "print one JSON document (start, intervals, end) on stdout",
     )
+    .option(
+      "-c, --code <code>",
+      "pairing code of the --to receiver (also PASA_CODE)",
+    )
+    .option("--insecure", "measure without pairing or encryption")
     .option("-q, --quiet", "print nothing but the table and errors")
     .addHelpText(
       "after",
@@ -423,6 +461,7 @@ ${EXIT_CODES}`,
           ),
         intervalSeconds: positiveSeconds(String(o.interval), "--interval"),
         reverse: o.reverse === true,
+        insecure: o.insecure === true,
         timeoutMs: parseTimeout(String(o.timeout)),
         json: o.json === true,
         quiet: o.quiet === true,
@@ -433,6 +472,8 @@ ${EXIT_CODES}`,
         c.durationSeconds = positiveSeconds(String(o.duration), "--duration");
       }
       if (o.chart !== undefined) c.chart = String(o.chart);
+      if (o.code !== undefined) c.code = String(o.code);
+      checkSecurity(c);
       if (c.file && (c.durationSeconds !== undefined || o.size !== "256MiB")) {
         throw new UsageError(
           "--file sends the whole file: not with --size or --duration",

@@ -16,7 +16,9 @@ import {
   renderInterval,
 } from "./bench_report.ts";
 import type { BenchCommand, ReceiveCommand, SendCommand } from "./cli.ts";
+import { generateCode, normalizeCode } from "./codes.ts";
 import {
+  AuthError,
   ExitCode,
   exitCodeOf,
   InterruptedError,
@@ -33,6 +35,7 @@ import { checkRawSize, rawReceive, rawSend } from "./raw.ts";
 import { receiveSession } from "./receive.ts";
 import { type Output, Reporter } from "./report.ts";
 import { sendSession } from "./send.ts";
+import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
 import { refuseConnection, TransferState } from "./session.ts";
 import { collectSources, type Source } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
@@ -51,6 +54,52 @@ export interface Runtime {
   terminal?: { write(text: string): void; columns(): number };
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;
+  /** Reads an environment variable (only PASA_CODE is asked for). */
+  env(name: string): string | undefined;
+  /** Asks the user a question; undefined when standard input is not a terminal. */
+  prompt?: (question: string) => string | null;
+}
+
+/** What a command says about pairing. */
+interface SecurityFlags {
+  raw?: boolean;
+  code?: string;
+  insecure: boolean;
+}
+
+/**
+ * How a command pairs: undefined for `--insecure` and `--raw`. The code is
+ * `--code`, else PASA_CODE; else a listening side makes one up and a
+ * connecting side asks for it on the terminal (unless standard input
+ * carries the data).
+ */
+export function pairingOf(
+  flags: SecurityFlags,
+  rt: Runtime,
+  listening: boolean,
+  canPrompt = true,
+): Pairing | undefined {
+  if (flags.raw || flags.insecure) return undefined;
+  let code = flags.code === undefined ? undefined : normalizeCode(flags.code);
+  const env = rt.env("PASA_CODE");
+  if (code === undefined && env) code = normalizeCode(env, "PASA_CODE");
+  if (code === undefined && listening) code = generateCode();
+  if (code === undefined && canPrompt && rt.prompt) {
+    const typed = rt.prompt("Code (as printed on the other side):");
+    if (typed) code = normalizeCode(typed, "the prompt");
+  }
+  if (code === undefined) {
+    throw new UsageError(
+      "This side needs the code the other side printed: --code CODE or PASA_CODE=CODE (or --insecure on both sides)",
+    );
+  }
+  return { code, initiator: !listening };
+}
+
+/** What to add to the command suggested to the other side. */
+function securityHint(pairing: Pairing | undefined, raw: boolean): string {
+  if (raw) return "";
+  return pairing ? ` --code ${pairing.code}` : " --insecure";
 }
 
 /** A progress bar when stderr is a terminal, and output that steps around it. */
@@ -107,9 +156,11 @@ export async function runReceive(
       maxSize: cmd.maxSize,
     });
     if (!cmd.stdout) await dest.prepare();
+    const pairing = pairingOf(cmd, rt, cmd.from === undefined);
+    if (cmd.insecure) reporter.warning(INSECURE_WARNING);
     if (cmd.from) {
       const conn = await connect(cmd.from);
-      return await serve(conn, cmd, base, dest, reporter, true);
+      return await serve(conn, cmd, base, dest, reporter, true, { pairing });
     }
     const listener = listen(cmd.host, cmd.port);
     const addr = listener.addr as Deno.NetAddr;
@@ -133,18 +184,27 @@ export async function runReceive(
       addresses: lanAddresses(),
       command: cmd.raw
         ? "pasa send FILE --raw --to ADDR"
-        : `pasa send PATH${cmd.udp ? " --udp" : ""} --to ADDR`,
+        : `pasa send PATH${cmd.udp ? " --udp" : ""} --to ADDR${
+          securityHint(pairing, cmd.raw)
+        }`,
       role: "receiver",
       raw: cmd.raw,
       udp: udp !== undefined,
+      code: pairing?.code ?? null,
     });
     try {
       if (!cmd.keep) {
         const conn = await accept(listener, rt.signal);
         listener.close();
-        return await serve(conn, cmd, base, dest, reporter, true, udp);
+        return await serve(conn, cmd, base, dest, reporter, true, {
+          udp,
+          pairing,
+        });
       }
-      return await serveMany(listener, cmd, base, dest, reporter, udp);
+      return await serveMany(listener, cmd, base, dest, reporter, {
+        udp,
+        pairing,
+      });
     } finally {
       await udp?.close();
     }
@@ -161,15 +221,18 @@ async function serveMany(
   rt: Runtime,
   dest: Destination,
   reporter: Reporter,
-  udp: UdpEndpoint | undefined,
+  serving: Serving,
 ): Promise<number> {
   const active = new Set<Promise<unknown>>();
+  // Too many wrong codes: someone may be guessing. Stop taking connections.
+  const gate = new PairingGate(LOCKOUT_FAILURES, () => listener.close());
+  const pairing = serving.pairing && { ...serving.pairing, gate };
   for (;;) {
     let conn: Deno.Conn;
     try {
       conn = await accept(listener, rt.signal);
     } catch (error) {
-      if (!(error instanceof InterruptedError)) {
+      if (!(error instanceof InterruptedError) && !gate.locked) {
         reporter.error(error, "Cannot accept connections");
       }
       break;
@@ -196,7 +259,7 @@ async function serveMany(
       dest,
       reporter,
       false,
-      udp,
+      { ...serving, pairing },
     )
       .catch((error) => reporter.error(error, `Transfer from ${peer} failed`))
       .finally(() => active.delete(task));
@@ -204,8 +267,27 @@ async function serveMany(
   }
   const interrupted = active.size > 0;
   await Promise.all(active);
+  if (gate.locked) {
+    reporter.error(
+      new AuthError(
+        `Stopped after ${gate.failures} connections gave a wrong code: someone may be guessing it. Start a new receiver (it makes a new code)`,
+        "locked",
+      ),
+    );
+    return ExitCode.auth;
+  }
   return interrupted ? ExitCode.interrupted : ExitCode.ok;
 }
+
+/** What every connection of a receiver shares. */
+interface Serving {
+  udp?: UdpEndpoint | undefined;
+  pairing?: Pairing | undefined;
+}
+
+/** Said on both sides of an `--insecure` transfer. */
+const INSECURE_WARNING =
+  "--insecure: no pairing code, and the data travels unencrypted; anyone on the network can read or change it";
 
 /** One receiving connection, start to end: returns the exit code, throws on failure. */
 async function serve(
@@ -215,11 +297,16 @@ async function serve(
   dest: Destination,
   reporter: Reporter,
   withBar: boolean,
-  udp?: UdpEndpoint,
+  serving: Serving = {},
 ): Promise<number> {
   setNoDelay(conn);
   const peer = peerName(conn);
-  using link = new Link(conn, { timeoutMs: cmd.timeoutMs, signal: rt.signal });
+  const udp = serving.udp;
+  using link = new Link(conn, {
+    timeoutMs: cmd.timeoutMs,
+    signal: rt.signal,
+    ...(serving.pairing ? { pairing: serving.pairing } : {}),
+  });
   const state = new TransferState();
   const { bar, output } = progressFor(rt, cmd.quiet || !withBar, state);
   const say = bar
@@ -322,10 +409,14 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
       checkRawSize(only.size, only.path);
     }
     // Standard input cannot be read twice: one attempt only.
-    const attempts = sources.some((s) => s.local === null) ? 1 : 1 + cmd.retry;
+    const fromStdin = sources.some((s) => s.local === null);
+    const attempts = fromStdin ? 1 : 1 + cmd.retry;
+    // Asked once, before connecting: every retry pairs with the same code.
+    const pairing = pairingOf(cmd, rt, cmd.listen, !fromStdin);
+    if (cmd.insecure) reporter.warning(INSECURE_WARNING);
     for (let attempt = 1;; attempt++) {
       try {
-        return await sendOnce(cmd, rt, sources);
+        return await sendOnce(cmd, rt, sources, pairing);
       } catch (error) {
         if (attempt >= attempts || !retryable(error) || rt.signal.aborted) {
           throw error;
@@ -350,6 +441,7 @@ async function sendOnce(
   cmd: SendCommand,
   rt: Runtime,
   sources: Source[],
+  pairing: Pairing | undefined,
 ): Promise<number> {
   const reporter = new Reporter(rt.output, {
     json: cmd.json,
@@ -366,9 +458,10 @@ async function sendOnce(
       addresses: lanAddresses(),
       command: cmd.raw
         ? `pasa receive --raw --name ${only!.path} --from ADDR`
-        : "pasa receive --from ADDR",
+        : `pasa receive --from ADDR${securityHint(pairing, cmd.raw)}`,
       role: "sender",
       raw: cmd.raw,
+      code: pairing?.code ?? null,
     });
     try {
       conn = await accept(listener, rt.signal);
@@ -380,7 +473,11 @@ async function sendOnce(
   }
   setNoDelay(conn);
   const peer = peerName(conn);
-  using link = new Link(conn, { timeoutMs: cmd.timeoutMs, signal: rt.signal });
+  using link = new Link(conn, {
+    timeoutMs: cmd.timeoutMs,
+    signal: rt.signal,
+    ...(pairing ? { pairing } : {}),
+  });
   const state = new TransferState();
   const { bar, output } = progressFor(rt, cmd.quiet, state);
   const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });

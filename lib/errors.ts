@@ -6,7 +6,8 @@
  *
  * Exit codes: 0 success, 1 network or I/O failure (protocol errors and time-outs
  * included), 2 usage error, 3 integrity failure, 4 refused by the receiver,
- * 130 interrupted.
+ * 5 pairing failed (wrong code, locked receiver, or only one side
+ * `--insecure`), 130 interrupted.
  *
  * @module
  */
@@ -18,6 +19,7 @@ export const ExitCode = {
   usage: 2,
   integrity: 3,
   refused: 4,
+  auth: 5,
   interrupted: 130,
 } as const;
 
@@ -99,6 +101,16 @@ export class RefusedError extends PasaError {
   }
 }
 
+/**
+ * Pairing failed: a wrong code (`auth`), a receiver locked after too many
+ * wrong codes (`locked`), or one side `--insecure` (`insecure`).
+ */
+export class AuthError extends PasaError {
+  constructor(message: string, code = "auth", options?: ErrorOptions) {
+    super(message, code, ExitCode.auth, options);
+  }
+}
+
 /** The user interrupted (Ctrl-C). */
 export class InterruptedError extends PasaError {
   constructor(message = "Interrupted", options?: ErrorOptions) {
@@ -131,7 +143,9 @@ export function errorFromPeer(
   else if (refusalReasons.has(code)) {
     error = new RefusedError(text, code as RefusalReason);
   } else if (code === "timeout") error = new TimeoutError(text);
-  else if (["network", "io", "disk", "interrupted"].includes(code)) {
+  else if (["auth", "locked", "insecure"].includes(code)) {
+    error = new AuthError(text, code);
+  } else if (["network", "io", "disk", "interrupted"].includes(code)) {
     error = new NetworkError(text, code);
   } else error = new ProtocolError(text, code);
   error.fromPeer = true;

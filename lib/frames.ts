@@ -75,6 +75,16 @@ export class FrameReader {
     return this.#end - this.#start;
   }
 
+  /**
+   * Takes out the bytes buffered and not yet consumed: when the stream
+   * switches to encrypted records, they are the first record's bytes.
+   */
+  takeBuffered(): Uint8Array {
+    const rest = this.#buf.slice(this.#start, this.#end);
+    this.#start = this.#end = 0;
+    return rest;
+  }
+
   /** Reads once from the source into free space; false at end of stream. */
   async #readMore(): Promise<boolean> {
     if (this.#eof) return false;

@@ -8,6 +8,7 @@
 
 import { InterruptedError, NetworkError, TimeoutError } from "./errors.ts";
 import type { ByteSink, ByteSource } from "./frames.ts";
+import type { DatagramKeys, Pairing } from "./secure.ts";
 
 /** What a link needs from a connection; `Deno.Conn` has it all. */
 export interface Connection extends ByteSource, ByteSink {
@@ -24,11 +25,17 @@ export interface LinkOptions {
   timeoutMs?: number;
   /** Closes the connection when aborted (Ctrl-C). */
   signal?: AbortSignal;
+  /** Pair with this code and encrypt; without it the session is `--insecure`. */
+  pairing?: Pairing;
 }
 
 /** A connection guarded by an idle watchdog. */
 export class Link implements Connection {
-  readonly conn: Connection;
+  #conn: Connection;
+  /** How this side pairs; undefined for an `--insecure` (or raw) session. */
+  readonly pairing: Pairing | undefined;
+  /** Keys for datagrams, once the session is secured (see secure.ts). */
+  datagramKeys: DatagramKeys | undefined;
   #activity = 0;
   #seen = -1;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -45,7 +52,8 @@ export class Link implements Connection {
   };
 
   constructor(conn: Connection, options: LinkOptions = {}) {
-    this.conn = conn;
+    this.#conn = conn;
+    this.pairing = options.pairing;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#signal = options.signal;
     if (this.#timeoutMs > 0) {
@@ -64,6 +72,23 @@ export class Link implements Connection {
     }
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (this.#signal?.aborted) this.#onAbort();
+  }
+
+  /** The connection underneath: the socket, or the record layer over it. */
+  get conn(): Connection {
+    return this.#conn;
+  }
+
+  /**
+   * From now on, reads and writes go through `layer` (the encrypted record
+   * layer), which wraps the connection used so far.
+   */
+  secure(
+    layer: (raw: Connection) => Connection,
+    datagramKeys: DatagramKeys,
+  ): void {
+    this.#conn = layer(this.#conn);
+    this.datagramKeys = datagramKeys;
   }
 
   /** Whether the watchdog closed the connection. */
@@ -115,7 +140,7 @@ export class Link implements Connection {
 
   async read(p: Uint8Array): Promise<number | null> {
     try {
-      const n = await this.conn.read(p);
+      const n = await this.#conn.read(p);
       this.#activity++;
       return n;
     } catch (error) {
@@ -125,7 +150,7 @@ export class Link implements Connection {
 
   async write(p: Uint8Array): Promise<number> {
     try {
-      const n = await this.conn.write(p);
+      const n = await this.#conn.write(p);
       this.#activity++;
       return n;
     } catch (error) {
@@ -139,7 +164,7 @@ export class Link implements Connection {
    */
   async quietWrite(p: Uint8Array): Promise<number> {
     try {
-      return await this.conn.write(p);
+      return await this.#conn.write(p);
     } catch (error) {
       this.#fail(error, "writing");
     }
@@ -147,7 +172,7 @@ export class Link implements Connection {
 
   async closeWrite(): Promise<void> {
     try {
-      await this.conn.closeWrite();
+      await this.#conn.closeWrite();
     } catch {
       // already closed or reset: nothing left to flush
     }
@@ -160,7 +185,7 @@ export class Link implements Connection {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.conn.close();
+      this.#conn.close();
     } catch {
       // already closed
     }

@@ -59,7 +59,7 @@ export interface Hello {
   type: "hello";
   role: Role;
   software: string;
-  /** Session security modes this peer accepts, preferred first. v1: `["none"]`. */
+  /** Session security modes this peer accepts, preferred first: see secure.ts. */
   security: string[];
 }
 /** A batch of manifest entries; `last` marks the final batch. */
@@ -180,8 +180,27 @@ export interface ErrorMessage {
 }
 
 /** Every control message of protocol v1. */
+/**
+ * SPAKE2 share (RFC 9382): from A (the side that connected) first; B's
+ * answer also carries its confirmation MAC `cB`.
+ */
+export interface Pake {
+  type: "pake";
+  /** Uncompressed SEC1 P-256 point, 130 lowercase hex digits. */
+  share: string;
+  /** B only: HMAC-SHA256 confirmation, 64 lowercase hex digits. */
+  confirm?: string;
+}
+/** A's confirmation MAC `cA`: the last plaintext frame of a secure session. */
+export interface PakeConfirm {
+  type: "pake-confirm";
+  confirm: string;
+}
+
 export type Message =
   | Hello
+  | Pake
+  | PakeConfirm
   | Manifest
   | Accept
   | Resume
@@ -495,6 +514,17 @@ export function decodeControl(payload: Uint8Array): Message {
       }
       return done;
     }
+    case "pake": {
+      const share = str(o, "share");
+      if (!/^04[0-9a-f]{128}$/.test(share)) {
+        fail(`"share" must be an uncompressed P-256 point in hex`);
+      }
+      const pake: Pake = { type: "pake", share };
+      if (o.confirm !== undefined) pake.confirm = sha(o, "confirm");
+      return pake;
+    }
+    case "pake-confirm":
+      return { type: "pake-confirm", confirm: sha(o, "confirm") };
     case "error":
       return {
         type: "error",

@@ -29,7 +29,7 @@ import {
   type FileResult,
   handshake,
   hangUp,
-  SECURITY_MODES,
+  securityMode,
   serialWriter,
   shouldReport,
   type TransferResult,
@@ -256,7 +256,7 @@ export async function receiveSession(
     }));
     await send({
       type: "accept",
-      security: SECURITY_MODES[0]!,
+      security: securityMode(link),
       ...(endpoint ? { udp: { transfer } } : {}),
       ...(offers.length > 0 ? { resume: offers } : {}),
     });

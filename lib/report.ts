@@ -42,6 +42,8 @@ export interface ListeningInfo {
   raw: boolean;
   /** Whether the port also takes UDP transfers. */
   udp?: boolean;
+  /** The pairing code; null for --insecure and --raw (not encrypted). */
+  code?: string | null;
 }
 
 function plural(n: number, word: string): string {
@@ -65,6 +67,11 @@ export function renderListening(info: ListeningInfo): string {
   const shown = info.addresses.length > 0 ? info.addresses : ["THIS-MACHINE"];
   if (info.addresses.length > 0) {
     lines.push(`This machine's addresses: ${info.addresses.join(", ")}`);
+  }
+  if (info.code) {
+    lines.push(
+      `Code: ${info.code}  (the other side needs it; keep it private)`,
+    );
   }
   lines.push("On the other machine, run:");
   for (const address of shown.slice(0, 3)) {
@@ -176,6 +183,8 @@ export class Reporter {
         addresses: info.addresses,
         role: info.role,
         udp: info.udp ?? false,
+        code: info.code ?? null,
+        encrypted: typeof info.code === "string",
       });
     } else this.#say(renderListening(info));
   }

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { codeOf, errorFromPeer, PasaError, ProtocolError } from "./errors.ts";
+import {
+  AuthError,
+  codeOf,
+  errorFromPeer,
+  PasaError,
+  ProtocolError,
+} from "./errors.ts";
 import { type FrameReader, writeAll, writeControl } from "./frames.ts";
 import type { Link } from "./link.ts";
 import {
@@ -19,11 +25,14 @@ import {
   type Role,
   VERSION,
 } from "./protocol.ts";
+import { INSECURE_MODE, pair, SECURE_MODE } from "./secure.ts";
 import type { UdpStats } from "./udp.ts";
 import { SOFTWARE } from "./version.ts";
 
-/** Security modes this implementation accepts. v1 has only `none`. */
-export const SECURITY_MODES = ["none"];
+/** The security mode of a session over `link`: paired and encrypted, or not. */
+export function securityMode(link: Link): string {
+  return link.pairing ? SECURE_MODE : INSECURE_MODE;
+}
 
 /**
  * Live counters of a transfer, written by the session and read by the
@@ -98,8 +107,10 @@ export interface TransferResult {
 }
 
 /**
- * Exchanges preambles and `hello` frames. Both sides write first and then
- * read, so neither waits on the other. Returns the peer's hello.
+ * Exchanges preambles and `hello` frames (both sides write first and then
+ * read, so neither waits on the other), then pairs and switches to
+ * encrypted records unless the session is `--insecure`. Returns the peer's
+ * hello.
  */
 export async function handshake(
   link: Link,
@@ -111,7 +122,7 @@ export async function handshake(
     type: "hello",
     role,
     software: SOFTWARE,
-    security: SECURITY_MODES,
+    security: [securityMode(link)],
   };
   const helloFrame = encodeControl(hello);
   const opening = new Uint8Array(8 + helloFrame.length);
@@ -138,14 +149,20 @@ export async function handshake(
       "role",
     );
   }
-  if (!peer.security.some((mode) => SECURITY_MODES.includes(mode))) {
-    throw new ProtocolError(
-      `No security mode in common: peer offers ${
-        peer.security.join(", ") || "none"
-      }`,
-      "security",
+  // No silent downgrade: both sides must ask for the same mode.
+  if (!peer.security.includes(securityMode(link))) {
+    throw new AuthError(
+      link.pairing
+        ? "The other side runs with --insecure (no code, no encryption): use --insecure on both sides, or on neither"
+        : peer.security.includes(SECURE_MODE)
+        ? "The other side wants a code and encryption, but this side runs with --insecure: drop --insecure and give the code"
+        : `No security mode in common: the other side offers ${
+          peer.security.join(", ") || "nothing"
+        }`,
+      "insecure",
     );
   }
+  if (link.pairing) await pair(link, reader, link.pairing);
   return peer;
 }
 
