@@ -74,6 +74,8 @@ export interface BenchResult {
     embedded: boolean;
     /** The receiver sent and pasa bench received. */
     reverse: boolean;
+    /** Whether the runs were paired and encrypted (not --insecure). */
+    encrypted: boolean;
     /** `memory` for a generated payload (the network path), `file` for --file (disk included). */
     payload: "memory" | "file";
     file: string | null;
@@ -101,6 +103,8 @@ export interface BenchOptions {
   intervalSeconds?: number;
   /** Measure the other direction: the receiver sends, we receive. */
   reverse?: boolean;
+  /** Pair with this code and encrypt; without it, measure `--insecure`. */
+  code?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Called at the end of every interval of every run. */
@@ -115,11 +119,12 @@ interface Embedded {
   stop(): void;
 }
 
-async function startEmbedded(): Promise<Embedded> {
+async function startEmbedded(code: string | null): Promise<Embedded> {
   const worker = new Worker(
     new URL("./bench_worker.ts", import.meta.url).href,
     { type: "module" },
   );
+  worker.postMessage({ code });
   const reply = await new Promise<{ port?: number; error?: string }>(
     (resolve, reject) => {
       worker.onmessage = (e) => resolve(e.data);
@@ -149,7 +154,9 @@ export async function runBench(
   options: BenchOptions = {},
 ): Promise<BenchResult> {
   const intervalSeconds = options.intervalSeconds ?? 1;
-  const embedded = options.target ? undefined : await startEmbedded();
+  const embedded = options.target
+    ? undefined
+    : await startEmbedded(options.code ?? null);
   const target = options.target ?? { host: "127.0.0.1", port: embedded!.port };
   const fileSize = options.file ? (await Deno.stat(options.file)).size : null;
   const result: BenchResult = {
@@ -159,6 +166,7 @@ export async function runBench(
       target: formatAddress(target.host, target.port),
       embedded: embedded !== undefined,
       reverse: options.reverse ?? false,
+      encrypted: options.code !== undefined,
       payload: options.file ? "file" : "memory",
       file: options.file ?? null,
       size: fileSize ??
@@ -268,6 +276,9 @@ async function measure(
     using link = new Link(conn, {
       timeoutMs: options.timeoutMs ?? 60_000,
       ...signalOf(options),
+      ...(options.code
+        ? { pairing: { code: options.code, initiator: true } }
+        : {}),
     });
     const deadline = size === null
       ? performance.now() + duration! * 1000

@@ -19,6 +19,16 @@ const post = (message: unknown) =>
     message,
   );
 
+// The first message says how to pair: { code } or { code: null } for --insecure.
+const config = await new Promise<{ code: string | null }>((resolve) => {
+  (globalThis as unknown as { onmessage(e: MessageEvent): void }).onmessage = (
+    e,
+  ) => resolve(e.data);
+});
+const pairing = config.code === null
+  ? {}
+  : { pairing: { code: config.code, initiator: false } };
+
 let listener: Deno.TcpListener | undefined;
 let udp: UdpEndpoint | undefined;
 // TCP takes any free port; UDP must get the same number, which may be taken: try again.
@@ -36,7 +46,7 @@ if (!listener || !udp) {
   post({ port: (listener.addr as Deno.NetAddr).port });
   for await (const conn of listener) {
     const scratch = new Scratch();
-    const link = new Link(conn, { timeoutMs: 60_000 });
+    const link = new Link(conn, { timeoutMs: 60_000, ...pairing });
     const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
     receiveSession(link, scratch, {
       udp,

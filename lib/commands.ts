@@ -157,8 +157,11 @@ export async function runReceive(
     });
     if (!cmd.stdout) await dest.prepare();
     const pairing = pairingOf(cmd, rt, cmd.from === undefined);
-    if (cmd.insecure) reporter.warning(INSECURE_WARNING);
+    // After the listening line, which scripts read first.
+    const warnInsecure = () =>
+      cmd.insecure && reporter.warning(INSECURE_WARNING);
     if (cmd.from) {
+      warnInsecure();
       const conn = await connect(cmd.from);
       return await serve(conn, cmd, base, dest, reporter, true, { pairing });
     }
@@ -192,6 +195,7 @@ export async function runReceive(
       udp: udp !== undefined,
       code: pairing?.code ?? null,
     });
+    warnInsecure();
     try {
       if (!cmd.keep) {
         const conn = await accept(listener, rt.signal);
@@ -413,7 +417,7 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
     const attempts = fromStdin ? 1 : 1 + cmd.retry;
     // Asked once, before connecting: every retry pairs with the same code.
     const pairing = pairingOf(cmd, rt, cmd.listen, !fromStdin);
-    if (cmd.insecure) reporter.warning(INSECURE_WARNING);
+    if (cmd.insecure && !cmd.listen) reporter.warning(INSECURE_WARNING);
     for (let attempt = 1;; attempt++) {
       try {
         return await sendOnce(cmd, rt, sources, pairing);
@@ -463,6 +467,7 @@ async function sendOnce(
       raw: cmd.raw,
       code: pairing?.code ?? null,
     });
+    if (cmd.insecure) reporter.warning(INSECURE_WARNING);
     try {
       conn = await accept(listener, rt.signal);
     } finally {
@@ -535,6 +540,12 @@ export async function runBenchCommand(
         throw new UsageError(`Cannot measure ${cmd.file}: no such file`);
       });
     }
+    // The embedded receiver shares a made-up code; a --to receiver printed one.
+    const code = cmd.insecure
+      ? undefined
+      : cmd.to
+      ? pairingOf(cmd, rt, false)!.code
+      : generateCode();
     if (live) {
       rt.output.out(
         `Measuring TCP, UDP and UDP --lossy${
@@ -544,7 +555,7 @@ export async function runBenchCommand(
             cmd.to
               ? `${cmd.to.host}:${cmd.to.port}`
               : "an embedded receiver on loopback"
-          }...\n`,
+          }, ${code ? "encrypted" : "not encrypted (--insecure)"}...\n`,
       );
     }
     const result = await runBench({
@@ -558,6 +569,7 @@ export async function runBenchCommand(
       intervalSeconds: cmd.intervalSeconds,
       timeoutMs: cmd.timeoutMs,
       reverse: cmd.reverse,
+      ...(code ? { code } : {}),
       signal: rt.signal,
       ...(live
         ? {

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { InterruptedError, NetworkError, TimeoutError } from "./errors.ts";
+import {
+  InterruptedError,
+  NetworkError,
+  PasaError,
+  TimeoutError,
+} from "./errors.ts";
 import type { ByteSink, ByteSource } from "./frames.ts";
 import type { DatagramKeys, Pairing } from "./secure.ts";
 
@@ -128,6 +133,8 @@ export class Link implements Connection {
           } s while ${doing}`,
       );
     }
+    // The record layer's own verdicts (a forged record) pass through as they are.
+    if (error instanceof PasaError) throw error;
     const detail = error instanceof Error ? error.message : String(error);
     throw new NetworkError(
       `Connection failed while ${doing}: ${detail}`,

@@ -35,7 +35,8 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
-import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN, UDP_HEADER } from "./udp.ts";
+import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN, slotPayload } from "./udp.ts";
+import { DatagramOpener } from "./secure.ts";
 import {
   ReceiveCounters,
   receivePasses,
@@ -180,12 +181,20 @@ export async function receiveSession(
     options.onManifest?.(entries);
     const endpoint = request ? options.udp! : undefined;
     if (endpoint) transfer = endpoint.newTransferId();
+    const sealed = link.datagramKeys !== undefined;
 
     const fileEntries = entries.filter((e) => e.type === "file");
     let udp: UdpPassContext | undefined;
     let prepare: ((k: number) => Promise<UdpFile | undefined>) | undefined;
     if (endpoint && request) {
       const counters = new ReceiveCounters();
+      // Encrypted: every datagram is opened (tag, then replay check) first.
+      const opener = link.datagramKeys
+        ? new DatagramOpener(link.datagramKeys.in, (why) => {
+          if (why === "replayed") counters.duplicates++;
+          else counters.malformed++;
+        })
+        : undefined;
       const ctx: UdpPassContext = {
         reader,
         send,
@@ -195,7 +204,7 @@ export async function receiveSession(
         endpointSeen: endpoint.received,
       };
       udp = ctx;
-      const payload = request.datagramSize - UDP_HEADER;
+      const payload = slotPayload(request.datagramSize, sealed);
       prepare = async (k) => {
         const entry = fileEntries[k];
         if (entry === undefined) return undefined;
@@ -213,7 +222,8 @@ export async function receiveSession(
           offset > 0 ? { offset, hash: prefixes.get(k)!.hash } : undefined,
         );
         open.push({ part, handler });
-        endpoint.route(transfer, handler);
+        if (opener) opener.inner = handler;
+        endpoint.route(transfer, opener ?? handler);
         return { part, handler };
       };
       startReports = () => {
@@ -244,7 +254,7 @@ export async function receiveSession(
       fileEntries,
       udp ? new Set() : present,
       options,
-      udp ? request!.datagramSize - UDP_HEADER : 1,
+      udp ? slotPayload(request!.datagramSize, sealed) : 1,
     );
     // The first file's datagrams follow the accept (or the resume answer) at
     // once: be ready for them.

@@ -17,7 +17,7 @@ import type { Entry, ResumeOffer } from "./protocol.ts";
 import type { ReceiveOptions } from "./receive.ts";
 import type { SendOptions } from "./send.ts";
 import type { Source } from "./sources.ts";
-import { UDP_HEADER } from "./udp.ts";
+import { slotPayload } from "./udp.ts";
 
 /** A resumable prefix: its length, digest and running hash. */
 export interface Prefix extends PrefixHash {
@@ -113,7 +113,9 @@ export async function answerResume(
     let offset = 0;
     // Only local files can resume: standard input and generated payloads start over.
     // Over UDP a prefix must be whole slots, and a finished file is not skipped.
-    const payload = options.udp ? options.udp.datagramSize - UDP_HEADER : 1;
+    const payload = options.udp
+      ? slotPayload(options.udp.datagramSize, link.datagramKeys !== undefined)
+      : 1;
     const fits = size !== null && offer.offset <= size &&
       (!options.udp || (offer.offset % payload === 0 && offer.offset < size));
     if (!options.noResume && typeof source.local === "string" && fits) {

@@ -23,7 +23,7 @@ import {
 import { type FrameReader, writeAll, writeControl } from "./frames.ts";
 import type { Connection, Link } from "./link.ts";
 import { deriveW, pakeFinish, pakeStart, sameBytes } from "./pake.ts";
-import { UDP_HEADER } from "./udp.ts";
+import { SEALED_TAG, UDP_HEADER } from "./udp.ts";
 
 /** The security mode of a paired, encrypted session, as named in `hello`. */
 export const SECURE_MODE = "spake2-p256-chacha20poly1305";
@@ -32,7 +32,7 @@ export const INSECURE_MODE = "none";
 /** Largest plaintext in one TCP record. */
 export const RECORD_MAX = 256 * 1024;
 /** Bytes of the authentication tag after each sealed record or datagram. */
-export const TAG = 16;
+export const TAG = SEALED_TAG;
 /** Failed pairings after which a `--keep` receiver stops taking connections. */
 export const LOCKOUT_FAILURES = 5;
 
@@ -73,13 +73,15 @@ export interface SessionKeys {
 }
 
 /**
- * Counts failed pairings on a listening side and refuses new ones once
- * failures plus pairings in progress reach the limit, so concurrent guesses
- * cannot overshoot it.
+ * Counts failed pairings on a listening side. Pairings in progress count
+ * against the limit too, so concurrent guesses cannot overshoot it: past
+ * it, a new pairing waits for one in progress to end (legitimate senders
+ * arriving together are only delayed by a few milliseconds each).
  */
 export class PairingGate {
   failures = 0;
   #inFlight = 0;
+  #waiting: (() => void)[] = [];
   readonly limit: number;
   #onLocked: () => void;
 
@@ -93,9 +95,12 @@ export class PairingGate {
     return this.failures >= this.limit;
   }
 
-  /** Reserves an attempt; false when the limit is reached. */
-  begin(): boolean {
-    if (this.failures + this.#inFlight >= this.limit) return false;
+  /** Reserves an attempt, waiting for a free one; false once locked. */
+  async begin(): Promise<boolean> {
+    while (!this.locked && this.failures + this.#inFlight >= this.limit) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    if (this.locked) return false;
     this.#inFlight++;
     return true;
   }
@@ -103,9 +108,12 @@ export class PairingGate {
   /** Ends an attempt begun with {@link begin}. */
   end(ok: boolean): void {
     this.#inFlight--;
-    if (ok) return;
-    this.failures++;
-    if (this.locked) this.#onLocked();
+    if (!ok) {
+      this.failures++;
+      if (this.locked) this.#onLocked();
+    }
+    // Wake everyone: each checks again (they are few, and rarely there).
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 }
 
@@ -193,7 +201,7 @@ export async function pair(
     keys = sessionKeys(result.ke, true);
   } else {
     const gate = pairing.gate;
-    if (gate && !gate.begin()) {
+    if (gate && !await gate.begin()) {
       throw new AuthError(
         `The receiver is locked after ${gate.limit} wrong codes; start a new one (with a new code)`,
         "locked",
@@ -497,39 +505,37 @@ export class ReplayWindow {
   }
 }
 
+/** Why a datagram was dropped before its handler saw it. */
+export type Rejection = "forged" | "replayed";
+
 /**
  * Opens sealed datagrams for one transfer before its handler sees them:
- * checks the tag, then refuses replays. What fails is counted as malformed
- * and dropped (a forged datagram must not end a transfer; repair fetches
- * the slot again).
+ * checks the tag, then refuses replays (a network duplicate is one too).
+ * What fails is dropped and reported: a forged datagram must not end a
+ * transfer, and repair fetches the slot again.
  */
 export class DatagramOpener {
   #key: DirectionKey;
   #window = new ReplayWindow();
   #plain = new Uint8Array(65_536);
-  #onReject: () => void;
-  /** Datagrams refused: bad tag or replayed. */
-  rejected = 0;
+  #onReject: (why: Rejection) => void;
+  /** Where opened datagrams go: the current file's receiver. */
   inner: { onDatagram(d: Uint8Array, arrivalMs: number): void } | undefined;
 
-  constructor(key: DirectionKey, onReject: () => void) {
+  constructor(key: DirectionKey, onReject: (why: Rejection) => void) {
     this.#key = key;
     this.#onReject = onReject;
   }
 
   onDatagram(d: Uint8Array, arrivalMs: number): void {
-    const plain = this.open(d);
-    if (plain === null) {
-      this.rejected++;
-      this.#onReject();
-      return;
-    }
-    this.inner?.onDatagram(plain, arrivalMs);
+    const plain = this.#open(d);
+    if (typeof plain === "string") this.#onReject(plain);
+    else this.inner?.onDatagram(plain, arrivalMs);
   }
 
-  /** The datagram with its payload decrypted and tag removed, or null. */
-  open(d: Uint8Array): Uint8Array | null {
-    if (d.length < UDP_HEADER + TAG) return null;
+  /** The datagram with its payload decrypted and tag removed, or why not. */
+  #open(d: Uint8Array): Uint8Array | Rejection {
+    if (d.length < UDP_HEADER + TAG) return "forged";
     const end = d.length - TAG;
     const nonce = new Uint8Array(12);
     nonce.set(this.#key.prefix, 0);
@@ -543,11 +549,11 @@ export class DatagramOpener {
     try {
       c.final();
     } catch {
-      return null;
+      return "forged";
     }
     const view = new DataView(d.buffer, d.byteOffset + 16, 8);
     const sequence = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
-    if (!this.#window.accept(sequence)) return null;
+    if (!this.#window.accept(sequence)) return "replayed";
     this.#plain.set(d.subarray(0, UDP_HEADER), 0);
     this.#plain.set(payload, UDP_HEADER);
     return this.#plain.subarray(0, end);

@@ -15,6 +15,16 @@ import { UsageError } from "./errors.ts";
 
 /** Size of the datagram header. */
 export const UDP_HEADER = 40;
+/** Bytes of the authentication tag that ends a sealed datagram (secure.ts). */
+export const SEALED_TAG = 16;
+
+/**
+ * File bytes per datagram (a slot): the datagram size less the header, and
+ * less the tag when the session is encrypted.
+ */
+export function slotPayload(datagramSize: number, sealed: boolean): number {
+  return datagramSize - UDP_HEADER - (sealed ? SEALED_TAG : 0);
+}
 /** Datagram version byte. */
 export const UDP_VERSION = 1;
 /** Datagram type byte for file data: ASCII `D`. */

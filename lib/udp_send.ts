@@ -15,10 +15,12 @@ import { displayName } from "./names.ts";
 import type { Input } from "./payload.ts";
 import type { Done, Message } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
+import { type DirectionKey, sealDatagram } from "./secure.ts";
 import {
   RateController,
   slotCount,
   slotLength,
+  slotPayload,
   UDP_HEADER,
   type UdpStats,
   writeHeader,
@@ -140,7 +142,9 @@ export interface UdpSendContext {
   pacer: Pacer;
   inbox: Inbox;
   state: TransferState;
-  /** Next sequence number; counts every datagram sent. */
+  /** Seal each datagram with this key (an encrypted session). */
+  seal: DirectionKey | undefined;
+  /** Next sequence number; counts every datagram sent; never reused. */
   sequence: number;
   retransmittedBytes: number;
   repairRounds: number;
@@ -160,7 +164,7 @@ export async function sendUdpFile(
   size: number,
   start?: { offset: number; hash: Hash },
 ): Promise<{ sha256: string; complete: boolean }> {
-  const payload = ctx.datagramSize - UDP_HEADER;
+  const payload = slotPayload(ctx.datagramSize, ctx.seal !== undefined);
   const slots = slotCount(size, payload);
   const block = new Uint8Array(
     Math.max(payload, Math.floor(READ_BLOCK / payload) * payload),
@@ -181,7 +185,12 @@ export async function sendUdpFile(
       sentMicros: Math.round((performance.now() - ctx.clock0) * 1000),
     });
     datagram.set(bytes, UDP_HEADER);
-    const out = datagram.subarray(0, UDP_HEADER + bytes.length);
+    const out = datagram.subarray(
+      0,
+      ctx.seal
+        ? sealDatagram(ctx.seal, datagram, bytes.length)
+        : UDP_HEADER + bytes.length,
+    );
     const wait = ctx.pacer.take(out.length);
     if (wait) await wait;
     try {
@@ -310,6 +319,7 @@ export function openUdp(
     pacer: new Pacer(controller),
     inbox: new Inbox(),
     state,
+    seal: link.datagramKeys?.out,
     sequence: 0,
     retransmittedBytes: 0,
     repairRounds: 0,

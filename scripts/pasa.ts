@@ -43,6 +43,8 @@ export function pasaCommand(
     stdin?: "piped" | "null";
     stdout?: "piped" | "inherit" | "null";
     stderr?: "piped" | "inherit" | "null";
+    /** More environment (PASA_CODE: "" hides an inherited code). */
+    env?: Record<string, string>;
   } = {},
 ): Deno.Command {
   const [deno, ...argv] = pasaArgv(args);
@@ -51,7 +53,7 @@ export function pasaCommand(
     stdin: options.stdin ?? "null",
     stdout: options.stdout ?? "piped",
     stderr: options.stderr ?? "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   });
 }
 

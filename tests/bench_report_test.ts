@@ -39,6 +39,7 @@ const fixed: BenchResult = {
     target: "127.0.0.1:9000",
     embedded: true,
     reverse: false,
+    encrypted: true,
     payload: "memory",
     file: null,
     size: 256 * 1024 * 1024,

@@ -11,6 +11,14 @@ import { firstJsonLine, pasaCommand, ROOT } from "../scripts/pasa.ts";
 
 export { pasaCommand, pasaFlags, ROOT } from "../scripts/pasa.ts";
 
+/**
+ * The pairing code of the tests: set in this process's environment, so
+ * every pasa a test starts pairs with it through PASA_CODE, as a scripted
+ * lab would. Tests of pairing itself override it.
+ */
+export const TEST_CODE = "42-test-pairing";
+Deno.env.set("PASA_CODE", TEST_CODE);
+
 /** The fixtures directory. */
 export const TESTFILES = join(ROOT, "testfiles");
 
@@ -77,6 +85,12 @@ export async function startListening(args: string[]): Promise<Receiver> {
     first = await firstJsonLine(child.stdout);
   } catch (error) {
     throw new Error(`${(error as Error).message}\n${await stderr}`);
+  }
+  if (first.line.event !== "listening") {
+    child.kill("SIGKILL");
+    throw new Error(
+      `Expected the listening event first, got ${JSON.stringify(first.line)}`,
+    );
   }
   const port = first.line.port as number;
   const firstLine = JSON.stringify(first.line) + "\n";

@@ -6,13 +6,10 @@
  */
 
 import { FrameReader, writeAll, writeControl } from "../lib/frames.ts";
-import {
-  decodePreamble,
-  encodeControl,
-  encodePreamble,
-  type Entry,
-  type Message,
-} from "../lib/protocol.ts";
+import { Link } from "../lib/link.ts";
+import { encodeControl, type Entry, type Message } from "../lib/protocol.ts";
+import { handshake } from "../lib/session.ts";
+import { TEST_CODE } from "./helpers.ts";
 
 /** An open connection that has done the handshake as a sender. */
 export interface Peer extends Disposable {
@@ -23,27 +20,23 @@ export interface Peer extends Disposable {
   next(): Promise<Message>;
 }
 
-/** Connects to 127.0.0.1:`port` as a sender and exchanges hellos. */
+/**
+ * Connects to 127.0.0.1:`port` as a sender, exchanges hellos and pairs with
+ * the tests' code: a peer that knows the code but misbehaves after it.
+ */
 export async function connectAsSender(port: number): Promise<Peer> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const reader = new FrameReader(conn);
-  await writeAll(conn, encodePreamble());
-  await writeControl(conn, {
-    type: "hello",
-    role: "sender",
-    software: "test-peer",
-    security: ["none"],
+  const link = new Link(conn, {
+    timeoutMs: 0,
+    pairing: { code: TEST_CODE, initiator: true },
   });
-  decodePreamble(await reader.readExact(8, "preamble"));
-  const hello = await reader.readControl();
-  if (hello.type !== "hello") {
-    throw new Error(`expected hello, got ${hello.type}`);
-  }
+  const reader = new FrameReader(link);
+  await handshake(link, reader, "sender");
   return {
     conn,
     reader,
-    send: (m) => writeControl(conn, m),
-    write: (b) => writeAll(conn, b),
+    send: (m) => writeControl(link, m),
+    write: (b) => writeAll(link, b),
     next: () => reader.readControl(),
     [Symbol.dispose]() {
       try {

@@ -52,6 +52,7 @@ async function secondChunkHeader(path: string): Promise<number> {
 /** Cuts a first attempt after `cut` bytes, then sends again directly; returns both runs. */
 async function cutThenResend(
   cutAt: (file: string) => Promise<number> | number,
+  flags: string[] = [],
 ) {
   await using tmp = await tempDir();
   const file = await source(tmp.path);
@@ -60,14 +61,24 @@ async function cutThenResend(
   let first;
   let afterCut: string[] = [];
   {
-    await using receiver = await startListening(["receive", "--out", out]);
+    await using receiver = await startListening([
+      "receive",
+      "--out",
+      out,
+      ...flags,
+    ]);
     await using proxy = startProxy(receiver.port, { cutAfter: cut });
-    first = await sendTo(proxy.port, file);
+    first = await sendTo(proxy.port, file, ...flags);
     await receiver.result();
     afterCut = await listTree(out).catch(() => []);
   }
-  await using receiver = await startListening(["receive", "--out", out]);
-  const second = await sendTo(receiver.port, file, "--json");
+  await using receiver = await startListening([
+    "receive",
+    "--out",
+    out,
+    ...flags,
+  ]);
+  const second = await sendTo(receiver.port, file, "--json", ...flags);
   const received = await receiver.result();
   return {
     first,
@@ -82,20 +93,29 @@ async function cutThenResend(
   };
 }
 
-const cuts: [string, (file: string) => Promise<number> | number, boolean][] = [
-  ["inside the preamble", () => 6, false],
-  ["inside the hello frame", () => 30, false],
-  ["inside the first chunk", () => 200_000, true],
+// Offsets computed from the plain encoders hold for --insecure sessions; an
+// encrypted one keeps what its whole 256 KiB records delivered.
+const cuts: [
+  string,
+  (file: string) => Promise<number> | number,
+  boolean,
+  string[],
+][] = [
+  ["inside the preamble", () => 6, false, []],
+  ["inside the hello frame", () => 30, false, []],
+  ["inside the first chunk (--insecure)", () => 200_000, true, ["--insecure"]],
+  ["inside the third record", () => 700_000, true, []],
   [
-    "inside the second chunk's frame header",
+    "inside the second chunk's frame header (--insecure)",
     async (f) => (await secondChunkHeader(f)) + 2,
     true,
+    ["--insecure"],
   ],
-  ["inside the last chunk", () => SIZE - 1000, true],
+  ["inside the last chunk", () => SIZE - 1000, true, []],
 ];
-for (const [where, cutAt, resumes] of cuts) {
+for (const [where, cutAt, resumes, flags] of cuts) {
   Deno.test(`a transfer cut ${where} leaves nothing under the final name, and the rerun completes`, async () => {
-    const r = await cutThenResend(cutAt);
+    const r = await cutThenResend(cutAt, flags);
     assert.equal(r.first.code, 1, r.first.stderr);
     assert.ok(
       !r.afterCut.includes("data.bin"),
@@ -330,6 +350,11 @@ Deno.test("a UDP transfer cut mid-pass keeps its contiguous prefix, and a UDP re
     offset > 0 && offset <= kept,
     `resumed at ${offset} of ${kept} kept`,
   );
-  assert.equal(offset % (32_808 - 40), 0, "a whole number of datagram slots");
+  // Slots: the datagram less its 40-byte header and 16-byte tag.
+  assert.equal(
+    offset % (32_808 - 40 - 16),
+    0,
+    "a whole number of datagram slots",
+  );
   assert.equal(await sha256File(join(out, "u.bin")), await sha256File(file));
 });
