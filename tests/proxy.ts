@@ -14,6 +14,8 @@ export interface Damage {
   cutAfter?: number;
   /** Damage only the first this many connections (default: all). */
   connections?: number;
+  /** Sees every byte forwarded, both ways (a capture of the wire). */
+  capture?: (bytes: Uint8Array) => void;
 }
 
 /** A running proxy. */
@@ -26,6 +28,7 @@ async function pump(
   to: Deno.Conn,
   damage: Damage,
   onCut: () => void,
+  capture?: (bytes: Uint8Array) => void,
 ): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   let offset = 0;
@@ -46,6 +49,7 @@ async function pump(
         onCut();
         return;
       }
+      capture?.(piece.slice());
       for (let done = 0; done < piece.length;) {
         done += await to.write(piece.subarray(done));
       }
@@ -87,8 +91,8 @@ export function startProxyOn(
         } catch { /* closed */ }
       };
       const both = Promise.all([
-        pump(client, server, harm, close),
-        pump(server, client, {}, close),
+        pump(client, server, harm, close, damage.capture),
+        pump(server, client, {}, close, damage.capture),
       ])
         .then(close);
       tasks.push(both);

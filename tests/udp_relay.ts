@@ -18,6 +18,8 @@ export interface UdpDamage {
   reorder?: number;
   /** Inject malformed datagrams (with the transfer's id) after the first one seen. */
   inject?: boolean;
+  /** Fraction of datagrams forwarded with one payload bit flipped, in place of the original. */
+  flip?: number;
 }
 
 /** What the relay did. */
@@ -27,6 +29,7 @@ export interface RelayCounts {
   duplicated: number;
   reordered: number;
   injected: number;
+  flipped: number;
 }
 
 /** A running relay. */
@@ -111,6 +114,7 @@ export function startUdpRelay(
     duplicated: 0,
     reordered: 0,
     injected: 0,
+    flipped: 0,
   };
   const to: Deno.NetAddr = {
     transport: "udp",
@@ -142,6 +146,10 @@ export function startUdpRelay(
           await udp.send(bad, to).catch(() => 0);
         }
         counts.injected = malformed(transfer).length;
+      }
+      if (damage.flip && random() < damage.flip && copy.length > 48) {
+        counts.flipped++;
+        copy[44 + Math.floor(random() * (copy.length - 44))]! ^= 0x01;
       }
       const r = random();
       if (r < (damage.drop ?? 0)) {
