@@ -32,17 +32,22 @@ try {
     "--json",
   ], {
     stderr: "inherit",
+    env: { PASA_CODE: "" }, // the receiver makes up its code, as for a user
   }).spawn();
   const { line, rest } = await firstJsonLine(receiver.stdout);
   say(JSON.stringify(line));
   const port = line.port as number;
+  // The receiver made up a pairing code; the sender needs it.
+  const pairing = line.code as string;
 
-  say(`\n$ pasa send testfiles --to 127.0.0.1:${port}`);
+  say(`\n$ pasa send testfiles --to 127.0.0.1:${port} --code ${pairing}`);
   const sender = await pasaCommand([
     "send",
     join(ROOT, "testfiles"),
     "--to",
     `127.0.0.1:${port}`,
+    "--code",
+    pairing,
   ], {
     stdout: "inherit",
     stderr: "inherit",

@@ -35,8 +35,12 @@ const decoder = new TextDecoder();
 export async function runPasa(
   args: string[],
   stdin?: Uint8Array,
+  env?: Record<string, string>,
 ): Promise<RunResult> {
-  const child = pasaCommand(args, { stdin: stdin ? "piped" : "null" }).spawn();
+  const child = pasaCommand(args, {
+    stdin: stdin ? "piped" : "null",
+    ...(env ? { env } : {}),
+  }).spawn();
   if (stdin) {
     const writer = child.stdin.getWriter();
     await writer.write(stdin).catch(() => {});
@@ -65,6 +69,8 @@ export function events(stdout: string): Record<string, unknown>[] {
 /** A running `pasa receive --json --port 0 ...` whose port is known. */
 export interface Receiver extends AsyncDisposable {
   port: number;
+  /** Its `listening` event (the pairing code is `code`). */
+  listening: Record<string, unknown>;
   /** The process id, for inspecting it (peak memory). */
   pid: number;
   /** Waits for exit and returns everything it printed (the listening line included). */
@@ -77,8 +83,13 @@ export interface Receiver extends AsyncDisposable {
  * Starts a receiver (or `send --listen`) with `--port 0 --json` and waits
  * for its `listening` event to learn the port.
  */
-export async function startListening(args: string[]): Promise<Receiver> {
-  const child = pasaCommand([...args, "--port", "0", "--json"]).spawn();
+export async function startListening(
+  args: string[],
+  env?: Record<string, string>,
+): Promise<Receiver> {
+  const child = pasaCommand([...args, "--port", "0", "--json"], {
+    ...(env ? { env } : {}),
+  }).spawn();
   const stderr = new Response(child.stderr).text();
   let first: Awaited<ReturnType<typeof firstJsonLine>>;
   try {
@@ -106,6 +117,7 @@ export async function startListening(args: string[]): Promise<Receiver> {
     })();
   return {
     port,
+    listening: first.line,
     pid: child.pid,
     result,
     kill: (signal = "SIGINT") => {

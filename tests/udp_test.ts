@@ -164,6 +164,32 @@ for (const drop of [0.05, 0.3]) {
   });
 }
 
+Deno.test("datagrams with flipped bits, replayed and reordered are refused, and the file still arrives verified", async () => {
+  const r = await throughRelay(2 * 1024 * 1024, {
+    seed: 11,
+    flip: 0.05,
+    duplicate: 0.05,
+    reorder: 0.02,
+  }, ...MEASURED);
+  assert.equal(r.sent.code, 0, r.sent.stderr);
+  assert.equal(r.received.code, 0, r.received.stderr);
+  assert.ok(r.same, "the received file equals the sent one");
+  assert.ok(r.relay.flipped > 0 && r.relay.duplicated > 0);
+  // Every flipped datagram failed its tag: none reached the file.
+  assert.ok(
+    (r.udp.malformed as number) >= r.relay.flipped,
+    `${r.udp.malformed} malformed for ${r.relay.flipped} flipped`,
+  );
+  // Each copy the relay added was refused: as a replay, or as forged when
+  // it copied a flipped one.
+  assert.ok((r.udp.duplicates as number) > 0, "replays are refused");
+  assert.ok(
+    (r.udp.duplicates as number) + (r.udp.malformed as number) >=
+      r.relay.duplicated + r.relay.flipped,
+  );
+  assert.ok((r.udp.repairRounds as number) >= 1, "flipped slots repaired");
+});
+
 Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leaves only a .part", async () => {
   const r = await throughRelay(
     2 * 1024 * 1024,
