@@ -3,6 +3,8 @@
  * loopback by pasa (SHA-256 on both ends, fsync before rename) and, in the
  * same run, by nc when installed (no hash, no fsync) and by nc followed by
  * an fsync of the received file (the same durability pasa gives).
+ * pasa runs encrypted (the default) and `--insecure`, over TCP and UDP, so
+ * the cost of encryption shows as a ratio measured in the same run.
  * Prints each median time, the ratios, and pasa's peak RSS on each side.
  *
  *   deno task bench [--size 1GiB] [--runs 3] [--dir DIR]
@@ -87,12 +89,11 @@ interface Run {
 async function pasaOnce(
   src: string,
   out: string,
-  udp = false,
+  mode: string[] = [],
   keepOut = false,
 ): Promise<Run> {
   if (!keepOut) await Deno.remove(out, { recursive: true }).catch(() => {});
-  const mode = udp ? ["--udp"] : [];
-  const { receiver, port, rest } = await startReceiver(out, mode);
+  const { receiver, port, code, rest } = await startReceiver(out, mode);
   const recvErr = new Response(receiver.stderr).bytes();
   const started = performance.now();
   const sender = pasaTimed([
@@ -101,6 +102,7 @@ async function pasaOnce(
     src,
     "--to",
     `127.0.0.1:${port}`,
+    ...code,
     "-q",
   ], "null").spawn();
   const [s, r] = await Promise.all([sender.output(), receiver.status]);
@@ -135,20 +137,23 @@ async function startReceiver(out: string, mode: string[]) {
     "piped",
   ).spawn();
   const { line, rest } = await firstJsonLine(receiver.stdout);
-  return { receiver, port: line.port as number, rest };
+  // The code the receiver made up, for the sender (none with --insecure).
+  const code = typeof line.code === "string" ? ["--code", line.code] : [];
+  return { receiver, port: line.port as number, code, rest };
 }
 
 /** Seconds from the sender's start to the first byte in the receiver's .part. */
 async function firstByte(src: string, out: string): Promise<number> {
   await Deno.remove(out, { recursive: true }).catch(() => {});
   const part = join(out, "bench-source.bin.pasa.part");
-  const { receiver, port, rest } = await startReceiver(out, []);
+  const { receiver, port, code, rest } = await startReceiver(out, []);
   const started = performance.now();
   const sender = pasaTimed([
     "send",
     src,
     "--to",
     `127.0.0.1:${port}`,
+    ...code,
     "-q",
   ], "null").spawn();
   let seconds = NaN;
@@ -184,7 +189,7 @@ async function resumeHalf(src: string, out: string): Promise<Run> {
       left -= n;
     }
   }
-  return await pasaOnce(src, out, false, true);
+  return await pasaOnce(src, out, [], true);
 }
 
 /** nc through a shell, so its output goes straight to the file as users run it. */
@@ -228,17 +233,21 @@ try {
   const src = join(dir, "bench-source.bin");
   say(`Generating ${values.size} (${size} bytes) in ${dir} ...`);
   await generate(src, size);
-  const results: Record<string, Run[]> = {
+  const modes: Record<string, string[]> = {
     pasa: [],
-    "pasa --udp": [],
+    "pasa --insecure": ["--insecure"],
+    "pasa --udp": ["--udp"],
+    "pasa --udp --insecure": ["--udp", "--insecure"],
+  };
+  const results: Record<string, Run[]> = {
+    ...Object.fromEntries(Object.keys(modes).map((k) => [k, []])),
     nc: [],
     "nc + fsync": [],
   };
   for (let i = 0; i < runs; i++) {
-    results.pasa!.push(await pasaOnce(src, join(dir, "pasa-out")));
-    results["pasa --udp"]!.push(
-      await pasaOnce(src, join(dir, "pasa-out"), true),
-    );
+    for (const [name, flags] of Object.entries(modes)) {
+      results[name]!.push(await pasaOnce(src, join(dir, "pasa-out"), flags));
+    }
     if (hasNc) {
       results.nc!.push(await ncShell(src, join(dir, "nc-out.bin"), false));
       results["nc + fsync"]!.push(
@@ -261,18 +270,24 @@ try {
     if (rs.length === 0) continue;
     const t = median(rs.map((r) => r.seconds));
     say(
-      `  ${name.padEnd(12)} ${t.toFixed(2)} s  ${
+      `  ${name.padEnd(22)} ${t.toFixed(2)} s  ${
         (size / t / 1e6).toFixed(0)
       } MB/s${
         name === "pasa" ? "" : `  pasa/${name} = ${(pasa / t).toFixed(2)}`
       }`,
     );
   }
-  const udp = median(results["pasa --udp"]!.map((r) => r.seconds));
+  const m = (name: string) => median(results[name]!.map((r) => r.seconds));
+  const udp = m("pasa --udp");
   say(
     `  UDP goodput / TCP goodput = ${
       (pasa / udp).toFixed(2)
     } (pasa --udp against pasa)`,
+  );
+  say(
+    `  encrypted / --insecure throughput: TCP ${
+      (m("pasa --insecure") / pasa).toFixed(2)
+    }, UDP ${(m("pasa --udp --insecure") / udp).toFixed(2)} (goal: 0.85)`,
   );
   if (!hasNc) {
     say(

@@ -35,7 +35,12 @@ import { checkRawSize, rawReceive, rawSend } from "./raw.ts";
 import { receiveSession } from "./receive.ts";
 import { type Output, Reporter } from "./report.ts";
 import { sendSession } from "./send.ts";
-import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
+import {
+  LOCKOUT_FAILURES,
+  type Pairing,
+  PairingGate,
+  secretOf,
+} from "./secure.ts";
 import { refuseConnection, TransferState } from "./session.ts";
 import { collectSources, type Source } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
@@ -93,6 +98,7 @@ export function pairingOf(
       "This side needs the code the other side printed: --code CODE or PASA_CODE=CODE (or --insecure on both sides)",
     );
   }
+  secretOf(code); // the memory-hard step, now rather than mid-handshake
   return { code, initiator: !listening };
 }
 

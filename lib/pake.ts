@@ -34,12 +34,14 @@ const N = Point.fromHex(N_HEX);
 export type PakeRole = "A" | "B";
 
 /** Parameters of the memory-hard function that turns a code into `w`. */
-export const SCRYPT = { N: 2 ** 14, r: 8, p: 1, dkLen: 48 } as const;
+export const SCRYPT = { N: 2 ** 12, r: 8, p: 1, dkLen: 48 } as const;
 const W_SALT = "pasa/1 SPAKE2 w";
 
 /**
  * `w = MHF(code) mod order` (RFC 9382 section 3.2): scrypt, 48 bytes, so the
- * reduction is unbiased to 2^-128.
+ * reduction is unbiased to 2^-128. The cost is modest (N = 2^12, ~30 ms):
+ * `w` is never stored or sent, and SPAKE2 already stops offline guessing,
+ * so the MHF only slows down whoever could read a process's memory.
  */
 export function deriveW(code: string): bigint {
   const bytes = scrypt(new TextEncoder().encode(code), W_SALT, SCRYPT);

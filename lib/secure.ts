@@ -119,8 +119,11 @@ export class PairingGate {
 
 const pairingSecrets = new Map<string, bigint>();
 
-/** `w` for a code, computed once per process (scrypt takes ~0.1 s). */
-function secretOf(code: string): bigint {
+/**
+ * `w` for a code, computed once per process (scrypt takes ~30 ms): a
+ * listening side computes it before its first connection, not during it.
+ */
+export function secretOf(code: string): bigint {
   let w = pairingSecrets.get(code);
   if (w === undefined) {
     w = deriveW(code);
