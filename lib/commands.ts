@@ -375,7 +375,7 @@ async function serve(
       onFile: (file) => say.file(file),
     });
     bar?.stop();
-    say.summary(result);
+    say.summary({ ...result, encrypted: link.pairing !== undefined });
     return result.incomplete ? ExitCode.integrity : ExitCode.ok;
   } finally {
     bar?.stop();
@@ -523,7 +523,7 @@ async function sendOnce(
       onFile: (file) => say.file(file),
     });
     bar?.stop();
-    say.summary(result);
+    say.summary({ ...result, encrypted: link.pairing !== undefined });
     return result.verified ? ExitCode.ok : ExitCode.integrity;
   } finally {
     bar?.stop();

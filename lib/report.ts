@@ -134,7 +134,13 @@ export function renderSummary(result: TransferResult): string {
     formatBytes(result.bytes)
   } in ${formatDuration(result.seconds)} (${
     formatRate(result.bytesPerSecond)
-  }); every file verified with SHA-256 by the receiver\n` + udp;
+  }); every file verified with SHA-256 by the receiver${
+    result.encrypted === undefined
+      ? ""
+      : result.encrypted
+      ? ", encrypted"
+      : "; NOT encrypted (--insecure)"
+  }\n` + udp;
 }
 
 /** The human summary of a raw transfer, which cannot be verified. */

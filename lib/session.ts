@@ -104,6 +104,8 @@ export interface TransferResult {
   udp?: UdpStats;
   /** `--lossy` files that did not arrive whole, kept as `.pasa.part`. */
   incomplete?: string[];
+  /** Whether the session was paired and encrypted (false: `--insecure`). */
+  encrypted?: boolean;
 }
 
 /**
