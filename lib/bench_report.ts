@@ -94,7 +94,9 @@ export function renderBenchTable(result: BenchResult): string {
   return [
     `pasa bench against ${s.target}${
       s.embedded ? " (embedded receiver on loopback)" : ""
-    }${s.reverse ? ", reversed: the receiver sends" : ""}; ${payload}`,
+    }${s.reverse ? ", reversed: the receiver sends" : ""}, ${
+      s.encrypted ? "encrypted" : "not encrypted (--insecure)"
+    }; ${payload}`,
     line(head),
     ...rows.map(line),
     ...errors,

@@ -111,7 +111,7 @@ Deno.test("renderBenchTable() lays out every run with its figures", () => {
   assert.equal(
     renderBenchTable(fixed),
     [
-      "pasa bench against 127.0.0.1:9000 (embedded receiver on loopback); payload generated in memory: this measures the network path",
+      "pasa bench against 127.0.0.1:9000 (embedded receiver on loopback), encrypted; payload generated in memory: this measures the network path",
       "mode                   bytes  seconds   MB/s  Mbit/s  loss %  out of order  retransmitted   verified  intervals",
       "tcp                  256 MiB     0.50  536.9    4295       -             -              -        yes  █",
       "udp                  256 MiB     2.00  134.2    1074    4.50             3       12.0 MiB        yes  ▆█",
