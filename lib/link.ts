@@ -13,7 +13,8 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import type { ByteSink, ByteSource } from "./frames.ts";
-import type { DatagramKeys, Pairing } from "./secure.ts";
+import type { DatagramKeys } from "./records.ts";
+import type { Pairing } from "./secure.ts";
 
 /** What a link needs from a connection; `Deno.Conn` has it all. */
 export interface Connection extends ByteSource, ByteSink {

@@ -36,7 +36,7 @@ import {
   TransferState,
 } from "./session.ts";
 import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN, slotPayload } from "./udp.ts";
-import { DatagramOpener } from "./secure.ts";
+import { DatagramOpener } from "./records.ts";
 import {
   ReceiveCounters,
   receivePasses,

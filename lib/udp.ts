@@ -15,7 +15,7 @@ import { UsageError } from "./errors.ts";
 
 /** Size of the datagram header. */
 export const UDP_HEADER = 40;
-/** Bytes of the authentication tag that ends a sealed datagram (secure.ts). */
+/** Bytes of the authentication tag that ends a sealed datagram (records.ts). */
 export const SEALED_TAG = 16;
 
 /**

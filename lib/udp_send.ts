@@ -15,7 +15,7 @@ import { displayName } from "./names.ts";
 import type { Input } from "./payload.ts";
 import type { Done, Message } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
-import { type DirectionKey, sealDatagram } from "./secure.ts";
+import { type DirectionKey, sealDatagram } from "./records.ts";
 import {
   RateController,
   slotCount,

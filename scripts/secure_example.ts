@@ -15,9 +15,8 @@ import {
   type DirectionKey,
   RecordLayer,
   sealDatagram,
-  SECURE_MODE,
-  sessionKeys,
-} from "../lib/secure.ts";
+} from "../lib/records.ts";
+import { SECURE_MODE, sessionKeys } from "../lib/secure.ts";
 import { UDP_HEADER, writeHeader } from "../lib/udp.ts";
 
 const CODE = "7-guitar-nebula";

@@ -1,5 +1,5 @@
 /**
- * The record layer, sealed datagrams, the replay window and the pairing
+ * The record layer, sealed datagrams, the replay window (records.ts) and the pairing
  * gate, in memory; and PROTOCOL.md's worked example, checked against the
  * code and opened with an independent ChaCha20-Poly1305 (@noble/ciphers).
  */
@@ -13,14 +13,14 @@ import type { Connection } from "../lib/link.ts";
 import {
   DatagramOpener,
   type DirectionKey,
-  PairingGate,
   RECORD_MAX,
   RecordLayer,
   type Rejection,
   REPLAY_WINDOW,
   ReplayWindow,
   sealDatagram,
-} from "../lib/secure.ts";
+} from "../lib/records.ts";
+import { PairingGate } from "../lib/secure.ts";
 import { readHeader, UDP_HEADER, writeHeader } from "../lib/udp.ts";
 import { renderSecureExample } from "../scripts/secure_example.ts";
 import { ROOT } from "./helpers.ts";
