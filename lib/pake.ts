@@ -16,6 +16,7 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { scrypt } from "@noble/hashes/scrypt.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { concatBytes } from "@noble/hashes/utils.js";
 
 const Point = p256.Point;
 type Point = InstanceType<typeof Point>;
@@ -122,7 +123,7 @@ export function pakeFinish(
   const [pA, pB] = state.role === "A"
     ? [state.share, peerShare]
     : [peerShare, state.share];
-  const transcript = concat(
+  const transcript = concatBytes(
     withLength(idA),
     withLength(idB),
     withLength(pA),
@@ -133,7 +134,7 @@ export function pakeFinish(
   const digest = sha256(transcript);
   const ke = digest.slice(0, 16);
   const ka = digest.slice(16);
-  const info = concat(new TextEncoder().encode("ConfirmationKeys"), aad);
+  const info = concatBytes(new TextEncoder().encode("ConfirmationKeys"), aad);
   const kc = hkdf(sha256, ka, undefined, info, 32);
   const kcA = kc.slice(0, 16);
   const kcB = kc.slice(16);
@@ -169,16 +170,6 @@ function withLength(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(8 + bytes.length);
   new DataView(out.buffer).setBigUint64(0, BigInt(bytes.length), true);
   out.set(bytes, 8);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 

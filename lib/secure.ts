@@ -12,6 +12,10 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { AuthError, errorFromPeer, ProtocolError } from "./errors.ts";
 import { type FrameReader, writeControl } from "./frames.ts";
 import type { Link } from "./link.ts";
+import {
+  bytesToHex as toHex,
+  hexToBytes as fromHex,
+} from "@noble/hashes/utils.js";
 import { deriveW, pakeFinish, pakeStart, sameBytes } from "./pake.ts";
 import {
   type DatagramKeys,
@@ -110,11 +114,6 @@ export function secretOf(code: string): bigint {
   }
   return w;
 }
-
-const toHex = (b: Uint8Array) =>
-  Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-const fromHex = (h: string) =>
-  Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
 
 /**
  * Derives the session keys from `Ke`: one ChaCha20-Poly1305 key per

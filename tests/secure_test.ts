@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { concatBytes } from "@noble/hashes/utils.js";
 import { IntegrityError, ProtocolError } from "../lib/errors.ts";
 import type { Connection } from "../lib/link.ts";
 import {
@@ -86,15 +87,7 @@ async function openAll(bytes: Uint8Array): Promise<Uint8Array> {
   }
 }
 
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const cat = concatBytes;
 
 const pattern = (n: number, seed = 1) =>
   Uint8Array.from(

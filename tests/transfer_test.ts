@@ -214,47 +214,39 @@ Deno.test("--max-size refuses a larger transfer up front", async () => {
   assert.deepEqual(await listTree(tmp.path), []);
 });
 
-Deno.test("a byte flipped in flight fails its record's tag: exit 3 on both sides and no file", async () => {
-  await using tmp = await tempDir();
-  await using receiver = await startListening(["receive", "--out", tmp.path]);
-  // Far past the handshake and manifest: inside the file body.
-  await using proxy = startProxy(receiver.port, { flipAt: 500_000 });
-  const sent = await sendTo(proxy.port, join(TESTFILES, "chunk-exact.bin"));
-  assert.equal(sent.code, 3, sent.stderr);
-  assert.match(sent.stderr, /encrypted record failed its check/);
-  const received = await receiver.result();
-  assert.equal(received.code, 3);
-  assert.equal(
-    events(received.stdout).find((e) => e.event === "error")?.code,
-    "integrity",
-  );
-  assert.deepEqual(await listTree(tmp.path), []);
-});
-
-Deno.test("--insecure: a byte flipped in flight is caught by the SHA-256, exit 3 on both sides", async () => {
-  await using tmp = await tempDir();
-  await using receiver = await startListening([
-    "receive",
-    "--insecure",
-    "--out",
-    tmp.path,
-  ]);
-  await using proxy = startProxy(receiver.port, { flipAt: 500_000 });
-  const sent = await sendTo(
-    proxy.port,
-    join(TESTFILES, "chunk-exact.bin"),
-    "--insecure",
-  );
-  assert.equal(sent.code, 3, sent.stderr);
-  assert.match(sent.stderr, /SHA-256 mismatch for chunk-exact.bin/);
-  const received = await receiver.result();
-  assert.equal(received.code, 3);
-  assert.equal(
-    events(received.stdout).find((e) => e.event === "error")?.code,
-    "integrity",
-  );
-  assert.deepEqual(await listTree(tmp.path), []);
-});
+// Encrypted, the flipped byte fails its record's tag; --insecure, the SHA-256.
+for (
+  const [flags, caughtBy, message] of [
+    [[], "its record's tag", /encrypted record failed its check/],
+    [["--insecure"], "the SHA-256", /SHA-256 mismatch for chunk-exact.bin/],
+  ] as const
+) {
+  Deno.test(`${flags.join(" ") || "encrypted"}: a byte flipped in flight is caught by ${caughtBy}, exit 3 on both sides and no file`, async () => {
+    await using tmp = await tempDir();
+    await using receiver = await startListening([
+      "receive",
+      "--out",
+      tmp.path,
+      ...flags,
+    ]);
+    // Far past the handshake and manifest: inside the file body.
+    await using proxy = startProxy(receiver.port, { flipAt: 500_000 });
+    const sent = await sendTo(
+      proxy.port,
+      join(TESTFILES, "chunk-exact.bin"),
+      ...flags,
+    );
+    assert.equal(sent.code, 3, sent.stderr);
+    assert.match(sent.stderr, message);
+    const received = await receiver.result();
+    assert.equal(received.code, 3);
+    assert.equal(
+      events(received.stdout).find((e) => e.event === "error")?.code,
+      "integrity",
+    );
+    assert.deepEqual(await listTree(tmp.path), []);
+  });
+}
 
 Deno.test("a silent peer times out instead of hanging", async () => {
   await using tmp = await tempDir();
