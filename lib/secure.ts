@@ -88,7 +88,7 @@ export class PairingGate {
     return true;
   }
 
-  /** Ends an attempt begun with {@link begin}. */
+  /** Ends an attempt begun with {@link begin}; `ok` false counts a failure. */
   end(ok: boolean): void {
     this.#inFlight--;
     if (!ok) {
@@ -189,6 +189,8 @@ export async function pair(
       );
     }
     let ok = false;
+    // Whether cB went out: only then could the peer test a guess.
+    let exposed = false;
     try {
       const state = pakeStart("B", w);
       const offer = await reader.readControl();
@@ -208,6 +210,7 @@ export async function pair(
       });
       // From here on the peer can test its guess against cB: whatever
       // happens next, the attempt counts unless cA proves the code.
+      exposed = true;
       const confirm = await reader.readControl();
       const count = gate
         ? ` (${
@@ -238,7 +241,7 @@ export async function pair(
       ok = true;
       keys = sessionKeys(result.ke, false);
     } finally {
-      gate?.end(ok);
+      gate?.end(ok || !exposed);
     }
   }
   const leftover = reader.takeBuffered();
