@@ -45,15 +45,18 @@ function nonceOf(prefix: Uint8Array, sequence: number): Uint8Array {
   return nonce;
 }
 
-function cipherOf(k: DirectionKey, sequence: number) {
-  return createCipheriv(
-    "chacha20-poly1305",
-    k.key,
-    nonceOf(k.prefix, sequence),
-    {
-      authTagLength: TAG,
-    },
-  );
+/** A datagram's nonce: the direction's prefix, then the header's sequence bytes. */
+function datagramNonce(k: DirectionKey, datagram: Uint8Array): Uint8Array {
+  const nonce = new Uint8Array(12);
+  nonce.set(k.prefix, 0);
+  nonce.set(datagram.subarray(16, 24), 4);
+  return nonce;
+}
+
+function cipherOf(k: DirectionKey, nonce: Uint8Array) {
+  return createCipheriv("chacha20-poly1305", k.key, nonce, {
+    authTagLength: TAG,
+  });
 }
 
 function decipherOf(k: DirectionKey, nonce: Uint8Array) {
@@ -179,7 +182,7 @@ export class RecordLayer implements Connection {
     const tx = this.#tx;
     const length = plain.length + TAG;
     new DataView(tx.buffer).setUint32(0, length);
-    const c = cipherOf(this.#out, this.#sent++);
+    const c = cipherOf(this.#out, nonceOf(this.#out.prefix, this.#sent++));
     c.setAAD(tx.subarray(0, 4), { plaintextLength: plain.length });
     tx.set(c.update(plain), 4);
     c.final();
@@ -208,12 +211,7 @@ export function sealDatagram(
   buf: Uint8Array,
   payloadLength: number,
 ): number {
-  const nonce = new Uint8Array(12);
-  nonce.set(k.prefix, 0);
-  nonce.set(buf.subarray(16, 24), 4);
-  const c = createCipheriv("chacha20-poly1305", k.key, nonce, {
-    authTagLength: TAG,
-  });
+  const c = cipherOf(k, datagramNonce(k, buf));
   c.setAAD(buf.subarray(0, UDP_HEADER), { plaintextLength: payloadLength });
   const end = UDP_HEADER + payloadLength;
   buf.set(c.update(buf.subarray(UDP_HEADER, end)), UDP_HEADER);
@@ -294,10 +292,7 @@ export class DatagramOpener {
   #open(d: Uint8Array): Uint8Array | Rejection {
     if (d.length < UDP_HEADER + TAG) return "forged";
     const end = d.length - TAG;
-    const nonce = new Uint8Array(12);
-    nonce.set(this.#key.prefix, 0);
-    nonce.set(d.subarray(16, 24), 4);
-    const c = decipherOf(this.#key, nonce);
+    const c = decipherOf(this.#key, datagramNonce(this.#key, d));
     c.setAAD(d.subarray(0, UDP_HEADER), {
       plaintextLength: end - UDP_HEADER,
     });
