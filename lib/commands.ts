@@ -32,8 +32,14 @@ import { Destination, type FileSink, Scratch, StreamSink } from "./fsio.ts";
 import { Link } from "./link.ts";
 import { ProgressBar } from "./progress.ts";
 import { checkRawSize, rawReceive, rawSend } from "./raw.ts";
-import { receiveSession } from "./receive.ts";
+import { type ReceiveOptions, receiveSession } from "./receive.ts";
 import { type Output, Reporter } from "./report.ts";
+import {
+  Admission,
+  LogLimiter,
+  ManifestBudget,
+  type Ticket,
+} from "./admission.ts";
 import { sendSession } from "./send.ts";
 import {
   LOCKOUT_FAILURES,
@@ -127,16 +133,48 @@ function progressFor(rt: Runtime, quiet: boolean, state: TransferState) {
   return { bar, output };
 }
 
-function accept(
+/**
+ * The next connection. An error about one connection (a peer that reset
+ * before accept() returned, ENOTCONN, or a passing lack of descriptors) is
+ * handed to `onTrouble` and the listener keeps listening, backing off up
+ * to 100 ms while errors repeat; only Ctrl-C (InterruptedError) or a
+ * closed listener (`stopped`) ends the wait.
+ */
+async function accept(
   listener: Deno.Listener,
   signal: AbortSignal,
+  onTrouble: (error: unknown) => void = () => {},
+  stopped: () => boolean = () => false,
 ): Promise<Deno.Conn> {
   const onAbort = () => listener.close();
   signal.addEventListener("abort", onAbort, { once: true });
-  return listener.accept().catch((error) => {
-    if (signal.aborted) throw new InterruptedError();
-    throw error;
-  }).finally(() => signal.removeEventListener("abort", onAbort));
+  try {
+    for (let failures = 0;; failures++) {
+      try {
+        return await listener.accept();
+      } catch (error) {
+        if (signal.aborted) throw new InterruptedError();
+        if (stopped() || error instanceof Deno.errors.BadResource) throw error;
+        onTrouble(error);
+        // A connection reset while queued is that connection's trouble: take
+        // the next one at once (a backlog of them must drain fast). Anything
+        // else (no descriptors left) may repeat: do not spin on it.
+        const oneConnection = error instanceof Deno.errors.NotConnected ||
+          error instanceof Deno.errors.ConnectionReset ||
+          error instanceof Deno.errors.ConnectionAborted;
+        if (!oneConnection && failures > 0) {
+          await new Promise((r) => setTimeout(r, Math.min(100, failures)));
+        }
+      }
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** A peer's address without its port: what limits and logs count by. */
+function addressOf(conn: Deno.Conn): string {
+  return (conn.remoteAddr as Deno.NetAddr).hostname;
 }
 
 function setNoDelay(conn: Deno.Conn): void {
@@ -174,17 +212,13 @@ export async function runReceive(
     const listener = listen(cmd.host, cmd.port);
     const addr = listener.addr as Deno.NetAddr;
     let udp: UdpEndpoint | undefined;
-    if (cmd.udp || cmd.keep) {
+    // UDP only when asked for: a port nobody opened is nothing to attack.
+    if (cmd.udp) {
       try {
         udp = UdpEndpoint.bind(cmd.host, addr.port);
       } catch (error) {
-        if (cmd.udp) {
-          listener.close();
-          throw error;
-        }
-        reporter.warning(
-          `${(error as Error).message}; taking TCP transfers only`,
-        );
+        listener.close();
+        throw error;
       }
     }
     reporter.listening({
@@ -203,14 +237,6 @@ export async function runReceive(
     });
     warnInsecure();
     try {
-      if (!cmd.keep) {
-        const conn = await accept(listener, rt.signal);
-        listener.close();
-        return await serve(conn, cmd, base, dest, reporter, true, {
-          udp,
-          pairing,
-        });
-      }
       return await serveMany(listener, cmd, base, dest, reporter, {
         udp,
         pairing,
@@ -224,7 +250,26 @@ export async function runReceive(
   }
 }
 
-/** --keep: every connection is served on its own; one failing never stops the rest. */
+/**
+ * Whether a failed connection ends a one-shot receiver: once it paired,
+ * or when a pasa peer was refused the pairing (wrong code, one side
+ * `--insecure`, both the same role, another version). A stranger that
+ * reset, timed out or spoke something else before pairing does not.
+ */
+function endsOneShot(error: unknown, paired: boolean): boolean {
+  return paired || error instanceof AuthError ||
+    (error instanceof PasaError && ["role", "version"].includes(error.code));
+}
+
+/**
+ * The listening receiver. Every connection is served on its own, so one
+ * failing never stops the rest; connections wait unpaired in a pool of
+ * their own (admission.ts) and take a transfer slot only once paired, and
+ * what is said about an address before it paired is rate-limited. With
+ * `--keep` it serves until interrupted; without, it ends with the first
+ * transfer (one slot, one guess at the code), ignoring strangers that never
+ * paired.
+ */
 async function serveMany(
   listener: Deno.Listener,
   cmd: ReceiveCommand,
@@ -233,50 +278,141 @@ async function serveMany(
   reporter: Reporter,
   serving: Serving,
 ): Promise<number> {
-  const active = new Set<Promise<unknown>>();
+  const once = !cmd.keep;
+  const active = new Map<Promise<unknown>, () => void>();
+  let outcome: number | undefined;
+  const stop = () => {
+    try {
+      listener.close();
+    } catch {
+      // closed already
+    }
+  };
   // Too many wrong codes: someone may be guessing. Stop taking connections.
-  const gate = new PairingGate(LOCKOUT_FAILURES, () => listener.close());
+  const gate = new PairingGate(once ? 1 : LOCKOUT_FAILURES, stop);
   const pairing = serving.pairing && { ...serving.pairing, gate };
+  const admission = new Admission({
+    maxTransfers: once ? 1 : cmd.maxConnections,
+  });
+  const budget = new ManifestBudget();
+  const logs = new LogLimiter();
+  /** Says `say(note)` unless too much was said about `address` lately. */
+  const limited = (address: string, say: (note: string) => void) => {
+    const { show, hidden } = logs.allow(address, performance.now());
+    if (!show) return;
+    say(
+      hidden > 0
+        ? ` (${hidden} more like this from ${address} were not shown)`
+        : "",
+    );
+  };
+  const busyError = () =>
+    new RefusedError(
+      once
+        ? "Receiver is busy with another transfer; try again later"
+        : `Receiver is busy: it serves at most ${cmd.maxConnections} transfers at once (--max-connections); try again later`,
+      "busy",
+    );
+  let interrupted = false;
   for (;;) {
     let conn: Deno.Conn;
     try {
-      conn = await accept(listener, rt.signal);
+      conn = await accept(
+        listener,
+        rt.signal,
+        (error) =>
+          limited("accept", (note) =>
+            reporter.warning(
+              `A connection failed before it was accepted: ${
+                (error as Error).message
+              }; still listening${note}`,
+            )),
+        () => gate.locked || outcome !== undefined,
+      );
     } catch (error) {
-      if (!(error instanceof InterruptedError) && !gate.locked) {
+      if (error instanceof InterruptedError) interrupted = true;
+      else if (!gate.locked && outcome === undefined) {
         reporter.error(error, "Cannot accept connections");
+        outcome ??= exitCodeOf(error);
       }
       break;
     }
     const peer = peerName(conn);
-    if (active.size >= cmd.maxConnections) {
+    const address = addressOf(conn);
+    if (admission.full) {
       // Refuse with a reason the sender can print, rather than a silent reset.
-      const busy = new RefusedError(
-        `Receiver is busy: it serves at most ${cmd.maxConnections} transfers at once (--max-connections); try again later`,
-        "busy",
-      );
-      reporter.warning(
-        `Refused ${peer}: ${cmd.maxConnections} transfers already in progress`,
-      );
+      limited(address, (note) =>
+        reporter.warning(
+          `Refused ${peer}: ${
+            once ? "a transfer is" : `${cmd.maxConnections} transfers are`
+          } already in progress${note}`,
+        ));
       const link = new Link(conn, { timeoutMs: 2000 });
-      refuseConnection(link, busy).finally(() => link.close());
+      refuseConnection(link, busyError()).finally(() => link.close());
       continue;
     }
-    // No bar here: concurrent transfers would fight over one terminal line.
+    let dropped = false;
+    const close = () => {
+      dropped = true;
+      try {
+        conn.close();
+      } catch {
+        // closed already
+      }
+    };
+    const ticket = admission.admit(address, close);
+    // A one-shot receiver draws its progress bar; --keep's concurrent
+    // transfers would fight over one terminal line.
     const task: Promise<unknown> = serve(
       conn,
       cmd,
       rt,
       dest,
       reporter,
-      false,
-      { ...serving, pairing },
+      once,
+      {
+        ...serving,
+        pairing,
+        ticket,
+        busy: busyError,
+        budget: {
+          take: (bytes) => budget.take(address, bytes),
+          give: (bytes) => budget.give(address, bytes),
+        },
+      },
     )
-      .catch((error) => reporter.error(error, `Transfer from ${peer} failed`))
-      .finally(() => active.delete(task));
-    active.add(task);
+      .then((code) => {
+        if (once) outcome ??= code;
+      })
+      .catch((error) => {
+        const paired = ticket.state === "transfer";
+        // Made room for newer connections, or let go: nothing to say.
+        if (!paired && (dropped || error instanceof InterruptedError)) return;
+        if (once && endsOneShot(error, paired)) {
+          if (outcome === undefined) reporter.error(error);
+          outcome ??= exitCodeOf(error);
+        } else if (paired) {
+          reporter.error(error, `Transfer from ${peer} failed`);
+        } else {
+          limited(
+            address,
+            (note) =>
+              reporter.error(error, `Connection from ${peer} failed${note}`),
+          );
+        }
+      })
+      .finally(() => {
+        ticket.end();
+        active.delete(task);
+        if (outcome !== undefined) stop();
+      });
+    active.set(task, close);
   }
-  const interrupted = active.size > 0;
-  await Promise.all(active);
+  // A one-shot receiver is done: strangers still waiting are let go.
+  if (outcome !== undefined) { for (const close of active.values()) close(); }
+  const unfinished = admission.transfers > 0;
+  await Promise.all(active.keys());
+  if (outcome !== undefined) return outcome;
   if (gate.locked) {
     reporter.error(
       new AuthError(
@@ -286,13 +422,22 @@ async function serveMany(
     );
     return ExitCode.auth;
   }
-  return interrupted ? ExitCode.interrupted : ExitCode.ok;
+  if (interrupted && once) reporter.error(new InterruptedError());
+  return interrupted && (once || unfinished)
+    ? ExitCode.interrupted
+    : ExitCode.ok;
 }
 
 /** What every connection of a receiver shares. */
 interface Serving {
   udp?: UdpEndpoint | undefined;
   pairing?: Pairing | undefined;
+  /** A listening receiver's bookkeeping of this connection. */
+  ticket?: Ticket;
+  /** The refusal for a peer that paired when no transfer slot was free. */
+  busy?: () => RefusedError;
+  /** The receiver's memory for manifests, bound to this peer. */
+  budget?: ReceiveOptions["budget"];
 }
 
 /** Said on both sides of an `--insecure` transfer. */
@@ -312,21 +457,31 @@ async function serve(
   setNoDelay(conn);
   const peer = peerName(conn);
   const udp = serving.udp;
+  const ticket = serving.ticket;
   using link = new Link(conn, {
     timeoutMs: cmd.timeoutMs,
     signal: rt.signal,
-    ...(serving.pairing ? { pairing: serving.pairing } : {}),
+    ...(serving.pairing
+      ? { pairing: { ...serving.pairing, onShare: () => ticket?.progress() } }
+      : {}),
   });
   const state = new TransferState();
   const { bar, output } = progressFor(rt, cmd.quiet || !withBar, state);
   const say = bar
     ? new Reporter(output, { json: cmd.json, quiet: cmd.quiet })
     : reporter;
-  say.connected(peer, cmd.from === undefined);
-  bar?.start();
-  const scratch = new Scratch();
+  // Said once the peer paired: strangers are not transfers.
+  const paired = () => {
+    if (ticket && !ticket.paired()) {
+      throw serving.busy?.() ?? new RefusedError("Receiver is busy", "busy");
+    }
+    say.connected(peer, cmd.from === undefined);
+    bar?.start();
+  };
+  const scratch = new Scratch(cmd.maxSize);
   try {
     if (cmd.raw) {
+      paired();
       const name = cmd.name ?? "-";
       let sink: FileSink;
       const entries = [{ path: name, type: "file" as const, size: null }];
@@ -363,6 +518,8 @@ async function serve(
         : {}),
       ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
       ...(udp ? { udp } : {}),
+      onHandshake: paired,
+      ...(serving.budget ? { budget: serving.budget } : {}),
       onManifest: (entries) =>
         say.manifest(
           state.files,

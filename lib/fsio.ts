@@ -7,23 +7,28 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
-import { NetworkError, ProtocolError, RefusedError } from "./errors.ts";
+import { NetworkError, RefusedError } from "./errors.ts";
 import { writeAll } from "./frames.ts";
-import { checkWirePath, displayName } from "./names.ts";
+import { checkManifest, nameKey } from "./manifest.ts";
+import { displayName, MAX_SEGMENT_BYTES, PART_SUFFIX } from "./names.ts";
 import type { Entry } from "./protocol.ts";
 import { formatBytes } from "./units.ts";
 
 /** What {@link Destination.vet} finds for a file already there with the announced size. */
 const PRESENT = "present";
 
-/** Suffix of files being received. */
-export const PART_SUFFIX = ".pasa.part";
+export { PART_SUFFIX } from "./names.ts";
 
 /** Metadata the sender sent along with a file. */
 export interface FileMeta {
-  /** Permission bits (0 to 0o777); applied except on Windows. */
+  /**
+   * Permission bits (0 to 0o777), given to the file when it is created:
+   * masked by the receiver's umask, and never without the owner's read
+   * and write. Ignored on Windows.
+   */
   mode?: number;
   /** Modification time, milliseconds since the Unix epoch. */
   mtime?: number;
@@ -46,6 +51,11 @@ export interface DestinationOptions {
   maxSize?: number;
   /** Also refuse names Windows cannot hold. @default {true on Windows} */
   windowsNames?: boolean;
+  /**
+   * Compare names case-folded and Unicode-normalised, as the file system
+   * does. @default {what {@link Destination.prepare} finds out}
+   */
+  foldNames?: boolean;
 }
 
 async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
@@ -62,6 +72,65 @@ function ioError(what: string, cause: unknown, code = "io"): NetworkError {
   return new NetworkError(`${what}: ${detail}`, code, { cause });
 }
 
+const encoder = new TextEncoder();
+
+/**
+ * Whether the file system of `dir` compares names without case or Unicode
+ * normalisation (macOS, Windows, casefold directories): found out by
+ * creating a probe file and looking for it under another spelling.
+ */
+async function foldsNames(dir: string): Promise<boolean> {
+  const stem = `.pasa-probe-${crypto.randomUUID()}-`;
+  const probe = join(dir, `${stem}a\u00e9`);
+  try {
+    const file = await Deno.open(probe, { write: true, createNew: true });
+    file.close();
+  } catch {
+    return Deno.build.os !== "linux"; // cannot write here: the write will say
+  }
+  try {
+    const other = [`${stem}A\u00e9`, `${stem}ae\u0301`];
+    for (const name of other) {
+      if (await lstatOrNull(join(dir, name)) !== null) return true;
+    }
+    return false;
+  } finally {
+    await Deno.remove(probe).catch(() => {});
+  }
+}
+
+/** Refuses a manifest whose footprint passes `--max-size`. */
+function checkMaxSize(footprint: number, maxSize: number): void {
+  if (footprint > maxSize) {
+    throw new RefusedError(
+      `Refusing ${formatBytes(footprint)}: over the receiver's --max-size of ${
+        formatBytes(maxSize)
+      } (each directory and empty file counts ${formatBytes(4096)})`,
+      "too-large",
+    );
+  }
+}
+
+/** Refuses a manifest whose footprint passes the free space in `dir`. */
+async function checkSpace(dir: string, total: number): Promise<void> {
+  if (total === 0) return;
+  let free: number;
+  try {
+    const s = await statfs(dir);
+    free = Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return; // no statfs on this platform: the write itself will say
+  }
+  if (total > free) {
+    throw new RefusedError(
+      `Refusing ${formatBytes(total)}: only ${formatBytes(free)} free in ${
+        displayName(dir)
+      }`,
+      "no-space",
+    );
+  }
+}
+
 /** Where a receiving session puts files: a {@link Destination} or a {@link Scratch}. */
 export interface Target {
   readonly maxSize: number;
@@ -75,8 +144,13 @@ export interface Target {
   vet(entries: readonly Entry[]): Promise<Set<string>>;
   /** Frees what {@link vet} reserved. */
   release(entries: readonly Entry[]): void;
-  makeDirs(wirePath: string): Promise<void>;
-  open(wirePath: string, resumeAt?: number): Promise<PartFile>;
+  /**
+   * Creates a vetted directory path. `known` holds the local paths this
+   * session already found to be directories, so a deep tree costs one
+   * look-up per directory, not one per level per entry.
+   */
+  makeDirs(wirePath: string, known?: Set<string>): Promise<void>;
+  open(wirePath: string, resumeAt?: number, mode?: number): Promise<PartFile>;
   /** Size of a resumable `.pasa.part` of this path, or null. */
   partSize(wirePath: string): Promise<number | null>;
   /** Its local path. */
@@ -94,6 +168,7 @@ export class Destination implements Target {
   readonly force: boolean;
   readonly maxSize: number;
   readonly windowsNames: boolean;
+  #fold: boolean | undefined;
   #busy = new Set<string>();
 
   constructor(root: string, options: DestinationOptions = {}) {
@@ -101,9 +176,18 @@ export class Destination implements Target {
     this.force = options.force ?? false;
     this.maxSize = options.maxSize ?? Infinity;
     this.windowsNames = options.windowsNames ?? Deno.build.os === "windows";
+    this.#fold = options.foldNames;
   }
 
-  /** Creates the output directory if needed; it must not be a file. */
+  /** Whether names are compared case-folded and normalised here. */
+  get foldNames(): boolean {
+    return this.#fold ?? Deno.build.os !== "linux";
+  }
+
+  /**
+   * Creates the output directory if needed (it must not be a file) and
+   * finds out whether its file system folds case or normalises names.
+   */
   async prepare(): Promise<void> {
     try {
       await Deno.mkdir(this.root, { recursive: true });
@@ -113,6 +197,7 @@ export class Destination implements Target {
         error,
       );
     }
+    this.#fold ??= await foldsNames(this.root);
   }
 
   /** The local path of a (checked) wire path. */
@@ -127,45 +212,16 @@ export class Destination implements Target {
    * Call {@link release} with the same entries when done.
    */
   async vet(entries: readonly Entry[]): Promise<Set<string>> {
-    const files = new Set<string>();
-    const all = new Set<string>();
-    let total = 0;
-    for (const entry of entries) {
-      checkWirePath(entry.path, this.windowsNames);
-      if (all.has(entry.path)) {
-        throw new ProtocolError(
-          `Manifest lists ${displayName(entry.path)} twice`,
-        );
-      }
-      all.add(entry.path);
-      if (entry.type === "file") {
-        files.add(entry.path);
-        total += entry.size ?? 0;
-      }
-    }
-    for (const entry of entries) {
-      const segments = entry.path.split("/");
-      for (let i = 1; i < segments.length; i++) {
-        const parent = segments.slice(0, i).join("/");
-        if (files.has(parent)) {
-          throw new ProtocolError(
-            `Manifest uses file ${displayName(parent)} as a directory`,
-          );
-        }
-      }
-    }
-    if (total > this.maxSize) {
-      throw new RefusedError(
-        `Refusing ${formatBytes(total)}: over the receiver's --max-size of ${
-          formatBytes(this.maxSize)
-        }`,
-        "too-large",
-      );
-    }
+    const { footprint, keys } = checkManifest(entries, {
+      fold: this.foldNames,
+      windows: this.windowsNames,
+    });
+    checkMaxSize(footprint, this.maxSize);
     const clashes: string[] = [];
     const present = new Set<string>();
+    const dirs = new Map<string, Deno.FileInfo | null>();
     for (const entry of entries) {
-      const clash = await this.#clash(entry);
+      const clash = await this.#clash(entry, dirs);
       if (clash === PRESENT) present.add(entry.path);
       else if (clash) clashes.push(clash);
     }
@@ -177,38 +233,50 @@ export class Destination implements Target {
         "exists",
       );
     }
-    await this.#checkSpace(total);
-    const busy = entries.filter((e) => this.#busy.has(e.path));
-    if (busy.length > 0) {
+    await checkSpace(this.root, footprint);
+    const busy = keys.findIndex((k) => this.#busy.has(k));
+    if (busy >= 0) {
       throw new RefusedError(
         `Refusing ${
-          displayName(busy[0]!.path)
+          displayName(entries[busy]!.path)
         }: another transfer is writing it`,
         "busy",
       );
     }
-    for (const entry of entries) this.#busy.add(entry.path);
+    for (const key of keys) this.#busy.add(key);
     return present;
   }
 
   /** Frees the names {@link vet} reserved. */
   release(entries: readonly Entry[]): void {
-    for (const entry of entries) this.#busy.delete(entry.path);
+    for (const entry of entries) {
+      this.#busy.delete(nameKey(entry.path, this.foldNames));
+    }
   }
 
-  /** Why an entry cannot be written where it would go, or undefined. */
-  async #clash(entry: Entry): Promise<string | undefined> {
+  /**
+   * Why an entry cannot be written where it would go, or undefined. `dirs`
+   * remembers what each parent turned out to be, for the whole manifest.
+   */
+  async #clash(
+    entry: Entry,
+    dirs: Map<string, Deno.FileInfo | null>,
+  ): Promise<string | undefined> {
     const segments = entry.path.split("/");
     let path = this.root;
     for (let i = 0; i < segments.length; i++) {
       path = join(path, segments[i]!);
-      const info = await lstatOrNull(path);
+      const last = i === segments.length - 1;
+      let info = last ? undefined : dirs.get(path);
+      if (info === undefined) {
+        info = await lstatOrNull(path);
+        if (!last) dirs.set(path, info);
+      }
       if (info === null) return undefined;
       const shown = displayName(segments.slice(0, i + 1).join("/"));
       if (info.isSymlink) {
         return `${shown} is a symbolic link (pasa never follows one)`;
       }
-      const last = i === segments.length - 1;
       if (!last || entry.type === "dir") {
         if (!info.isDirectory) return `${shown} exists and is not a directory`;
       } else if (info.isDirectory) {
@@ -224,32 +292,20 @@ export class Destination implements Target {
     return undefined;
   }
 
-  async #checkSpace(total: number): Promise<void> {
-    if (total === 0) return;
-    let free: number;
-    try {
-      const s = await statfs(this.root);
-      free = Number(s.bavail) * Number(s.bsize);
-    } catch {
-      return; // no statfs on this platform: the write itself will say
-    }
-    if (total > free) {
-      throw new RefusedError(
-        `Refusing ${formatBytes(total)}: only ${formatBytes(free)} free in ${
-          displayName(this.root)
-        }`,
-        "no-space",
-      );
-    }
-  }
-
   /** Creates the directories of a vetted wire path, one level at a time. */
-  async makeDirs(wirePath: string): Promise<void> {
+  async makeDirs(
+    wirePath: string,
+    known: Set<string> = new Set(),
+  ): Promise<void> {
     let path = this.root;
     for (const segment of wirePath.split("/")) {
       path = join(path, segment);
+      if (known.has(path)) continue;
       const info = await lstatOrNull(path);
-      if (info?.isDirectory) continue;
+      if (info?.isDirectory) {
+        known.add(path);
+        continue;
+      }
       if (info !== null) {
         throw new RefusedError(
           `Cannot create directory ${displayName(wirePath)}: ${
@@ -268,12 +324,32 @@ export class Destination implements Target {
           );
         }
       }
+      known.add(path);
     }
   }
 
-  /** The local path of a file's `.pasa.part`. */
+  /**
+   * The local path of a file's `.pasa.part`: `NAME.pasa.part` beside it,
+   * or, where that would pass the 255-byte limit of a name, the start of
+   * NAME, `~`, and 16 hex digits of its SHA-256: still one fixed name per
+   * file, so that an interrupted transfer can be resumed.
+   */
   partPath(wirePath: string): string {
-    return this.localPath(wirePath) + PART_SUFFIX;
+    const local = this.localPath(wirePath);
+    const slash = wirePath.lastIndexOf("/");
+    const name = wirePath.slice(slash + 1);
+    const bytes = encoder.encode(name);
+    if (bytes.length + PART_SUFFIX.length <= MAX_SEGMENT_BYTES) {
+      return local + PART_SUFFIX;
+    }
+    const tag = "~" +
+      createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+    let keep = MAX_SEGMENT_BYTES - PART_SUFFIX.length - tag.length;
+    // Cut on a character boundary: never inside a UTF-8 sequence.
+    while (keep > 0 && (bytes[keep]! & 0xc0) === 0x80) keep--;
+    const short = new TextDecoder().decode(bytes.subarray(0, keep));
+    return local.slice(0, local.length - name.length) + short + tag +
+      PART_SUFFIX;
   }
 
   /**
@@ -290,11 +366,15 @@ export class Destination implements Target {
    * With `resumeAt`, continues the existing part after its first
    * `resumeAt` bytes (already verified by both ends).
    */
-  async open(wirePath: string, resumeAt = 0): Promise<PartFile> {
+  async open(
+    wirePath: string,
+    resumeAt = 0,
+    mode = 0o644,
+  ): Promise<PartFile> {
     const slash = wirePath.lastIndexOf("/");
     if (slash > 0) await this.makeDirs(wirePath.slice(0, slash));
     const finalPath = this.localPath(wirePath);
-    const partPath = finalPath + PART_SUFFIX;
+    const partPath = this.partPath(wirePath);
     if (resumeAt > 0) {
       try {
         const file = await Deno.open(partPath, { read: true, write: true });
@@ -321,11 +401,13 @@ export class Destination implements Target {
     let file: Deno.FsFile;
     try {
       // createNew is O_EXCL: it never follows a link planted at that name.
+      // The sender's mode is given here, where the umask applies to it, and
+      // never later through a path that someone could swap for a link.
       file = await Deno.open(partPath, {
         read: true,
         write: true,
         createNew: true,
-        mode: 0o644,
+        mode: (mode & 0o777) | 0o600,
       });
     } catch (error) {
       throw ioError(`Cannot create ${displayName(partPath)}`, error);
@@ -373,20 +455,34 @@ export class PartFile implements FileSink {
   }
 
   async commit(meta: FileMeta = {}): Promise<void> {
+    let opened: Deno.FileInfo;
     try {
       await this.#syncing;
-      // Before the sync, so that the metadata is as durable as the bytes.
-      if (meta.mode !== undefined && Deno.build.os !== "windows") {
-        await Deno.chmod(this.partPath, meta.mode & 0o777);
-      }
+      // Through the handle, before the sync, so that the time is as durable
+      // as the bytes (the mode was given when the file was created).
       if (meta.mtime !== undefined) {
         await this.file.utime(new Date(), new Date(meta.mtime));
       }
       await this.file.sync();
+      opened = await this.file.stat();
     } catch (error) {
       throw ioError(`Cannot sync ${displayName(this.wirePath)}`, error, "disk");
     } finally {
       this.#close();
+    }
+    // The rename goes by path: make sure the path still names the file we
+    // wrote, not something a local user put in its place.
+    const now = await lstatOrNull(this.partPath);
+    if (
+      now === null || !now.isFile || now.ino !== opened.ino ||
+      now.dev !== opened.dev
+    ) {
+      throw new NetworkError(
+        `Cannot finish ${
+          displayName(this.wirePath)
+        }: its ${PART_SUFFIX} file was replaced or removed while it was received`,
+        "io",
+      );
     }
     const existing = await lstatOrNull(this.finalPath);
     if (existing !== null && (!this.force || existing.isDirectory)) {
@@ -456,13 +552,33 @@ export class StreamSink implements FileSink {
  * deleted once verified.
  */
 export class Scratch implements Target {
-  readonly maxSize = Infinity;
+  readonly maxSize: number;
   readonly force = false;
   #dir: string | undefined;
 
-  vet(entries: readonly Entry[]): Promise<Set<string>> {
-    for (const entry of entries) checkWirePath(entry.path);
-    return Promise.resolve(new Set());
+  /** `maxSize`: the receiver's `--max-size`, which measurements obey too. */
+  constructor(maxSize = Infinity) {
+    this.maxSize = maxSize;
+  }
+
+  /**
+   * Checks names as a destination would, `--max-size`, and the free space
+   * where the scratch file of a UDP measurement goes (the system's
+   * temporary directory).
+   */
+  async vet(entries: readonly Entry[]): Promise<Set<string>> {
+    const { bytes, footprint } = checkManifest(entries);
+    checkMaxSize(footprint, this.maxSize);
+    await checkSpace(await this.#scratchDir(), bytes);
+    return new Set();
+  }
+
+  async #scratchDir(): Promise<string> {
+    try {
+      return this.#dir ??= await Deno.makeTempDir({ prefix: "pasa-bench-" });
+    } catch (error) {
+      throw ioError("Cannot create a scratch file for the measurement", error);
+    }
   }
 
   release(): void {}
@@ -485,8 +601,7 @@ export class Scratch implements Target {
 
   async open(wirePath: string): Promise<PartFile> {
     try {
-      this.#dir ??= await Deno.makeTempDir({ prefix: "pasa-bench-" });
-      const path = await Deno.makeTempFile({ dir: this.#dir });
+      const path = await Deno.makeTempFile({ dir: await this.#scratchDir() });
       const file = await Deno.open(path, { read: true, write: true });
       return new ScratchFile(file, path, wirePath);
     } catch (error) {

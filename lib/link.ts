@@ -116,6 +116,14 @@ export class Link implements Connection {
     return () => clearTimeout(timer);
   }
 
+  /**
+   * Throws as a read would (time-out, Ctrl-C) if the connection was closed:
+   * for long work between reads that must stop with the connection.
+   */
+  ensureOpen(doing: string): void {
+    if (this.#closed) this.#fail(new Error("the connection is closed"), doing);
+  }
+
   /** Marks activity that is not a read or write (e.g. the peer is busy syncing). */
   touch(): void {
     this.#activity++;

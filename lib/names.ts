@@ -11,6 +11,10 @@ import { RefusedError } from "./errors.ts";
 export const MAX_PATH_BYTES = 4096;
 /** Longest single path segment accepted, in UTF-8 bytes. */
 export const MAX_SEGMENT_BYTES = 255;
+/** Most path segments (directory levels, the file included) accepted. */
+export const MAX_DEPTH = 128;
+/** Ending reserved for files being received (`NAME.pasa.part`). */
+export const PART_SUFFIX = ".pasa.part";
 
 // C0 controls (NUL and ESC among them), DEL and C1 controls.
 // deno-lint-ignore no-control-regex
@@ -19,11 +23,17 @@ const encoder = new TextEncoder();
 
 /**
  * Why a wire path is unsafe, or `undefined` when it is a plain relative
- * path: segments separated by `/`, none empty, `.` or `..`, no backslash,
- * drive letter, control character, leading `/`, or over-long segment.
+ * path: well-formed Unicode, segments separated by `/`, none empty, `.` or
+ * `..`, none ending in `.pasa.part`, at most {@link MAX_DEPTH} of them; no
+ * backslash, drive letter, control character, leading `/`, or over-long
+ * segment.
  */
 export function unsafeReason(path: string): string | undefined {
   if (path.length === 0) return "the name is empty";
+  // A lone surrogate would be stored as U+FFFD: another name than the one checked.
+  if (!path.isWellFormed()) {
+    return "it is not valid Unicode (a lone surrogate)";
+  }
   if (CONTROL.test(path)) return "it contains a control character";
   if (path.includes("\\")) return "it contains a backslash";
   if (path.startsWith("/")) return "it is an absolute path";
@@ -31,13 +41,20 @@ export function unsafeReason(path: string): string | undefined {
   if (encoder.encode(path).length > MAX_PATH_BYTES) {
     return `it is longer than ${MAX_PATH_BYTES} bytes`;
   }
-  for (const segment of path.split("/")) {
+  const segments = path.split("/");
+  if (segments.length > MAX_DEPTH) {
+    return `it is more than ${MAX_DEPTH} levels deep`;
+  }
+  for (const segment of segments) {
     if (segment === "") return "it has an empty path segment";
     if (segment === "." || segment === "..") {
       return `it has a "${segment}" segment`;
     }
     if (encoder.encode(segment).length > MAX_SEGMENT_BYTES) {
       return `a segment is longer than ${MAX_SEGMENT_BYTES} bytes`;
+    }
+    if (segment.toLowerCase().endsWith(PART_SUFFIX)) {
+      return `names ending in ${PART_SUFFIX} are reserved for files being received`;
     }
   }
   return undefined;
@@ -105,7 +122,13 @@ export function displayName(name: string): string {
     } else if (ch === "\\" || ch === '"') {
       out += `\\${ch}`;
       escaped = true;
-    } else if (code === 0x2028 || code === 0x2029 || code === 0xfeff) {
+    } else if (
+      code === 0x2028 || code === 0x2029 || code === 0xfeff ||
+      (code >= 0xd800 && code <= 0xdfff) || // a lone surrogate
+      // Bidirectional controls: U+202E makes "a\u202Egnp.exe" print as "aexe.png".
+      code === 0x061c || code === 0x200e || code === 0x200f ||
+      (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069)
+    ) {
       out += `\\u{${code.toString(16)}}`;
       escaped = true;
     } else {

@@ -33,6 +33,22 @@ export const CHUNK_SIZE = 1024 * 1024;
 export const ABORT_CHUNK = 0xffff_ffff;
 /** Most manifest entries one transfer may carry. */
 export const MAX_ENTRIES = 1_000_000;
+/**
+ * Most memory one manifest may take on the receiver, as counted by
+ * {@link manifestCost}: about a million entries with paths of 130 bytes.
+ */
+export const MAX_MANIFEST_MEMORY = 256 * 1024 * 1024;
+/** Latest modification time accepted: the end of year 9999, in ms since the epoch. */
+export const MAX_MTIME = 253_402_300_799_999;
+
+/**
+ * What an entry counts against {@link MAX_MANIFEST_MEMORY} and a
+ * receiver's budget: its path's length plus 128 for the rest of it.
+ */
+export function manifestCost(entry: Entry): number {
+  return entry.path.length + 128;
+}
+
 /** Most entries pasa puts in one `manifest` frame (keeps frames far under the cap). */
 export const ENTRIES_PER_FRAME = 200;
 /** Largest size in the classic `--raw` format: its header is a u32. */
@@ -326,7 +342,9 @@ function entryOf(value: unknown): Entry {
     entry.mode = mode;
   }
   if (o.mtime !== undefined && o.mtime !== null) {
-    entry.mtime = count(o, "mtime");
+    const mtime = count(o, "mtime");
+    if (mtime > MAX_MTIME) fail(`"mtime" must be before the year 10000`);
+    entry.mtime = mtime;
   }
   return entry;
 }

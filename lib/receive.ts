@@ -22,7 +22,9 @@ import {
   type BenchRequest,
   checkChunkLength,
   type Entry,
+  manifestCost,
   MAX_ENTRIES,
+  MAX_MANIFEST_MEMORY,
   type UdpRequest,
 } from "./protocol.ts";
 import {
@@ -73,6 +75,17 @@ export interface ReceiveOptions {
     request: BenchRequest,
     reader: FrameReader,
   ) => Promise<TransferResult>;
+  /**
+   * Called once the peer paired (or, `--insecure`, said hello); may throw
+   * to refuse it (a receiver with no free transfer slot).
+   */
+  onHandshake?: () => void;
+  /**
+   * The receiver's memory for manifests, bound to this peer: `take` says
+   * whether `bytes` more may be held; `give` returns them.
+   * @default {only the per-manifest limit, MAX_MANIFEST_MEMORY}
+   */
+  budget?: { take(bytes: number): boolean; give(bytes: number): void };
   /** Called with the vetted manifest, before any data. */
   onManifest?: (entries: readonly Entry[]) => void;
   /** Called once per file when it is verified and in place. */
@@ -118,6 +131,7 @@ export async function receiveSession(
   const open: UdpFile[] = [];
   let transfer = 0;
   let reports: ReturnType<typeof setInterval> | undefined;
+  let held = 0;
   try {
     // A peer trickling a byte at a time must not hold a connection forever.
     liftDeadline = link.deadline("the handshake and the list of files");
@@ -125,6 +139,7 @@ export async function receiveSession(
       const peer = await handshake(link, reader, "receiver", {
         sameRole: options.reverse !== undefined,
       });
+      options.onHandshake?.();
       if (peer.role === "receiver") {
         // Only a bench --reverse client may be a receiver too: it asks for a payload.
         const request = await reader.readControl();
@@ -138,7 +153,18 @@ export async function receiveSession(
         return await options.reverse!(request, reader);
       }
     }
-    const { entries: list, udp: request, bench } = await readManifest(reader);
+    const { entries: list, udp: request, bench } = await readManifest(
+      reader,
+      (bytes) => {
+        if (options.budget && !options.budget.take(bytes)) {
+          throw new RefusedError(
+            "Receiver is busy: the lists of files it holds take all the memory it allows; try again later",
+            "busy",
+          );
+        }
+        held += bytes;
+      },
+    );
     entries = list;
     if (bench && !options.scratch) {
       throw new ProtocolError(
@@ -211,7 +237,7 @@ export async function receiveSession(
         state.beginFile(k, entry.path, entry.size);
         // A resumed file continues its .part after the verified prefix.
         const offset = starts.get(k) ?? 0;
-        const part = await dest.open(entry.path, offset);
+        const part = await dest.open(entry.path, offset, entry.mode);
         const handler = new UdpFileReceiver(
           part.file,
           entry.size!,
@@ -229,10 +255,13 @@ export async function receiveSession(
       startReports = () => {
         // Reports are quiet: only datagrams arriving (or frames read) keep the
         // link alive, so a sender that vanished mid-pass still times out.
-        let seen = counters.received;
+        // Only new data counts: copies of slots already here (replayed or
+        // duplicated datagrams) must not keep a transfer alive forever.
+        const fresh = () => counters.received - counters.duplicates;
+        let seen = fresh();
         reports = setInterval(() => {
-          if (counters.received !== seen) link.touch();
-          seen = counters.received;
+          if (fresh() !== seen) link.touch();
+          seen = fresh();
           send({
             type: "udp-report",
             received: counters.received,
@@ -243,8 +272,15 @@ export async function receiveSession(
     }
 
     if (!options.stdout) {
+      const known = new Set<string>();
+      let made = 0;
       for (const e of entries) {
-        if (e.type === "dir") await dest.makeDirs(e.path);
+        if (e.type !== "dir") continue;
+        await dest.makeDirs(e.path, known);
+        // The sender waits for this work, so it is activity; but once the
+        // connection is closed (Ctrl-C, a time-out) nothing more is made.
+        if (++made % 256 === 0) link.touch();
+        link.ensureOpen("creating directories");
       }
     }
     // Prefixes left by interrupted transfers, offered for resuming. Over UDP
@@ -310,9 +346,8 @@ export async function receiveSession(
             "exists",
           );
         }
-        sink = skip
-          ? DISCARD
-          : options.stdout ?? await dest.open(entry.path, start);
+        sink = skip ? DISCARD : options.stdout ??
+          await dest.open(entry.path, start, entry.mode);
         if (skip) options.onSkipped?.(entry.path);
         // Resuming: the hash already holds the verified prefix.
         const hash = start > 0
@@ -423,6 +458,7 @@ export async function receiveSession(
     clearInterval(reports);
     if (transfer !== 0) options.udp?.route(transfer, undefined);
     if (vetted && entries) dest.release(entries);
+    options.budget?.give(held);
   }
 }
 
@@ -459,12 +495,18 @@ function checkUdpRequest(
   }
 }
 
+/**
+ * Reads the options and the manifest frames. `charge` is told what each
+ * frame's entries cost before they are kept, and throws to refuse them.
+ */
 async function readManifest(
   reader: FrameReader,
+  charge: (bytes: number) => void,
 ): Promise<{ entries: Entry[]; udp?: UdpRequest; bench: boolean }> {
   const entries: Entry[] = [];
   let udp: UdpRequest | undefined;
   let bench = false;
+  let memory = 0;
   for (;;) {
     const message = await reader.readControl();
     if (message.type === "error") {
@@ -491,7 +533,19 @@ async function readManifest(
     if (entries.length + message.entries.length > MAX_ENTRIES) {
       throw new ProtocolError(`Manifest has more than ${MAX_ENTRIES} entries`);
     }
-    entries.push(...message.entries);
+    let cost = 0;
+    for (const entry of message.entries) cost += manifestCost(entry);
+    if (memory + cost > MAX_MANIFEST_MEMORY) {
+      throw new RefusedError(
+        `Refusing a list of files over ${
+          formatBytes(MAX_MANIFEST_MEMORY)
+        } in memory (${entries.length} entries so far)`,
+        "too-large",
+      );
+    }
+    charge(cost);
+    memory += cost;
+    for (const entry of message.entries) entries.push(entry);
     if (message.last) return udp ? { entries, udp, bench } : { entries, bench };
   }
 }

@@ -46,6 +46,8 @@ export interface Pairing {
   initiator: boolean;
   /** On a listening side that serves many: counts and limits failures. */
   gate?: PairingGate;
+  /** Called on a listening side when the peer's share arrived. */
+  onShare?: () => void;
 }
 
 /** Session keys of one side, from SPAKE2's `Ke`. */
@@ -181,6 +183,18 @@ export async function pair(
     });
     keys = sessionKeys(result.ke, true);
   } else {
+    // A peer that said hello and nothing more costs no curve arithmetic and
+    // holds no attempt: both wait for its share.
+    const offer = await reader.readControl();
+    if (offer.type === "error") {
+      throw errorFromPeer(offer.code, offer.message);
+    }
+    if (offer.type !== "pake") {
+      throw new ProtocolError(
+        `Expected the peer's pake frame, got ${offer.type}`,
+      );
+    }
+    pairing.onShare?.();
     const gate = pairing.gate;
     if (gate && !await gate.begin()) {
       throw new AuthError(
@@ -193,15 +207,6 @@ export async function pair(
     let exposed = false;
     try {
       const state = pakeStart("B", w);
-      const offer = await reader.readControl();
-      if (offer.type === "error") {
-        throw errorFromPeer(offer.code, offer.message);
-      }
-      if (offer.type !== "pake") {
-        throw new ProtocolError(
-          `Expected the peer's pake frame, got ${offer.type}`,
-        );
-      }
       const result = finish(state, offer.share);
       await writeControl(link, {
         type: "pake",

@@ -11,7 +11,7 @@ import { basename, join, resolve } from "node:path";
 import { UsageError } from "./errors.ts";
 import { displayName, unsafeReason } from "./names.ts";
 import type { Input } from "./payload.ts";
-import { type Entry, MAX_ENTRIES } from "./protocol.ts";
+import { type Entry, MAX_ENTRIES, MAX_MTIME } from "./protocol.ts";
 
 /** One manifest entry and where its bytes come from. */
 export interface Source {
@@ -128,7 +128,11 @@ export async function collectSources(
 function fileEntry(path: string, info: Deno.FileInfo): Entry {
   const entry: Entry = { path, type: "file", size: info.size };
   if (info.mode !== null) entry.mode = info.mode & 0o777;
-  if (info.mtime !== null) entry.mtime = info.mtime.getTime();
+  // A time the protocol cannot carry (before 1970, after 9999) is left out.
+  const mtime = info.mtime?.getTime();
+  if (mtime !== undefined && mtime >= 0 && mtime <= MAX_MTIME) {
+    entry.mtime = Math.floor(mtime);
+  }
   return entry;
 }
 

@@ -71,6 +71,7 @@ Deno.test("pasa bench --to a receive --keep measures there and leaves nothing on
   await using receiver = await startListening([
     "receive",
     "--keep",
+    "--udp",
     "--out",
     tmp.path,
   ]);
@@ -121,6 +122,7 @@ Deno.test("pasa bench --reverse: the receive --keep sends, verified, and keeps n
   await using receiver = await startListening([
     "receive",
     "--keep",
+    "--udp",
     "--out",
     tmp.path,
   ]);

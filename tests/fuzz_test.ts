@@ -180,6 +180,7 @@ Deno.test(`fuzz (seed ${SEED}): a live receive --keep survives mutated sessions 
   await using receiver = await startListening([
     "receive",
     "--keep",
+    "--udp",
     "--timeout",
     "2",
     "--out",

@@ -198,3 +198,26 @@ export async function peakRss(pid: number): Promise<number | null> {
     : null;
   return m ? Number(m[1]) * 1024 : null;
 }
+
+/**
+ * Waits for `promise` at most `ms`: a hung pasa fails its test with a
+ * message saying what it was waiting for, and never hangs the suite.
+ */
+export async function within<T>(
+  ms: number,
+  what: string,
+  promise: Promise<T>,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Still waiting after ${ms} ms for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

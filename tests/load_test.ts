@@ -10,6 +10,7 @@ import {
   startListening,
   tempDir,
 } from "./helpers.ts";
+import { connectAsSender } from "./peer.ts";
 
 Deno.test("receive --keep under load: 32 concurrent senders, mixed sizes, TCP and UDP, all verified", async () => {
   await using tmp = await tempDir();
@@ -29,6 +30,7 @@ Deno.test("receive --keep under load: 32 concurrent senders, mixed sizes, TCP an
   await using receiver = await startListening([
     "receive",
     "--keep",
+    "--udp",
     "--out",
     out,
   ]);
@@ -77,12 +79,9 @@ Deno.test("--max-connections refuses the excess with a clear message and exit 4"
     "--out",
     tmp.path,
   ]);
-  // Hold the only slot with a peer that is mid-handshake.
-  using holder = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: receiver.port,
-  });
-  await holder.write(encodePreamble());
+  // Hold the only slot with a peer that paired and has not sent its
+  // manifest (one still pairing holds no transfer slot).
+  using _holder = await connectAsSender(receiver.port);
   const file = join(tmp.path, "x.bin");
   await Deno.writeFile(file, new Uint8Array(10));
   // The receiver registers the holder as soon as it accepts it; this sender comes after.

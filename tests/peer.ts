@@ -5,9 +5,16 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
+import net from "node:net";
 import { FrameReader, writeAll, writeControl } from "../lib/frames.ts";
 import { Link } from "../lib/link.ts";
-import { encodeControl, type Entry, type Message } from "../lib/protocol.ts";
+import {
+  encodeControl,
+  encodePreamble,
+  type Entry,
+  type Message,
+} from "../lib/protocol.ts";
 import { handshake } from "../lib/session.ts";
 import { TEST_CODE } from "./helpers.ts";
 
@@ -61,3 +68,60 @@ export function chunkFrame(bytes: Uint8Array): Uint8Array {
 }
 
 export { encodeControl };
+
+/**
+ * A stranger's reset storm: connects to 127.0.0.1:`port` and resets at
+ * once (SO_LINGER 0), again and again, `count` times or for `ms` at most.
+ * Returns how many it made.
+ */
+export async function resetStorm(
+  port: number,
+  options: { count: number; ms: number },
+): Promise<number> {
+  const until = performance.now() + options.ms;
+  let made = 0;
+  while (made < options.count && performance.now() < until) {
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.resetAndDestroy();
+        resolve();
+      });
+      socket.on("error", () => resolve());
+    });
+    made++;
+  }
+  return made;
+}
+
+/**
+ * A stranger that says hello as a sender and then nothing: returns the
+ * open connection (close it, or let the receiver drop it).
+ */
+export async function helloOnly(port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const hello = encodeControl({
+    type: "hello",
+    role: "sender",
+    software: "stranger",
+    security: ["spake2-p256-chacha20poly1305"],
+  });
+  await writeAll(conn, encodePreamble());
+  await writeAll(conn, hello);
+  return conn;
+}
+
+/**
+ * Sends file `index`'s whole body as one chunk, the closing empty chunk and
+ * its `file-end`, as an honest sender would; returns the SHA-256 sent.
+ */
+export async function sendBody(
+  peer: Peer,
+  index: number,
+  body: Uint8Array,
+): Promise<string> {
+  const sha256 = createHash("sha256").update(body).digest("hex");
+  if (body.length > 0) await peer.write(chunkFrame(body));
+  await peer.write(new Uint8Array(4));
+  await peer.send({ type: "file-end", index, size: body.length, sha256 });
+  return sha256;
+}

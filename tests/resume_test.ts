@@ -11,6 +11,7 @@ import {
   sha256File,
   startListening,
   tempDir,
+  within,
 } from "./helpers.ts";
 import { startProxy } from "./proxy.ts";
 
@@ -49,10 +50,16 @@ async function secondChunkHeader(path: string): Promise<number> {
   return 8 + hello.length + manifest.length + 4 + CHUNK_SIZE;
 }
 
-/** Cuts a first attempt after `cut` bytes, then sends again directly; returns both runs. */
+/**
+ * Cuts a first attempt after `cut` bytes, then sends again directly; returns
+ * both runs. A cut before the pairing leaves the one-shot receiver
+ * listening (a stranger's connection is not its transfer): the second
+ * attempt goes to that same receiver; otherwise to a new one.
+ */
 async function cutThenResend(
   cutAt: (file: string) => Promise<number> | number,
   flags: string[] = [],
+  beforePairing = false,
 ) {
   await using tmp = await tempDir();
   const file = await source(tmp.path);
@@ -60,26 +67,28 @@ async function cutThenResend(
   const cut = await cutAt(file);
   let first;
   let afterCut: string[] = [];
+  await using firstReceiver = await startListening([
+    "receive",
+    "--out",
+    out,
+    ...flags,
+  ]);
   {
-    await using receiver = await startListening([
-      "receive",
-      "--out",
-      out,
-      ...flags,
-    ]);
-    await using proxy = startProxy(receiver.port, { cutAfter: cut });
+    await using proxy = startProxy(firstReceiver.port, { cutAfter: cut });
     first = await sendTo(proxy.port, file, ...flags);
-    await receiver.result();
+    if (!beforePairing) {
+      await within(30_000, "the cut receiver", firstReceiver.result());
+    }
     afterCut = await listTree(out).catch(() => []);
   }
-  await using receiver = await startListening([
+  await using receiver = beforePairing ? firstReceiver : await startListening([
     "receive",
     "--out",
     out,
     ...flags,
   ]);
   const second = await sendTo(receiver.port, file, "--json", ...flags);
-  const received = await receiver.result();
+  const received = await within(30_000, "the receiver", receiver.result());
   return {
     first,
     afterCut,
@@ -100,9 +109,10 @@ const cuts: [
   (file: string) => Promise<number> | number,
   boolean,
   string[],
+  boolean?,
 ][] = [
-  ["inside the preamble", () => 6, false, []],
-  ["inside the hello frame", () => 30, false, []],
+  ["inside the preamble", () => 6, false, [], true],
+  ["inside the hello frame", () => 30, false, [], true],
   ["inside the first chunk (--insecure)", () => 200_000, true, ["--insecure"]],
   ["inside the third record", () => 700_000, true, []],
   [
@@ -113,9 +123,9 @@ const cuts: [
   ],
   ["inside the last chunk", () => SIZE - 1000, true, []],
 ];
-for (const [where, cutAt, resumes, flags] of cuts) {
+for (const [where, cutAt, resumes, flags, beforePairing] of cuts) {
   Deno.test(`a transfer cut ${where} leaves nothing under the final name, and the rerun completes`, async () => {
-    const r = await cutThenResend(cutAt, flags);
+    const r = await cutThenResend(cutAt, flags, beforePairing);
     assert.equal(r.first.code, 1, r.first.stderr);
     assert.ok(
       !r.afterCut.includes("data.bin"),

@@ -12,6 +12,7 @@ import {
   tempDir,
   TESTFILES,
 } from "./helpers.ts";
+import { connectAsSender } from "./peer.ts";
 import { startProxy } from "./proxy.ts";
 
 async function copyTree(from: string, to: string): Promise<void> {
@@ -257,11 +258,9 @@ Deno.test("a silent peer times out instead of hanging", async () => {
     "--timeout",
     "0.5",
   ]);
-  using conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: receiver.port,
-  });
-  await conn.write(new Uint8Array([0x50, 0x41])); // two bytes of a preamble, then nothing
+  // A peer that paired, then says nothing (a stranger that goes silent
+  // before pairing is not the one-shot receiver's transfer: hostile_test.ts).
+  using _peer = await connectAsSender(receiver.port);
   const received = await receiver.result();
   assert.equal(received.code, 1);
   // The idle timer or the handshake deadline, whichever fires first: both time out.

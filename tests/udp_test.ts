@@ -316,6 +316,7 @@ Deno.test("receive --keep serves a TCP and a UDP sender at once", async () => {
   await using receiver = await startListening([
     "receive",
     "--keep",
+    "--udp",
     "--out",
     tmp.path,
   ]);

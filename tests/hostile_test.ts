@@ -1,0 +1,364 @@
+/**
+ * The hostile suite: each test plays an attack found by a hostile review,
+ * from a stranger (no code) or from a peer that paired and then lies, and
+ * checks the receiver's promises still hold. Every wait is bounded.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { checkManifest } from "../lib/manifest.ts";
+import type { Entry, Message } from "../lib/protocol.ts";
+import {
+  events,
+  listTree,
+  peakRss,
+  type Receiver,
+  sendTo,
+  sha256File,
+  startListening,
+  tempDir,
+  TESTFILES,
+  within,
+} from "./helpers.ts";
+import {
+  connectAsSender,
+  helloOnly,
+  offer,
+  resetStorm,
+  sendBody,
+} from "./peer.ts";
+
+/** A `receive --keep` into `out`, with `flags`. */
+function keepReceiver(out: string, ...flags: string[]): Promise<Receiver> {
+  return startListening(["receive", "--keep", ...flags, "--out", out]);
+}
+
+/** Interrupts a receiver and waits (bounded) for it to end. */
+async function stop(receiver: Receiver) {
+  receiver.kill();
+  return await within(10_000, "the receiver", receiver.result());
+}
+
+Deno.test("a stranger resetting connections in a loop never stops a --keep receiver", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  const resets = await resetStorm(receiver.port, { count: 4000, ms: 4000 });
+  assert.ok(resets > 500, `only ${resets} resets were made`);
+  const sent = await within(
+    30_000,
+    "a sender after the storm",
+    sendTo(receiver.port, join(TESTFILES, "all-bytes.bin")),
+  );
+  assert.equal(sent.code, 0, sent.stderr);
+  receiver.kill();
+  const received = await within(10_000, "the receiver", receiver.result());
+  assert.equal(received.code, 0, received.stderr);
+  assert.deepEqual(await listTree(tmp.path), ["all-bytes.bin"]);
+  // Said, but not once per reset.
+  assert.ok(
+    received.stderr.split("\n").length < 50,
+    `${received.stderr.split("\n").length} lines of log`,
+  );
+});
+
+Deno.test("a one-shot receiver keeps listening through a reset storm", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening(["receive", "--out", tmp.path]);
+  await resetStorm(receiver.port, { count: 2000, ms: 3000 });
+  const sent = await within(
+    30_000,
+    "a sender after the storm",
+    sendTo(receiver.port, join(TESTFILES, "one-byte.bin")),
+  );
+  assert.equal(sent.code, 0, sent.stderr);
+  const received = await within(10_000, "the receiver", receiver.result());
+  assert.equal(received.code, 0, received.stderr);
+});
+
+Deno.test("strangers holding more hello-only connections than any limit never make a real sender busy", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path, "--max-connections", "2");
+  const strangers: Deno.TcpConn[] = [];
+  try {
+    // More than the pool for unpaired peers (128) and than one address may hold (32).
+    for (let i = 0; i < 200; i++) {
+      strangers.push(await helloOnly(receiver.port));
+    }
+    const sent = await within(
+      30_000,
+      "a real sender among strangers",
+      sendTo(receiver.port, join(TESTFILES, "all-bytes.bin")),
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    // And again, while the strangers come back.
+    for (let i = 0; i < 40; i++) strangers.push(await helloOnly(receiver.port));
+    const again = await within(
+      30_000,
+      "a second real sender",
+      sendTo(receiver.port, join(TESTFILES, "one-byte.bin")),
+    );
+    assert.equal(again.code, 0, again.stderr);
+  } finally {
+    for (const s of strangers) {
+      try {
+        s.close();
+      } catch { /* dropped by the receiver */ }
+    }
+  }
+  receiver.kill();
+  const received = await within(10_000, "the receiver", receiver.result());
+  const summaries = events(received.stdout).filter((e) =>
+    e.event === "summary"
+  );
+  assert.equal(summaries.length, 2);
+  // Strangers are neither connections worth announcing nor a flood of errors.
+  const lines = received.stdout.split("\n").length +
+    received.stderr.split("\n").length;
+  assert.ok(lines < 60, `${lines} lines of output for 240 strangers`);
+});
+
+/** A paired sender that offers `entries` and answers nothing more. */
+async function offerFrom(port: number, entries: Entry[]): Promise<Message> {
+  using peer = await connectAsSender(port);
+  return await offer(peer, entries);
+}
+
+Deno.test("a lone surrogate cannot stand for another sender's name: the second sender cannot replace a verified file", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  // The victim's name holds U+FFFD, which is what a lone surrogate is written as.
+  using victim = await connectAsSender(receiver.port);
+  const body = new TextEncoder().encode("the victim's report\n");
+  const accepted = await offer(victim, [{
+    path: "report\ufffd.txt",
+    type: "file",
+    size: body.length,
+  }]);
+  assert.equal(accepted.type, "accept");
+  const attack = await within(
+    10_000,
+    "the attacker's answer",
+    offerFrom(receiver.port, [{
+      path: "report\ud800.txt",
+      type: "file",
+      size: 21,
+    }]),
+  );
+  assert.equal(attack.type, "error");
+  assert.equal(attack.type === "error" && attack.code, "unsafe-name");
+  const sha256 = await sendBody(victim, 0, body);
+  const ok = await within(10_000, "file-ok", victim.next());
+  assert.equal(ok.type, "file-ok");
+  await stop(receiver);
+  assert.equal(
+    await sha256File(join(tmp.path, "report\ufffd.txt")),
+    sha256,
+    "the file on disk is the victim's",
+  );
+});
+
+Deno.test("names ending in .pasa.part are refused, so no entry can replace or delete a part file", async () => {
+  await using tmp = await tempDir();
+  const keep = join(tmp.path, "q.pasa.part");
+  await Deno.writeTextFile(keep, "a user's own file");
+  await using receiver = await keepReceiver(tmp.path, "--force");
+  for (
+    const entries of [
+      [{ path: "big.bin.pasa.part", type: "file" as const, size: 33 }],
+      [
+        { path: "q.pasa.part", type: "file" as const, size: 1 },
+        { path: "q", type: "file" as const, size: 1 },
+      ],
+      [{ path: "dir.PASA.PART/x", type: "file" as const, size: 1 }],
+    ]
+  ) {
+    const answer = await offerFrom(receiver.port, entries);
+    assert.equal(answer.type === "error" && answer.code, "unsafe-name");
+  }
+  await stop(receiver);
+  assert.equal(await Deno.readTextFile(keep), "a user's own file");
+});
+
+Deno.test("a manifest thousands of levels deep is refused at once, and the receiver serves the next sender", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path, "--timeout", "5");
+  const deep = Array(2000).fill("a").join("/");
+  const entries: Entry[] = [];
+  for (let i = 0; i < 2000; i++) {
+    entries.push({ path: `${deep}/${i}`, type: "file", size: 0 });
+  }
+  using peer = await connectAsSender(receiver.port);
+  for (let i = 0; i < entries.length; i += 10) {
+    await peer.send({
+      type: "manifest",
+      entries: entries.slice(i, i + 10),
+      last: i + 10 >= entries.length,
+    });
+  }
+  const answer = await within(10_000, "the verdict", peer.next());
+  assert.equal(answer.type === "error" && answer.code, "unsafe-name");
+  assert.match(answer.type === "error" ? answer.message : "", /levels deep/);
+  const sent = await within(
+    10_000,
+    "the next sender",
+    sendTo(receiver.port, join(TESTFILES, "one-byte.bin")),
+  );
+  assert.equal(sent.code, 0, sent.stderr);
+  await stop(receiver);
+});
+
+Deno.test("checkManifest() finds a file used as a directory deep among thousands of entries", () => {
+  // The check sorts once instead of building every parent prefix of every
+  // entry (quadratic in depth: that froze a receiver for minutes).
+  const dir = Array(126).fill("d").join("/");
+  const entries: Entry[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    entries.push({ path: `${dir}/${i}`, type: "file", size: 1 });
+  }
+  assert.equal(checkManifest(entries).bytes, 20_000);
+  entries.push({ path: `${dir}/777/inside`, type: "file", size: 1 });
+  assert.throws(
+    () => checkManifest(entries),
+    /Manifest uses file .*\/777 as a directory/,
+  );
+  assert.throws(
+    () => checkManifest([...entries.slice(0, 3), entries[1]!]),
+    /lists .* twice/,
+  );
+  assert.throws(
+    () =>
+      checkManifest([
+        { path: "Report.txt", type: "file", size: 1 },
+        { path: "report.txt", type: "file", size: 1 },
+      ], { fold: true }),
+    /the same name on this receiver/,
+  );
+  assert.throws(
+    () =>
+      checkManifest([
+        { path: "caf\u00e9", type: "dir" },
+        { path: "cafe\u0301", type: "dir" },
+      ], { fold: true }),
+    /the same name on this receiver/,
+  );
+});
+
+Deno.test("directories count toward --max-size, and none is created for a refused manifest", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path, "--max-size", "1M");
+  const dirs: Entry[] = [];
+  for (let i = 0; i < 300; i++) dirs.push({ path: `d${i}`, type: "dir" });
+  const answer = await offerFrom(receiver.port, dirs);
+  assert.equal(answer.type === "error" && answer.code, "too-large");
+  await stop(receiver);
+  assert.deepEqual(await listTree(tmp.path), []);
+});
+
+Deno.test("a manifest over the memory a receiver allows is refused before it is all read", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  const long = "x".repeat(250);
+  let answer: Message | undefined;
+  // 4,000-byte paths, 15 to a frame: 256 MiB is passed after about 65,000.
+  const reply = peer.next().then((m) => (answer = m));
+  for (let i = 0; i < 8_000 && answer === undefined; i++) {
+    const entries: Entry[] = [];
+    for (let k = 0; k < 15; k++) {
+      const n = i * 15 + k;
+      const path =
+        `${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${long}/${n}`;
+      entries.push({ path, type: "file", size: 0 });
+    }
+    await peer.send({ type: "manifest", entries, last: false }).catch(() => {
+      answer ??= { type: "error", code: "closed", message: "" };
+    });
+  }
+  await within(20_000, "the refusal", reply).catch(() => {});
+  assert.equal(answer?.type === "error" && answer.code, "too-large");
+  const rss = await peakRss(receiver.pid);
+  if (rss !== null) assert.ok(rss < 1.5e9, `peak RSS ${rss}`);
+  const sent = await within(
+    10_000,
+    "the next sender",
+    sendTo(receiver.port, join(TESTFILES, "one-byte.bin")),
+  );
+  assert.equal(sent.code, 0, sent.stderr);
+  await stop(receiver);
+});
+
+Deno.test("a file's mode is masked by the receiver's umask and keeps the owner's read and write", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  for (
+    const [name, mode] of [["open.txt", 0o777], ["closed.txt", 0]] as const
+  ) {
+    using peer = await connectAsSender(receiver.port);
+    const answer = await offer(peer, [{
+      path: name,
+      type: "file",
+      size: 1,
+      mode,
+    }]);
+    assert.equal(answer.type, "accept");
+    await sendBody(peer, 0, new Uint8Array([7]));
+    assert.equal(
+      (await within(10_000, "file-ok", peer.next())).type,
+      "file-ok",
+    );
+  }
+  await stop(receiver);
+  if (Deno.build.os === "windows") return;
+  const umask = Deno.umask();
+  const open = (await Deno.stat(join(tmp.path, "open.txt"))).mode! & 0o777;
+  const closed = (await Deno.stat(join(tmp.path, "closed.txt"))).mode! & 0o777;
+  assert.equal(open, 0o777 & ~umask);
+  assert.equal(closed, 0o600);
+});
+
+Deno.test("an mtime past the year 9999 is a malformed manifest, not the year 1970", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening(["receive", "--out", tmp.path]);
+  const answer = await offerFrom(receiver.port, [{
+    path: "late.txt",
+    type: "file",
+    size: 1,
+    mtime: 9e15,
+  }]);
+  assert.equal(answer.type === "error" && answer.code, "protocol");
+  assert.match(answer.type === "error" ? answer.message : "", /mtime/);
+  await within(10_000, "the receiver", receiver.result());
+});
+
+Deno.test("a stranger silent before pairing is timed out, and the one-shot receiver still takes its sender", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--timeout",
+    "0.5",
+    "--out",
+    tmp.path,
+  ]);
+  using conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: receiver.port,
+  });
+  await conn.write(new Uint8Array([0x50, 0x41])); // two bytes of a preamble, then nothing
+  // Closed by the receiver's deadline, not by us.
+  const buf = new Uint8Array(64);
+  await within(
+    10_000,
+    "the receiver to drop the stranger",
+    (async () => {
+      while (await conn.read(buf) !== null) { /* its refusal, if any */ }
+    })(),
+  );
+  const sent = await sendTo(receiver.port, join(TESTFILES, "one-byte.bin"));
+  assert.equal(sent.code, 0, sent.stderr);
+  const received = await within(10_000, "the receiver", receiver.result());
+  assert.equal(received.code, 0, received.stderr);
+  assert.match(received.stderr, /Connection timed out/);
+  assert.deepEqual(await listTree(tmp.path), ["one-byte.bin"]);
+});
