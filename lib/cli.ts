@@ -248,7 +248,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "--max-connections <n>",
-      "with --keep: serve at most n transfers at once, refuse the rest",
+      "with --keep: serve at most n paired transfers at once, refuse the rest",
       "64",
     );
   commonOptions(receive)
@@ -391,7 +391,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "-t, --to <host[:port]>",
-      "measure against a pasa receive --keep there (default: an embedded receiver on loopback)",
+      "measure against a pasa receive --keep --udp there (default: an embedded receiver on loopback)",
     )
     .option(
       "--size <size>",
@@ -444,7 +444,7 @@ something: that loss is the measurement.
 
 Examples:
   pasa bench                                   # TCP, UDP and UDP --lossy on loopback
-  pasa bench --to lab-3                        # lab-3 runs: pasa receive --keep
+  pasa bench --to lab-3                        # lab-3 runs: pasa receive --keep --udp
   pasa bench --to lab-3 --reverse              # ...and lab-3 sends to us
   pasa bench --rates 100M,500M,1G,2G --chart bench.svg
   pasa bench --duration 5 --json > bench.json

@@ -90,22 +90,41 @@ export interface Accept {
   security: string;
   /** For a UDP transfer: the transfer id every datagram must carry. */
   udp?: { transfer: number };
-  /** Files whose `.part` the receiver already has: the prefix length and its SHA-256. */
-  resume?: ResumeOffer[];
-}
-/** A prefix the receiver has of file `index`. */
-export interface ResumeOffer {
-  index: number;
-  offset: number;
-  sha256: string;
+  /**
+   * How many `resume-offer` frames follow: files of which the receiver
+   * already has a prefix (absent: none).
+   */
+  offers?: number;
 }
 /**
- * The sender's answer to an `accept` that offered prefixes: where each
- * offered file's body starts (0: the prefix differs, start over).
+ * The receiver has the first `offset` bytes of file `index` (a part kept
+ * from an interrupted transfer, or the whole file). It never says their
+ * digest: the sender must prove it has the same bytes.
  */
-export interface Resume {
-  type: "resume";
-  files: { index: number; offset: number }[];
+export interface ResumeOffer {
+  type: "resume-offer";
+  index: number;
+  offset: number;
+}
+/**
+ * The sender's answer to one offer: `offset` and the SHA-256 of its own
+ * first `offset` bytes to resume there, or `offset` 0 (no digest) to start
+ * the file over.
+ */
+export interface ResumeClaim {
+  type: "resume-claim";
+  index: number;
+  offset: number;
+  sha256?: string;
+}
+/**
+ * The receiver's verdict on one claim: where the file's body starts, the
+ * claimed offset when the digests matched, else 0.
+ */
+export interface ResumeAnswer {
+  type: "resume-answer";
+  index: number;
+  offset: number;
 }
 /** Sent by the sender before the manifest: verify the data, then discard it (`pasa bench`). */
 export interface Bench {
@@ -219,7 +238,9 @@ export type Message =
   | PakeConfirm
   | Manifest
   | Accept
-  | Resume
+  | ResumeOffer
+  | ResumeClaim
+  | ResumeAnswer
   | Bench
   | BenchRequest
   | UdpRequest
@@ -400,36 +421,24 @@ export function decodeControl(payload: Uint8Array): Message {
         }
         accept.udp = { transfer: count(o.udp as Json, "transfer") };
       }
-      if (o.resume !== undefined) {
-        if (!Array.isArray(o.resume)) fail(`"resume" must be a list`);
-        accept.resume = o.resume.map((r) => {
-          if (typeof r !== "object" || r === null) {
-            fail("resume entry must be an object");
-          }
-          const j = r as Json;
-          return {
-            index: count(j, "index"),
-            offset: count(j, "offset"),
-            sha256: sha(j, "sha256"),
-          };
-        });
-      }
+      if (o.offers !== undefined) accept.offers = count(o, "offers");
       return accept;
     }
-    case "resume": {
-      if (!Array.isArray(o.files)) fail(`"files" must be a list`);
+    case "resume-offer":
+    case "resume-answer":
       return {
-        type: "resume",
-        files: o.files.map((f) => {
-          if (typeof f !== "object" || f === null) {
-            fail("resume file must be an object");
-          }
-          return {
-            index: count(f as Json, "index"),
-            offset: count(f as Json, "offset"),
-          };
-        }),
+        type: o.type,
+        index: count(o, "index"),
+        offset: count(o, "offset"),
       };
+    case "resume-claim": {
+      const claim: ResumeClaim = {
+        type: "resume-claim",
+        index: count(o, "index"),
+        offset: count(o, "offset"),
+      };
+      if (claim.offset > 0) claim.sha256 = sha(o, "sha256");
+      return claim;
     }
     case "bench":
       return { type: "bench" };

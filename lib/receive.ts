@@ -47,7 +47,12 @@ import {
   UdpFileReceiver,
   type UdpPassContext,
 } from "./udp_receive.ts";
-import { findPrefixes, type Prefix, readResume, resumable } from "./resume.ts";
+import {
+  findPrefixes,
+  type Prefix,
+  resumable,
+  settleResume,
+} from "./resume.ts";
 import { formatBytes, rate } from "./units.ts";
 
 /** Options of {@link receiveSession}. */
@@ -292,23 +297,24 @@ export async function receiveSession(
       options,
       udp ? slotPayload(request!.datagramSize, sealed) : 1,
     );
-    // The first file's datagrams follow the accept (or the resume answer) at
-    // once: be ready for them.
-    let next = prepare && prefixes.size === 0 ? await prepare(0) : undefined;
-    const offers = [...prefixes].map(([index, p]) => ({
-      index,
-      offset: p.offset,
-      sha256: p.sha256,
-    }));
+    // The first file's datagrams follow the accept (or the last resume
+    // answer) at once: be ready for them.
+    let next: UdpFile | undefined;
+    const ready = async () => {
+      if (prepare) next = await prepare(0);
+    };
+    if (prefixes.size === 0) await ready();
     await send({
       type: "accept",
       security: securityMode(link),
       ...(endpoint ? { udp: { transfer } } : {}),
-      ...(offers.length > 0 ? { resume: offers } : {}),
+      ...(prefixes.size > 0 ? { offers: prefixes.size } : {}),
     });
+    if (prefixes.size > 0) {
+      starts = await settleResume(reader, send, prefixes, ready);
+    }
+    // Reports only now: nothing may come between the answers.
     startReports();
-    if (offers.length > 0) starts = await readResume(reader, prefixes);
-    if (prepare && next === undefined) next = await prepare(0);
 
     const files: FileResult[] = [];
     const incomplete: string[] = [];

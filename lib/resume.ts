@@ -1,8 +1,9 @@
 /**
  * Resuming interrupted transfers (PROTOCOL.md section 5.3): the receiver
- * offers the prefixes it kept, with their SHA-256; the sender checks each
- * against its own file and answers where each body starts. Both ends keep
- * the running hash of the prefix, so the final digest covers the whole file.
+ * offers the length of each prefix it kept (never its digest); the sender
+ * claims the prefixes it has, with the SHA-256 of its own first bytes; the
+ * receiver answers where each body starts. Both ends keep the running hash
+ * of the prefix, so the final digest covers the whole file.
  *
  * @module
  */
@@ -13,7 +14,7 @@ import { type FrameReader, writeControl } from "./frames.ts";
 import type { Target } from "./fsio.ts";
 import { hashPrefix, type PrefixHash } from "./hash.ts";
 import type { Link } from "./link.ts";
-import type { Entry, ResumeOffer } from "./protocol.ts";
+import type { Entry, Message, ResumeClaim } from "./protocol.ts";
 import type { ReceiveOptions } from "./receive.ts";
 import type { SendOptions } from "./send.ts";
 import type { Source } from "./sources.ts";
@@ -63,71 +64,129 @@ export async function findPrefixes(
   return found;
 }
 
-/** Reads the sender's `resume` answer: where each offered file's body starts. */
-export async function readResume(
+/**
+ * The receiver's half of the exchange, once its `accept` (with `offers`)
+ * is out: one `resume-offer` per prefix (length only, never its digest),
+ * then one `resume-answer` per claim the sender makes: the claimed offset
+ * if the sender's digest equals the receiver's, else 0. `beforeAnswers`
+ * runs between the claims and the answers (UDP: be ready for datagrams,
+ * which follow the last answer at once). Returns where each offered
+ * file's body starts.
+ */
+export async function settleResume(
   reader: FrameReader,
+  send: (message: Message) => Promise<void>,
   offered: Map<number, Prefix>,
+  beforeAnswers: () => Promise<unknown> = () => Promise.resolve(),
 ): Promise<Map<number, number>> {
-  const m = await reader.readControl();
-  if (m.type === "error") throw errorFromPeer(m.code, m.message, "Sender");
-  if (m.type !== "resume") {
-    throw new ProtocolError(`Expected resume, got ${m.type}`);
+  for (const [index, prefix] of offered) {
+    await send({ type: "resume-offer", index, offset: prefix.offset });
   }
   const starts = new Map<number, number>();
-  for (const { index, offset } of m.files) {
-    const offer = offered.get(index);
-    if (!offer || (offset !== 0 && offset !== offer.offset)) {
+  for (const [index, prefix] of offered) {
+    const claim = await reader.readControl();
+    if (claim.type === "error") {
+      throw errorFromPeer(claim.code, claim.message, "Sender");
+    }
+    if (claim.type !== "resume-claim" || claim.index !== index) {
       throw new ProtocolError(
-        `Sender resumes file ${index} at ${offset}, which was not offered`,
+        `Expected resume-claim for file ${index}, got ${claim.type}`,
       );
     }
-    starts.set(index, offset);
+    if (claim.offset !== 0 && claim.offset !== prefix.offset) {
+      throw new ProtocolError(
+        `Sender resumes file ${index} at ${claim.offset}, which was not offered`,
+      );
+    }
+    const same = claim.offset > 0 && claim.sha256 === prefix.sha256;
+    starts.set(index, same ? claim.offset : 0);
+  }
+  await beforeAnswers();
+  for (const [index, offset] of starts) {
+    await send({ type: "resume-answer", index, offset });
   }
   return starts;
 }
 
 /**
- * Answers the prefixes a receiver offers: each is checked against the
- * local file's own prefix (re-hashed here), and resumed only if the
- * digests match. Returns where each resumed file's body starts, with the
- * running hash of its prefix.
+ * The sender's half: reads `count` offers, claims each prefix it can prove
+ * (re-hashing its own first bytes) and declines the rest, then reads the
+ * receiver's answers. Returns where each resumed file's body starts, with
+ * the running hash of its prefix.
  */
-export async function answerResume(
+export async function claimResume(
   link: Link,
+  reader: FrameReader,
   sources: readonly Source[],
-  offers: readonly ResumeOffer[],
+  count: number,
   options: SendOptions,
 ): Promise<Map<number, { offset: number; hash: Hash }>> {
   const files = sources.filter((s) => s.entry.type === "file");
-  const starts = new Map<number, { offset: number; hash: Hash }>();
-  const answers: { index: number; offset: number }[] = [];
-  for (const offer of offers) {
+  const claims = new Map<number, { offset: number; hash?: Hash }>();
+  // Over UDP a prefix must be whole slots, and a finished file is not skipped.
+  const payload = options.udp
+    ? slotPayload(options.udp.datagramSize, link.datagramKeys !== undefined)
+    : 1;
+  for (let k = 0; k < count; k++) {
+    const offer = await reader.readControl();
+    if (offer.type === "error") {
+      throw errorFromPeer(offer.code, offer.message, "Receiver");
+    }
+    if (offer.type !== "resume-offer") {
+      throw new ProtocolError(`Expected resume-offer, got ${offer.type}`);
+    }
     const source = files[offer.index];
-    if (source === undefined) {
+    if (source === undefined || claims.has(offer.index)) {
       throw new ProtocolError(
-        `Receiver offered a prefix of file ${offer.index}, which was not sent`,
+        `Receiver offered a prefix of file ${offer.index}, which was not sent or was offered twice`,
       );
     }
     const entry = source.entry;
     const size = entry.type === "file" ? entry.size : null;
-    let offset = 0;
-    // Only local files can resume: standard input and generated payloads start over.
-    // Over UDP a prefix must be whole slots, and a finished file is not skipped.
-    const payload = options.udp
-      ? slotPayload(options.udp.datagramSize, link.datagramKeys !== undefined)
-      : 1;
     const fits = size !== null && offer.offset <= size &&
       (!options.udp || (offer.offset % payload === 0 && offer.offset < size));
+    let claim: ResumeClaim = {
+      type: "resume-claim",
+      index: offer.index,
+      offset: 0,
+    };
+    let hash: Hash | undefined;
+    // Only local files can resume: standard input and generated payloads start over.
     if (!options.noResume && typeof source.local === "string" && fits) {
       options.onChecking?.(entry.path, offer.offset);
       const prefix = await hashPrefix(source.local, offer.offset);
-      if (prefix && prefix.sha256 === offer.sha256) {
-        offset = offer.offset;
-        starts.set(offer.index, { offset, hash: prefix.hash });
-      } else options.onRestart?.(entry.path);
+      if (prefix) {
+        claim = { ...claim, offset: offer.offset, sha256: prefix.sha256 };
+        hash = prefix.hash;
+      }
     }
-    answers.push({ index: offer.index, offset });
+    claims.set(offer.index, {
+      offset: claim.offset,
+      ...(hash ? { hash } : {}),
+    });
+    await writeControl(link, claim);
   }
-  await writeControl(link, { type: "resume", files: answers });
+  const starts = new Map<number, { offset: number; hash: Hash }>();
+  for (const [index, claim] of claims) {
+    const answer = await reader.readControl();
+    if (answer.type === "error") {
+      throw errorFromPeer(answer.code, answer.message, "Receiver");
+    }
+    if (answer.type !== "resume-answer" || answer.index !== index) {
+      throw new ProtocolError(
+        `Expected resume-answer for file ${index}, got ${answer.type}`,
+      );
+    }
+    if (answer.offset !== 0 && answer.offset !== claim.offset) {
+      throw new ProtocolError(
+        `Receiver resumes file ${index} at ${answer.offset}, which was not claimed`,
+      );
+    }
+    if (answer.offset > 0) {
+      starts.set(index, { offset: answer.offset, hash: claim.hash! });
+    } else if (claim.offset > 0) {
+      options.onRestart?.(files[index]!.entry.path);
+    }
+  }
   return starts;
 }

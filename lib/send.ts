@@ -38,7 +38,7 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
-import { answerResume } from "./resume.ts";
+import { claimResume } from "./resume.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import {
@@ -134,8 +134,8 @@ export async function sendSession(
       udp = openUdp(link, reply.udp.transfer, options.udp, state);
     }
     options.onAccepted?.();
-    const starts = reply.resume?.length
-      ? await answerResume(link, sources, reply.resume, options)
+    const starts = reply.offers
+      ? await claimResume(link, reader, sources, reply.offers, options)
       : new Map();
 
     const files: FileResult[] = [];

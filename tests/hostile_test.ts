@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { checkManifest } from "../lib/manifest.ts";
 import type { Entry, Message } from "../lib/protocol.ts";
@@ -361,4 +362,93 @@ Deno.test("a stranger silent before pairing is timed out, and the one-shot recei
   assert.equal(received.code, 0, received.stderr);
   assert.match(received.stderr, /Connection timed out/);
   assert.deepEqual(await listTree(tmp.path), ["one-byte.bin"]);
+});
+
+Deno.test("a folder of 700 files sent twice: the second time every file is confirmed and skipped", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "folder");
+  await Deno.mkdir(src);
+  for (let i = 0; i < 700; i++) {
+    await Deno.writeTextFile(join(src, `file-${i}.txt`), `file ${i}\n`);
+  }
+  await using receiver = await keepReceiver(join(tmp.path, "out"));
+  const first = await sendTo(receiver.port, src);
+  assert.equal(first.code, 0, first.stderr);
+  const second = await sendTo(receiver.port, src, "--json");
+  assert.equal(second.code, 0, second.stderr);
+  const skipped = events(second.stdout).filter((e) => e.event === "skipped");
+  assert.equal(skipped.length, 700);
+  await stop(receiver);
+});
+
+Deno.test("a sender naming an existing file's size learns only its length, never its digest, and cannot replace it", async () => {
+  await using tmp = await tempDir();
+  const secret = join(tmp.path, "grades.txt");
+  const content = "alice: 9\nbob: 4\n";
+  await Deno.writeTextFile(secret, content);
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  await peer.send({
+    type: "manifest",
+    entries: [{ path: "grades.txt", type: "file", size: content.length }],
+    last: true,
+  });
+  const accept = await peer.nextRaw();
+  assert.equal(accept.type, "accept");
+  assert.equal(accept.offers, 1);
+  const offer = await peer.nextRaw();
+  assert.deepEqual(offer, {
+    type: "resume-offer",
+    index: 0,
+    offset: content.length,
+  });
+  // A guess at the content: wrong, so the file starts over, and is refused.
+  const guess = "alice: 5\nbob: 4\n";
+  await peer.send({
+    type: "resume-claim",
+    index: 0,
+    offset: guess.length,
+    sha256: createHash("sha256").update(guess).digest("hex"),
+  });
+  const answer = await peer.next();
+  assert.deepEqual(answer, { type: "resume-answer", index: 0, offset: 0 });
+  await sendBody(peer, 0, new TextEncoder().encode(guess));
+  const refusal = await within(10_000, "the refusal", peer.next());
+  assert.equal(refusal.type === "error" && refusal.code, "exists");
+  await stop(receiver);
+  assert.equal(await Deno.readTextFile(secret), content);
+});
+
+Deno.test("a claim at an offset the receiver never offered is a protocol error, and the part is kept", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeFile(
+    join(tmp.path, "big.bin.pasa.part"),
+    new Uint8Array(100),
+  );
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  const accept = await offer(peer, [{
+    path: "big.bin",
+    type: "file",
+    size: 1000,
+  }]);
+  assert.equal(accept.type === "accept" && accept.offers, 1);
+  assert.deepEqual(await peer.next(), {
+    type: "resume-offer",
+    index: 0,
+    offset: 100,
+  });
+  await peer.send({
+    type: "resume-claim",
+    index: 0,
+    offset: 50,
+    sha256: createHash("sha256").update(new Uint8Array(50)).digest("hex"),
+  });
+  const error = await within(10_000, "the error", peer.next());
+  assert.match(error.type === "error" ? error.message : "", /not offered/);
+  await stop(receiver);
+  assert.equal(
+    (await Deno.stat(join(tmp.path, "big.bin.pasa.part"))).size,
+    100,
+  );
 });

@@ -18,6 +18,7 @@ import {
   sha256File,
   startListening,
   tempDir,
+  within,
 } from "./helpers.ts";
 import { startProxy } from "./proxy.ts";
 
@@ -264,7 +265,11 @@ Deno.test("a --keep receiver stops after 5 wrong codes, and says why", async () 
     );
     assert.equal(sent.code, 5, sent.stderr);
   }
-  const received = await receiver.result();
+  const received = await within(
+    15_000,
+    "the receiver to stop after the 5th wrong code",
+    receiver.result(),
+  );
   assert.equal(received.code, 5);
   assert.match(
     received.stderr,

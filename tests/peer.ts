@@ -25,6 +25,8 @@ export interface Peer extends Disposable {
   send(message: Message): Promise<void>;
   write(bytes: Uint8Array): Promise<void>;
   next(): Promise<Message>;
+  /** The next control frame's JSON as sent, unknown members included. */
+  nextRaw(): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -45,6 +47,11 @@ export async function connectAsSender(port: number): Promise<Peer> {
     send: (m) => writeControl(link, m),
     write: (b) => writeAll(link, b),
     next: () => reader.readControl(),
+    nextRaw: async () => {
+      const length = await reader.readU32("control frame header");
+      const json = await reader.readExact(length, "control frame");
+      return JSON.parse(new TextDecoder().decode(json));
+    },
     [Symbol.dispose]() {
       try {
         conn.close();
