@@ -9,12 +9,23 @@ import { type ByteSource, FrameReader } from "../lib/frames.ts";
 import {
   encodeControl,
   encodePreamble,
+  type Entry,
   type Message,
 } from "../lib/protocol.ts";
 import { TransferState } from "../lib/session.ts";
 import { readHeader, UDP_HEADER, writeHeader } from "../lib/udp.ts";
 import { ReceiveCounters, UdpFileReceiver } from "../lib/udp_receive.ts";
-import { sendTo, sha256File, startListening, tempDir } from "./helpers.ts";
+import {
+  listTree,
+  peakRss,
+  sendTo,
+  sha256File,
+  startListening,
+  tempDir,
+  TESTFILES,
+  within,
+} from "./helpers.ts";
+import { connectAsSender, offer, sendBody } from "./peer.ts";
 import { prng } from "./udp_relay.ts";
 
 const SEED = Number(Deno.env.get("PASA_FUZZ_SEED") ?? 20261124);
@@ -236,4 +247,114 @@ Deno.test(`fuzz (seed ${SEED}): a live receive --keep survives mutated sessions 
     await sha256File(join(out, "after.bin")),
     await sha256File(file),
   );
+});
+
+/** Path segments a hostile sender might try, the tricky with the plain. */
+const SEGMENTS = [
+  "a",
+  "A",
+  "b.txt",
+  "B.TXT",
+  "caf\u00e9",
+  "cafe\u0301",
+  "..",
+  ".",
+  "",
+  "x.pasa.part",
+  "Y.PASA.PART",
+  "lone\ud800",
+  "rep\ufffd",
+  "back\\slash",
+  "nul\u0000",
+  "C:",
+  "r\u202egnp.exe",
+  "d".repeat(200),
+  "e".repeat(256),
+];
+
+/** A random manifest: names of random depth from SEGMENTS, sizes, dirs, duplicates. */
+function randomManifest(random: () => number): Entry[] {
+  const pick = <T>(list: readonly T[]) =>
+    list[Math.floor(random() * list.length)]!;
+  const count = 1 + Math.floor(random() * 12);
+  const entries: Entry[] = [];
+  for (let i = 0; i < count; i++) {
+    const depth = random() < 0.05
+      ? 100 + Math.floor(random() * 60)
+      : 1 + Math.floor(random() * 4);
+    const segment = () =>
+      random() < 0.85 ? `n${Math.floor(random() * 40)}` : pick(SEGMENTS);
+    const path = Array.from({ length: depth }, segment).join("/");
+    if (random() < 0.3) entries.push({ path, type: "dir" });
+    else {
+      entries.push({
+        path,
+        type: "file",
+        size: random() < 0.1 ? 2 ** 50 : Math.floor(random() * 3000),
+      });
+    }
+    if (random() < 0.1) {
+      entries.push(entries[Math.floor(random() * entries.length)]!);
+    }
+  }
+  return entries;
+}
+
+Deno.test(`fuzz (seed ${SEED}): whole manifests from paired senders never write outside --out or a file other than what was hashed`, async () => {
+  const random = prng(SEED + 3);
+  await using tmp = await tempDir();
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--max-size",
+    "1G",
+    "--timeout",
+    "5",
+    "--out",
+    out,
+  ]);
+  // What each sender hashed, by the name it was confirmed under.
+  const confirmed = new Map<string, string>();
+  for (let round = 0; round < 150; round++) {
+    const entries = randomManifest(random);
+    using peer = await connectAsSender(receiver.port);
+    const answer = await offer(peer, entries);
+    if (answer.type !== "accept") continue;
+    // Names already here are offered for resuming: decline, start over.
+    const offers = answer.offers ?? 0;
+    for (let k = 0; k < offers; k++) {
+      const o = await peer.next();
+      assert.equal(o.type, "resume-offer");
+      if (o.type !== "resume-offer") break;
+      await peer.send({ type: "resume-claim", index: o.index, offset: 0 });
+    }
+    for (let k = 0; k < offers; k++) await peer.next();
+    const files = entries.filter((e) => e.type === "file");
+    let index = 0;
+    for (const file of files) {
+      const body = new Uint8Array(file.size ?? 0).map(() => random() * 256);
+      const sha256 = await sendBody(peer, index++, body);
+      const reply = await within(10_000, "file-ok", peer.next());
+      if (reply.type !== "file-ok") break;
+      assert.equal(reply.sha256, sha256);
+      confirmed.set(file.path, sha256);
+    }
+  }
+  // The receiver still serves a real sender.
+  const sent = await sendTo(receiver.port, join(TESTFILES, "all-bytes.bin"));
+  assert.equal(sent.code, 0, sent.stderr);
+  const rss = await peakRss(receiver.pid);
+  receiver.kill();
+  const received = await within(10_000, "the receiver", receiver.result());
+  assert.doesNotMatch(received.stderr, /Uncaught|panicked|TypeError/);
+  // Nothing outside --out, no part file left, every file what its sender hashed.
+  const tree = await listTree(tmp.path);
+  assert.ok(tree.every((p) => p.startsWith("out/")), tree.join("\n"));
+  assert.ok(tree.every((p) => !p.endsWith(".pasa.part")), tree.join("\n"));
+  assert.ok(confirmed.size > 10, `only ${confirmed.size} files got through`);
+  for (const [name, sha256] of confirmed) {
+    assert.equal(await sha256File(join(out, name)), sha256, name);
+  }
+  if (rss !== null) assert.ok(rss < 1e9, `peak RSS ${rss} bytes`);
 });

@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { RefusedError } from "../lib/errors.ts";
+import { Destination } from "../lib/fsio.ts";
 import { checkManifest } from "../lib/manifest.ts";
 import type { Entry, Message } from "../lib/protocol.ts";
 import {
@@ -451,4 +453,79 @@ Deno.test("a claim at an offset the receiver never offered is a protocol error, 
     (await Deno.stat(join(tmp.path, "big.bin.pasa.part"))).size,
     100,
   );
+});
+
+Deno.test("a destination that folds names keeps Report.txt and report.txt apart across transfers", async () => {
+  await using tmp = await tempDir();
+  const dest = new Destination(tmp.path, { foldNames: true });
+  await dest.prepare();
+  const first = [{ path: "Report.txt", type: "file" as const, size: 3 }];
+  await dest.vet(first);
+  await assert.rejects(
+    dest.vet([{ path: "report.txt", type: "file", size: 21 }]),
+    (e: unknown) => e instanceof RefusedError && e.code === "busy",
+  );
+  await assert.rejects(
+    dest.vet([{ path: "R\u00e9port.txt", type: "file", size: 1 }, {
+      path: "Re\u0301PORT.txt",
+      type: "file",
+      size: 1,
+    }]),
+    /the same name on this receiver/,
+  );
+  dest.release(first);
+  await dest.vet([{ path: "report.txt", type: "file", size: 21 }]);
+});
+
+Deno.test("prepare() finds that this test machine's temporary directory does not fold names", async () => {
+  await using tmp = await tempDir();
+  const dest = new Destination(tmp.path);
+  await dest.prepare();
+  // Linux file systems compare names byte for byte (no casefold here).
+  if (Deno.build.os === "linux") assert.equal(dest.foldNames, false);
+  assert.deepEqual(await listTree(tmp.path), [], "the probe is gone");
+});
+
+Deno.test("a part file swapped for a symbolic link mid-transfer is never followed: no chmod, no rename", async () => {
+  await using tmp = await tempDir();
+  const out = join(tmp.path, "out");
+  const outside = join(tmp.path, "outside.txt");
+  await Deno.writeTextFile(outside, "not pasa's");
+  await Deno.chmod(outside, 0o600);
+  const dest = new Destination(out);
+  await dest.prepare();
+  const part = await dest.open("f.txt", 0, 0o777);
+  await part.write(new TextEncoder().encode("data"));
+  // A local user swaps the part for a link to a file outside --out.
+  await Deno.remove(dest.partPath("f.txt"));
+  await Deno.symlink(outside, dest.partPath("f.txt"));
+  await assert.rejects(
+    part.commit({ mode: 0o777 }),
+    /was replaced or removed while it was received/,
+  );
+  assert.equal((await Deno.stat(outside)).mode! & 0o777, 0o600);
+  assert.equal(await Deno.readTextFile(outside), "not pasa's");
+  assert.equal(
+    await Deno.lstat(join(out, "f.txt")).then(() => true, () => false),
+    false,
+  );
+});
+
+Deno.test("a name too long for NAME.pasa.part gets a part name of its own, under 255 bytes, and arrives", async () => {
+  await using tmp = await tempDir();
+  const name = "\u00e9".repeat(127); // 254 bytes of UTF-8
+  const dest = new Destination(tmp.path);
+  assert.ok(
+    new TextEncoder().encode(dest.partPath(name).split("/").at(-1)!).length <=
+      255,
+  );
+  assert.notEqual(dest.partPath(name), dest.partPath("\u00e9".repeat(126)));
+  const src = join(tmp.path, "src");
+  await Deno.mkdir(src);
+  await Deno.writeTextFile(join(src, name), "long name\n");
+  await using receiver = await keepReceiver(join(tmp.path, "out"));
+  const sent = await sendTo(receiver.port, join(src, name));
+  assert.equal(sent.code, 0, sent.stderr);
+  await stop(receiver);
+  assert.deepEqual(await listTree(join(tmp.path, "out")), [name]);
 });

@@ -26,6 +26,11 @@ const unsafe: [string, RegExp][] = [
   ["c1\u009b", /control character/],
   ["x".repeat(256), /segment is longer than 255/],
   [("d/".repeat(2100)) + "f", /longer than 4096/],
+  ["lone\ud800surrogate", /not valid Unicode/],
+  ["trail\udfff", /not valid Unicode/],
+  ["x.pasa.part", /reserved for files being received/],
+  ["dir.PASA.Part/x", /reserved for files being received/],
+  [("d/".repeat(128)) + "f", /more than 128 levels deep/],
 ];
 for (const [path, reason] of unsafe) {
   Deno.test(`unsafeReason() refuses ${JSON.stringify(path.slice(0, 30))}`, () => {
@@ -42,6 +47,9 @@ for (
     "..hidden",
     "a..b",
     "日本/語",
+    "x.pasa.partial",
+    "pasa.part.txt",
+    ("d/".repeat(127)) + "f",
   ]
 ) {
   Deno.test(`unsafeReason() accepts ${JSON.stringify(path)}`, () => {
@@ -56,6 +64,10 @@ Deno.test("displayName() escapes control characters so a name cannot drive the t
   assert.equal(displayName("line\nbreak"), '"line\\x0abreak"');
   assert.equal(displayName('quote"back\\'), '"quote\\"back\\\\"');
   assert.equal(displayName("bidi\u2028"), '"bidi\\u{2028}"');
+  // U+202E would make this print as "aexe.png".
+  assert.equal(displayName("a\u202egnp.exe"), '"a\\u{202e}gnp.exe"');
+  assert.equal(displayName("iso\u2066late"), '"iso\\u{2066}late"');
+  assert.equal(displayName("lone\ud800"), '"lone\\u{d800}"');
   assert.equal(displayName(""), '""');
 });
 

@@ -41,6 +41,11 @@ export async function connectAsSender(port: number): Promise<Peer> {
   });
   const reader = new FrameReader(link);
   await handshake(link, reader, "sender");
+  return peerOf(conn, link, reader);
+}
+
+/** A paired connection's test handle. */
+function peerOf(conn: Deno.TcpConn, link: Link, reader: FrameReader): Peer {
   return {
     conn,
     reader,
@@ -131,4 +136,77 @@ export async function sendBody(
   await peer.write(new Uint8Array(4));
   await peer.send({ type: "file-end", index, size: body.length, sha256 });
   return sha256;
+}
+
+/** A scripted receiver that the real `pasa send` connects to. */
+export interface FakeReceiver extends Disposable {
+  port: number;
+  /** The next sender, after the hellos and the pairing with the tests' code. */
+  accept(): Promise<Peer>;
+}
+
+/** Listens on 127.0.0.1 as a receiver that lies as each test scripts it. */
+export function listenAsReceiver(): FakeReceiver {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async accept() {
+      const conn = await listener.accept() as Deno.TcpConn;
+      const link = new Link(conn, {
+        timeoutMs: 0,
+        pairing: { code: TEST_CODE, initiator: false },
+      });
+      const reader = new FrameReader(link);
+      await handshake(link, reader, "receiver");
+      return peerOf(conn, link, reader);
+    },
+    [Symbol.dispose]() {
+      try {
+        listener.close();
+      } catch { /* closed */ }
+    },
+  };
+}
+
+/** Reads one file's body chunks up to the closing empty chunk; returns the bytes. */
+export async function readBody(peer: Peer): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const length = await peer.reader.readU32("chunk header");
+    if (length === 0) break;
+    parts.push(await peer.reader.readExact(length, "chunk"));
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A stranger after its hello: plain frames, no code. */
+export interface Stranger extends Disposable {
+  send(message: Message): Promise<void>;
+  /** Reads until the receiver closes. */
+  drain(): Promise<void>;
+}
+
+/** Connects as a stranger that says hello (see {@link helloOnly}) and more. */
+export async function connectRaw(port: number): Promise<Stranger> {
+  const conn = await helloOnly(port);
+  return {
+    send: (m) => writeAll(conn, encodeControl(m)),
+    drain: async () => {
+      const buf = new Uint8Array(4096);
+      while (await conn.read(buf).catch(() => null) !== null) {
+        // the receiver's hello, then its error, until it closes
+      }
+    },
+    [Symbol.dispose]() {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    },
+  };
 }

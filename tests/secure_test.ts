@@ -24,7 +24,7 @@ import {
 import { PairingGate } from "../lib/secure.ts";
 import { readHeader, UDP_HEADER, writeHeader } from "../lib/udp.ts";
 import { renderSecureExample } from "../scripts/secure_example.ts";
-import { ROOT } from "./helpers.ts";
+import { ROOT, within } from "./helpers.ts";
 
 const key = (fill: number, channel = 0x54, from = 0x41): DirectionKey => ({
   key: new Uint8Array(32).fill(fill),
@@ -135,6 +135,33 @@ Deno.test("a flipped bit, a replayed record and a reordered pair all fail the ta
   for (const [what, wireBytes] of cases) {
     await assert.rejects(openAll(wireBytes), IntegrityError, what);
   }
+});
+
+Deno.test("a record header claiming more than RECORD_MAX fails its check at once, whatever follows", async () => {
+  // 4 GiB announced, then a steady stream: reading it all would never end.
+  const header = new Uint8Array([0xff, 0xff, 0xff, 0xf0]);
+  let served = 0;
+  const endless: Connection = {
+    async read(p) {
+      await new Promise((r) => setTimeout(r, 0)); // a real socket yields
+      if (served > 64 * 1024 * 1024) return null;
+      const from = served < 4 ? header.subarray(served) : new Uint8Array(64);
+      const n = Math.min(p.length, from.length);
+      p.set(from.subarray(0, n));
+      served += n;
+      return n;
+    },
+    write: (p) => Promise.resolve(p.length),
+    closeWrite: () => Promise.resolve(),
+    close: () => {},
+  };
+  const layer = new RecordLayer(endless, BA, AB);
+  await within(
+    10_000,
+    "the record layer's verdict",
+    assert.rejects(layer.read(new Uint8Array(1024)), IntegrityError),
+  );
+  assert.ok(served < RECORD_MAX, `read ${served} bytes before refusing`);
 });
 
 Deno.test("a stream cut inside a record is truncated, not accepted", async () => {

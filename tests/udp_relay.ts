@@ -20,6 +20,11 @@ export interface UdpDamage {
   inject?: boolean;
   /** Fraction of datagrams forwarded with one payload bit flipped, in place of the original. */
   flip?: number;
+  /**
+   * Drop the first datagram shorter than one seen before it: a file's
+   * short last slot, so that its repair is what completes the file.
+   */
+  dropFirstShort?: boolean;
 }
 
 /** What the relay did. */
@@ -121,6 +126,8 @@ export function startUdpRelay(
     hostname: "127.0.0.1",
     port: target,
   };
+  let longest = 0;
+  let droppedShort = false;
   let held: Uint8Array | undefined;
   let heldTimer: ReturnType<typeof setTimeout> | undefined;
   const release = async () => {
@@ -140,6 +147,12 @@ export function startUdpRelay(
       }
       counts.seen++;
       const copy = d.slice();
+      if (damage.dropFirstShort && !droppedShort && copy.length < longest) {
+        droppedShort = true;
+        counts.dropped++;
+        continue;
+      }
+      longest = Math.max(longest, copy.length);
       if (damage.inject && counts.injected === 0 && copy.length >= 8) {
         const transfer = new DataView(copy.buffer).getUint32(4);
         for (const bad of malformed(transfer)) {

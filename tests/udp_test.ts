@@ -11,7 +11,9 @@ import {
   startListening,
   tempDir,
   TESTFILES,
+  within,
 } from "./helpers.ts";
+import { DATAGRAM_SIZE_LOOPBACK, slotPayload } from "../lib/udp.ts";
 import {
   type RelayCounts,
   startUdpRelay,
@@ -163,6 +165,31 @@ for (const drop of [0.05, 0.3]) {
     assert.ok((r.udp.outOfOrder as number) > 0, "reordering is counted");
   });
 }
+
+Deno.test("a short last slot lost on the first pass is repaired with exactly its own length", async () => {
+  // 100,000 bytes in loopback datagrams: three whole slots and a short one.
+  const size = 100_000;
+  const payload = slotPayload(DATAGRAM_SIZE_LOOPBACK, true);
+  const last = size - Math.floor(size / payload) * payload;
+  assert.ok(last > 0 && last < payload);
+  const r = await within(
+    60_000,
+    "a transfer whose last slot must be repaired",
+    throughRelay(
+      size,
+      { seed: 3, dropFirstShort: true },
+      "--udp",
+      "--json",
+      "--timeout",
+      "10",
+    ),
+  );
+  assert.equal(r.sent.code, 0, r.sent.stderr);
+  assert.ok(r.same, "the received file equals the sent one");
+  assert.equal(r.relay.dropped, 1, JSON.stringify([r.relay, r.udp]));
+  assert.equal(r.udp.repairRounds, 1);
+  assert.equal(r.udp.retransmittedBytes, last);
+});
 
 Deno.test("datagrams with flipped bits, replayed and reordered are refused, and the file still arrives verified", async () => {
   const r = await throughRelay(2 * 1024 * 1024, {
