@@ -103,6 +103,20 @@ function bounded<T>(ms: number, promise: Promise<T>): Promise<T | undefined> {
 
 type Row = [attack: string, outcome: string];
 
+/** CPU seconds (user + system) a process has used so far (Linux), or null. */
+async function cpuSeconds(pid: number): Promise<number | null> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/stat`],
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => null);
+  if (!out?.success) return null;
+  // Fields 14 and 15, after the parenthesised command name, in clock ticks.
+  const text = new TextDecoder().decode(out.stdout);
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 const attacks: Record<string, (dir: string, file: string) => Promise<Row>> = {
   async "reset storm"(dir, file) {
     const r = await receiver(dir);
@@ -135,6 +149,37 @@ const attacks: Record<string, (dir: string, file: string) => Promise<Row>> = {
       s.code === 0
         ? `served it in ${s.seconds.toFixed(2)} s`
         : `sender exit ${s.code}: ${s.stderr}`,
+    ];
+  },
+  async "hello flood"(dir, file) {
+    const r = await receiver(dir);
+    const before = await cpuSeconds(r.pid);
+    const started = performance.now();
+    let made = 0;
+    // Hello-only strangers that hang up, 50 at a time, for 5 s at most.
+    while (made < 3000 && performance.now() - started < 5000) {
+      const batch = await Promise.all(
+        Array.from({ length: 50 }, () => helloOnly(r.port).catch(() => null)),
+      );
+      for (const c of batch) {
+        try {
+          c?.close();
+        } catch { /* dropped */ }
+      }
+      made += batch.length;
+    }
+    await new Promise((done) => setTimeout(done, 1000)); // let it settle
+    const after = await cpuSeconds(r.pid);
+    const s = await send(r.port, file);
+    await r.stop();
+    const per = before !== null && after !== null
+      ? `${
+        (((after - before) / made) * 1e6).toFixed(0)
+      } µs of receiver CPU each`
+      : "CPU not readable";
+    return [
+      `${made} hello-only strangers that hang up, then a sender`,
+      `${per}; next sender exit ${s.code} in ${s.seconds.toFixed(2)} s`,
     ];
   },
   async "deep manifest"(dir, file) {

@@ -131,6 +131,19 @@ async function checkSpace(dir: string, total: number): Promise<void> {
   }
 }
 
+/** Options of {@link Target.open}. */
+export interface OpenOptions {
+  /**
+   * Continue the existing part after its first `resumeAt` bytes (already
+   * verified by both ends). @default {0: a new part}
+   */
+  resumeAt?: number;
+  /** The sender's permission bits (see {@link FileMeta.mode}). @default {0o644} */
+  mode?: number;
+  /** Directories this session already made or found (see {@link Target.makeDirs}). */
+  known?: Set<string>;
+}
+
 /** Where a receiving session puts files: a {@link Destination} or a {@link Scratch}. */
 export interface Target {
   readonly maxSize: number;
@@ -150,7 +163,7 @@ export interface Target {
    * look-up per directory, not one per level per entry.
    */
   makeDirs(wirePath: string, known?: Set<string>): Promise<void>;
-  open(wirePath: string, resumeAt?: number, mode?: number): Promise<PartFile>;
+  open(wirePath: string, options?: OpenOptions): Promise<PartFile>;
   /** Size of a resumable `.pasa.part` of this path, or null. */
   partSize(wirePath: string): Promise<number | null>;
   /** Its local path. */
@@ -362,17 +375,16 @@ export class Destination implements Target {
   }
 
   /**
-   * Opens `NAME.pasa.part` for a vetted file path; its parents must exist.
-   * With `resumeAt`, continues the existing part after its first
-   * `resumeAt` bytes (already verified by both ends).
+   * Opens the `.pasa.part` of a vetted file path, making its parent
+   * directories; with `resumeAt`, continues the existing part.
    */
-  async open(
-    wirePath: string,
-    resumeAt = 0,
-    mode = 0o644,
-  ): Promise<PartFile> {
+  async open(wirePath: string, options: OpenOptions = {}): Promise<PartFile> {
+    const resumeAt = options.resumeAt ?? 0;
+    const mode = options.mode ?? 0o644;
     const slash = wirePath.lastIndexOf("/");
-    if (slash > 0) await this.makeDirs(wirePath.slice(0, slash));
+    if (slash > 0) {
+      await this.makeDirs(wirePath.slice(0, slash), options.known);
+    }
     const finalPath = this.localPath(wirePath);
     const partPath = this.partPath(wirePath);
     if (resumeAt > 0) {

@@ -137,6 +137,8 @@ export async function receiveSession(
   let transfer = 0;
   let reports: ReturnType<typeof setInterval> | undefined;
   let held = 0;
+  // Directories this session made or found: each is looked up once.
+  const known = new Set<string>();
   try {
     // A peer trickling a byte at a time must not hold a connection forever.
     liftDeadline = link.deadline("the handshake and the list of files");
@@ -242,7 +244,11 @@ export async function receiveSession(
         state.beginFile(k, entry.path, entry.size);
         // A resumed file continues its .part after the verified prefix.
         const offset = starts.get(k) ?? 0;
-        const part = await dest.open(entry.path, offset, entry.mode);
+        const part = await dest.open(entry.path, {
+          resumeAt: offset,
+          known,
+          ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+        });
         const handler = new UdpFileReceiver(
           part.file,
           entry.size!,
@@ -277,7 +283,6 @@ export async function receiveSession(
     }
 
     if (!options.stdout) {
-      const known = new Set<string>();
       let made = 0;
       for (const e of entries) {
         if (e.type !== "dir") continue;
@@ -353,7 +358,11 @@ export async function receiveSession(
           );
         }
         sink = skip ? DISCARD : options.stdout ??
-          await dest.open(entry.path, start, entry.mode);
+          await dest.open(entry.path, {
+            resumeAt: start,
+            known,
+            ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+          });
         if (skip) options.onSkipped?.(entry.path);
         // Resuming: the hash already holds the verified prefix.
         const hash = start > 0

@@ -31,7 +31,35 @@ export interface RunResult {
 
 const decoder = new TextDecoder();
 
-/** Runs pasa to completion (bounded: pasa's own --timeout applies). */
+/**
+ * How long any one pasa a test starts may run: past it, it is killed and
+ * its test fails saying so, rather than hang the suite.
+ */
+export const PASA_LIMIT_MS = 180_000;
+
+/** Kills `child` after {@link PASA_LIMIT_MS}; returns whether it had to, and the canceller. */
+function watchdog(child: Deno.ChildProcess) {
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone already
+    }
+  }, PASA_LIMIT_MS);
+  return { killed: () => killed, cancel: () => clearTimeout(timer) };
+}
+
+function hung(args: string[]): Error {
+  return new Error(
+    `pasa ${args.join(" ")} did not exit within ${
+      PASA_LIMIT_MS / 1000
+    } s: killed`,
+  );
+}
+
+/** Runs pasa to completion, at most {@link PASA_LIMIT_MS}. */
 export async function runPasa(
   args: string[],
   stdin?: Uint8Array,
@@ -41,12 +69,14 @@ export async function runPasa(
     stdin: stdin ? "piped" : "null",
     ...(env ? { env } : {}),
   }).spawn();
+  const dog = watchdog(child);
   if (stdin) {
     const writer = child.stdin.getWriter();
     await writer.write(stdin).catch(() => {});
     await writer.close().catch(() => {});
   }
-  const out = await child.output();
+  const out = await child.output().finally(dog.cancel);
+  if (dog.killed()) throw hung(args);
   return {
     code: out.code,
     stdout: decoder.decode(out.stdout),
@@ -106,9 +136,11 @@ export async function startListening(
   const port = first.line.port as number;
   const firstLine = JSON.stringify(first.line) + "\n";
   let finished: Promise<RunResult> | undefined;
+  const dog = watchdog(child);
   const result = () =>
     finished ??= (async () => {
-      const status = await child.status;
+      const status = await child.status.finally(dog.cancel);
+      if (dog.killed()) throw hung(args);
       return {
         code: status.code,
         stdout: firstLine + await first.rest(),

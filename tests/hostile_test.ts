@@ -494,7 +494,7 @@ Deno.test("a part file swapped for a symbolic link mid-transfer is never followe
   await Deno.chmod(outside, 0o600);
   const dest = new Destination(out);
   await dest.prepare();
-  const part = await dest.open("f.txt", 0, 0o777);
+  const part = await dest.open("f.txt", { mode: 0o777 });
   await part.write(new TextEncoder().encode("data"));
   // A local user swaps the part for a link to a file outside --out.
   await Deno.remove(dest.partPath("f.txt"));

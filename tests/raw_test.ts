@@ -172,7 +172,8 @@ const python = await new Deno.Command("python3", {
 const PEER = join(ROOT, "tests", "course_peer.py");
 
 Deno.test({
-  name: "a Python peer in the course's style sends to receive --raw",
+  name: "a Python peer in the course's style sends to receive --raw" +
+    (python ? "" : " (skipped: needs python3)"),
   ignore: !python,
   fn: async () => {
     await using tmp = await tempDir();
@@ -198,7 +199,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "send --raw sends to a Python peer in the course's style",
+  name: "send --raw sends to a Python peer in the course's style" +
+    (python ? "" : " (skipped: needs python3)"),
   ignore: !python,
   fn: async () => {
     await using tmp = await tempDir();
