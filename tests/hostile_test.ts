@@ -38,6 +38,17 @@ function keepReceiver(out: string, ...flags: string[]): Promise<Receiver> {
   return startListening(["receive", "--keep", ...flags, "--out", out]);
 }
 
+/** Checks that `receiver` still serves a real sender, then stops it. */
+async function servesNext(receiver: Receiver) {
+  const sent = await within(
+    10_000,
+    "the next sender",
+    sendTo(receiver.port, join(TESTFILES, "one-byte.bin")),
+  );
+  assert.equal(sent.code, 0, sent.stderr);
+  await stop(receiver);
+}
+
 /** Interrupts a receiver and waits (bounded) for it to end. */
 async function stop(receiver: Receiver) {
   receiver.kill();
@@ -203,13 +214,7 @@ Deno.test("a manifest thousands of levels deep is refused at once, and the recei
   const answer = await within(10_000, "the verdict", peer.next());
   assert.equal(answer.type === "error" && answer.code, "unsafe-name");
   assert.match(answer.type === "error" ? answer.message : "", /levels deep/);
-  const sent = await within(
-    10_000,
-    "the next sender",
-    sendTo(receiver.port, join(TESTFILES, "one-byte.bin")),
-  );
-  assert.equal(sent.code, 0, sent.stderr);
-  await stop(receiver);
+  await servesNext(receiver);
 });
 
 Deno.test("checkManifest() finds a file used as a directory deep among thousands of entries", () => {
@@ -283,13 +288,7 @@ Deno.test("a manifest over the memory a receiver allows is refused before it is 
   assert.equal(answer?.type === "error" && answer.code, "too-large");
   const rss = await peakRss(receiver.pid);
   if (rss !== null) assert.ok(rss < 1.5e9, `peak RSS ${rss}`);
-  const sent = await within(
-    10_000,
-    "the next sender",
-    sendTo(receiver.port, join(TESTFILES, "one-byte.bin")),
-  );
-  assert.equal(sent.code, 0, sent.stderr);
-  await stop(receiver);
+  await servesNext(receiver);
 });
 
 Deno.test("a file's mode is masked by the receiver's umask and keeps the owner's read and write", async () => {

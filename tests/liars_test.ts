@@ -100,16 +100,21 @@ Deno.test("the sender refuses a file-ok for a file it never sent", async () => {
   assert.match(sent.stderr, /confirmed file 1 with a digest that was not sent/);
 });
 
+/** Takes the manifest, offers the first `offset` bytes of file 0, returns the claim. */
+async function offerPrefix(peer: Peer, offset: number) {
+  await peer.next(); // manifest
+  await peer.send({
+    type: "accept",
+    security: "spake2-p256-chacha20poly1305",
+    offers: 1,
+  });
+  await peer.send({ type: "resume-offer", index: 0, offset });
+  return await peer.next();
+}
+
 Deno.test("the sender refuses to resume at an offset it never claimed", async () => {
   const sent = await sendToLiar([ALL_BYTES], async (peer) => {
-    await peer.next(); // manifest
-    await peer.send({
-      type: "accept",
-      security: "spake2-p256-chacha20poly1305",
-      offers: 1,
-    });
-    await peer.send({ type: "resume-offer", index: 0, offset: 100 });
-    const claim = await peer.next();
+    const claim = await offerPrefix(peer, 100);
     assert.equal(claim.type === "resume-claim" && claim.offset, 100);
     await peer.send({ type: "resume-answer", index: 0, offset: 200 });
   });
@@ -121,14 +126,7 @@ Deno.test("the sender claims an offered prefix with the digest of its own bytes,
   const whole = await Deno.readFile(ALL_BYTES);
   let rest: Uint8Array = new Uint8Array(0);
   const sent = await sendToLiar([ALL_BYTES], async (peer) => {
-    await peer.next(); // manifest
-    await peer.send({
-      type: "accept",
-      security: "spake2-p256-chacha20poly1305",
-      offers: 1,
-    });
-    await peer.send({ type: "resume-offer", index: 0, offset: 100 });
-    const claim = await peer.next();
+    const claim = await offerPrefix(peer, 100);
     assert.deepEqual(claim, {
       type: "resume-claim",
       index: 0,
