@@ -138,6 +138,7 @@ const attacks: Record<string, (dir: string, file: string) => Promise<Row>> = {
     const held: Deno.TcpConn[] = [];
     for (let i = 0; i < 200; i++) held.push(await helloOnly(r.port));
     const s = await send(r.port, file);
+    const rss = await peakRss(r.pid);
     for (const c of held) {
       try {
         c.close();
@@ -146,9 +147,13 @@ const attacks: Record<string, (dir: string, file: string) => Promise<Row>> = {
     await r.stop();
     return [
       "200 hello-only strangers (--max-connections 4), then a sender",
-      s.code === 0
-        ? `served it in ${s.seconds.toFixed(2)} s`
-        : `sender exit ${s.code}: ${s.stderr}`,
+      `${
+        s.code === 0
+          ? `served it in ${s.seconds.toFixed(2)} s`
+          : `sender exit ${s.code}: ${s.stderr}`
+      }; receiver peak RSS ${
+        rss === null ? "?" : `${(rss / 1e6).toFixed(0)} MB`
+      }`,
     ];
   },
   async "hello flood"(dir, file) {

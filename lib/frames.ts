@@ -39,6 +39,9 @@ export function writeControl(sink: ByteSink, message: Message): Promise<void> {
   return writeAll(sink, encodeControl(message));
 }
 
+/** What the buffer starts with: a whole control frame and then some. */
+const CONTROL_ROOM = 72 * 1024;
+
 /** Options of {@link FrameReader}. */
 export interface FrameReaderOptions {
   /**
@@ -64,10 +67,26 @@ export class FrameReader {
   #batch: number;
   #eof = false;
 
+  /** The size the buffer grows to once body bytes flow. */
+  #full: number;
+
   constructor(source: ByteSource, options: FrameReaderOptions = {}) {
     this.#source = source;
-    this.#buf = new Uint8Array(options.bufferSize ?? (1024 + 64) * 1024);
-    this.#batch = Math.min(options.batch ?? 256 * 1024, this.#buf.length);
+    this.#full = options.bufferSize ?? (1024 + 64) * 1024;
+    // Control frames fit in much less: a peer that never gets past its
+    // hello (a stranger) costs 72 KiB, not the whole buffer.
+    this.#buf = new Uint8Array(Math.min(this.#full, CONTROL_ROOM));
+    this.#batch = Math.min(options.batch ?? 256 * 1024, this.#full);
+  }
+
+  /** Grows the buffer to its full size, keeping what it holds. */
+  #grow(): void {
+    if (this.#buf.length >= this.#full) return;
+    const bigger = new Uint8Array(this.#full);
+    bigger.set(this.#buf.subarray(this.#start, this.#end));
+    this.#end -= this.#start;
+    this.#start = 0;
+    this.#buf = bigger;
   }
 
   /** Bytes buffered and not yet consumed. */
@@ -108,7 +127,8 @@ export class FrameReader {
    * thrown when the stream ends early.
    */
   async readExact(n: number, what: string): Promise<Uint8Array> {
-    if (n > this.#buf.length) throw new RangeError(`Cannot buffer ${n} bytes`);
+    if (n > this.#full) throw new RangeError(`Cannot buffer ${n} bytes`);
+    if (n > this.#buf.length) this.#grow();
     if (this.#buf.length - this.#start < n) {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;
@@ -145,6 +165,7 @@ export class FrameReader {
    * until the next call on this reader; `null` at end of stream.
    */
   async piece(max: number): Promise<Uint8Array | null> {
+    this.#grow();
     if (this.buffered === 0) {
       const want = Math.min(max, this.#batch);
       while (this.buffered < want && await this.#readMore()) {
