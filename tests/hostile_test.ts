@@ -528,3 +528,33 @@ Deno.test("a name too long for NAME.pasa.part gets a part name of its own, under
   await stop(receiver);
   assert.deepEqual(await listTree(join(tmp.path, "out")), [name]);
 });
+
+Deno.test("directory creation stops when the receiver is interrupted, rather than making them all", async () => {
+  await using tmp = await tempDir();
+  const out = join(tmp.path, "out");
+  await using receiver = await keepReceiver(out);
+  const total = 40_000;
+  const entries: Entry[] = [];
+  for (let i = 0; i < total; i++) entries.push({ path: `d${i}`, type: "dir" });
+  using peer = await connectAsSender(receiver.port);
+  for (let i = 0; i < total; i += 1000) {
+    await peer.send({
+      type: "manifest",
+      entries: entries.slice(i, i + 1000),
+      last: i + 1000 >= total,
+    });
+  }
+  // Once creation has begun, Ctrl-C.
+  const began = performance.now();
+  while (performance.now() - began < 20_000) {
+    const some = await Deno.readDir(out)[Symbol.asyncIterator]().next()
+      .catch(() => ({ done: true }));
+    if (!some.done) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  receiver.kill("SIGINT");
+  await within(20_000, "the interrupted receiver", receiver.result());
+  let made = 0;
+  for await (const _ of Deno.readDir(out)) made++;
+  assert.ok(made > 0 && made < total, `${made} of ${total} directories made`);
+});
