@@ -240,11 +240,11 @@ ${EXIT_CODES}`,
     .option("-f, --force", "replace existing files")
     .option(
       "--udp",
-      "also take UDP transfers (pasa send --udp), on the same port number",
+      "also take UDP transfers (pasa send --udp, pasa bench), on the same port number",
     )
     .option(
       "--max-size <size>",
-      "refuse transfers larger than this (e.g. 500M, 2GiB)",
+      "refuse transfers larger than this (e.g. 500M, 2GiB; each directory or empty file counts 4 KiB)",
     )
     .option(
       "--max-connections <n>",
