@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { RefusedError } from "../lib/errors.ts";
+import { type PasaError, RefusedError } from "../lib/errors.ts";
 import { Destination } from "../lib/fsio.ts";
 import { checkManifest } from "../lib/manifest.ts";
 import type { Entry, Message } from "../lib/protocol.ts";
@@ -557,4 +557,31 @@ Deno.test("directory creation stops when the receiver is interrupted, rather tha
   let made = 0;
   for await (const _ of Deno.readDir(out)) made++;
   assert.ok(made > 0 && made < total, `${made} of ${total} directories made`);
+});
+
+Deno.test("two senders pairing at once for the last slot: one is served, the other is told busy", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(
+    tmp.path,
+    "--max-connections",
+    "1",
+  );
+  // Both are admitted while no slot is taken (if the first pairs before the
+  // second is accepted, the second is refused at once): one slot, one sender.
+  const settled = await Promise.allSettled([
+    connectAsSender(receiver.port),
+    connectAsSender(receiver.port),
+  ]);
+  const kinds = await Promise.all(settled.map(async (s) => {
+    if (s.status === "rejected") return (s.reason as PasaError).code;
+    using peer = s.value;
+    const answer = await within(
+      10_000,
+      "an answer",
+      offer(peer, [{ path: "x.txt", type: "file", size: 1 }]),
+    );
+    return answer.type === "error" ? answer.code : answer.type;
+  }));
+  assert.deepEqual(kinds.sort(), ["accept", "busy"]);
+  await stop(receiver);
 });

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import {
+  Admission,
+  LogLimiter,
+  ManifestBudget,
+  type Ticket,
+} from "../lib/admission.ts";
+
+/** Admits `n` connections from `peer`, recording which were dropped. */
+function admitMany(
+  admission: Admission,
+  peer: string,
+  n: number,
+  dropped: string[],
+): Ticket[] {
+  return Array.from(
+    { length: n },
+    (_, i) => admission.admit(peer, () => dropped.push(`${peer}#${i}`)),
+  );
+}
+
+Deno.test("Admission drops the oldest unpaired connection of an address past its share", () => {
+  const admission = new Admission({ maxTransfers: 2, maxUnpairedPerPeer: 3 });
+  const dropped: string[] = [];
+  const tickets = admitMany(admission, "10.0.0.9", 5, dropped);
+  assert.deepEqual(dropped, ["10.0.0.9#0", "10.0.0.9#1"]);
+  assert.equal(admission.unpaired, 3);
+  assert.equal(tickets[0]!.state, "ended");
+  assert.equal(tickets[0]!.paired(), false, "a dropped connection never pairs");
+});
+
+Deno.test("Admission prefers dropping connections that have not started pairing", () => {
+  const admission = new Admission({ maxTransfers: 2, maxUnpairedPerPeer: 2 });
+  const dropped: string[] = [];
+  const [first, second] = admitMany(admission, "a", 2, dropped);
+  first!.progress(); // it sent its share: a real sender, probably
+  admission.admit("a", () => dropped.push("a#2"));
+  assert.deepEqual(dropped, ["a#1"]);
+  assert.equal(first!.state, "unpaired");
+  assert.equal(second!.state, "ended");
+});
+
+Deno.test("Admission, when the whole pool is full, drops from the address holding the most", () => {
+  const admission = new Admission({
+    maxTransfers: 2,
+    maxUnpairedPerPeer: 10,
+    maxUnpaired: 4,
+  });
+  const dropped: string[] = [];
+  admitMany(admission, "stranger", 3, dropped);
+  admitMany(admission, "lab-pc", 1, dropped);
+  admitMany(admission, "another-pc", 1, dropped);
+  assert.deepEqual(dropped, ["stranger#0"]);
+  assert.equal(admission.unpaired, 4);
+});
+
+Deno.test("Admission gives a transfer slot only to a paired connection, and only while one is free", () => {
+  const admission = new Admission({ maxTransfers: 1 });
+  const dropped: string[] = [];
+  const [a, b] = admitMany(admission, "x", 2, dropped);
+  assert.equal(admission.full, false, "unpaired connections hold no slot");
+  assert.equal(a!.paired(), true);
+  assert.equal(admission.full, true);
+  assert.equal(b!.paired(), false, "no slot left");
+  a!.end();
+  assert.equal(admission.full, false);
+  assert.equal(admission.transfers, 0);
+  b!.end();
+  assert.equal(admission.unpaired, 0);
+});
+
+Deno.test("LogLimiter shows a burst per key, then says how many it left out", () => {
+  const logs = new LogLimiter({ burst: 2, windowMs: 1000 });
+  const shown = [0, 1, 2, 3, 4].map((t) => logs.allow("a", t).show);
+  assert.deepEqual(shown, [true, true, false, false, false]);
+  assert.equal(logs.allow("b", 5).show, true, "other keys are not held back");
+  assert.deepEqual(logs.allow("a", 1000), { show: true, hidden: 3 });
+});
+
+Deno.test("ManifestBudget bounds each address and the whole, and takes nothing past them", () => {
+  const budget = new ManifestBudget({ total: 100, perPeer: 60 });
+  assert.equal(budget.take("a", 50), true);
+  assert.equal(budget.take("a", 20), false, "over a's share");
+  assert.equal(budget.take("b", 51), false, "over the whole");
+  assert.equal(budget.take("b", 40), true);
+  assert.equal(budget.used, 90);
+  budget.give("a", 50);
+  assert.equal(budget.take("b", 20), true);
+  assert.equal(budget.used, 60);
+});
