@@ -48,6 +48,11 @@ export interface Pairing {
   gate?: PairingGate;
   /** Called on a listening side when the peer's share arrived. */
   onShare?: () => void;
+  /**
+   * Awaited on the connecting side once the peer's confirmation checked
+   * out, before this side sends its own (tests hold a pairing open here).
+   */
+  beforeConfirm?: () => Promise<void>;
 }
 
 /** Session keys of one side, from SPAKE2's `Ke`. */
@@ -177,6 +182,7 @@ export async function pair(
         "Wrong code: the other side was started with a different code; check it and try again",
       );
     }
+    await pairing.beforeConfirm?.();
     await writeControl(link, {
       type: "pake-confirm",
       confirm: toHex(result.cA),

@@ -585,3 +585,39 @@ Deno.test("two senders pairing at once for the last slot: one is served, the oth
   assert.deepEqual(kinds.sort(), ["accept", "busy"]);
   await stop(receiver);
 });
+
+Deno.test("a sender in the middle of pairing is not the one dropped when strangers flood its address", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  const strangers: Deno.TcpConn[] = [];
+  let flooded = () => {};
+  const pairing = connectAsSender(receiver.port, {
+    // The receiver has its share and has answered: flood, then confirm.
+    beforeConfirm: async () => {
+      for (let i = 0; i < 48; i++) {
+        strangers.push(await helloOnly(receiver.port));
+      }
+      // Give the receiver time to take (and drop) them all.
+      await new Promise((r) => setTimeout(r, 300));
+      flooded();
+    },
+  });
+  const done = new Promise<void>((r) => (flooded = r));
+  try {
+    await within(20_000, "the flood", done);
+    using peer = await within(20_000, "the pairing", pairing);
+    const answer = await within(
+      10_000,
+      "an answer",
+      offer(peer, [{ path: "x.txt", type: "file", size: 1 }]),
+    );
+    assert.equal(answer.type, "accept");
+  } finally {
+    for (const s of strangers) {
+      try {
+        s.close();
+      } catch { /* dropped */ }
+    }
+  }
+  await stop(receiver);
+});

@@ -21,6 +21,8 @@ import { TEST_CODE } from "./helpers.ts";
 /** An open connection that has done the handshake as a sender. */
 export interface Peer extends Disposable {
   conn: Deno.TcpConn;
+  /** The paired link (its datagram keys seal UDP). */
+  link: Link;
   reader: FrameReader;
   send(message: Message): Promise<void>;
   write(bytes: Uint8Array): Promise<void>;
@@ -33,11 +35,14 @@ export interface Peer extends Disposable {
  * Connects to 127.0.0.1:`port` as a sender, exchanges hellos and pairs with
  * the tests' code: a peer that knows the code but misbehaves after it.
  */
-export async function connectAsSender(port: number): Promise<Peer> {
+export async function connectAsSender(
+  port: number,
+  options: { beforeConfirm?: () => Promise<void> } = {},
+): Promise<Peer> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const link = new Link(conn, {
     timeoutMs: 0,
-    pairing: { code: TEST_CODE, initiator: true },
+    pairing: { code: TEST_CODE, initiator: true, ...options },
   });
   const reader = new FrameReader(link);
   await handshake(link, reader, "sender");
@@ -48,6 +53,7 @@ export async function connectAsSender(port: number): Promise<Peer> {
 function peerOf(conn: Deno.TcpConn, link: Link, reader: FrameReader): Peer {
   return {
     conn,
+    link,
     reader,
     send: (m) => writeControl(link, m),
     write: (b) => writeAll(link, b),
