@@ -268,7 +268,7 @@ export async function receiveSession(
         // link alive, so a sender that vanished mid-pass still times out.
         // Only new data counts: copies of slots already here (replayed or
         // duplicated datagrams) must not keep a transfer alive forever.
-        const fresh = () => counters.received - counters.duplicates;
+        const fresh = () => state.doneBytes;
         let seen = fresh();
         reports = setInterval(() => {
           if (fresh() !== seen) link.touch();

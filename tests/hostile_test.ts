@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { type PasaError, RefusedError } from "../lib/errors.ts";
 import { Destination } from "../lib/fsio.ts";
 import { checkManifest } from "../lib/manifest.ts";
+import { sealDatagram } from "../lib/records.ts";
+import { slotPayload, writeHeader } from "../lib/udp.ts";
 import type { Entry, Message } from "../lib/protocol.ts";
 import {
   events,
@@ -621,3 +623,82 @@ Deno.test("a sender in the middle of pairing is not the one dropped when strange
   }
   await stop(receiver);
 });
+
+for (const insecure of [false, true]) {
+  Deno.test(
+    `replayed datagrams do not keep a stalled UDP transfer alive past --timeout${
+      insecure ? " (--insecure)" : ""
+    }`,
+    async () => {
+      await using tmp = await tempDir();
+      await using receiver = await keepReceiver(
+        tmp.path,
+        "--udp",
+        "--timeout",
+        "1",
+        ...(insecure ? ["--insecure"] : []),
+      );
+      using peer = await connectAsSender(receiver.port, { insecure });
+      await peer.send({
+        type: "udp-request",
+        datagramSize: 1472,
+        lossy: false,
+      });
+      const accept = await offer(peer, [{
+        path: "u.bin",
+        type: "file",
+        size: 100_000,
+      }]);
+      assert.ok(accept.type === "accept" && accept.udp, JSON.stringify(accept));
+      // One genuine, sealed datagram, then the same one again and again.
+      const payload = slotPayload(1472, !insecure);
+      const datagram = new Uint8Array(1472);
+      writeHeader(datagram, {
+        transfer: accept.udp.transfer,
+        index: 0,
+        sequence: 0,
+        offset: 0,
+        sentMicros: 0,
+      });
+      const length = insecure
+        ? 40 + payload
+        : sealDatagram(peer.link.datagramKeys!.out, datagram, payload);
+      const socket = Deno.listenDatagram({
+        hostname: "127.0.0.1",
+        port: 0,
+        transport: "udp",
+      });
+      const to: Deno.NetAddr = {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: receiver.port,
+      };
+      let verdict: string | undefined;
+      // Reports come and go; a receiver that timed out closes the connection.
+      (async () => {
+        for (;;) {
+          const m = await peer.next();
+          if (m.type !== "udp-report") return (verdict = m.type);
+        }
+      })().catch(() => (verdict = "closed"));
+      const started = performance.now();
+      while (verdict === undefined && performance.now() - started < 6_000) {
+        await socket.send(datagram.subarray(0, length), to);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      socket.close();
+      assert.equal(
+        verdict,
+        "closed",
+        "the receiver dropped the stalled transfer",
+      );
+      const received = await stop(receiver);
+      assert.ok(
+        events(received.stdout).some((e) =>
+          e.event === "error" && e.code === "timeout"
+        ),
+        received.stdout,
+      );
+    },
+  );
+}

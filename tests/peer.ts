@@ -33,16 +33,20 @@ export interface Peer extends Disposable {
 
 /**
  * Connects to 127.0.0.1:`port` as a sender, exchanges hellos and pairs with
- * the tests' code: a peer that knows the code but misbehaves after it.
+ * the tests' code (or not, `insecure`): a peer that knows the code but
+ * misbehaves after it.
  */
 export async function connectAsSender(
   port: number,
-  options: { beforeConfirm?: () => Promise<void> } = {},
+  options: { beforeConfirm?: () => Promise<void>; insecure?: boolean } = {},
 ): Promise<Peer> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const { insecure, ...hooks } = options;
   const link = new Link(conn, {
     timeoutMs: 0,
-    pairing: { code: TEST_CODE, initiator: true, ...options },
+    ...(insecure
+      ? {}
+      : { pairing: { code: TEST_CODE, initiator: true, ...hooks } }),
   });
   const reader = new FrameReader(link);
   await handshake(link, reader, "sender");
