@@ -1,0 +1,404 @@
+/**
+ * `pasa receive`: a listening receiver (one transfer, or `--keep`) or one
+ * that connects out (`--from`), put together from the transport, the
+ * admission pool, the session state machine, the progress bar and the
+ * reporter. It returns an exit code and never exits or touches the console.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import {
+  Admission,
+  LogLimiter,
+  ManifestBudget,
+  type Ticket,
+} from "./admission.ts";
+import { reverseServer } from "./bench.ts";
+import type { ReceiveCommand } from "./cli.ts";
+import {
+  AuthError,
+  ExitCode,
+  exitCodeOf,
+  InterruptedError,
+  PasaError,
+  RefusedError,
+} from "./errors.ts";
+import { Destination, type FileSink, Scratch, StreamSink } from "./fsio.ts";
+import { Link } from "./link.ts";
+import { rawReceive } from "./raw.ts";
+import { type ReceiveOptions, receiveSession } from "./receive.ts";
+import { Reporter } from "./report.ts";
+import {
+  accept,
+  INSECURE_WARNING,
+  pairingOf,
+  progressFor,
+  type Runtime,
+  securityHint,
+  setNoDelay,
+} from "./runtime.ts";
+import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
+import { refuseConnection, TransferState } from "./session.ts";
+import { connect, lanAddresses, listen, peerName } from "./tcp.ts";
+import { UdpEndpoint } from "./udp_receive.ts";
+
+/** A peer's address without its port: what limits and logs count by. */
+function addressOf(conn: Deno.Conn): string {
+  return (conn.remoteAddr as Deno.NetAddr).hostname;
+}
+
+/** `pasa receive`: returns the exit code. */
+export async function runReceive(
+  cmd: ReceiveCommand,
+  rt: Runtime,
+): Promise<number> {
+  // With --stdout the file owns stdout, so all text goes to stderr.
+  const base: Runtime = cmd.stdout
+    ? { ...rt, output: { out: rt.output.err, err: rt.output.err } }
+    : rt;
+  const reporter = new Reporter(base.output, {
+    json: cmd.json,
+    quiet: cmd.quiet,
+  });
+  try {
+    const dest = new Destination(resolve(cmd.out), {
+      force: cmd.force,
+      maxSize: cmd.maxSize,
+    });
+    if (!cmd.stdout) await dest.prepare();
+    const pairing = pairingOf(cmd, rt, cmd.from === undefined);
+    // After the listening line, which scripts read first.
+    const warnInsecure = () =>
+      cmd.insecure && reporter.warning(INSECURE_WARNING);
+    if (cmd.from) {
+      warnInsecure();
+      const conn = await connect(cmd.from);
+      return await serve(conn, cmd, base, dest, reporter, true, { pairing });
+    }
+    const listener = listen(cmd.host, cmd.port);
+    const addr = listener.addr as Deno.NetAddr;
+    let udp: UdpEndpoint | undefined;
+    // UDP only when asked for: a port nobody opened is nothing to attack.
+    if (cmd.udp) {
+      try {
+        udp = UdpEndpoint.bind(cmd.host, addr.port);
+      } catch (error) {
+        listener.close();
+        throw error;
+      }
+    }
+    reporter.listening({
+      host: addr.hostname,
+      port: addr.port,
+      addresses: lanAddresses(),
+      command: cmd.raw
+        ? "pasa send FILE --raw --to ADDR"
+        : `pasa send PATH${cmd.udp ? " --udp" : ""} --to ADDR${
+          securityHint(pairing, cmd.raw)
+        }`,
+      role: "receiver",
+      raw: cmd.raw,
+      udp: udp !== undefined,
+      code: pairing?.code ?? null,
+    });
+    warnInsecure();
+    try {
+      return await serveMany(listener, cmd, base, dest, reporter, {
+        udp,
+        pairing,
+      });
+    } finally {
+      await udp?.close();
+    }
+  } catch (error) {
+    reporter.error(error);
+    return exitCodeOf(error);
+  }
+}
+
+/**
+ * Whether a failed connection ends a one-shot receiver: once it paired,
+ * or when a pasa peer was refused the pairing (wrong code, one side
+ * `--insecure`, both the same role, another version). A stranger that
+ * reset, timed out or spoke something else before pairing does not.
+ */
+function endsOneShot(error: unknown, paired: boolean): boolean {
+  return paired || error instanceof AuthError ||
+    (error instanceof PasaError && ["role", "version"].includes(error.code));
+}
+
+/**
+ * The listening receiver. Every connection is served on its own, so one
+ * failing never stops the rest; connections wait unpaired in a pool of
+ * their own (admission.ts) and take a transfer slot only once paired, and
+ * what is said about an address before it paired is rate-limited. With
+ * `--keep` it serves until interrupted; without, it ends with the first
+ * transfer (one slot, one guess at the code), ignoring strangers that never
+ * paired.
+ */
+async function serveMany(
+  listener: Deno.Listener,
+  cmd: ReceiveCommand,
+  rt: Runtime,
+  dest: Destination,
+  reporter: Reporter,
+  serving: Serving,
+): Promise<number> {
+  const once = !cmd.keep;
+  const active = new Map<Promise<unknown>, () => void>();
+  let outcome: number | undefined;
+  const stop = () => {
+    try {
+      listener.close();
+    } catch {
+      // closed already
+    }
+  };
+  // Too many wrong codes: someone may be guessing. Stop taking connections.
+  const gate = new PairingGate(once ? 1 : LOCKOUT_FAILURES, stop);
+  const pairing = serving.pairing && { ...serving.pairing, gate };
+  const admission = new Admission({
+    maxTransfers: once ? 1 : cmd.maxConnections,
+  });
+  const budget = new ManifestBudget();
+  const logs = new LogLimiter();
+  /** Says `say(note)` unless too much was said about `address` lately. */
+  const limited = (address: string, say: (note: string) => void) => {
+    const { show, hidden } = logs.allow(address, performance.now());
+    if (!show) return;
+    say(
+      hidden > 0
+        ? ` (${hidden} more like this from ${address} were not shown)`
+        : "",
+    );
+  };
+  const busyError = () =>
+    new RefusedError(
+      once
+        ? "Receiver is busy with another transfer; try again later"
+        : `Receiver is busy: it serves at most ${cmd.maxConnections} transfers at once (--max-connections); try again later`,
+      "busy",
+    );
+  let interrupted = false;
+  for (;;) {
+    let conn: Deno.Conn;
+    try {
+      conn = await accept(
+        listener,
+        rt.signal,
+        (error) =>
+          limited("accept", (note) =>
+            reporter.warning(
+              `A connection failed before it was accepted: ${
+                (error as Error).message
+              }; still listening${note}`,
+            )),
+        () => gate.locked || outcome !== undefined,
+      );
+    } catch (error) {
+      if (error instanceof InterruptedError) interrupted = true;
+      else if (!gate.locked && outcome === undefined) {
+        reporter.error(error, "Cannot accept connections");
+        outcome ??= exitCodeOf(error);
+      }
+      break;
+    }
+    const peer = peerName(conn);
+    const address = addressOf(conn);
+    if (admission.full) {
+      // Refuse with a reason the sender can print, rather than a silent reset.
+      limited(address, (note) =>
+        reporter.warning(
+          `Refused ${peer}: ${
+            once ? "a transfer is" : `${cmd.maxConnections} transfers are`
+          } already in progress${note}`,
+        ));
+      const link = new Link(conn, { timeoutMs: 2000 });
+      refuseConnection(link, busyError()).finally(() => link.close());
+      continue;
+    }
+    let dropped = false;
+    const close = () => {
+      dropped = true;
+      try {
+        conn.close();
+      } catch {
+        // closed already
+      }
+    };
+    const ticket = admission.admit(address, close);
+    // A one-shot receiver draws its progress bar; --keep's concurrent
+    // transfers would fight over one terminal line.
+    const task: Promise<unknown> = serve(
+      conn,
+      cmd,
+      rt,
+      dest,
+      reporter,
+      once,
+      {
+        ...serving,
+        pairing,
+        ticket,
+        busy: busyError,
+        budget: {
+          take: (bytes) => budget.take(address, bytes),
+          give: (bytes) => budget.give(address, bytes),
+        },
+      },
+    )
+      .then((code) => {
+        if (once) outcome ??= code;
+      })
+      .catch((error) => {
+        const paired = ticket.state === "transfer";
+        // Made room for newer connections, or let go: nothing to say.
+        if (!paired && (dropped || error instanceof InterruptedError)) return;
+        if (once && endsOneShot(error, paired)) {
+          if (outcome === undefined) reporter.error(error);
+          outcome ??= exitCodeOf(error);
+        } else if (paired) {
+          reporter.error(error, `Transfer from ${peer} failed`);
+        } else {
+          limited(
+            address,
+            (note) =>
+              reporter.error(error, `Connection from ${peer} failed${note}`),
+          );
+        }
+      })
+      .finally(() => {
+        ticket.end();
+        active.delete(task);
+        if (outcome !== undefined) stop();
+      });
+    active.set(task, close);
+  }
+  // A one-shot receiver is done: strangers still waiting are let go.
+  if (outcome !== undefined) { for (const close of active.values()) close(); }
+  const unfinished = admission.transfers > 0;
+  await Promise.all(active.keys());
+  if (outcome !== undefined) return outcome;
+  if (gate.locked) {
+    reporter.error(
+      new AuthError(
+        `Stopped after ${gate.failures} connections gave a wrong code: someone may be guessing it. Start a new receiver (it makes a new code)`,
+        "locked",
+      ),
+    );
+    return ExitCode.auth;
+  }
+  if (interrupted && once) reporter.error(new InterruptedError());
+  return interrupted && (once || unfinished)
+    ? ExitCode.interrupted
+    : ExitCode.ok;
+}
+
+/** What every connection of a receiver shares. */
+interface Serving {
+  udp?: UdpEndpoint | undefined;
+  pairing?: Pairing | undefined;
+  /** A listening receiver's bookkeeping of this connection. */
+  ticket?: Ticket;
+  /** The refusal for a peer that paired when no transfer slot was free. */
+  busy?: () => RefusedError;
+  /** The receiver's memory for manifests, bound to this peer. */
+  budget?: ReceiveOptions["budget"];
+}
+
+/** One receiving connection, start to end: returns the exit code, throws on failure. */
+async function serve(
+  conn: Deno.Conn,
+  cmd: ReceiveCommand,
+  rt: Runtime,
+  dest: Destination,
+  reporter: Reporter,
+  withBar: boolean,
+  serving: Serving = {},
+): Promise<number> {
+  setNoDelay(conn);
+  const peer = peerName(conn);
+  const udp = serving.udp;
+  const ticket = serving.ticket;
+  using link = new Link(conn, {
+    timeoutMs: cmd.timeoutMs,
+    signal: rt.signal,
+    ...(serving.pairing
+      ? { pairing: { ...serving.pairing, onShare: () => ticket?.progress() } }
+      : {}),
+  });
+  const state = new TransferState();
+  const { bar, output } = progressFor(rt, cmd.quiet || !withBar, state);
+  const say = bar
+    ? new Reporter(output, { json: cmd.json, quiet: cmd.quiet })
+    : reporter;
+  // Said once the peer paired: strangers are not transfers.
+  const paired = () => {
+    if (ticket && !ticket.paired()) {
+      throw serving.busy?.() ?? new RefusedError("Receiver is busy", "busy");
+    }
+    say.connected(peer, cmd.from === undefined);
+    bar?.start();
+  };
+  const scratch = new Scratch(cmd.maxSize);
+  try {
+    if (cmd.raw) {
+      paired();
+      const name = cmd.name ?? "-";
+      let sink: FileSink;
+      const entries = [{ path: name, type: "file" as const, size: null }];
+      if (cmd.stdout) sink = new StreamSink(rt.stdout);
+      else {
+        await dest.vet(entries);
+        sink = await dest.open(name).catch((error) => {
+          dest.release(entries);
+          throw error;
+        });
+      }
+      try {
+        const result = await rawReceive(link, sink, name, cmd.maxSize, state);
+        bar?.stop();
+        say.raw(result, "receiver");
+      } finally {
+        if (!cmd.stdout) dest.release(entries);
+      }
+      return ExitCode.ok;
+    }
+    const result = await receiveSession(link, dest, {
+      state,
+      peer,
+      scratch,
+      // Only a listening receiver serves bench --reverse clients; one that
+      // connected out (--from) expects a sender.
+      ...(cmd.from === undefined
+        ? {
+          reverse: reverseServer(
+            link,
+            (conn.remoteAddr as Deno.NetAddr).hostname,
+          ),
+        }
+        : {}),
+      ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
+      ...(udp ? { udp } : {}),
+      onHandshake: paired,
+      ...(serving.budget ? { budget: serving.budget } : {}),
+      onManifest: (entries) =>
+        say.manifest(
+          state.files,
+          entries.length - state.files,
+          state.totalBytes,
+        ),
+      onChecking: (name, bytes) => say.checking(name, bytes),
+      onResumed: (name, offset) => say.resumed(name, offset),
+      onSkipped: (name) => say.skipped(name),
+      onFile: (file) => say.file(file),
+    });
+    bar?.stop();
+    say.summary({ ...result, encrypted: link.pairing !== undefined });
+    return result.incomplete ? ExitCode.integrity : ExitCode.ok;
+  } finally {
+    bar?.stop();
+    await scratch.close();
+  }
+}
