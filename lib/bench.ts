@@ -10,7 +10,7 @@
 import { basename } from "node:path";
 import { ProtocolError } from "./errors.ts";
 import { FrameReader, writeControl } from "./frames.ts";
-import { Scratch } from "./fsio.ts";
+import { Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
 import { Payload } from "./payload.ts";
 import type { BenchRequest } from "./protocol.ts";

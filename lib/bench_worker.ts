@@ -8,7 +8,7 @@
  */
 
 import { reverseServer } from "./bench.ts";
-import { Scratch } from "./fsio.ts";
+import { Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
 import { receiveSession } from "./receive.ts";
 import { listen } from "./tcp.ts";

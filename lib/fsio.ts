@@ -67,7 +67,11 @@ async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
-function ioError(what: string, cause: unknown, code = "io"): NetworkError {
+export function ioError(
+  what: string,
+  cause: unknown,
+  code = "io",
+): NetworkError {
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new NetworkError(`${what}: ${detail}`, code, { cause });
 }
@@ -100,7 +104,7 @@ async function foldsNames(dir: string): Promise<boolean> {
 }
 
 /** Refuses a manifest whose footprint passes `--max-size`. */
-function checkMaxSize(footprint: number, maxSize: number): void {
+export function checkMaxSize(footprint: number, maxSize: number): void {
   if (footprint > maxSize) {
     throw new RefusedError(
       `Refusing ${formatBytes(footprint)}: over the receiver's --max-size of ${
@@ -112,7 +116,7 @@ function checkMaxSize(footprint: number, maxSize: number): void {
 }
 
 /** Refuses a manifest whose footprint passes the free space in `dir`. */
-async function checkSpace(dir: string, total: number): Promise<void> {
+export async function checkSpace(dir: string, total: number): Promise<void> {
   if (total === 0) return;
   let free: number;
   try {
@@ -144,7 +148,7 @@ export interface OpenOptions {
   known?: Set<string>;
 }
 
-/** Where a receiving session puts files: a {@link Destination} or a {@link Scratch}. */
+/** Where a receiving session puts files: a {@link Destination} or a `Scratch` (scratch.ts). */
 export interface Target {
   readonly maxSize: number;
   /** Whether existing files may be replaced. */
@@ -554,93 +558,5 @@ export class StreamSink implements FileSink {
   }
   discard(): Promise<void> {
     return Promise.resolve();
-  }
-}
-
-/**
- * Where a measurement (`pasa bench`) goes: names are still checked and
- * every byte is still hashed by the session, but nothing is kept. UDP
- * writes land in a temporary file (page cache, never synced) that is
- * deleted once verified.
- */
-export class Scratch implements Target {
-  readonly maxSize: number;
-  readonly force = false;
-  #dir: string | undefined;
-
-  /** `maxSize`: the receiver's `--max-size`, which measurements obey too. */
-  constructor(maxSize = Infinity) {
-    this.maxSize = maxSize;
-  }
-
-  /**
-   * Checks names as a destination would, `--max-size`, and the free space
-   * where the scratch file of a UDP measurement goes (the system's
-   * temporary directory).
-   */
-  async vet(entries: readonly Entry[]): Promise<Set<string>> {
-    const { bytes, footprint } = checkManifest(entries);
-    checkMaxSize(footprint, this.maxSize);
-    await checkSpace(await this.#scratchDir(), bytes);
-    return new Set();
-  }
-
-  async #scratchDir(): Promise<string> {
-    try {
-      return this.#dir ??= await Deno.makeTempDir({ prefix: "pasa-bench-" });
-    } catch (error) {
-      throw ioError("Cannot create a scratch file for the measurement", error);
-    }
-  }
-
-  release(): void {}
-
-  makeDirs(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  partSize(): Promise<number | null> {
-    return Promise.resolve(null);
-  }
-
-  partPath(wirePath: string): string {
-    return wirePath;
-  }
-
-  localPath(wirePath: string): string {
-    return wirePath;
-  }
-
-  async open(wirePath: string): Promise<PartFile> {
-    try {
-      const path = await Deno.makeTempFile({ dir: await this.#scratchDir() });
-      const file = await Deno.open(path, { read: true, write: true });
-      return new ScratchFile(file, path, wirePath);
-    } catch (error) {
-      throw ioError("Cannot create a scratch file for the measurement", error);
-    }
-  }
-
-  /** Removes the scratch directory. */
-  async close(): Promise<void> {
-    if (this.#dir) {
-      await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
-    }
-  }
-}
-
-class ScratchFile extends PartFile {
-  constructor(file: Deno.FsFile, path: string, wirePath: string) {
-    super(file, path, path, wirePath, false);
-  }
-  // In-order bodies (TCP) need no storage: the session hashes them as they pass.
-  override write(): Promise<void> {
-    return Promise.resolve();
-  }
-  override commit(): Promise<void> {
-    return this.discard();
-  }
-  override keep(): Promise<void> {
-    return this.discard();
   }
 }

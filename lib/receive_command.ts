@@ -24,7 +24,8 @@ import {
   PasaError,
   RefusedError,
 } from "./errors.ts";
-import { Destination, type FileSink, Scratch, StreamSink } from "./fsio.ts";
+import { Destination, type FileSink, StreamSink } from "./fsio.ts";
+import { Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
 import { rawReceive } from "./raw.ts";
 import { type ReceiveOptions, receiveSession } from "./receive.ts";

@@ -1,0 +1,105 @@
+/**
+ * Where a measurement (`pasa bench`) goes: names and sizes are checked as
+ * for a real destination, every byte is hashed by the session, and nothing
+ * is kept.
+ *
+ * @module
+ */
+
+import {
+  checkMaxSize,
+  checkSpace,
+  ioError,
+  PartFile,
+  type Target,
+} from "./fsio.ts";
+import { checkManifest } from "./manifest.ts";
+import type { Entry } from "./protocol.ts";
+
+/**
+ * Where a measurement goes: names are still checked and
+ * every byte is still hashed by the session, but nothing is kept. UDP
+ * writes land in a temporary file (page cache, never synced) that is
+ * deleted once verified.
+ */
+export class Scratch implements Target {
+  readonly maxSize: number;
+  readonly force = false;
+  #dir: string | undefined;
+
+  /** `maxSize`: the receiver's `--max-size`, which measurements obey too. */
+  constructor(maxSize = Infinity) {
+    this.maxSize = maxSize;
+  }
+
+  /**
+   * Checks names as a destination would, `--max-size`, and the free space
+   * where the scratch file of a UDP measurement goes (the system's
+   * temporary directory).
+   */
+  async vet(entries: readonly Entry[]): Promise<Set<string>> {
+    const { bytes, footprint } = checkManifest(entries);
+    checkMaxSize(footprint, this.maxSize);
+    await checkSpace(await this.#scratchDir(), bytes);
+    return new Set();
+  }
+
+  async #scratchDir(): Promise<string> {
+    try {
+      return this.#dir ??= await Deno.makeTempDir({ prefix: "pasa-bench-" });
+    } catch (error) {
+      throw ioError("Cannot create a scratch file for the measurement", error);
+    }
+  }
+
+  release(): void {}
+
+  makeDirs(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  partSize(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+
+  partPath(wirePath: string): string {
+    return wirePath;
+  }
+
+  localPath(wirePath: string): string {
+    return wirePath;
+  }
+
+  async open(wirePath: string): Promise<PartFile> {
+    try {
+      const path = await Deno.makeTempFile({ dir: await this.#scratchDir() });
+      const file = await Deno.open(path, { read: true, write: true });
+      return new ScratchFile(file, path, wirePath);
+    } catch (error) {
+      throw ioError("Cannot create a scratch file for the measurement", error);
+    }
+  }
+
+  /** Removes the scratch directory. */
+  async close(): Promise<void> {
+    if (this.#dir) {
+      await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+    }
+  }
+}
+
+class ScratchFile extends PartFile {
+  constructor(file: Deno.FsFile, path: string, wirePath: string) {
+    super(file, path, path, wirePath, false);
+  }
+  // In-order bodies (TCP) need no storage: the session hashes them as they pass.
+  override write(): Promise<void> {
+    return Promise.resolve();
+  }
+  override commit(): Promise<void> {
+    return this.discard();
+  }
+  override keep(): Promise<void> {
+    return this.discard();
+  }
+}
