@@ -568,12 +568,23 @@ Deno.test("two senders pairing at once for the last slot: one is served, the oth
     "--max-connections",
     "1",
   );
-  // Both are admitted while no slot is taken (if the first pairs before the
-  // second is accepted, the second is refused at once): one slot, one sender.
-  const settled = await Promise.allSettled([
-    connectAsSender(receiver.port),
-    connectAsSender(receiver.port),
-  ]);
+  // Both hold their pairing open until both were admitted (each has the
+  // receiver's confirmation): then both finish it, for one slot.
+  let arrived = 0;
+  let bothThere = () => {};
+  const barrier = new Promise<void>((r) => (bothThere = r));
+  const beforeConfirm = async () => {
+    if (++arrived === 2) bothThere();
+    await barrier;
+  };
+  const settled = await within(
+    20_000,
+    "both pairings",
+    Promise.allSettled([
+      connectAsSender(receiver.port, { beforeConfirm }),
+      connectAsSender(receiver.port, { beforeConfirm }),
+    ]),
+  );
   const kinds = await Promise.all(settled.map(async (s) => {
     if (s.status === "rejected") return (s.reason as PasaError).code;
     using peer = s.value;
