@@ -1,0 +1,285 @@
+/**
+ * The mutation check: plants each bug below, one at a time, in a scratch
+ * copy of the repository, runs the test files that should catch it, and
+ * says which were caught. A bug that survives is a check no test holds.
+ *
+ *   deno task mutants            # all of them (about a minute each)
+ *   deno task mutants 3 7        # some, by number
+ *
+ * The first eight are the bugs a review planted (issue 11) that every test
+ * then passed; the rest guard the hardening that followed.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { ROOT } from "./pasa.ts";
+
+/** One planted bug: `from` becomes `to` in `file`; `tests` should fail. */
+interface Mutant {
+  file: string;
+  from: string;
+  to: string;
+  tests: string[];
+}
+
+const MUTANTS: Mutant[] = [
+  {
+    file: "lib/manifest.ts",
+    from: "    checkWirePath(entry.path, options.windows ?? false);",
+    to:
+      '    if (entry.type === "file") checkWirePath(entry.path, options.windows ?? false);',
+    tests: ["liars_test.ts", "safety_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from: "    if (claim.offset !== 0 && claim.offset !== prefix.offset) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from: "    if (answer.offset !== 0 && answer.offset !== claim.offset) {",
+    to: "    if (false) {",
+    tests: ["liars_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from: "        if (item === undefined || item.sha256 !== message.sha256) {",
+    to: "        if (item === undefined) {",
+    tests: ["liars_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from: "    if (files.length + incomplete !== fileCount) {",
+    to: "    if (false) {",
+    tests: ["liars_test.ts"],
+  },
+  {
+    file: "lib/records.ts",
+    from:
+      "    if (length <= TAG || length > RECORD_MAX + TAG) throw recordFailed();",
+    to: "    if (length <= TAG) throw recordFailed();",
+    tests: ["secure_test.ts"],
+  },
+  {
+    file: "lib/secure.ts",
+    from: "      gate?.end(ok || !exposed);",
+    to: "      gate?.end(ok);",
+    tests: ["liars_test.ts", "pairing_test.ts"],
+  },
+  {
+    file: "lib/secure.ts",
+    from: "export const LOCKOUT_FAILURES = 5;",
+    to: "export const LOCKOUT_FAILURES = 6;",
+    tests: ["pairing_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from:
+      "        const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);",
+    to: "        const length = n * payload;",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from: "  if (!path.isWellFormed()) {",
+    to: "  if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from: "    if (segment.toLowerCase().endsWith(PART_SUFFIX)) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from: "  if (segments.length > MAX_DEPTH) {",
+    to: "  if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/runtime.ts",
+    from: "        onTrouble(error);",
+    to: "        throw error;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/runtime.ts",
+    from: "        if (!oneConnection && failures > 0) {",
+    to: "        if (failures > 0) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/manifest.ts",
+    from:
+      '    if (entry.type === "file" && next.key.startsWith(here.key + "\\u0000")) {',
+    to: "    if (false) {",
+    tests: ["hostile_test.ts", "safety_test.ts"],
+  },
+  {
+    file: "lib/manifest.ts",
+    from: "    if (next.key === here.key) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts", "safety_test.ts"],
+  },
+  {
+    file: "lib/fsio.ts",
+    from:
+      "      now === null || !now.isFile || now.ino !== opened.ino ||\n      now.dev !== opened.dev",
+    to: "      false",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/manifest.ts",
+    from: "    footprint += size > 0 ? size : ENTRY_COST;",
+    to: "    footprint += size;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: "    if (memory + cost > MAX_MANIFEST_MEMORY) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from: '        if (held.state !== "unpaired" || this.full) return false;',
+    to: '        if (held.state !== "unpaired") return false;',
+    tests: ["load_test.ts", "hostile_test.ts", "admission_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from:
+      "    if (own.length >= this.maxUnpairedPerPeer) this.#dropOldest(peer);",
+    to: "    if (false) this.#dropOldest(peer);",
+    tests: ["hostile_test.ts", "admission_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from: "    else if (this.#unpairedCount >= this.maxUnpaired) {",
+    to: "    else if (false) {",
+    tests: ["hostile_test.ts", "admission_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: '        link.ensureOpen("creating directories");',
+    to: "        void 0;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/fsio.ts",
+    from: "        mode: (mode & 0o777) | 0o600,",
+    to: "        mode: 0o644,",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/secure.ts",
+    from: "    pairing.onShare?.();",
+    to: "    void 0;",
+    tests: ["hostile_test.ts", "load_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from:
+      "      (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069)",
+    to: "      false",
+    tests: ["names_test.ts", "hostile_test.ts"],
+  },
+  {
+    file: "lib/protocol.ts",
+    from:
+      '    if (mtime > MAX_MTIME) fail(`"mtime" must be before the year 10000`);',
+    to: "",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: "        const fresh = () => state.doneBytes;",
+    to: "        const fresh = () => counters.received;",
+    tests: ["hostile_test.ts"],
+  },
+];
+
+/** Copies the repository (without .git) into a new temporary directory. */
+async function scratchCopy(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "pasa-mutant-" });
+  const copy = async (from: string, to: string) => {
+    for await (const e of Deno.readDir(from)) {
+      if (e.name === ".git" || e.name === "dist") continue;
+      const [a, b] = [join(from, e.name), join(to, e.name)];
+      if (e.isDirectory) {
+        await Deno.mkdir(b);
+        await copy(a, b);
+      } else if (e.isFile) await Deno.copyFile(a, b);
+    }
+  };
+  await copy(ROOT, dir);
+  return dir;
+}
+
+const say = (text: string) =>
+  Deno.stdout.writeSync(new TextEncoder().encode(text + "\n"));
+const only = Deno.args.map(Number);
+let survivors = 0;
+for (const [i, m] of MUTANTS.entries()) {
+  if (only.length > 0 && !only.includes(i)) continue;
+  const dir = await scratchCopy();
+  try {
+    const path = join(dir, m.file);
+    const text = await Deno.readTextFile(path);
+    const what = `[${i}] ${m.file}: ${m.from.trim().slice(0, 70)}`;
+    if (!text.includes(m.from)) {
+      say(`${what}: NOT FOUND (the code moved: update the mutant)`);
+      survivors++;
+      continue;
+    }
+    await Deno.writeTextFile(path, text.replace(m.from, m.to));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "test",
+        "--no-check",
+        "--allow-run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-net",
+        "--allow-env",
+        "--allow-sys",
+        ...m.tests.map((t) => join("tests", t)),
+      ],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Bounded: a mutant that hangs the tests counts as caught, and says so.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 400_000);
+    const out = await child.output().finally(() => clearTimeout(timer));
+    const log = new TextDecoder().decode(out.stdout).replace(
+      // deno-lint-ignore no-control-regex
+      /\x1b\[[0-9;]*m/g,
+      "",
+    );
+    const failed = [
+      ...new Set(
+        log.split("\n").filter((l) => l.includes(" => ./tests/")).map((l) =>
+          l.split(" => ")[0]
+        ),
+      ),
+    ];
+    if (out.success) {
+      survivors++;
+      say(`${what}: SURVIVED`);
+    } else {
+      say(
+        `${what}: caught${out.signal ? " (hung, killed)" : ""} by ${
+          failed.slice(0, 2).join("; ") || "the run"
+        }`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+say(survivors === 0 ? "Every mutant was caught." : `${survivors} survived.`);
+Deno.exit(survivors === 0 ? 0 : 1);
