@@ -316,7 +316,10 @@ export async function receiveSession(
       ...(prefixes.size > 0 ? { offers: prefixes.size } : {}),
     });
     if (prefixes.size > 0) {
-      starts = await settleResume(reader, send, prefixes, ready);
+      starts = await settleResume(reader, send, prefixes, (settled) => {
+        starts = settled; // the first file opens at its start
+        return ready();
+      });
     }
     // Reports only now: nothing may come between the answers.
     startReports();

@@ -68,8 +68,8 @@ export async function findPrefixes(
  * The receiver's half of the exchange, once its `accept` (with `offers`)
  * is out: one `resume-offer` per prefix (length only, never its digest),
  * then one `resume-answer` per claim the sender makes: the claimed offset
- * if the sender's digest equals the receiver's, else 0. `beforeAnswers`
- * runs between the claims and the answers (UDP: be ready for datagrams,
+ * if the sender's digest equals the receiver's, else 0. `beforeAnswers`,
+ * given the starts, runs between the claims and the answers (UDP: be ready for datagrams,
  * which follow the last answer at once). Returns where each offered
  * file's body starts.
  */
@@ -77,7 +77,8 @@ export async function settleResume(
   reader: FrameReader,
   send: (message: Message) => Promise<void>,
   offered: Map<number, Prefix>,
-  beforeAnswers: () => Promise<unknown> = () => Promise.resolve(),
+  beforeAnswers: (starts: Map<number, number>) => Promise<unknown> = () =>
+    Promise.resolve(),
 ): Promise<Map<number, number>> {
   for (const [index, prefix] of offered) {
     await send({ type: "resume-offer", index, offset: prefix.offset });
@@ -101,7 +102,7 @@ export async function settleResume(
     const same = claim.offset > 0 && claim.sha256 === prefix.sha256;
     starts.set(index, same ? claim.offset : 0);
   }
-  await beforeAnswers();
+  await beforeAnswers(starts);
   for (const [index, offset] of starts) {
     await send({ type: "resume-answer", index, offset });
   }

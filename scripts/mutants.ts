@@ -200,6 +200,12 @@ const MUTANTS: Mutant[] = [
     to: "        const fresh = () => counters.received;",
     tests: ["hostile_test.ts"],
   },
+  {
+    file: "lib/receive.ts",
+    from: "        starts = settled; // the first file opens at its start",
+    to: "        void settled;",
+    tests: ["resume_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

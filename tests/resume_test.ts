@@ -367,4 +367,12 @@ Deno.test("a UDP transfer cut mid-pass keeps its contiguous prefix, and a UDP re
     "a whole number of datagram slots",
   );
   assert.equal(await sha256File(join(out, "u.bin")), await sha256File(file));
+  // The kept prefix was used, not fetched again by repairs.
+  const summary = events(rerun.stdout).find((e) => e.event === "summary");
+  const retransmitted = (summary?.udp as { retransmittedBytes: number })
+    .retransmittedBytes;
+  assert.ok(
+    retransmitted < offset,
+    `${retransmitted} bytes sent again after resuming at ${offset}`,
+  );
 });
