@@ -12,7 +12,7 @@ import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { NetworkError, RefusedError } from "./errors.ts";
 import { writeAll } from "./frames.ts";
-import { checkManifest, nameKey } from "./manifest.ts";
+import { checkManifest, ENTRY_COST, nameKey } from "./manifest.ts";
 import { displayName, MAX_SEGMENT_BYTES, PART_SUFFIX } from "./names.ts";
 import type { Entry } from "./protocol.ts";
 import { formatBytes } from "./units.ts";
@@ -104,12 +104,18 @@ async function foldsNames(dir: string): Promise<boolean> {
 }
 
 /** Refuses a manifest whose footprint passes `--max-size`. */
-export function checkMaxSize(footprint: number, maxSize: number): void {
-  if (footprint > maxSize) {
+export function checkMaxSize(
+  totals: { bytes: number; footprint: number },
+  maxSize: number,
+): void {
+  if (totals.footprint > maxSize) {
+    const why = totals.footprint > totals.bytes
+      ? ` (each directory and empty file counts ${formatBytes(ENTRY_COST)})`
+      : "";
     throw new RefusedError(
-      `Refusing ${formatBytes(footprint)}: over the receiver's --max-size of ${
-        formatBytes(maxSize)
-      } (each directory and empty file counts ${formatBytes(4096)})`,
+      `Refusing ${
+        formatBytes(totals.footprint)
+      }: over the receiver's --max-size of ${formatBytes(maxSize)}${why}`,
       "too-large",
     );
   }
@@ -229,11 +235,12 @@ export class Destination implements Target {
    * Call {@link release} with the same entries when done.
    */
   async vet(entries: readonly Entry[]): Promise<Set<string>> {
-    const { footprint, keys } = checkManifest(entries, {
+    const totals = checkManifest(entries, {
       fold: this.foldNames,
       windows: this.windowsNames,
     });
-    checkMaxSize(footprint, this.maxSize);
+    const { footprint, keys } = totals;
+    checkMaxSize(totals, this.maxSize);
     const clashes: string[] = [];
     const present = new Set<string>();
     const dirs = new Map<string, Deno.FileInfo | null>();

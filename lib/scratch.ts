@@ -38,9 +38,9 @@ export class Scratch implements Target {
    * temporary directory).
    */
   async vet(entries: readonly Entry[]): Promise<Set<string>> {
-    const { bytes, footprint } = checkManifest(entries);
-    checkMaxSize(footprint, this.maxSize);
-    await checkSpace(await this.#scratchDir(), bytes);
+    const totals = checkManifest(entries);
+    checkMaxSize(totals, this.maxSize);
+    await checkSpace(await this.#scratchDir(), totals.bytes);
     return new Set();
   }
 
