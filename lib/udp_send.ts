@@ -8,6 +8,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
+import { setImmediate } from "node:timers";
 import { NetworkError, ProtocolError } from "./errors.ts";
 import type { Link } from "./link.ts";
 import { writeControl } from "./frames.ts";
@@ -28,14 +29,7 @@ import {
 
 /** Yields to the event loop for a few microseconds (timers take a millisecond or more). */
 function yieldBriefly(): Promise<void> {
-  const { port1, port2 } = new MessageChannel();
-  return new Promise((resolve) => {
-    port1.onmessage = () => {
-      port1.close();
-      resolve();
-    };
-    port2.postMessage(0);
-  });
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
