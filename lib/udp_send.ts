@@ -171,6 +171,9 @@ export async function sendUdpFile(
   ctx.state.doneBytes += from;
 
   const sendSlot = async (slot: number, bytes: Uint8Array) => {
+    // Ctrl-C or a lost connection closes the link: stop sending at once,
+    // not at the end of the pass (datagrams need no reply to go out).
+    ctx.link.ensureOpen("sending datagrams");
     writeHeader(datagram, {
       transfer: ctx.transfer,
       index,

@@ -206,6 +206,12 @@ const MUTANTS: Mutant[] = [
     to: "        void settled;",
     tests: ["resume_test.ts"],
   },
+  {
+    file: "lib/udp_send.ts",
+    from: '    ctx.link.ensureOpen("sending datagrams");',
+    to: "    void 0;",
+    tests: ["udp_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

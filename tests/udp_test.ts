@@ -417,3 +417,42 @@ Deno.test({
     );
   },
 });
+
+Deno.test("Ctrl-C stops a UDP sender mid-pass at once, and the receiver keeps what arrived", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, 64 * 1024 * 1024);
+  const out = join(tmp.path, "out");
+  const part = join(out, "pattern.bin.pasa.part");
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    out,
+  ]);
+  // 64 MiB at 20 Mbit/s would take 27 s: long enough to be cut mid-pass.
+  const sender = pasaCommand([
+    "send",
+    file,
+    "--udp",
+    "--rate",
+    "20M",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+  ]).spawn();
+  const deadline = performance.now() + 20_000;
+  while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 1_000_000) {
+    assert.ok(performance.now() < deadline, "the transfer got under way");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  sender.kill("SIGINT");
+  // Bounded well under the 20 s the rest of the pass would take.
+  const stopped = await within(
+    5_000,
+    "the interrupted sender",
+    sender.output(),
+  );
+  assert.equal(stopped.code, 130, new TextDecoder().decode(stopped.stderr));
+  const received = await within(20_000, "the receiver", receiver.result());
+  assert.equal(received.code, 1, received.stderr);
+  assert.ok((await Deno.stat(part)).size > 0, "what arrived is kept");
+});
