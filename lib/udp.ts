@@ -148,7 +148,16 @@ export interface RateOptions {
   min?: number;
   /** Ceiling of adaptation. @default {40 Gbit/s} */
   max?: number;
+  /**
+   * Bytes of one datagram on the wire: with it, the rate never probes far
+   * above what was really sent, and {@link RateController.settled} reports
+   * what was sent, not what was allowed. @default {unknown: neither}
+   */
+  datagramBytes?: number;
 }
+
+/** How far above the rate really sent a probe may go. */
+const PROBE_HEADROOM = 1.25;
 
 /**
  * Adapts the sending rate to the loss the receiver reports: back off by
@@ -162,8 +171,10 @@ export class RateController {
   readonly fixed: boolean;
   #min: number;
   #max: number;
+  #datagramBytes: number | undefined;
   #lastReceived = 0;
   #lastExpected = 0;
+  #lastAt: number | undefined;
   #history: number[] = [];
 
   constructor(options: RateOptions) {
@@ -171,32 +182,55 @@ export class RateController {
     this.rate = options.fixed ?? options.initial;
     this.#min = options.min ?? 1e6;
     this.#max = options.max ?? 40e9;
+    this.#datagramBytes = options.datagramBytes;
   }
 
   /**
    * Takes a cumulative report: datagrams received so far and datagrams the
-   * receiver knows were sent (highest sequence seen + 1). Returns the
-   * interval's loss fraction.
+   * receiver knows were sent (highest sequence seen + 1), at time `now`
+   * (milliseconds). Returns the interval's loss fraction.
    */
-  report(received: number, expected: number): number {
+  report(
+    received: number,
+    expected: number,
+    now: number = performance.now(),
+  ): number {
     const got = received - this.#lastReceived;
     const sent = expected - this.#lastExpected;
+    const seconds = this.#lastAt === undefined
+      ? 0
+      : (now - this.#lastAt) / 1000;
     this.#lastReceived = received;
     this.#lastExpected = expected;
+    this.#lastAt = now;
     if (sent <= 0) return 0;
+    // What really went out in this interval, where it can be known: a
+    // sender slower than its allowance (CPU, disk) sees no loss, and must
+    // not take that as room to grow without bound.
+    const achieved = this.#datagramBytes !== undefined && seconds > 0
+      ? (sent * this.#datagramBytes * 8) / seconds
+      : undefined;
     const loss = Math.min(1, Math.max(0, 1 - got / sent));
     if (!this.fixed) {
       if (loss > BACK_OFF_ABOVE) {
         this.rate = Math.max(this.#min, this.rate * 0.75);
       } else if (loss < PROBE_BELOW) {
-        this.rate = Math.min(this.#max, this.rate * 1.15);
+        const ceiling = achieved === undefined
+          ? this.#max
+          : Math.max(this.#min, achieved * PROBE_HEADROOM);
+        this.rate = Math.min(this.#max, this.rate * 1.15, ceiling);
       }
     }
-    this.#history.push(this.rate);
+    this.#history.push(
+      achieved === undefined ? this.rate : Math.min(this.rate, achieved),
+    );
     return loss;
   }
 
-  /** The rate it settled on: the median of the last ten intervals' rates. */
+  /**
+   * The rate it settled on: the median of the last ten intervals' rates,
+   * each no more than what was really sent in it (when that is known).
+   */
   get settled(): number {
     const recent = this.#history.slice(-10).sort((a, b) => a - b);
     if (recent.length === 0) return this.rate;

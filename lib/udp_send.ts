@@ -302,7 +302,7 @@ export function openUdp(
   }
   const controller = new RateController(
     o.rate === undefined
-      ? { initial: o.initialRate }
+      ? { initial: o.initialRate, datagramBytes: o.datagramSize }
       : { fixed: o.rate, initial: o.rate },
   );
   return {

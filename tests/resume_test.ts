@@ -351,7 +351,16 @@ Deno.test("a UDP transfer cut mid-pass keeps its contiguous prefix, and a UDP re
     "--out",
     out,
   ]);
-  const rerun = await sendTo(receiver.port, file, "--udp", "--json");
+  // A modest fixed rate: losses (and their repairs) stay far below the
+  // prefix, so repairs cannot hide a prefix that was fetched again.
+  const rerun = await sendTo(
+    receiver.port,
+    file,
+    "--udp",
+    "--rate",
+    "200M",
+    "--json",
+  );
   assert.equal(rerun.code, 0, rerun.stderr);
   await receiver.result();
   const resumed = events(rerun.stdout).find((e) => e.event === "resumed");

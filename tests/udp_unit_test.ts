@@ -98,6 +98,19 @@ Deno.test("RateController backs off on loss, probes up when clean, holds between
   assert.equal(c.report(2750, 3000), 0, "no datagrams, no verdict");
 });
 
+Deno.test("RateController never probes far above what was really sent, nor reports more", () => {
+  // A sender held to 1,000 datagrams of 1,472 bytes a second (11.8 Mbit/s)
+  // by its own CPU: no loss, but no room either.
+  const c = new RateController({ initial: 1e9, datagramBytes: 1472 });
+  const achieved = 1000 * 1472 * 8;
+  for (let i = 0; i <= 50; i++) c.report(i * 100, i * 100, i * 100);
+  assert.ok(c.rate <= achieved * 1.25 + 1, `rate ${c.rate}`);
+  assert.ok(
+    Math.abs(c.settled - achieved) < achieved * 0.01,
+    `settled ${c.settled}`,
+  );
+});
+
 Deno.test("RateController with a fixed rate never adapts", () => {
   const c = new RateController({ fixed: 5e8, initial: 5e8 });
   c.report(10, 1000);
