@@ -158,6 +158,10 @@ export interface RateOptions {
 
 /** How far above the rate really sent a probe may go. */
 const PROBE_HEADROOM = 1.25;
+/** Intervals over which the lowest loss is taken as the path's own (random) loss. */
+const FLOOR_INTERVALS = 20;
+/** Intervals needed before that floor is trusted (each after a back-off, if lossy). */
+const FLOOR_AFTER = 3;
 
 /**
  * Adapts the sending rate to the loss the receiver reports: back off by
@@ -165,6 +169,11 @@ const PROBE_HEADROOM = 1.25;
  * by 15% when under 2%, hold in between. Repairs make a few percent of
  * loss cheap, while backing off at the first lost datagram would leave
  * most of a fast path unused.
+ *
+ * Both thresholds sit above the path's own loss: the lowest loss of the
+ * last 20 intervals (once there are 3). Loss that stays whatever the rate (a lossy radio
+ * link, a bad cable) is not congestion, and slowing down cannot cure it;
+ * only loss above that floor is taken as a sign of sending too fast.
  */
 export class RateController {
   rate: number;
@@ -176,6 +185,7 @@ export class RateController {
   #lastExpected = 0;
   #lastAt: number | undefined;
   #history: number[] = [];
+  #losses: number[] = [];
 
   constructor(options: RateOptions) {
     this.fixed = options.fixed !== undefined;
@@ -211,10 +221,13 @@ export class RateController {
       ? (sent * this.#datagramBytes * 8) / seconds
       : undefined;
     const loss = Math.min(1, Math.max(0, 1 - got / sent));
+    this.#losses.push(loss);
+    if (this.#losses.length > FLOOR_INTERVALS) this.#losses.shift();
+    const floor = this.randomLoss;
     if (!this.fixed) {
-      if (loss > BACK_OFF_ABOVE) {
+      if (loss > floor + BACK_OFF_ABOVE) {
         this.rate = Math.max(this.#min, this.rate * 0.75);
-      } else if (loss < PROBE_BELOW) {
+      } else if (loss < floor + PROBE_BELOW) {
         const ceiling = achieved === undefined
           ? this.#max
           : Math.max(this.#min, achieved * PROBE_HEADROOM);
@@ -225,6 +238,15 @@ export class RateController {
       achieved === undefined ? this.rate : Math.min(this.rate, achieved),
     );
     return loss;
+  }
+
+  /**
+   * The loss the path shows whatever the rate: the lowest of the last 20
+   * intervals' (0 until there are 3: loss that persisted through backing
+   * off twice is the path's, not the rate's).
+   */
+  get randomLoss(): number {
+    return this.#losses.length < FLOOR_AFTER ? 0 : Math.min(...this.#losses);
   }
 
   /**

@@ -111,6 +111,21 @@ Deno.test("RateController never probes far above what was really sent, nor repor
   );
 });
 
+Deno.test("RateController does not collapse on loss that stays whatever the rate", () => {
+  // 10% of every interval lost at random, at any rate: not congestion.
+  const c = new RateController({ initial: 1e8 });
+  for (let i = 1; i <= 3; i++) c.report(i * 900, i * 1000);
+  // It backed off while it could not tell (three intervals), then learned.
+  assert.ok(Math.abs(c.randomLoss - 0.1) < 1e-9);
+  assert.ok(c.rate >= 1e8 * 0.75 ** 3 * 0.99, `${c.rate}`);
+  for (let i = 4; i <= 30; i++) c.report(i * 900, i * 1000);
+  assert.ok(c.rate > 1e8, `back above where it started: ${c.rate}`);
+  // Loss well above that floor is congestion: it backs off.
+  const before = c.rate;
+  c.report(30 * 900 + 700, 31 * 1000); // 30% of this interval lost
+  assert.equal(c.rate, before * 0.75);
+});
+
 Deno.test("RateController with a fixed rate never adapts", () => {
   const c = new RateController({ fixed: 5e8, initial: 5e8 });
   c.report(10, 1000);
