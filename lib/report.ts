@@ -91,7 +91,7 @@ export function renderFile(file: FileResult): string {
 
 /** The human lines of a UDP transfer's statistics. */
 export function renderUdp(u: UdpStats): string {
-  const passes = u.lossy ? "one pass, --lossy" : "settled on";
+  const passes = u.lossy ? "one pass, --lossy" : "sent, on average";
   return [
     `  UDP: ${u.datagramsSent} datagrams of ${u.datagramSize} bytes sent, ` +
     `${u.datagramsReceived} received; first-pass loss ${

@@ -13,6 +13,7 @@ import { NetworkError, ProtocolError } from "./errors.ts";
 import type { Link } from "./link.ts";
 import { writeControl } from "./frames.ts";
 import { displayName } from "./names.ts";
+import { rate } from "./units.ts";
 import type { Input } from "./payload.ts";
 import type { Done, Message } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
@@ -140,6 +141,10 @@ export interface UdpSendContext {
   seal: DirectionKey | undefined;
   /** Next sequence number; counts every datagram sent; never reused. */
   sequence: number;
+  /** Bytes of every datagram sent, headers included. */
+  sentBytes: number;
+  /** When the first datagram went out (performance.now()), or -1. */
+  firstSent: number;
   retransmittedBytes: number;
   repairRounds: number;
   clock0: number;
@@ -190,6 +195,8 @@ export async function sendUdpFile(
     );
     const wait = ctx.pacer.take(out.length);
     if (wait) await wait;
+    if (ctx.firstSent < 0) ctx.firstSent = performance.now();
+    ctx.sentBytes += out.length;
     try {
       await ctx.socket.send(out, ctx.address);
     } catch (error) {
@@ -235,7 +242,7 @@ export async function sendUdpFile(
       index,
       sent: ctx.sequence,
       retransmittedBytes: ctx.retransmittedBytes,
-      rate: Math.round(ctx.rate.rate),
+      rate: averageSent(ctx),
     });
     const reply = await ctx.inbox.next();
     if (reply.type === "udp-file-done" && reply.index === index) {
@@ -318,6 +325,8 @@ export function openUdp(
     state,
     seal: link.datagramKeys?.out,
     sequence: 0,
+    sentBytes: 0,
+    firstSent: -1,
     retransmittedBytes: 0,
     repairRounds: 0,
     clock0: performance.now(),
@@ -330,6 +339,16 @@ export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
     if (m.type === "udp-report") udp.rate.report(m.received, m.expected);
     else udp.inbox.push(m);
   };
+}
+
+/**
+ * What was really sent, on average, in bit/s, from the first datagram to
+ * now: never more than the path took in, whatever the controller allowed.
+ */
+function averageSent(udp: UdpSendContext): number {
+  if (udp.firstSent < 0) return 0;
+  const seconds = (performance.now() - udp.firstSent) / 1000;
+  return Math.round(rate(udp.sentBytes * 8, seconds));
 }
 
 /** The sender's statistics joined with the receiver's, from its `done`. */
@@ -351,7 +370,7 @@ export function senderStats(
     retransmittedBytes: udp.retransmittedBytes,
     repairRounds: udp.repairRounds,
     jitterMs: num("jitterMs"),
-    rateBitsPerSecond: Math.round(udp.rate.settled),
+    rateBitsPerSecond: averageSent(udp),
     lossy: udp.lossy,
     complete,
   };

@@ -212,6 +212,18 @@ const MUTANTS: Mutant[] = [
     to: "    void 0;",
     tests: ["udp_test.ts"],
   },
+  {
+    file: "lib/udp.ts",
+    from: "        this.rate = Math.min(this.#max, this.rate * 1.15, ceiling);",
+    to: "        this.rate = Math.min(this.#max, this.rate * 1.15);",
+    tests: ["udp_unit_test.ts"],
+  },
+  {
+    file: "lib/udp.ts",
+    from: "      if (loss > floor + BACK_OFF_ABOVE) {",
+    to: "      if (loss > BACK_OFF_ABOVE) {",
+    tests: ["udp_unit_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -166,6 +166,33 @@ for (const drop of [0.05, 0.3]) {
   });
 }
 
+Deno.test("the rate a UDP summary reports is what was really sent, not what the controller allowed", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, 64 * 1024 * 1024);
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    join(tmp.path, "out"),
+  ]);
+  const sent = await sendTo(receiver.port, file, "--udp", "--json");
+  assert.equal(sent.code, 0, sent.stderr);
+  await within(20_000, "the receiver", receiver.result());
+  const s = summary(sent.stdout);
+  const udp = s.udp as Record<string, number>;
+  // Every datagram's bytes over the whole transfer's time (pairing
+  // included): the rate since the first datagram is somewhat above it,
+  // never far (the controller's allowance was over twice it).
+  const sentBits = udp.datagramsSent! * udp.datagramSize! * 8;
+  const ceiling = sentBits / (s.seconds as number);
+  assert.ok(
+    udp.rateBitsPerSecond! > 0 && udp.rateBitsPerSecond! <= ceiling * 1.6,
+    `reported ${udp.rateBitsPerSecond} bit/s; sent ${
+      ceiling.toFixed(0)
+    } bit/s on average`,
+  );
+});
+
 Deno.test("a short last slot lost on the first pass is repaired with exactly its own length", async () => {
   // 100,000 bytes in loopback datagrams: three whole slots and a short one.
   const size = 100_000;
