@@ -253,3 +253,35 @@ export async function within<T>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Starts `pasa send FILE --udp --rate 20M` to 127.0.0.1:`port` (slow, so
+ * it can be cut mid-pass) and waits, at most 20 s, until the receiver's
+ * `part` holds `bytes`. Returns the running sender.
+ */
+export async function slowUdpSendUnderWay(
+  file: string,
+  port: number,
+  part: string,
+  bytes: number,
+): Promise<Deno.ChildProcess> {
+  const sender = pasaCommand([
+    "send",
+    file,
+    "--udp",
+    "--rate",
+    "20M",
+    "--to",
+    `127.0.0.1:${port}`,
+  ]).spawn();
+  const deadline = performance.now() + 20_000;
+  while ((await Deno.stat(part).then((i) => i.size, () => 0)) < bytes) {
+    if (performance.now() > deadline) {
+      sender.kill("SIGKILL");
+      await sender.output();
+      throw new Error(`The transfer did not get under way: ${part}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return sender;
+}

@@ -5,10 +5,10 @@ import { SOFTWARE } from "../lib/version.ts";
 import {
   events,
   listTree,
-  pasaCommand,
   runPasa,
   sendTo,
   sha256File,
+  slowUdpSendUnderWay,
   startListening,
   tempDir,
   within,
@@ -323,22 +323,12 @@ Deno.test("a UDP transfer cut mid-pass keeps its contiguous prefix, and a UDP re
       out,
     ]);
     // 8 MiB at 20 Mbit/s takes over 3 s: surely mid-pass when killed.
-    const sender = pasaCommand([
-      "send",
+    const sender = await slowUdpSendUnderWay(
       file,
-      "--udp",
-      "--rate",
-      "20M",
-      "--to",
-      `127.0.0.1:${receiver.port}`,
-    ]).spawn();
-    const deadline = performance.now() + 20_000;
-    while (
-      (await Deno.stat(part).then((i) => i.size, () => 0)) < 2 * 1024 * 1024
-    ) {
-      assert.ok(performance.now() < deadline, "the transfer got under way");
-      await new Promise((r) => setTimeout(r, 5));
-    }
+      receiver.port,
+      part,
+      2 * 1024 * 1024,
+    );
     sender.kill("SIGKILL");
     await sender.output();
     assert.equal((await receiver.result()).code, 1);

@@ -8,6 +8,7 @@ import {
   type RunResult,
   sendTo,
   sha256File,
+  slowUdpSendUnderWay,
   startListening,
   tempDir,
   TESTFILES,
@@ -457,20 +458,7 @@ Deno.test("Ctrl-C stops a UDP sender mid-pass at once, and the receiver keeps wh
     out,
   ]);
   // 64 MiB at 20 Mbit/s would take 27 s: long enough to be cut mid-pass.
-  const sender = pasaCommand([
-    "send",
-    file,
-    "--udp",
-    "--rate",
-    "20M",
-    "--to",
-    `127.0.0.1:${receiver.port}`,
-  ]).spawn();
-  const deadline = performance.now() + 20_000;
-  while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 1_000_000) {
-    assert.ok(performance.now() < deadline, "the transfer got under way");
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  const sender = await slowUdpSendUnderWay(file, receiver.port, part, 1e6);
   sender.kill("SIGINT");
   // Bounded well under the 20 s the rest of the pass would take.
   const stopped = await within(
