@@ -329,7 +329,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "--datagram-size <bytes>",
-      "with --udp: datagram size (default: 1472, or 32808 to this machine)",
+      "with --udp: exact datagram size, header included (default: slots of 1472 bytes, several to a datagram while the path keeps IP fragments)",
     )
     .option(
       "--lossy",

@@ -40,7 +40,11 @@ import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
 import { collectSources, type Source } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
-import { DATAGRAM_SIZE_LOOPBACK, DATAGRAM_SIZE_NETWORK } from "./udp.ts";
+import { DATAGRAM_SIZE_NETWORK } from "./udp.ts";
+import {
+  SLOTS_PER_DATAGRAM_LOOPBACK,
+  SLOTS_PER_DATAGRAM_NETWORK,
+} from "./udp_sizing.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
 export { runReceive } from "./receive_command.ts";
@@ -50,9 +54,15 @@ export type { Runtime } from "./runtime.ts";
 function udpOptions(cmd: SendCommand, remote: Deno.NetAddr): UdpSendOptions {
   const local = isLoopback(remote.hostname);
   return {
-    datagramSize: cmd.datagramSize ??
-      (local ? DATAGRAM_SIZE_LOOPBACK : DATAGRAM_SIZE_NETWORK),
-    initialRate: local ? 2e9 : 1e8,
+    // Slots fit a 1,500-byte MTU; datagrams carry several while the path
+    // keeps IP fragments (lib/udp_sizing.ts). A size given is exact.
+    datagramSize: cmd.datagramSize ?? DATAGRAM_SIZE_NETWORK,
+    slotsPerDatagram: cmd.datagramSize !== undefined
+      ? 1
+      : local
+      ? SLOTS_PER_DATAGRAM_LOOPBACK
+      : SLOTS_PER_DATAGRAM_NETWORK,
+    initialRate: local ? 2e9 : 5e8,
     lossy: cmd.lossy,
     target: { hostname: remote.hostname, port: remote.port },
     ...(cmd.rate !== undefined ? { rate: cmd.rate } : {}),

@@ -88,8 +88,11 @@ export interface Manifest {
 export interface Accept {
   type: "accept";
   security: string;
-  /** For a UDP transfer: the transfer id every datagram must carry. */
-  udp?: { transfer: number };
+  /**
+   * For a UDP transfer: the transfer id every datagram must carry, and how
+   * many slots one datagram may carry (absent: 1).
+   */
+  udp?: { transfer: number; slotsPerDatagram?: number };
   /**
    * How many `resume-offer` frames follow: files of which the receiver
    * already has a prefix (absent: none).
@@ -155,6 +158,8 @@ export interface UdpRequest {
   datagramSize: number;
   /** One pass, no repair: measure loss, keep the file only as `.part`. */
   lossy: boolean;
+  /** Most slots the sender would put in one datagram (absent: 1). */
+  slotsPerDatagram?: number;
 }
 /** The receiver's running count, sent about every 100 ms during a UDP transfer. */
 export interface UdpReport {
@@ -163,6 +168,8 @@ export interface UdpReport {
   received: number;
   /** Highest sequence number seen + 1: how many the sender has sent, as far as the receiver knows. */
   expected: number;
+  /** Of `received`, those at probe positions (sequence % 8 == 7); absent from older receivers. */
+  probes?: number;
 }
 /** The sender finished a pass over a file (first pass or a repair). */
 export interface UdpPassEnd {
@@ -331,6 +338,17 @@ function str(o: Json, key: string): string {
   if (typeof v !== "string") fail(`"${key}" must be a string`);
   return v;
 }
+/** Most slots one datagram may carry (a datagram stays under 65,000 bytes anyway). */
+export const MAX_SLOTS_PER_DATAGRAM = 64;
+
+function slotsOf(o: Json): number {
+  const n = count(o, "slotsPerDatagram");
+  if (n < 1 || n > MAX_SLOTS_PER_DATAGRAM) {
+    fail(`"slotsPerDatagram" must be 1 to ${MAX_SLOTS_PER_DATAGRAM}`);
+  }
+  return n;
+}
+
 function count(o: Json, key: string): number {
   const v = o[key];
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
@@ -419,7 +437,11 @@ export function decodeControl(payload: Uint8Array): Message {
         if (typeof o.udp !== "object" || o.udp === null) {
           fail(`"udp" must be an object`);
         }
-        accept.udp = { transfer: count(o.udp as Json, "transfer") };
+        const u = o.udp as Json;
+        accept.udp = { transfer: count(u, "transfer") };
+        if (u.slotsPerDatagram !== undefined) {
+          accept.udp.slotsPerDatagram = slotsOf(u);
+        }
       }
       if (o.offers !== undefined) accept.offers = count(o, "offers");
       return accept;
@@ -469,12 +491,16 @@ export function decodeControl(payload: Uint8Array): Message {
         type: "udp-request",
         datagramSize: count(o, "datagramSize"),
         lossy: o.lossy,
+        ...(o.slotsPerDatagram !== undefined
+          ? { slotsPerDatagram: slotsOf(o) }
+          : {}),
       };
     case "udp-report":
       return {
         type: "udp-report",
         received: count(o, "received"),
         expected: count(o, "expected"),
+        ...(o.probes !== undefined ? { probes: count(o, "probes") } : {}),
       };
     case "udp-pass-end":
       return {

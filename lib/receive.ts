@@ -37,7 +37,13 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
-import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN, slotPayload } from "./udp.ts";
+import {
+  DATAGRAM_SIZE_MAX,
+  DATAGRAM_SIZE_MIN,
+  SEALED_TAG,
+  slotPayload,
+  UDP_HEADER,
+} from "./udp.ts";
 import { DatagramOpener } from "./records.ts";
 import {
   ReceiveCounters,
@@ -238,6 +244,7 @@ export async function receiveSession(
       };
       udp = ctx;
       const payload = slotPayload(request.datagramSize, sealed);
+      const perDatagram = slotsPerDatagram(request, payload, sealed);
       prepare = async (k) => {
         const entry = fileEntries[k];
         if (entry === undefined) return undefined;
@@ -251,8 +258,7 @@ export async function receiveSession(
         });
         const handler = new UdpFileReceiver(
           part.file,
-          entry.size!,
-          payload,
+          { size: entry.size!, payload, perDatagram },
           k,
           counters,
           state,
@@ -277,6 +283,7 @@ export async function receiveSession(
             type: "udp-report",
             received: counters.received,
             expected: counters.highest + 1,
+            probes: counters.probes,
           }, { quiet: true }).catch(() => {});
         }, 100);
       };
@@ -312,7 +319,9 @@ export async function receiveSession(
     await send({
       type: "accept",
       security: securityMode(link),
-      ...(endpoint ? { udp: { transfer } } : {}),
+      ...(endpoint && request
+        ? { udp: udpAccept(transfer, request, sealed) }
+        : {}),
       ...(prefixes.size > 0 ? { offers: prefixes.size } : {}),
     });
     if (prefixes.size > 0) {
@@ -427,7 +436,14 @@ export async function receiveSession(
       ? receiverStats(
         udp.counters,
         endpoint!.malformed,
-        request.datagramSize,
+        {
+          datagramSize: request.datagramSize,
+          slotsPerDatagram: slotsPerDatagram(
+            request,
+            slotPayload(request.datagramSize, sealed),
+            sealed,
+          ),
+        },
         request.lossy,
         incomplete.length === 0,
         udp.lastPassEnd,
@@ -481,6 +497,32 @@ export async function receiveSession(
 }
 
 /** Refuses a UDP request this receiver cannot serve. */
+/** How many slots one datagram may carry here: what the sender asked, within 65,000 bytes. */
+function slotsPerDatagram(
+  request: UdpRequest,
+  payload: number,
+  sealed: boolean,
+): number {
+  const fit = Math.floor(
+    (DATAGRAM_SIZE_MAX - UDP_HEADER - (sealed ? SEALED_TAG : 0)) / payload,
+  );
+  return Math.max(1, Math.min(request.slotsPerDatagram ?? 1, fit));
+}
+
+/** The `udp` member of the accept: the transfer id, and the slots per datagram if asked. */
+function udpAccept(
+  transfer: number,
+  request: UdpRequest,
+  sealed: boolean,
+): { transfer: number; slotsPerDatagram?: number } {
+  if (request.slotsPerDatagram === undefined) return { transfer };
+  const payload = slotPayload(request.datagramSize, sealed);
+  return {
+    transfer,
+    slotsPerDatagram: slotsPerDatagram(request, payload, sealed),
+  };
+}
+
 function checkUdpRequest(
   request: UdpRequest,
   entries: readonly Entry[],

@@ -92,11 +92,19 @@ export function renderFile(file: FileResult): string {
 /** The human lines of a UDP transfer's statistics. */
 export function renderUdp(u: UdpStats): string {
   const passes = u.lossy ? "one pass, --lossy" : "sent, on average";
+  const sizes = u.slotsPerDatagram > 1
+    ? `of 1 to ${u.slotsPerDatagram} slots (1 slot: ${u.datagramSize} bytes)`
+    : `of ${u.datagramSize} bytes`;
   return [
-    `  UDP: ${u.datagramsSent} datagrams of ${u.datagramSize} bytes sent, ` +
+    `  UDP: ${u.datagramsSent} datagrams ${sizes} sent, ` +
     `${u.datagramsReceived} received; first-pass loss ${
       u.firstPassLossPercent.toFixed(2)
     }%`,
+    ...(u.fragmentsLost
+      ? [
+        "  the path lost IP fragments of large datagrams: one slot per datagram from then on",
+      ]
+      : []),
     `  out of order ${u.outOfOrder}, duplicates ${u.duplicates}, malformed ${u.malformed}; ` +
     `retransmitted ${formatBytes(u.retransmittedBytes)} in ${
       plural(u.repairRounds, "repair round")

@@ -107,10 +107,12 @@ export async function sendSession(
     state.setManifest(entries);
     if (options.bench) await writeControl(link, { type: "bench" });
     if (options.udp) {
+      const slots = options.udp.slotsPerDatagram ?? 1;
       await writeControl(link, {
         type: "udp-request",
         datagramSize: options.udp.datagramSize,
         lossy: options.udp.lossy,
+        ...(slots > 1 ? { slotsPerDatagram: slots } : {}),
       });
     }
     for (let i = 0; i < entries.length || i === 0; i += ENTRIES_PER_FRAME) {
@@ -131,7 +133,7 @@ export async function sendSession(
           "Receiver accepted a UDP transfer without a transfer id",
         );
       }
-      udp = openUdp(link, reply.udp.transfer, options.udp, state);
+      udp = openUdp(link, reply.udp, options.udp, state);
     }
     options.onAccepted?.();
     const starts = reply.offers

@@ -156,19 +156,29 @@ export interface RateOptions {
   datagramBytes?: number;
 }
 
-/** How far above the rate really sent a probe may go. */
+/** How far above the rate really sent a probe may go (in slow start: {@link SLOW_START_HEADROOM}). */
 const PROBE_HEADROOM = 1.25;
+const SLOW_START_HEADROOM = 2;
+/** Where a back-off lands: this fraction of what the path delivered. */
+const UNDER_DELIVERED = 0.95;
+/** Reports at the start whose loss does not end slow start. */
+const WARM_UP_INTERVALS = 2;
 /** Intervals over which the lowest loss is taken as the path's own (random) loss. */
 const FLOOR_INTERVALS = 20;
 /** Intervals needed before that floor is trusted (each after a back-off, if lossy). */
 const FLOOR_AFTER = 3;
 
 /**
- * Adapts the sending rate to the loss the receiver reports: back off by
- * 25% when more than 8% of an interval's datagrams were lost, probe upward
- * by 15% when under 2%, hold in between. Repairs make a few percent of
- * loss cheap, while backing off at the first lost datagram would leave
- * most of a fast path unused.
+ * Adapts the sending rate to the loss the receiver reports.
+ *
+ * It starts in slow start, doubling the rate every clean interval, so that
+ * a 1 Gbit/s path is found in a few tenths of a second from 100 Mbit/s.
+ * When more than 8% of an interval's datagrams are lost it backs off to
+ * just under what the path delivered in that interval (when datagram sizes
+ * are known; else by 25%) and leaves slow start; afterwards it probes
+ * upward by 15% an interval while under 2% is lost, and holds in between.
+ * Repairs make a few percent of loss cheap, while backing off at the first
+ * lost datagram would leave most of a fast path unused.
  *
  * Both thresholds sit above the path's own loss: the lowest loss of the
  * last 20 intervals (once there are 3). Loss that stays whatever the rate (a lossy radio
@@ -180,19 +190,32 @@ export class RateController {
   readonly fixed: boolean;
   #min: number;
   #max: number;
-  #datagramBytes: number | undefined;
+  /** Mean bytes of a datagram on the wire, when known (the sizing may change it). */
+  datagramBytes: number | undefined;
   #lastReceived = 0;
   #lastExpected = 0;
   #lastAt: number | undefined;
   #history: number[] = [];
   #losses: number[] = [];
+  #slowStart = true;
+  /** Whether the last report made it back off (loss it took for congestion). */
+  backedOff = false;
+  /** While true, the rate does not grow (a test of the path is under way). */
+  held = false;
+  /** What the path carried when it last backed off (or the rate then). */
+  #peak = 0;
 
   constructor(options: RateOptions) {
     this.fixed = options.fixed !== undefined;
     this.rate = options.fixed ?? options.initial;
     this.#min = options.min ?? 1e6;
     this.#max = options.max ?? 40e9;
-    this.#datagramBytes = options.datagramBytes;
+    this.datagramBytes = options.datagramBytes;
+  }
+
+  /** Whether it is still doubling (no congestion seen yet). */
+  get slowStart(): boolean {
+    return this.#slowStart;
   }
 
   /**
@@ -214,24 +237,69 @@ export class RateController {
     this.#lastExpected = expected;
     this.#lastAt = now;
     if (sent <= 0) return 0;
-    // What really went out in this interval, where it can be known: a
-    // sender slower than its allowance (CPU, disk) sees no loss, and must
-    // not take that as room to grow without bound.
-    const achieved = this.#datagramBytes !== undefined && seconds > 0
-      ? (sent * this.#datagramBytes * 8) / seconds
-      : undefined;
+    // What really went out in this interval, and what arrived, where it can
+    // be known: a sender slower than its allowance (CPU, disk) sees no loss,
+    // and must not take that as room to grow without bound.
+    const bits = (n: number) =>
+      this.datagramBytes !== undefined && seconds > 0
+        ? (n * this.datagramBytes * 8) / seconds
+        : undefined;
+    const achieved = bits(sent);
+    const delivered = bits(got);
     const loss = Math.min(1, Math.max(0, 1 - got / sent));
     this.#losses.push(loss);
     if (this.#losses.length > FLOOR_INTERVALS) this.#losses.shift();
     const floor = this.randomLoss;
+    this.backedOff = false;
     if (!this.fixed) {
       if (loss > floor + BACK_OFF_ABOVE) {
-        this.rate = Math.max(this.#min, this.rate * 0.75);
-      } else if (loss < floor + PROBE_BELOW) {
-        const ceiling = achieved === undefined
-          ? this.#max
-          : Math.max(this.#min, achieved * PROBE_HEADROOM);
-        this.rate = Math.min(this.#max, this.rate * 1.15, ceiling);
+        this.backedOff = true;
+        // The first intervals hold the receiver's own start-up (opening the
+        // file, compiling its hot path): loss there backs off, but is not
+        // yet taken as the path's limit.
+        if (this.#losses.length > WARM_UP_INTERVALS) this.#slowStart = false;
+        // The path carried `delivered` (less its own random loss): go just
+        // under that, but never lower than half in one step (one odd
+        // interval). What it carried is also as high as climbing back goes
+        // fast: an allowance far above it (slow start overshoots) is no aim.
+        const path = delivered === undefined
+          ? this.rate
+          : Math.min(this.rate, delivered / (1 - floor));
+        this.#peak = path;
+        const carried = delivered === undefined
+          ? this.rate * 0.75
+          : path * UNDER_DELIVERED;
+        this.rate = Math.max(
+          this.#min,
+          this.rate * 0.5,
+          Math.min(this.rate * 0.9, carried),
+        );
+      } else if (
+        !this.held && loss < floor + PROBE_BELOW &&
+        (achieved !== undefined || this.datagramBytes === undefined)
+      ) {
+        // (With sizes known, the first report has no interval to judge by: no growth.)
+        const ceiling = achieved === undefined ? this.#max : Math.max(
+          this.#min,
+          achieved * (this.#slowStart ? SLOW_START_HEADROOM : PROBE_HEADROOM),
+        );
+        // Below the rate of the last back-off, climb back fast (half the
+        // distance at least): one odd interval must not cost a second of
+        // slow probing. Above it, probe by 15%. The ceiling stops growth; it
+        // never lowers the rate (a sender idle between passes sent little,
+        // but was not held back).
+        const target = this.#slowStart
+          ? this.rate * 2
+          : this.rate < this.#peak
+          ? Math.min(
+            this.#peak,
+            Math.max(this.rate * 1.15, (this.rate + this.#peak) / 2),
+          )
+          : this.rate * 1.15;
+        this.rate = Math.max(
+          this.rate,
+          Math.min(this.#max, target, ceiling),
+        );
       }
     }
     this.#history.push(
@@ -336,7 +404,12 @@ export function slotLength(size: number, payload: number, k: number): number {
 
 /** Statistics of a UDP transfer, as reported in summaries and `--json`. */
 export interface UdpStats {
+  /** Bytes of a datagram of one slot, header (and tag) included. */
   datagramSize: number;
+  /** Most slots one datagram could carry (agreed by both ends). */
+  slotsPerDatagram: number;
+  /** The sender saw large datagrams lost far more than single-slot ones, and sent one slot each from then on. */
+  fragmentsLost: boolean;
   datagramsSent: number;
   datagramsReceived: number;
   firstPassLossPercent: number;

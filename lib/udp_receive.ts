@@ -20,11 +20,11 @@ import {
   RANGES_PER_FRAME,
   readHeader,
   slotCount,
-  slotLength,
   SlotMap,
   UDP_HEADER,
   type UdpStats,
 } from "./udp.ts";
+import { isProbe } from "./udp_sizing.ts";
 
 /** Something that takes datagrams addressed to one transfer id. */
 export interface DatagramHandler {
@@ -132,6 +132,8 @@ export class ReceiveCounters {
   outOfOrder = 0;
   malformed = 0;
   highest = -1;
+  /** Datagrams received at probe positions (see lib/udp_sizing.ts). */
+  probes = 0;
   firstPassLost = 0;
   firstPassSlots = 0;
   repairRounds = 0;
@@ -142,6 +144,13 @@ export class ReceiveCounters {
 // Small enough that writing and hashing a run stalls the socket under 0.3 ms.
 const RUN_SIZE = 256 * 1024;
 
+/** How a file is cut for UDP: its size, the slot size, and the most slots in one datagram. */
+export interface SlotLayout {
+  size: number;
+  payload: number;
+  perDatagram: number;
+}
+
 /** Receives one file's datagrams into an open `.part` file. */
 export class UdpFileReceiver implements DatagramHandler {
   readonly map: SlotMap;
@@ -149,6 +158,7 @@ export class UdpFileReceiver implements DatagramHandler {
   #file: Deno.FsFile;
   #size: number;
   #payload: number;
+  #perDatagram: number;
   #index: number;
   #counters: ReceiveCounters;
   #state: TransferState;
@@ -160,16 +170,17 @@ export class UdpFileReceiver implements DatagramHandler {
 
   constructor(
     file: Deno.FsFile,
-    size: number,
-    payload: number,
+    layout: SlotLayout,
     index: number,
     counters: ReceiveCounters,
     state: TransferState,
     start?: { offset: number; hash: Hash },
   ) {
+    const { size, payload } = layout;
     this.#file = file;
     this.#size = size;
     this.#payload = payload;
+    this.#perDatagram = layout.perDatagram;
     this.#index = index;
     this.#counters = counters;
     this.#state = state;
@@ -214,27 +225,42 @@ export class UdpFileReceiver implements DatagramHandler {
       else c.malformed++;
       return;
     }
+    // A datagram carries `n` whole slots from `slot` on (only the file's
+    // last slot may be short).
     const slot = h.offset / this.#payload;
     const length = d.length - UDP_HEADER;
+    const n = Math.ceil(length / this.#payload);
     if (
-      !Number.isInteger(slot) || slot >= this.map.slots ||
-      length !== slotLength(this.#size, this.#payload, slot)
+      !Number.isInteger(slot) || n < 1 || n > this.#perDatagram ||
+      slot + n > this.map.slots ||
+      length !== Math.min(n * this.#payload, this.#size - h.offset)
     ) {
       c.malformed++;
       return;
     }
     c.received++;
+    if (isProbe(h.sequence)) c.probes++;
     c.lastArrival = arrivalMs;
     if (h.sequence < c.highest) c.outOfOrder++;
     else c.highest = h.sequence;
     c.jitter.add(arrivalMs - h.sentMicros / 1000);
-    if (!this.map.mark(slot)) {
+    let fresh = 0;
+    for (let k = 0; k < n; k++) {
+      if (!this.map.mark(slot + k)) continue;
+      const from = k * this.#payload;
+      const bytes = d.subarray(
+        UDP_HEADER + from,
+        UDP_HEADER + Math.min(length, from + this.#payload),
+      );
+      fresh += bytes.length;
+      this.#store(h.offset + from, bytes);
+    }
+    if (fresh === 0) {
       c.duplicates++;
       return;
     }
-    this.#state.fileBytes += length;
-    this.#state.doneBytes += length;
-    this.#store(h.offset, d.subarray(UDP_HEADER));
+    this.#state.fileBytes += fresh;
+    this.#state.doneBytes += fresh;
   }
 
   /** Appends to the current run when contiguous, else flushes and starts anew. */
@@ -405,7 +431,7 @@ export async function receivePasses(
 export function receiverStats(
   counters: ReceiveCounters,
   endpointMalformed: number,
-  datagramSize: number,
+  sizes: { datagramSize: number; slotsPerDatagram: number },
   lossy: boolean,
   complete: boolean,
   passEnd: UdpPassEnd | undefined,
@@ -414,7 +440,8 @@ export function receiverStats(
     ? 0
     : (counters.firstPassLost / counters.firstPassSlots) * 100;
   return {
-    datagramSize,
+    ...sizes,
+    fragmentsLost: false, // the sender's call, from what only it knows
     datagramsSent: passEnd?.sent ?? 0,
     datagramsReceived: counters.received,
     firstPassLossPercent: Math.round(loss * 1000) / 1000,

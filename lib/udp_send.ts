@@ -18,6 +18,7 @@ import type { Input } from "./payload.ts";
 import type { Done, Message } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
 import { type DirectionKey, sealDatagram } from "./records.ts";
+import { DatagramSizing, PROBE_EVERY } from "./udp_sizing.ts";
 import {
   RateController,
   slotCount,
@@ -53,7 +54,7 @@ export class Pacer {
     const perMs = this.#rate.rate / 8 / 1000;
     this.#budget = Math.min(
       this.#budget + (now - this.#last) * perMs,
-      Math.max(perMs / 2, 2 * 65_536),
+      Math.max(perMs / 4, 65_536),
     );
     this.#last = now;
     return perMs;
@@ -123,6 +124,8 @@ export interface UdpSendOptions {
   lossy: boolean;
   /** Where datagrams go: the host and port number the TCP connection reached. */
   target: { hostname: string; port: number };
+  /** Most slots to put in one datagram, if the receiver agrees (absent: 1). */
+  slotsPerDatagram?: number;
 }
 
 /** What one UDP transfer shares across its files. */
@@ -134,6 +137,8 @@ export interface UdpSendContext {
   datagramSize: number;
   lossy: boolean;
   rate: RateController;
+  /** How many slots each datagram carries. */
+  sizing: DatagramSizing;
   pacer: Pacer;
   inbox: Inbox;
   state: TransferState;
@@ -168,7 +173,9 @@ export async function sendUdpFile(
   const block = new Uint8Array(
     Math.max(payload, Math.floor(READ_BLOCK / payload) * payload),
   );
-  const datagram = new Uint8Array(ctx.datagramSize);
+  const datagram = new Uint8Array(
+    ctx.datagramSize + (ctx.sizing.maxSlots - 1) * payload,
+  );
   // Resuming: the first pass starts after the verified prefix, whose hash we hold.
   const hash = start?.hash ?? createHash("sha256");
   const from = start?.offset ?? 0;
@@ -213,6 +220,19 @@ export async function sendUdpFile(
     }
   };
 
+  /** Sends consecutive slots from `first` on, as many per datagram as the sizing allows. */
+  const sendSlots = async (first: number, bytes: Uint8Array) => {
+    const count = Math.ceil(bytes.length / payload);
+    for (let k = 0; k < count;) {
+      const n = Math.min(ctx.sizing.slotsAt(ctx.sequence), count - k);
+      await sendSlot(
+        first + k,
+        bytes.subarray(k * payload, Math.min(bytes.length, (k + n) * payload)),
+      );
+      k += n;
+    }
+  };
+
   // First pass: in order, hashing as we read.
   for (let offset = from; offset < size; offset += block.length) {
     const piece = block.subarray(0, Math.min(block.length, size - offset));
@@ -227,10 +247,7 @@ export async function sendUdpFile(
       );
     }
     hash.update(piece);
-    const first = offset / payload;
-    for (let k = 0; k * payload < piece.length; k++) {
-      await sendSlot(first + k, piece.subarray(k * payload, (k + 1) * payload));
-    }
+    await sendSlots(offset / payload, piece);
     ctx.state.fileBytes = offset + piece.length;
     ctx.state.doneBytes += piece.length;
   }
@@ -268,14 +285,8 @@ export async function sendUdpFile(
         const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);
         const piece = block.subarray(0, length);
         await input.readAt(start, piece);
-        for (let k = 0; k < n; k++) {
-          const bytes = piece.subarray(
-            k * payload,
-            Math.min(length, (k + 1) * payload),
-          );
-          await sendSlot(s + k, bytes);
-          ctx.retransmittedBytes += bytes.length;
-        }
+        await sendSlots(s, piece);
+        ctx.retransmittedBytes += piece.length;
       }
     }
   }
@@ -284,7 +295,7 @@ export async function sendUdpFile(
 /** Opens the sender's datagram socket and the state one UDP transfer shares. */
 export function openUdp(
   link: Link,
-  transfer: number,
+  accepted: { transfer: number; slotsPerDatagram?: number },
   o: UdpSendOptions,
   state: TransferState,
 ): UdpSendContext {
@@ -307,19 +318,30 @@ export function openUdp(
       { cause: error },
     );
   }
+  const sealed = link.datagramKeys !== undefined;
+  const sizing = new DatagramSizing(
+    Math.max(
+      1,
+      Math.min(accepted.slotsPerDatagram ?? 1, o.slotsPerDatagram ?? 1),
+    ),
+  );
   const controller = new RateController(
     o.rate === undefined
-      ? { initial: o.initialRate, datagramBytes: o.datagramSize }
+      ? {
+        initial: o.initialRate,
+        datagramBytes: averageDatagram(o.datagramSize, sizing, sealed),
+      }
       : { fixed: o.rate, initial: o.rate },
   );
   return {
     link,
     socket,
     address: { transport: "udp", hostname: host, port: peer.port },
-    transfer,
+    transfer: accepted.transfer,
     datagramSize: o.datagramSize,
     lossy: o.lossy,
     rate: controller,
+    sizing,
     pacer: new Pacer(controller),
     inbox: new Inbox(),
     state,
@@ -333,11 +355,50 @@ export function openUdp(
   };
 }
 
-/** Routes the receiver's UDP frames: reports to the rate, the rest to the inbox. */
+/** Mean bytes of a datagram as `sizing` sends them now: seven large to one probe, or all single. */
+function averageDatagram(
+  datagramSize: number,
+  sizing: DatagramSizing,
+  sealed: boolean,
+): number {
+  if (sizing.single) return datagramSize;
+  const large = datagramSize +
+    (sizing.maxSlots - 1) * slotPayload(datagramSize, sealed);
+  return ((PROBE_EVERY - 1) * large + datagramSize) / PROBE_EVERY;
+}
+
+/** Routes the receiver's UDP frames: reports to the rate and the sizing, the rest to the inbox. */
 export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
+  let before = 0; // the rate before a test of the path
   return (m) => {
-    if (m.type === "udp-report") udp.rate.report(m.received, m.expected);
-    else udp.inbox.push(m);
+    if (m.type !== "udp-report") return udp.inbox.push(m);
+    udp.rate.report(m.received, m.expected);
+    if (m.probes === undefined) return;
+    const step = udp.sizing.report(
+      m.received,
+      m.probes,
+      m.expected,
+      udp.rate.backedOff,
+    );
+    if (step === "test") {
+      // Does large datagrams' loss fall when the rate does? Halve and hold
+      // (a fixed rate is only held: it stays what was asked for).
+      before = udp.rate.rate;
+      if (!udp.rate.fixed) udp.rate.rate = Math.max(1e6, before / 2);
+      udp.rate.held = true;
+    } else if (step) {
+      udp.rate.held = false;
+      // Slowing cured nothing: the path loses fragments, go back to the
+      // rate. It cured the loss: that rate was too high, take a quarter off.
+      if (!udp.rate.fixed) {
+        udp.rate.rate = step === "single" ? before : before * 0.75;
+      }
+      udp.rate.datagramBytes = averageDatagram(
+        udp.datagramSize,
+        udp.sizing,
+        udp.seal !== undefined,
+      );
+    }
   };
 }
 
@@ -361,6 +422,8 @@ export function senderStats(
   const num = (k: string) => (typeof r[k] === "number" ? r[k] as number : 0);
   return {
     datagramSize: udp.datagramSize,
+    slotsPerDatagram: udp.sizing.maxSlots,
+    fragmentsLost: udp.sizing.verdict !== undefined,
     datagramsSent: udp.sequence,
     datagramsReceived: num("datagramsReceived"),
     firstPassLossPercent: num("firstPassLossPercent"),

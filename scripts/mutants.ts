@@ -214,9 +214,21 @@ const MUTANTS: Mutant[] = [
   },
   {
     file: "lib/udp.ts",
-    from: "        this.rate = Math.min(this.#max, this.rate * 1.15, ceiling);",
-    to: "        this.rate = Math.min(this.#max, this.rate * 1.15);",
+    from: "          Math.min(this.#max, target, ceiling),",
+    to: "          Math.min(this.#max, target),",
     tests: ["udp_unit_test.ts"],
+  },
+  {
+    file: "lib/udp_sizing.ts",
+    from: '    if (!lopsided) return "release";',
+    to: '    if (!lopsided && false) return "release";',
+    tests: ["udp_sizing_test.ts"],
+  },
+  {
+    file: "lib/udp_receive.ts",
+    from: "      !Number.isInteger(slot) || n < 1 || n > this.#perDatagram ||",
+    to: "      !Number.isInteger(slot) || n < 1 ||",
+    tests: ["udp_receive_test.ts"],
   },
   {
     file: "lib/udp.ts",

@@ -151,8 +151,7 @@ Deno.test(`fuzz (seed ${SEED}): 10,000 mutated datagrams are read or refused, ne
   const counters = new ReceiveCounters();
   const receiver = new UdpFileReceiver(
     file,
-    size,
-    1432,
+    { size, payload: 1432, perDatagram: 4 },
     0,
     counters,
     new TransferState(),

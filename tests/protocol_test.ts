@@ -47,6 +47,19 @@ const messages: Message[] = [
     last: false,
   },
   { type: "accept", security: "none" },
+  {
+    type: "accept",
+    security: "none",
+    udp: { transfer: 9, slotsPerDatagram: 11 },
+  },
+  { type: "udp-request", datagramSize: 1472, lossy: false },
+  {
+    type: "udp-request",
+    datagramSize: 1472,
+    lossy: false,
+    slotsPerDatagram: 11,
+  },
+  { type: "udp-report", received: 10, expected: 12, probes: 1 },
   { type: "file-end", index: 3, size: 2 ** 40, sha256: "ab".repeat(32) },
   { type: "file-ok", index: 0, sha256: "0".repeat(64) },
   { type: "done", files: 2, bytes: 10 },
@@ -84,6 +97,16 @@ const malformed: [string, string, RegExp][] = [
     "an uppercase digest",
     `{"type":"file-ok","index":0,"sha256":"${"A".repeat(64)}"}`,
     /"sha256"/,
+  ],
+  [
+    "a UDP request for no slots per datagram",
+    '{"type":"udp-request","datagramSize":1472,"lossy":false,"slotsPerDatagram":0}',
+    /"slotsPerDatagram"/,
+  ],
+  [
+    "an accept granting 65 slots per datagram",
+    '{"type":"accept","security":"none","udp":{"transfer":1,"slotsPerDatagram":65}}',
+    /"slotsPerDatagram"/,
   ],
   [
     "a short digest",

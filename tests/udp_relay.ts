@@ -25,6 +25,11 @@ export interface UdpDamage {
    * short last slot, so that its repair is what completes the file.
    */
   dropFirstShort?: boolean;
+  /**
+   * Fraction of datagrams over 1,500 bytes dropped: a path that loses IP
+   * fragments, where any of a large datagram's fragments lost loses it.
+   */
+  dropLarge?: number;
 }
 
 /** What the relay did. */
@@ -163,6 +168,12 @@ export function startUdpRelay(
       if (damage.flip && random() < damage.flip && copy.length > 48) {
         counts.flipped++;
         copy[44 + Math.floor(random() * (copy.length - 44))]! ^= 0x01;
+      }
+      if (
+        damage.dropLarge && copy.length > 1500 && random() < damage.dropLarge
+      ) {
+        counts.dropped++;
+        continue;
       }
       const r = random();
       if (r < (damage.drop ?? 0)) {

@@ -14,7 +14,13 @@ import {
   TESTFILES,
   within,
 } from "./helpers.ts";
-import { DATAGRAM_SIZE_LOOPBACK, slotPayload } from "../lib/udp.ts";
+import {
+  DATAGRAM_SIZE_LOOPBACK,
+  SEALED_TAG,
+  slotPayload,
+  UDP_HEADER,
+} from "../lib/udp.ts";
+import { SLOTS_PER_DATAGRAM_LOOPBACK } from "../lib/udp_sizing.ts";
 import {
   type RelayCounts,
   startUdpRelay,
@@ -167,6 +173,42 @@ for (const drop of [0.05, 0.3]) {
   });
 }
 
+// Deciding takes a window of 100 probes and a test window (1,600
+// datagrams, 40 MiB here); a fixed rate keeps the relay itself from
+// dropping any.
+const PATHS: [string, UdpDamage, boolean][] = [
+  [
+    "a path that loses large datagrams far more than small ones (fragments) gets one slot per datagram",
+    { seed: 11, dropLarge: 0.25, drop: 0.01 },
+    true,
+  ],
+  [
+    "a path that loses datagrams of every size alike keeps large datagrams",
+    { seed: 12, drop: 0.05 },
+    false,
+  ],
+];
+for (const [what, damage, fragmentsLost] of PATHS) {
+  Deno.test(`${what}, and the file arrives`, async () => {
+    const r = await within(
+      60_000,
+      what,
+      throughRelay(
+        64 * 1024 * 1024,
+        damage,
+        "--udp",
+        "--rate",
+        "400M",
+        "--json",
+      ),
+    );
+    assert.equal(r.sent.code, 0, r.sent.stderr);
+    assert.ok(r.same, "the received file equals the sent one");
+    assert.equal(r.udp.slotsPerDatagram, SLOTS_PER_DATAGRAM_LOOPBACK);
+    assert.equal(r.udp.fragmentsLost, fragmentsLost, JSON.stringify(r.udp));
+  });
+}
+
 Deno.test("the rate a UDP summary reports is what was really sent, not what the controller allowed", async () => {
   await using tmp = await tempDir();
   const file = await patterned(tmp.path, 64 * 1024 * 1024);
@@ -184,7 +226,10 @@ Deno.test("the rate a UDP summary reports is what was really sent, not what the 
   // Every datagram's bytes over the whole transfer's time (pairing
   // included): the rate since the first datagram is somewhat above it,
   // never far (the controller's allowance was over twice it).
-  const sentBits = udp.datagramsSent! * udp.datagramSize! * 8;
+  // Datagrams carry several slots: count what they held, plus each one's
+  // header and tag.
+  const sentBits = ((s.bytes as number) + udp.retransmittedBytes! +
+    udp.datagramsSent! * (UDP_HEADER + SEALED_TAG)) * 8;
   const ceiling = sentBits / (s.seconds as number);
   assert.ok(
     udp.rateBitsPerSecond! > 0 && udp.rateBitsPerSecond! <= ceiling * 1.6,
@@ -195,7 +240,8 @@ Deno.test("the rate a UDP summary reports is what was really sent, not what the 
 });
 
 Deno.test("a short last slot lost on the first pass is repaired with exactly its own length", async () => {
-  // 100,000 bytes in loopback datagrams: three whole slots and a short one.
+  // 100,000 bytes in datagrams of exactly 32,808 bytes (one slot each):
+  // three whole slots and a short one.
   const size = 100_000;
   const payload = slotPayload(DATAGRAM_SIZE_LOOPBACK, true);
   const last = size - Math.floor(size / payload) * payload;
@@ -207,6 +253,8 @@ Deno.test("a short last slot lost on the first pass is repaired with exactly its
       size,
       { seed: 3, dropFirstShort: true },
       "--udp",
+      "--datagram-size",
+      String(DATAGRAM_SIZE_LOOPBACK),
       "--json",
       "--timeout",
       "10",

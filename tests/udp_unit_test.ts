@@ -86,25 +86,47 @@ Deno.test("slots cover a file exactly, the last one short", () => {
   assert.equal(slotCount(0, 1432), 0);
 });
 
-Deno.test("RateController backs off on loss, probes up when clean, holds between", () => {
+Deno.test("RateController doubles while clean, then backs off on loss, climbs back, holds between", () => {
   const c = new RateController({ initial: 1e9 });
-  c.report(1000, 1000); // clean interval
-  assert.equal(c.rate, 1.15e9);
-  c.report(1800, 2000); // 20% of this interval lost
-  assert.equal(c.rate, 1.15e9 * 0.75);
+  c.report(1000, 1000); // clean: slow start doubles
+  assert.equal(c.rate, 2e9);
+  assert.ok(c.slowStart);
+  c.report(1800, 2000); // 20% lost while warming up: back off, keep doubling after
+  assert.equal(c.rate, 2e9 * 0.75);
+  assert.ok(c.slowStart, "the receiver's start-up does not end slow start");
+  c.report(2600, 3000); // 20% lost again, past the warm-up: slow start is over
+  assert.equal(c.rate, 1.5e9 * 0.75);
+  assert.ok(!c.slowStart);
+  const peak = 1.5e9 * 0.75;
+  c.report(3500, 4000); // 10% lost: back off again
+  const low = peak * 0.75;
+  assert.equal(c.rate, low);
+  c.report(4500, 5000); // clean: half-way back to where it backed off
+  assert.equal(c.rate, (low + peak) / 2);
   const held = c.rate;
-  c.report(2750, 3000); // 5%: between the thresholds
+  c.report(5450, 6000); // 5%: between the thresholds
   assert.equal(c.rate, held);
-  assert.equal(c.report(2750, 3000), 0, "no datagrams, no verdict");
+  assert.equal(c.report(5450, 6000), 0, "no datagrams, no verdict");
 });
 
-Deno.test("RateController never probes far above what was really sent, nor reports more", () => {
+Deno.test("RateController backs off to just under what the path delivered", () => {
+  // Datagrams of 1,250 bytes: 1,000 in a tenth of a second is 100 Mbit/s.
+  const c = new RateController({ initial: 1e8, datagramBytes: 1250 });
+  for (let i = 0; i <= 3; i++) c.report(i * 1000, i * 1000, i * 100);
+  assert.equal(c.rate, 2e8, "slow start grows to twice what was really sent");
+  // 2,000 sent, 1,500 arrived: the path carried 150 Mbit/s.
+  c.report(4500, 5000, 400);
+  assert.ok(!c.slowStart);
+  assert.ok(Math.abs(c.rate - 150e6 * 0.95) < 1, `${c.rate}`);
+});
+
+Deno.test("RateController never grows past what was really sent, nor reports more", () => {
   // A sender held to 1,000 datagrams of 1,472 bytes a second (11.8 Mbit/s)
   // by its own CPU: no loss, but no room either.
-  const c = new RateController({ initial: 1e9, datagramBytes: 1472 });
+  const c = new RateController({ initial: 1e8, datagramBytes: 1472 });
   const achieved = 1000 * 1472 * 8;
   for (let i = 0; i <= 50; i++) c.report(i * 100, i * 100, i * 100);
-  assert.ok(c.rate <= achieved * 1.25 + 1, `rate ${c.rate}`);
+  assert.equal(c.rate, 1e8, "it allows what it allowed, and no more");
   assert.ok(
     Math.abs(c.settled - achieved) < achieved * 0.01,
     `settled ${c.settled}`,
@@ -124,6 +146,15 @@ Deno.test("RateController does not collapse on loss that stays whatever the rate
   const before = c.rate;
   c.report(30 * 900 + 700, 31 * 1000); // 30% of this interval lost
   assert.equal(c.rate, before * 0.75);
+});
+
+Deno.test("RateController held for a test of the path does not grow, but still backs off", () => {
+  const c = new RateController({ initial: 1e9 });
+  c.held = true;
+  c.report(1000, 1000);
+  assert.equal(c.rate, 1e9);
+  c.report(1500, 2000);
+  assert.ok(c.rate < 1e9);
 });
 
 Deno.test("RateController with a fixed rate never adapts", () => {

@@ -1,0 +1,143 @@
+/**
+ * How many slots each datagram carries. A datagram of one slot fits the
+ * path's MTU; a datagram of several is cut into IP fragments by the
+ * sender's kernel and put back together by the receiver's. Large datagrams
+ * cost a fraction of the system calls and cipher set-ups per byte (on the
+ * 1 Gbit/s lab: 0.5 of UFTP's speed in one-slot datagrams, 0.9 in 11-slot
+ * ones; see bench/README.md), but where the path loses packets at random,
+ * losing any fragment loses the whole datagram, and the incomplete ones
+ * fill the receiver's reassembly memory (4 MiB on Linux, held 30 s) until
+ * no large datagram gets through at all.
+ *
+ * So the sender measures which kind of path it has. Every eighth sequence
+ * number (`sequence % 8 == 7`, a *probe*) carries a single slot, never
+ * fragmented; the receiver counts the probes it got, and the sender judges
+ * windows of 100 probes (800 datagrams). Loss that hits both alike leaves
+ * the size alone. Loss that hits large datagrams far more than probes may be
+ * lost fragments, or a receiver's full socket buffer (a small datagram still
+ * fits where a large one does not). Sending slower cures the second, not the
+ * first: so the sender halves its rate and holds it for one window (a
+ * *test*). If large datagrams still lose as much, the path loses fragments,
+ * and the rest of this transfer goes one slot per datagram; if not, the rate
+ * climbs back as usual. A window in which the rate backed off for congestion
+ * is never taken for fragment loss.
+ *
+ * @module
+ */
+
+/**
+ * Slots in a large datagram to another machine: 11 slots of a 1,472-byte
+ * datagram make about 15.6 KB, 11 IP fragments at MTU 1500. On the lab,
+ * 16 KiB datagrams reached 0.9 of UFTP's speed and 32 KiB ones little more
+ * (bench/README.md); fewer fragments lose less where fragments are lost.
+ */
+export const SLOTS_PER_DATAGRAM_NETWORK = 11;
+
+/** Slots in a large datagram to this machine: about 31 KB (loopback has no 1,500-byte MTU). */
+export const SLOTS_PER_DATAGRAM_LOOPBACK = 22;
+
+/** Sequence numbers `s` with `s % PROBE_EVERY == PROBE_EVERY - 1` carry one slot. */
+export const PROBE_EVERY = 8;
+
+/** Probes a window must hold before its loss is compared (reports are pooled until then). */
+const MIN_PROBES = 100;
+
+/** Whether sequence number `s` is a probe position. */
+export function isProbe(s: number): boolean {
+  return s % PROBE_EVERY === PROBE_EVERY - 1;
+}
+
+/** Probe positions among sequence numbers `0 .. expected - 1`. */
+export function probesBefore(expected: number): number {
+  return Math.floor(expected / PROBE_EVERY);
+}
+
+/** Loss of large datagrams and of probes over one stretch of reports. */
+export interface SizingVerdict {
+  largeLoss: number;
+  probeLoss: number;
+}
+
+/**
+ * What a report asks of the rate: `test` (halve it and hold it for a
+ * window), `release` (the test cleared the path: adapt again), `single`
+ * (the test confirmed fragment loss: adapt again, to one-slot datagrams).
+ */
+export type SizingStep = "test" | "release" | "single";
+
+/**
+ * Decides how many slots each datagram carries, from the receiver's
+ * reports: `maxSlots` while the path keeps fragments, 1 for the rest of the
+ * transfer once it has shown it loses them.
+ */
+export class DatagramSizing {
+  readonly maxSlots: number;
+  #single: boolean;
+  #from = { received: 0, probes: 0, expected: 0 };
+  #testing = false;
+  #congested = false;
+  /** The verdict that made it switch, for the summary. */
+  verdict: SizingVerdict | undefined;
+
+  constructor(maxSlots: number) {
+    this.maxSlots = maxSlots;
+    this.#single = maxSlots <= 1;
+  }
+
+  /** Whether it sends one slot per datagram (by choice or by necessity). */
+  get single(): boolean {
+    return this.#single;
+  }
+
+  /** Most slots the datagram with sequence number `s` may carry. */
+  slotsAt(s: number): number {
+    return this.#single || isProbe(s) ? 1 : this.maxSlots;
+  }
+
+  /** Whether a test window is under way (the rate is to stay held). */
+  get testing(): boolean {
+    return this.#testing;
+  }
+
+  /**
+   * Takes a cumulative report (datagrams received, of which probes; highest
+   * sequence seen + 1) and whether the rate backed off on it. Returns what
+   * the rate should do, when this report closed a window that decides.
+   */
+  report(
+    received: number,
+    probes: number,
+    expected: number,
+    congested = false,
+  ): SizingStep | undefined {
+    if (this.#single) return undefined;
+    this.#congested ||= congested;
+    const probesSent = probesBefore(expected) -
+      probesBefore(this.#from.expected);
+    if (probesSent < MIN_PROBES) return undefined;
+    const largeSent = expected - this.#from.expected - probesSent;
+    const probesGot = probes - this.#from.probes;
+    const largeGot = received - this.#from.received - probesGot;
+    this.#from = { received, probes, expected };
+    const loss = (got: number, sent: number) =>
+      sent <= 0 ? 0 : Math.min(1, Math.max(0, 1 - got / sent));
+    const v = {
+      largeLoss: loss(largeGot, largeSent),
+      probeLoss: loss(probesGot, probesSent),
+    };
+    // Large datagrams lose far more than probes (a datagram of k fragments
+    // is lost about k times as often), beyond what counting noise explains.
+    const lopsided = !this.#congested && v.largeLoss > 0.08 &&
+      v.largeLoss > 3 * v.probeLoss + 0.03;
+    this.#congested = false;
+    if (!this.#testing) {
+      this.#testing = lopsided;
+      return lopsided ? "test" : undefined;
+    }
+    this.#testing = false;
+    if (!lopsided) return "release";
+    this.#single = true;
+    this.verdict = v;
+    return "single";
+  }
+}

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { TransferState } from "../lib/session.ts";
+import { UDP_HEADER, writeHeader } from "../lib/udp.ts";
+import { ReceiveCounters, UdpFileReceiver } from "../lib/udp_receive.ts";
+import { tempDir } from "./helpers.ts";
+
+const P = 100; // slot payload in these tests
+
+/** A datagram of file 0 carrying `bytes` from slot `slot` on. */
+function datagram(slot: number, bytes: number[], sequence = 0): Uint8Array {
+  const d = new Uint8Array(UDP_HEADER + bytes.length);
+  writeHeader(d, {
+    transfer: 1,
+    index: 0,
+    sequence,
+    offset: slot * P,
+    sentMicros: 0,
+  });
+  d.set(bytes, UDP_HEADER);
+  return d;
+}
+
+const fill = (n: number, value: number) => new Array<number>(n).fill(value);
+
+async function receiver(size: number, perDatagram: number) {
+  const tmp = await tempDir();
+  const file = await Deno.open(join(tmp.path, "part"), {
+    read: true,
+    write: true,
+    create: true,
+  });
+  const counters = new ReceiveCounters();
+  const r = new UdpFileReceiver(
+    file,
+    { size, payload: P, perDatagram },
+    0,
+    counters,
+    new TransferState(),
+  );
+  return {
+    r,
+    counters,
+    file,
+    async [Symbol.asyncDispose]() {
+      file.close();
+      await tmp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("a datagram of several slots fills each of them, and the file hashes whole", async () => {
+  await using t = await receiver(350, 4);
+  t.r.onDatagram(datagram(0, fill(300, 1)), 0); // slots 0-2 in one datagram
+  t.r.onDatagram(datagram(3, fill(50, 2), 1), 0); // the short last slot alone
+  assert.equal(t.r.map.count, 4);
+  assert.deepEqual(t.r.map.missing(), []);
+  assert.equal(t.counters.received, 2);
+  const digest = t.r.finishHash();
+  const expected = new Uint8Array(350).fill(1, 0, 300).fill(2, 300);
+  assert.equal(digest, createHash("sha256").update(expected).digest("hex"));
+});
+
+Deno.test("more slots than agreed, a ragged length or a span past the end is malformed", async () => {
+  await using t = await receiver(1000, 2);
+  t.r.onDatagram(datagram(0, fill(300, 1)), 0); // 3 slots where 2 were agreed
+  t.r.onDatagram(datagram(0, fill(150, 1)), 0); // 1.5 slots: not whole
+  t.r.onDatagram(datagram(9, fill(200, 1)), 0); // slots 9 and 10 of a 10-slot file
+  assert.equal(t.counters.malformed, 3);
+  assert.equal(t.r.map.count, 0);
+});
+
+Deno.test("a datagram overlapping slots already here stores only the new ones, and is no duplicate", async () => {
+  await using t = await receiver(400, 4);
+  t.r.onDatagram(datagram(1, fill(100, 7)), 0);
+  t.r.onDatagram(datagram(0, fill(300, 9), 1), 0); // slots 0-2; slot 1 is here
+  assert.equal(t.r.map.count, 3);
+  assert.equal(t.counters.duplicates, 0);
+  t.r.flush();
+  const back = new Uint8Array(300);
+  await t.file.seek(0, Deno.SeekMode.Start);
+  await t.file.read(back);
+  assert.deepEqual([back[0], back[150], back[250]], [9, 7, 9]);
+  t.r.onDatagram(datagram(0, fill(300, 9), 2), 0); // all three here now
+  assert.equal(t.counters.duplicates, 1);
+});
+
+Deno.test("probes (every eighth sequence number) are counted apart", async () => {
+  await using t = await receiver(1000, 4);
+  for (let s = 0; s < 10; s++) t.r.onDatagram(datagram(s, fill(100, s), s), 0);
+  assert.equal(t.counters.received, 10);
+  assert.equal(t.counters.probes, 1);
+});
