@@ -167,6 +167,8 @@ const WARM_UP_INTERVALS = 2;
 const FLOOR_INTERVALS = 20;
 /** Intervals needed before that floor is trusted (each after a back-off, if lossy). */
 const FLOOR_AFTER = 3;
+/** Back-offs in a row after which the loss that stayed is taken as the path's. */
+const PERSISTENT_AFTER = 3;
 
 /**
  * Adapts the sending rate to the loss the receiver reports.
@@ -181,9 +183,11 @@ const FLOOR_AFTER = 3;
  * lost datagram would leave most of a fast path unused.
  *
  * Both thresholds sit above the path's own loss: the lowest loss of the
- * last 20 intervals (once there are 3). Loss that stays whatever the rate (a lossy radio
- * link, a bad cable) is not congestion, and slowing down cannot cure it;
- * only loss above that floor is taken as a sign of sending too fast.
+ * last 20 intervals (once there are 3), or loss that stayed through three
+ * back-offs in a row. Loss that stays whatever the rate (a lossy radio
+ * link, a bad cable, lost IP fragments) is not congestion, and slowing down
+ * cannot cure it; only loss above that floor is taken as a sign of sending
+ * too fast.
  */
 export class RateController {
   rate: number;
@@ -198,10 +202,13 @@ export class RateController {
   #history: number[] = [];
   #losses: number[] = [];
   #slowStart = true;
-  /** Whether the last report made it back off (loss it took for congestion). */
-  backedOff = false;
-  /** While true, the rate does not grow (a test of the path is under way). */
+  /** While true, the rate stays put (a test of the path is under way). */
   held = false;
+  /** Back-offs in a row, and the least loss among them. */
+  #backOffs = 0;
+  #leastInBackOffs = 1;
+  /** Loss that stayed through {@link PERSISTENT_AFTER} back-offs: the path's, until loss falls under it. */
+  #persistent: number | undefined;
   /** What the path carried when it last backed off (or the rate then). */
   #peak = 0;
 
@@ -249,11 +256,27 @@ export class RateController {
     const loss = Math.min(1, Math.max(0, 1 - got / sent));
     this.#losses.push(loss);
     if (this.#losses.length > FLOOR_INTERVALS) this.#losses.shift();
+    if (
+      this.#persistent !== undefined && loss < this.#persistent - PROBE_BELOW
+    ) {
+      this.#persistent = undefined; // it fell: that loss was not the path's own
+    }
     const floor = this.randomLoss;
-    this.backedOff = false;
-    if (!this.fixed) {
+    if (loss > floor + BACK_OFF_ABOVE) {
+      this.#leastInBackOffs = Math.min(this.#leastInBackOffs, loss);
+      if (++this.#backOffs >= PERSISTENT_AFTER) {
+        // Halving the rate three times did not lower the loss under this:
+        // slowing down cannot cure it (lost fragments, a bad link).
+        this.#persistent = this.#leastInBackOffs;
+        this.#backOffs = 0;
+        this.#leastInBackOffs = 1;
+      }
+    } else {
+      this.#backOffs = 0;
+      this.#leastInBackOffs = 1;
+    }
+    if (!this.fixed && !this.held) {
       if (loss > floor + BACK_OFF_ABOVE) {
-        this.backedOff = true;
         // The first intervals hold the receiver's own start-up (opening the
         // file, compiling its hot path): loss there backs off, but is not
         // yet taken as the path's limit.
@@ -275,7 +298,7 @@ export class RateController {
           Math.min(this.rate * 0.9, carried),
         );
       } else if (
-        !this.held && loss < floor + PROBE_BELOW &&
+        loss < floor + PROBE_BELOW &&
         (achieved !== undefined || this.datagramBytes === undefined)
       ) {
         // (With sizes known, the first report has no interval to judge by: no growth.)
@@ -309,11 +332,27 @@ export class RateController {
   }
 
   /**
+   * Starts adapting anew from `rate`, in slow start, forgetting the path's
+   * loss: for when what is sent changes (datagrams of another size).
+   */
+  restart(rate: number): void {
+    this.rate = Math.max(this.#min, Math.min(this.#max, rate));
+    this.#slowStart = true;
+    this.#losses = [];
+    this.#persistent = undefined;
+    this.#backOffs = 0;
+    this.#leastInBackOffs = 1;
+    this.#peak = 0;
+    this.held = false;
+  }
+
+  /**
    * The loss the path shows whatever the rate: the lowest of the last 20
-   * intervals' (0 until there are 3: loss that persisted through backing
-   * off twice is the path's, not the rate's).
+   * intervals' (0 until there are 3), or, once loss stayed through three
+   * back-offs in a row, the least of it, until loss falls under that.
    */
   get randomLoss(): number {
+    if (this.#persistent !== undefined) return this.#persistent;
     return this.#losses.length < FLOOR_AFTER ? 0 : Math.min(...this.#losses);
   }
 

@@ -374,12 +374,7 @@ export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
     if (m.type !== "udp-report") return udp.inbox.push(m);
     udp.rate.report(m.received, m.expected);
     if (m.probes === undefined) return;
-    const step = udp.sizing.report(
-      m.received,
-      m.probes,
-      m.expected,
-      udp.rate.backedOff,
-    );
+    const step = udp.sizing.report(m.received, m.probes, m.expected);
     if (step === "test") {
       // Does large datagrams' loss fall when the rate does? Halve and hold
       // (a fixed rate is only held: it stays what was asked for).
@@ -388,11 +383,13 @@ export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
       udp.rate.held = true;
     } else if (step) {
       udp.rate.held = false;
-      // Slowing cured nothing: the path loses fragments, go back to the
-      // rate. It cured the loss: that rate was too high, take a quarter off.
-      if (!udp.rate.fixed) {
-        udp.rate.rate = step === "single" ? before : before * 0.75;
-      }
+      // Slowing cured nothing: the path loses fragments, and one-slot
+      // datagrams meet another path; find its rate anew. It cured the
+      // loss: that rate was too high, take a quarter off.
+      if (udp.rate.fixed) {
+        // what was asked for stays
+      } else if (step === "single") udp.rate.restart(before);
+      else udp.rate.rate = before * 0.75;
       udp.rate.datagramBytes = averageDatagram(
         udp.datagramSize,
         udp.sizing,

@@ -19,8 +19,7 @@
  * first: so the sender halves its rate and holds it for one window (a
  * *test*). If large datagrams still lose as much, the path loses fragments,
  * and the rest of this transfer goes one slot per datagram; if not, the rate
- * climbs back as usual. A window in which the rate backed off for congestion
- * is never taken for fragment loss.
+ * climbs back as usual.
  *
  * @module
  */
@@ -75,7 +74,6 @@ export class DatagramSizing {
   #single: boolean;
   #from = { received: 0, probes: 0, expected: 0 };
   #testing = false;
-  #congested = false;
   /** The verdict that made it switch, for the summary. */
   verdict: SizingVerdict | undefined;
 
@@ -101,17 +99,15 @@ export class DatagramSizing {
 
   /**
    * Takes a cumulative report (datagrams received, of which probes; highest
-   * sequence seen + 1) and whether the rate backed off on it. Returns what
-   * the rate should do, when this report closed a window that decides.
+   * sequence seen + 1). Returns what the rate should do, when this report
+   * closed a window that decides.
    */
   report(
     received: number,
     probes: number,
     expected: number,
-    congested = false,
   ): SizingStep | undefined {
     if (this.#single) return undefined;
-    this.#congested ||= congested;
     const probesSent = probesBefore(expected) -
       probesBefore(this.#from.expected);
     if (probesSent < MIN_PROBES) return undefined;
@@ -127,9 +123,8 @@ export class DatagramSizing {
     };
     // Large datagrams lose far more than probes (a datagram of k fragments
     // is lost about k times as often), beyond what counting noise explains.
-    const lopsided = !this.#congested && v.largeLoss > 0.08 &&
+    const lopsided = v.largeLoss > 0.08 &&
       v.largeLoss > 3 * v.probeLoss + 0.03;
-    this.#congested = false;
     if (!this.#testing) {
       this.#testing = lopsided;
       return lopsided ? "test" : undefined;

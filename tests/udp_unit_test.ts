@@ -148,12 +148,43 @@ Deno.test("RateController does not collapse on loss that stays whatever the rate
   assert.equal(c.rate, before * 0.75);
 });
 
-Deno.test("RateController held for a test of the path does not grow, but still backs off", () => {
+Deno.test("RateController stops falling when three back-offs in a row leave the loss where it was", () => {
+  // Every large datagram lost, every probe through: 87.5% at any rate.
+  const c = new RateController({ initial: 8e8 });
+  let r = 0, e = 0;
+  const interval = (lost: number) => c.report(r += 1000 - lost, e += 1000);
+  for (let i = 0; i < 3; i++) interval(0); // clean: slow start
+  const before = c.rate;
+  const rates: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    interval(875);
+    rates.push(c.rate);
+  }
+  assert.equal(Math.min(...rates), before * 0.75 ** 3, "three back-offs");
+  assert.ok(c.rate > before * 0.75 ** 3, "then it climbs back");
+  assert.ok(Math.abs(c.randomLoss - 0.875) < 1e-9);
+  interval(20); // the loss fell: it was not the path's own after all
+  assert.ok(c.randomLoss < 0.875);
+});
+
+Deno.test("RateController restarts in slow start, forgetting the path's loss", () => {
+  const c = new RateController({ initial: 8e8 });
+  for (let i = 1; i <= 6; i++) c.report(i * 125, i * 1000);
+  c.restart(4e8);
+  assert.equal(c.rate, 4e8);
+  assert.ok(c.slowStart);
+  assert.equal(c.randomLoss, 0);
+});
+
+Deno.test("RateController held for a test of the path neither grows nor backs off", () => {
   const c = new RateController({ initial: 1e9 });
   c.held = true;
   c.report(1000, 1000);
   assert.equal(c.rate, 1e9);
   c.report(1500, 2000);
+  assert.equal(c.rate, 1e9);
+  c.held = false;
+  c.report(2000, 3000);
   assert.ok(c.rate < 1e9);
 });
 
