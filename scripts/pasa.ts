@@ -45,9 +45,11 @@ export function pasaCommand(
     stderr?: "piped" | "inherit" | "null";
     /** More environment (PASA_CODE: "" hides an inherited code). */
     env?: Record<string, string>;
+    /** A command prefix that runs it elsewhere (`ip netns exec HOST`). */
+    on?: string[];
   } = {},
 ): Deno.Command {
-  const [deno, ...argv] = pasaArgv(args);
+  const [deno, ...argv] = [...(options.on ?? []), ...pasaArgv(args)];
   return new Deno.Command(deno!, {
     args: argv,
     stdin: options.stdin ?? "null",

@@ -64,10 +64,12 @@ export async function runPasa(
   args: string[],
   stdin?: Uint8Array,
   env?: Record<string, string>,
+  on?: string[],
 ): Promise<RunResult> {
   const child = pasaCommand(args, {
     stdin: stdin ? "piped" : "null",
     ...(env ? { env } : {}),
+    ...(on ? { on } : {}),
   }).spawn();
   const dog = watchdog(child);
   if (stdin) {
@@ -116,9 +118,11 @@ export interface Receiver extends AsyncDisposable {
 export async function startListening(
   args: string[],
   env?: Record<string, string>,
+  on?: string[],
 ): Promise<Receiver> {
   const child = pasaCommand([...args, "--port", "0", "--json"], {
     ...(env ? { env } : {}),
+    ...(on ? { on } : {}),
   }).spawn();
   const stderr = new Response(child.stderr).text();
   let first: Awaited<ReturnType<typeof firstJsonLine>>;

@@ -1,0 +1,230 @@
+/**
+ * Transfers between two hosts of a lab built inside this machine
+ * (scripts/lab.ts): real non-loopback addresses, MTU 1500, a 1 Gbit/s
+ * link, random loss. They need root, iproute2 and iptables, and are
+ * ignored, with the reason, where those are missing.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  type Lab,
+  type LabOptions,
+  labUnavailable,
+  startLab,
+} from "../scripts/lab.ts";
+import { SLOTS_PER_DATAGRAM_NETWORK } from "../lib/udp_sizing.ts";
+import {
+  events,
+  pasaCommand,
+  runPasa,
+  sha256File,
+  startListening,
+  tempDir,
+  within,
+} from "./helpers.ts";
+
+const unavailable = await labUnavailable();
+const ignore = unavailable !== undefined;
+const skipped = ignore ? ` (ignored: ${unavailable})` : "";
+
+/** A file of `size` bytes that no two offsets of a slot apart share. */
+async function patterned(dir: string, size: number): Promise<string> {
+  const path = join(dir, "lab.bin");
+  await Deno.writeFile(
+    path,
+    new Uint8Array(size).map((_, i) => (i * 13 + (i >> 12)) & 0xff),
+  );
+  return path;
+}
+
+function summary(stdout: string): Record<string, unknown> {
+  return events(stdout).find((e) => e.event === "summary") ?? {};
+}
+
+/**
+ * Sends a `size`-byte file from lab host 1 to a receiver on host 2 with
+ * `flags`; returns both results, the summary and whether the copy is equal.
+ */
+async function acrossLab(
+  options: LabOptions,
+  size: number,
+  receiveFlags: string[],
+  sendFlags: string[],
+) {
+  await using lab = await startLab(options);
+  const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, size);
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening(
+    ["receive", ...receiveFlags, "--host", b.address, "--out", out],
+    undefined,
+    lab.on(b),
+  );
+  const sent = await runPasa(
+    [
+      "send",
+      file,
+      ...sendFlags,
+      "--json",
+      "--to",
+      `${b.address}:${receiver.port}`,
+    ],
+    undefined,
+    undefined,
+    lab.on(a),
+  );
+  const received = await within(60_000, "the receiver", receiver.result());
+  const copy = join(out, "lab.bin");
+  const same = await sha256File(copy).then(
+    async (sum) => sum === await sha256File(file),
+    () => false,
+  );
+  return { sent, received, same, summary: summary(sent.stdout) };
+}
+
+const GBIT = { rate: "1gbit" };
+
+Deno.test({
+  name:
+    `between two lab hosts at 1 Gbit/s, a file crosses over TCP, verified${skipped}`,
+  ignore,
+  async fn() {
+    const r = await within(
+      120_000,
+      "a TCP transfer on the lab",
+      acrossLab(GBIT, 32 * 1024 * 1024, [], []),
+    );
+    assert.equal(r.sent.code, 0, r.sent.stderr);
+    assert.equal(r.received.code, 0, r.received.stderr);
+    assert.ok(r.same, "the copy equals the file");
+  },
+});
+
+Deno.test({
+  name:
+    `between two lab hosts, UDP goes in large datagrams, cut into IP fragments, verified${skipped}`,
+  ignore,
+  async fn() {
+    const r = await within(
+      120_000,
+      "a UDP transfer on the lab",
+      acrossLab(GBIT, 64 * 1024 * 1024, ["--udp"], ["--udp"]),
+    );
+    assert.equal(r.sent.code, 0, r.sent.stderr);
+    assert.ok(r.same, "the copy equals the file");
+    const udp = r.summary.udp as Record<string, unknown>;
+    assert.equal(udp.slotsPerDatagram, SLOTS_PER_DATAGRAM_NETWORK);
+    assert.equal(udp.fragmentsLost, false, JSON.stringify(udp));
+    assert.ok(
+      (udp.rateBitsPerSecond as number) <= 1e9,
+      `the rate reported is one the link can carry: ${udp.rateBitsPerSecond}`,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    `with 2% of datagrams lost on the lab, UDP repairs them and says how many${skipped}`,
+  ignore,
+  async fn() {
+    const r = await within(
+      120_000,
+      "a UDP transfer on a lossy lab",
+      acrossLab(
+        { ...GBIT, loss: { datagrams: 0.02 } },
+        32 * 1024 * 1024,
+        ["--udp"],
+        ["--udp"],
+      ),
+    );
+    assert.equal(r.sent.code, 0, r.sent.stderr);
+    assert.ok(r.same, "the copy equals the file");
+    const udp = r.summary.udp as Record<string, number | boolean>;
+    assert.ok((udp.firstPassLossPercent as number) > 0.5, JSON.stringify(udp));
+    assert.ok((udp.retransmittedBytes as number) > 0);
+    assert.equal(udp.fragmentsLost, false, "whole datagrams, not fragments");
+  },
+});
+
+Deno.test({
+  name:
+    `where the lab loses packets before reassembly, UDP falls back to one slot per datagram${skipped}`,
+  ignore,
+  async fn() {
+    const r = await within(
+      120_000,
+      "a UDP transfer on a lab that loses fragments",
+      acrossLab(
+        { ...GBIT, loss: { packets: 0.02 } },
+        32 * 1024 * 1024,
+        ["--udp"],
+        ["--udp"],
+      ),
+    );
+    assert.equal(r.sent.code, 0, r.sent.stderr);
+    assert.ok(r.same, "the copy equals the file");
+    const udp = r.summary.udp as Record<string, unknown>;
+    assert.equal(udp.fragmentsLost, true, JSON.stringify(udp));
+  },
+});
+
+Deno.test({
+  name:
+    `a UDP sender stopped with Ctrl-C on the lab resumes from what the receiver kept${skipped}`,
+  ignore,
+  async fn() {
+    await using lab = await startLab(GBIT);
+    const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, 32 * 1024 * 1024);
+    const out = join(tmp.path, "out");
+    const part = join(out, "lab.bin.pasa.part");
+    const to = (port: number) => `${b.address}:${port}`;
+    {
+      await using receiver = await startListening(
+        ["receive", "--udp", "--host", b.address, "--out", out],
+        undefined,
+        lab.on(b),
+      );
+      // 32 MiB at 40 Mbit/s takes 7 s: cut it after 4 MB.
+      const sender = pasaCommand(
+        ["send", file, "--udp", "--rate", "40M", "--to", to(receiver.port)],
+        { on: lab.on(a) },
+      ).spawn();
+      const deadline = performance.now() + 20_000;
+      while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 4e6) {
+        assert.ok(performance.now() < deadline, "the transfer got under way");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      sender.kill("SIGINT");
+      const stopped = await within(5_000, "the sender", sender.output());
+      assert.equal(stopped.code, 130);
+      await within(20_000, "the receiver", receiver.result());
+    }
+    const kept = (await Deno.stat(part)).size;
+    assert.ok(kept > 0, "a prefix is kept");
+    await using receiver = await startListening(
+      ["receive", "--udp", "--host", b.address, "--out", out],
+      undefined,
+      lab.on(b),
+    );
+    const rerun = await runPasa(
+      ["send", file, "--udp", "--json", "--to", to(receiver.port)],
+      undefined,
+      undefined,
+      lab.on(a),
+    );
+    assert.equal(rerun.code, 0, rerun.stderr);
+    await receiver.result();
+    const resumed = events(rerun.stdout).find((e) => e.event === "resumed");
+    assert.ok(
+      (resumed?.offset as number) > 0,
+      `resumed: ${JSON.stringify(resumed)}`,
+    );
+    assert.equal(
+      await sha256File(join(out, "lab.bin")),
+      await sha256File(file),
+    );
+  },
+});
