@@ -174,6 +174,20 @@ export async function startListening(
   };
 }
 
+/** Writes `dir/name`: `size` bytes of a fixed pattern; returns its path. */
+export async function patterned(
+  dir: string,
+  name: string,
+  size: number,
+): Promise<string> {
+  const path = join(dir, name);
+  await Deno.writeFile(
+    path,
+    new Uint8Array(size).map((_, i) => (i * 7 + (i >> 11)) & 0xff),
+  );
+  return path;
+}
+
 /** A temporary directory removed on dispose. */
 export async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await Deno.makeTempDir({ prefix: "pasa-test-" });

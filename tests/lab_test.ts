@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   type Lab,
+  type LabLoss,
   type LabOptions,
   labUnavailable,
   startLab,
@@ -16,6 +17,7 @@ import { SLOTS_PER_DATAGRAM_NETWORK } from "../lib/udp_sizing.ts";
 import {
   events,
   pasaCommand,
+  patterned,
   runPasa,
   sha256File,
   startListening,
@@ -26,16 +28,6 @@ import {
 const unavailable = await labUnavailable();
 const ignore = unavailable !== undefined;
 const skipped = ignore ? ` (ignored: ${unavailable})` : "";
-
-/** A file of `size` bytes that no two offsets of a slot apart share. */
-async function patterned(dir: string, size: number): Promise<string> {
-  const path = join(dir, "lab.bin");
-  await Deno.writeFile(
-    path,
-    new Uint8Array(size).map((_, i) => (i * 13 + (i >> 12)) & 0xff),
-  );
-  return path;
-}
 
 function summary(stdout: string): Record<string, unknown> {
   return events(stdout).find((e) => e.event === "summary") ?? {};
@@ -54,7 +46,7 @@ async function acrossLab(
   await using lab = await startLab(options);
   const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
   await using tmp = await tempDir();
-  const file = await patterned(tmp.path, size);
+  const file = await patterned(tmp.path, "lab.bin", size);
   const out = join(tmp.path, "out");
   await using receiver = await startListening(
     ["receive", ...receiveFlags, "--host", b.address, "--out", out],
@@ -123,51 +115,40 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    `with 2% of datagrams lost on the lab, UDP repairs them and says how many${skipped}`,
-  ignore,
-  async fn() {
-    const r = await within(
-      120_000,
-      "a UDP transfer on a lossy lab",
-      acrossLab(
-        { ...GBIT, loss: { datagrams: 0.02 } },
-        32 * 1024 * 1024,
-        ["--udp"],
-        ["--udp"],
-      ),
-    );
-    assert.equal(r.sent.code, 0, r.sent.stderr);
-    assert.ok(r.same, "the copy equals the file");
-    const udp = r.summary.udp as Record<string, number | boolean>;
-    assert.ok((udp.firstPassLossPercent as number) > 0.5, JSON.stringify(udp));
-    assert.ok((udp.retransmittedBytes as number) > 0);
-    assert.equal(udp.fragmentsLost, false, "whole datagrams, not fragments");
-  },
-});
-
-Deno.test({
-  name:
-    `where the lab loses packets before reassembly, UDP falls back to one slot per datagram${skipped}`,
-  ignore,
-  async fn() {
-    const r = await within(
-      120_000,
-      "a UDP transfer on a lab that loses fragments",
-      acrossLab(
-        { ...GBIT, loss: { packets: 0.02 } },
-        32 * 1024 * 1024,
-        ["--udp"],
-        ["--udp"],
-      ),
-    );
-    assert.equal(r.sent.code, 0, r.sent.stderr);
-    assert.ok(r.same, "the copy equals the file");
-    const udp = r.summary.udp as Record<string, unknown>;
-    assert.equal(udp.fragmentsLost, true, JSON.stringify(udp));
-  },
-});
+const LOSSY: [string, LabLoss, boolean][] = [
+  [
+    "with 2% of datagrams lost on the lab, UDP repairs them and says how many",
+    { datagrams: 0.02 },
+    false,
+  ],
+  [
+    "where the lab loses 2% of packets before reassembly, UDP falls back to one slot per datagram",
+    { packets: 0.02 },
+    true,
+  ],
+];
+for (const [what, loss, fragmentsLost] of LOSSY) {
+  Deno.test({
+    name: `${what}${skipped}`,
+    ignore,
+    async fn() {
+      const r = await within(
+        120_000,
+        what,
+        acrossLab({ ...GBIT, loss }, 32 * 1024 * 1024, ["--udp"], ["--udp"]),
+      );
+      assert.equal(r.sent.code, 0, r.sent.stderr);
+      assert.ok(r.same, "the copy equals the file");
+      const udp = r.summary.udp as Record<string, number | boolean>;
+      assert.ok(
+        (udp.firstPassLossPercent as number) > 0.5,
+        JSON.stringify(udp),
+      );
+      assert.ok((udp.retransmittedBytes as number) > 0);
+      assert.equal(udp.fragmentsLost, fragmentsLost, JSON.stringify(udp));
+    },
+  });
+}
 
 Deno.test({
   name:
@@ -177,7 +158,7 @@ Deno.test({
     await using lab = await startLab(GBIT);
     const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
     await using tmp = await tempDir();
-    const file = await patterned(tmp.path, 32 * 1024 * 1024);
+    const file = await patterned(tmp.path, "lab.bin", 32 * 1024 * 1024);
     const out = join(tmp.path, "out");
     const part = join(out, "lab.bin.pasa.part");
     const to = (port: number) => `${b.address}:${port}`;

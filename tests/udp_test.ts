@@ -4,6 +4,7 @@ import {
   events,
   listTree,
   pasaCommand,
+  patterned,
   runPasa,
   type RunResult,
   sendTo,
@@ -26,16 +27,6 @@ import {
   startUdpRelay,
   type UdpDamage,
 } from "./udp_relay.ts";
-
-/** A file of `size` bytes of a fixed pattern, in `dir`. */
-async function patterned(dir: string, size: number): Promise<string> {
-  const path = join(dir, "pattern.bin");
-  await Deno.writeFile(
-    path,
-    new Uint8Array(size).map((_, i) => (i * 7 + (i >> 11)) & 0xff),
-  );
-  return path;
-}
 
 // Small datagrams, and a rate the in-test relay forwards without losses of its own
 // (at 200M it already drops some): many datagrams to count, only the relay's drops.
@@ -118,7 +109,7 @@ async function throughRelay(
   ...flags: string[]
 ): Promise<Relayed> {
   await using tmp = await tempDir();
-  const file = await patterned(tmp.path, size);
+  const file = await patterned(tmp.path, "pattern.bin", size);
   const out = join(tmp.path, "out");
   await using receiver = await startListening([
     "receive",
@@ -211,7 +202,7 @@ for (const [what, damage, fragmentsLost] of PATHS) {
 
 Deno.test("the rate a UDP summary reports is what was really sent, not what the controller allowed", async () => {
   await using tmp = await tempDir();
-  const file = await patterned(tmp.path, 64 * 1024 * 1024);
+  const file = await patterned(tmp.path, "pattern.bin", 64 * 1024 * 1024);
   await using receiver = await startListening([
     "receive",
     "--udp",
@@ -326,7 +317,7 @@ Deno.test("the human summary of a --lossy run says plainly that the file is inco
 
 Deno.test("malformed datagrams are counted and ignored, and the transfer completes", async () => {
   await using tmp = await tempDir();
-  const file = await patterned(tmp.path, 1024 * 1024);
+  const file = await patterned(tmp.path, "pattern.bin", 1024 * 1024);
   const out = join(tmp.path, "out");
   await using receiver = await startListening([
     "receive",
@@ -444,7 +435,7 @@ Deno.test({
   ignore: Deno.build.os === "windows",
   fn: async () => {
     await using tmp = await tempDir();
-    const file = await patterned(tmp.path, 8 * 1024 * 1024);
+    const file = await patterned(tmp.path, "pattern.bin", 8 * 1024 * 1024);
     const out = join(tmp.path, "out");
     await using receiver = await startListening([
       "receive",
@@ -496,7 +487,7 @@ Deno.test({
 
 Deno.test("Ctrl-C stops a UDP sender mid-pass at once, and the receiver keeps what arrived", async () => {
   await using tmp = await tempDir();
-  const file = await patterned(tmp.path, 64 * 1024 * 1024);
+  const file = await patterned(tmp.path, "pattern.bin", 64 * 1024 * 1024);
   const out = join(tmp.path, "out");
   const part = join(out, "pattern.bin.pasa.part");
   await using receiver = await startListening([
