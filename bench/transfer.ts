@@ -7,7 +7,12 @@
  * the cost of encryption shows as a ratio measured in the same run.
  * Prints each median time, the ratios, and pasa's peak RSS on each side.
  *
+ * Then, as root, the same on a lab of two hosts (bench/lab.ts): pasa over
+ * TCP and UDP beside nc, UFTP and iperf3, with and without random loss.
+ *
  *   deno task bench [--size 1GiB] [--runs 3] [--dir DIR]
+ *                   [--lab 1gbit|off] [--lab-loss 0,0.02] [--lab-size 256MiB]
+ *                   [--lab-only]
  *
  * @module
  */
@@ -15,7 +20,9 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSize } from "../lib/units.ts";
-import { firstJsonLine, pasaArgv } from "../scripts/pasa.ts";
+import { firstJsonLine, pasaArgv, quietReceiveArgs } from "../scripts/pasa.ts";
+import { labUnavailable } from "../scripts/lab.ts";
+import { labBench } from "./lab.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,6 +30,10 @@ const { values } = parseArgs({
     size: { type: "string", default: "1GiB" },
     runs: { type: "string", default: "3" },
     dir: { type: "string" },
+    lab: { type: "string", default: "1gbit" },
+    "lab-loss": { type: "string", default: "0,0.02" },
+    "lab-size": { type: "string", default: "256MiB" },
+    "lab-only": { type: "boolean", default: false },
   },
 });
 const size = parseSize(values.size!);
@@ -122,18 +133,7 @@ async function pasaOnce(
 /** A quiet receiver on 127.0.0.1 writing into `out`, and the port it took. */
 async function startReceiver(out: string, mode: string[]) {
   const receiver = pasaTimed(
-    [
-      "receive",
-      ...mode,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--out",
-      out,
-      "--json",
-      "-q",
-    ],
+    quietReceiveArgs(mode, "127.0.0.1", out),
     "piped",
   ).spawn();
   const { line, rest } = await firstJsonLine(receiver.stdout);
@@ -229,7 +229,8 @@ const hasNc = await new Deno.Command("sh", {
 }).output()
   .then((o) => o.success, () => false);
 
-try {
+/** The loopback part: pasa against nc, file to file. */
+async function loopbackBench(): Promise<void> {
   const src = join(dir, "bench-source.bin");
   say(`Generating ${values.size} (${size} bytes) in ${dir} ...`);
   await generate(src, size);
@@ -319,6 +320,36 @@ try {
   say(
     "  (pasa hashes SHA-256 on both ends and fsyncs before renaming, over TCP or UDP; nc does neither)",
   );
+}
+
+/** The lab part, when this machine can build one. */
+async function labPart(): Promise<void> {
+  if (values.lab === "off") return;
+  const why = await labUnavailable();
+  if (why) {
+    say(`\nLab: not measured: ${why}`);
+    return;
+  }
+  const labSize = parseSize(values["lab-size"]!);
+  const src = join(dir, "lab-source.bin");
+  say(`\nGenerating ${values["lab-size"]} for the lab in ${dir} ...`);
+  await generate(src, labSize);
+  for (const loss of values["lab-loss"]!.split(",").map(Number)) {
+    await labBench({
+      src,
+      size: labSize,
+      dir,
+      runs,
+      rate: values.lab!,
+      loss,
+      say,
+    });
+  }
+}
+
+try {
+  if (!values["lab-only"]) await loopbackBench();
+  await labPart();
 } finally {
   if (values.dir === undefined) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

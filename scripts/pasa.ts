@@ -89,3 +89,19 @@ export async function firstJsonLine(
   })();
   return { line, rest: () => done };
 }
+
+/**
+ * A quiet receiver's arguments for the benchmarks: on `host`, a port the
+ * system picks, into `out`, its first line the JSON `listening` event.
+ */
+export function quietReceiveArgs(
+  flags: string[],
+  host: string,
+  out: string,
+): string[] {
+  return [
+    "receive",
+    ...flags,
+    ...["--host", host, "--port", "0", "--out", out, "--json", "-q"],
+  ];
+}
