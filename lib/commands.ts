@@ -19,6 +19,7 @@ import { generateCode } from "./codes.ts";
 import {
   ExitCode,
   exitCodeOf,
+  InterruptedError,
   NetworkError,
   PasaError,
   UsageError,
@@ -194,6 +195,15 @@ async function sendOnce(
       onRestart: (name) => say.restart(name),
       onSkipped: (name) => say.skipped(name),
       onFile: (file) => say.file(file),
+    }).catch((error) => {
+      // Cut in the middle of a file (Ctrl-C, the network): say how far it got.
+      if (retryable(error) || error instanceof InterruptedError) {
+        bar?.stop();
+        if (state.name !== "" && state.fileBytes > 0) {
+          say.stopped(state.name, state.fileBytes, state.fileSize);
+        }
+      }
+      throw error;
     });
     bar?.stop();
     say.summary({ ...result, encrypted: link.pairing !== undefined });

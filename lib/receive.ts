@@ -105,6 +105,8 @@ export interface ReceiveOptions {
   onChecking?: (name: string, bytes: number) => void;
   /** Called when a file's body continues after a verified prefix. */
   onResumed?: (name: string, offset: number) => void;
+  /** A cut transfer left `bytes` of file `name` (of `size`) as a .part to resume. */
+  onKept?: (name: string, bytes: number, size: number | null) => void;
   /** Called when a file already here is confirmed identical and skipped. */
   onSkipped?: (name: string) => void;
 }
@@ -476,11 +478,17 @@ export async function receiveSession(
     // A cut connection leaves the .part for the next attempt to resume;
     // anything the data itself caused (integrity, protocol) removes it.
     if (sink && resumable(error) && !udpMode && currentSize !== null) {
-      await (sink as PartFile).keep?.();
+      const part = sink as PartFile;
+      await part.keep?.();
+      const kept = await Deno.stat(part.partPath).then((s) => s.size, () => 0);
+      if (kept > 0) options.onKept?.(part.wirePath, kept, currentSize);
     } else if (udpMode && resumable(error) && currentUdp) {
       // Over UDP, keep the contiguous prefix that arrived (holes cannot be resumed).
-      if (currentUdp.handler.keepPrefix() > 0) await currentUdp.part.keep();
-      else currentUdp = undefined; // nothing worth keeping: discarded below
+      const kept = currentUdp.handler.keepPrefix();
+      if (kept > 0) {
+        await currentUdp.part.keep();
+        options.onKept?.(currentUdp.part.wirePath, kept, state.fileSize);
+      } else currentUdp = undefined; // nothing worth keeping: discarded below
     } else await sink?.discard();
     for (const { part } of open) {
       if (part !== currentUdp?.part || !resumable(error)) await part.discard();
@@ -496,7 +504,6 @@ export async function receiveSession(
   }
 }
 
-/** Refuses a UDP request this receiver cannot serve. */
 /** How many slots one datagram may carry here: what the sender asked, within 65,000 bytes. */
 function slotsPerDatagram(
   request: UdpRequest,
@@ -523,6 +530,7 @@ function udpAccept(
   };
 }
 
+/** Refuses a UDP request this receiver cannot serve. */
 function checkUdpRequest(
   request: UdpRequest,
   entries: readonly Entry[],

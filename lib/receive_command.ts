@@ -392,6 +392,7 @@ async function serve(
         ),
       onChecking: (name, bytes) => say.checking(name, bytes),
       onResumed: (name, offset) => say.resumed(name, offset),
+      onKept: (name, bytes, size) => say.kept(name, bytes, size),
       onSkipped: (name) => say.skipped(name),
       onFile: (file) => say.file(file),
     });

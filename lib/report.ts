@@ -244,6 +244,30 @@ export class Reporter {
       );}
   }
 
+  /** A cut transfer left part of a file, kept to be resumed. */
+  kept(name: string, bytes: number, size: number | null): void {
+    if (this.json) this.#event({ event: "kept", name, bytes, size });
+    else {this.#say(
+        `Kept ${formatBytes(bytes)}${
+          size === null ? "" : ` of ${formatBytes(size)}`
+        } of ${
+          displayName(name)
+        } (as a .pasa.part file): the same pasa send resumes it\n`,
+      );}
+  }
+
+  /** The sender stopped in the middle of a file. */
+  stopped(name: string, sent: number, size: number | null): void {
+    if (this.json) this.#event({ event: "stopped", name, sent, size });
+    else {this.#say(
+        `Stopped after sending ${formatBytes(sent)}${
+          size === null ? "" : ` of ${formatBytes(size)}`
+        } of ${
+          displayName(name)
+        }: the receiver keeps what arrived (over UDP, what arrived in order), and the same command resumes it\n`,
+      );}
+  }
+
   /** A file the receiver already has, identical: skipped. */
   skipped(name: string): void {
     if (this.json) this.#event({ event: "skipped", name });

@@ -61,7 +61,12 @@ for (const who of ["sender", "receiver"] as const) {
         if (who === "sender") sender.kill("SIGKILL");
         else receiver.kill("SIGKILL");
         await sender.output();
-        await receiver.result();
+        const received = await receiver.result();
+        if (who === "sender") {
+          // The receiver says what it kept, and that is what is there.
+          const kept = events(received.stdout).find((e) => e.event === "kept");
+          assert.equal(kept?.bytes, (await Deno.stat(part)).size);
+        }
       }
       const final = join(out, "big.bin");
       const survived = await Deno.stat(final).then(() => true, () => false);

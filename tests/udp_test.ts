@@ -508,5 +508,19 @@ Deno.test("Ctrl-C stops a UDP sender mid-pass at once, and the receiver keeps wh
   assert.equal(stopped.code, 130, new TextDecoder().decode(stopped.stderr));
   const received = await within(20_000, "the receiver", receiver.result());
   assert.equal(received.code, 1, received.stderr);
-  assert.ok((await Deno.stat(part)).size > 0, "what arrived is kept");
+  const size = (await Deno.stat(part)).size;
+  assert.ok(size > 0, "what arrived is kept");
+  // Both sides say how far it got.
+  assert.match(
+    new TextDecoder().decode(stopped.stdout) +
+      new TextDecoder().decode(stopped.stderr),
+    /Stopped after sending [\d.]+ [KM]iB of 64\.0 MiB of pattern\.bin/,
+  );
+  const kept = events(received.stdout).find((e) => e.event === "kept");
+  assert.deepEqual(kept, {
+    event: "kept",
+    name: "pattern.bin",
+    bytes: size,
+    size: 64 * 1024 * 1024,
+  });
 });
