@@ -71,7 +71,7 @@ const hasTime = await Deno.stat(GNU_TIME).then(() => true, () => false);
 function pasaTimed(args: string[], stdout: "piped" | "null"): Deno.Command {
   const argv = pasaArgv(args);
   const [cmd, ...rest] = hasTime
-    ? [GNU_TIME, "-f", "peak-rss-kb %M", ...argv]
+    ? [GNU_TIME, "-f", "peak-rss-kb %M cpu %U %S", ...argv]
     : argv;
   return new Deno.Command(cmd!, {
     args: rest,
@@ -86,6 +86,12 @@ function rssOf(stderr: Uint8Array): number | undefined {
   return m ? Number(m[1]) * 1024 : undefined;
 }
 
+/** User + system seconds, from GNU time. */
+function cpuOf(stderr: Uint8Array): number | undefined {
+  const m = /cpu ([\d.]+) ([\d.]+)/.exec(new TextDecoder().decode(stderr));
+  return m ? Number(m[1]) + Number(m[2]) : undefined;
+}
+
 function freePort(): number {
   using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return (l.addr as Deno.NetAddr).port;
@@ -95,6 +101,8 @@ interface Run {
   seconds: number;
   sendRss?: number;
   recvRss?: number;
+  sendCpu?: number;
+  recvCpu?: number;
 }
 
 async function pasaOnce(
@@ -123,10 +131,14 @@ async function pasaOnce(
     throw new Error(`pasa failed: ${new TextDecoder().decode(s.stderr)}`);
   }
   const run: Run = { seconds };
+  const recvStderr = await recvErr;
   const sendRss = rssOf(s.stderr);
-  const recvRss = rssOf(await recvErr);
+  const recvRss = rssOf(recvStderr);
   if (sendRss !== undefined) run.sendRss = sendRss;
   if (recvRss !== undefined) run.recvRss = recvRss;
+  const sendCpu = cpuOf(s.stderr), recvCpu = cpuOf(recvStderr);
+  if (sendCpu !== undefined) run.sendCpu = sendCpu;
+  if (recvCpu !== undefined) run.recvCpu = recvCpu;
   return run;
 }
 
@@ -309,11 +321,21 @@ async function loopbackBench(): Promise<void> {
       `(both ends re-hash the kept half: ${(half.seconds / pasa).toFixed(2)}x)`,
   );
   if (hasTime) {
-    const sendRss = Math.max(...results.pasa!.map((r) => r.sendRss ?? 0));
-    const recvRss = Math.max(...results.pasa!.map((r) => r.recvRss ?? 0));
-    say(
-      `  pasa peak RSS: sender ${mb(sendRss)} MB, receiver ${mb(recvRss)} MB`,
-    );
+    const gib = size / 2 ** 30;
+    for (const name of Object.keys(modes)) {
+      const rs = results[name]!;
+      const sendRss = Math.max(...rs.map((r) => r.sendRss ?? 0));
+      const recvRss = Math.max(...rs.map((r) => r.recvRss ?? 0));
+      const cpu = (side: "sendCpu" | "recvCpu") =>
+        (median(rs.map((r) => r[side] ?? NaN)) / gib).toFixed(2);
+      say(
+        `  ${name.padEnd(22)} peak RSS sender ${mb(sendRss)} MB, receiver ${
+          mb(recvRss)
+        } MB; CPU per GiB sender ${cpu("sendCpu")}, receiver ${
+          cpu("recvCpu")
+        } core-s`,
+      );
+    }
   } else {say(
       `  pasa peak RSS: not measured (needs GNU time: apt-get install time)`,
     );}
