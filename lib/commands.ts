@@ -191,7 +191,7 @@ async function sendOnce(
         : {}),
       onAccepted: () => say.manifest(state.files, dirs, state.totalBytes),
       onChecking: (name, bytes) => say.checking(name, bytes),
-      onResumed: (name, offset) => say.resumed(name, offset),
+      onResumed: (name, offset, kept) => say.resumed(name, offset, kept),
       onRestart: (name) => say.restart(name),
       onSkipped: (name) => say.skipped(name),
       onFile: (file) => say.file(file),

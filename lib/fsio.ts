@@ -148,6 +148,11 @@ export interface OpenOptions {
    * verified by both ends). @default {0: a new part}
    */
   resumeAt?: number;
+  /**
+   * Keep what the part holds past `resumeAt` too (UDP: whole slots past
+   * the prefix, verified by both ends). @default {false: cut it off}
+   */
+  keepTail?: boolean;
   /** The sender's permission bits (see {@link FileMeta.mode}). @default {0o644} */
   mode?: number;
   /** Directories this session already made or found (see {@link Target.makeDirs}). */
@@ -398,10 +403,10 @@ export class Destination implements Target {
     }
     const finalPath = this.localPath(wirePath);
     const partPath = this.partPath(wirePath);
-    if (resumeAt > 0) {
+    if (resumeAt > 0 || options.keepTail) {
       try {
         const file = await Deno.open(partPath, { read: true, write: true });
-        await file.truncate(resumeAt);
+        if (!options.keepTail) await file.truncate(resumeAt);
         await file.seek(resumeAt, Deno.SeekMode.Start);
         return new PartFile(file, partPath, finalPath, wirePath, this.force);
       } catch (error) {

@@ -45,3 +45,95 @@ export async function hashPrefix(
   }
   return { hash, sha256: hash.copy().digest("hex") };
 }
+
+/** What a `.part` left by a UDP transfer holds: a prefix, and whole slots past it. */
+export interface KeptSlots extends PrefixHash {
+  /** Length of the prefix: whole slots, none of them all zeros. */
+  offset: number;
+  /** More slots past the prefix, as `[start, length]` byte ranges. */
+  ranges: [number, number][];
+  /** Hex SHA-256 of the bytes of `ranges`, one after the other. */
+  rangesSha256: string;
+}
+
+/** Whether every byte of `b` is zero. */
+function allZero(b: Uint8Array): boolean {
+  if (b.byteOffset % 4 === 0 && b.length % 4 === 0) {
+    const words = new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+    return true;
+  }
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Reads a `.part` a UDP transfer left (its missing slots are holes, read as
+ * zeros) in slots of `slot` bytes of a `size`-byte file: the prefix of
+ * slots that are not all zeros, hashed with its running state, then the
+ * runs of such slots past it, at most `maxRanges`, and their digest. A slot
+ * of zeros in the file itself counts as missing: it is sent again.
+ */
+export async function scanSlots(
+  path: string,
+  size: number,
+  slot: number,
+  maxRanges: number,
+): Promise<KeptSlots | null> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return null;
+  }
+  using _ = file;
+  const length = Math.min((await file.stat()).size, size);
+  const prefix = createHash("sha256");
+  const rest = createHash("sha256");
+  const ranges: [number, number][] = [];
+  let offset = 0;
+  let inPrefix = true;
+  const block = new Uint8Array(Math.max(1, Math.floor(2 ** 20 / slot)) * slot);
+  let full = false; // as many ranges as may be offered: the rest is missing
+  for (let at = 0; at < length && !full;) {
+    const want = Math.min(block.length, length - at);
+    let got = 0;
+    while (got < want) {
+      const n = await file.read(block.subarray(got, want));
+      if (n === null) break;
+      got += n;
+    }
+    for (let k = 0; k < got; k += slot) {
+      const start = at + k;
+      const bytes = block.subarray(k, Math.min(got, k + slot));
+      // Only whole slots, or the file's short last one.
+      if (bytes.length < slot && start + bytes.length !== size) break;
+      if (allZero(bytes)) {
+        inPrefix = false;
+        continue;
+      }
+      if (inPrefix) {
+        prefix.update(bytes);
+        offset = start + bytes.length;
+        continue;
+      }
+      const last = ranges.at(-1);
+      if (last && last[0] + last[1] === start) last[1] += bytes.length;
+      else if (ranges.length < maxRanges) ranges.push([start, bytes.length]);
+      else {
+        full = true;
+        break;
+      }
+      rest.update(bytes);
+    }
+    if (got < want) break;
+    at += got;
+  }
+  return {
+    offset,
+    hash: prefix,
+    sha256: prefix.copy().digest("hex"),
+    ranges,
+    rangesSha256: rest.digest("hex"),
+  };
+}

@@ -108,6 +108,11 @@ export interface ResumeOffer {
   type: "resume-offer";
   index: number;
   offset: number;
+  /**
+   * UDP only: more whole slots kept past the prefix, as `[start, length]`
+   * byte ranges, sorted and apart (at most {@link MAX_RESUME_RANGES}).
+   */
+  ranges?: [number, number][];
 }
 /**
  * The sender's answer to one offer: `offset` and the SHA-256 of its own
@@ -119,6 +124,8 @@ export interface ResumeClaim {
   index: number;
   offset: number;
   sha256?: string;
+  /** SHA-256 of the sender's bytes in the offered ranges, one after the other. */
+  rangesSha256?: string;
 }
 /**
  * The receiver's verdict on one claim: where the file's body starts, the
@@ -128,6 +135,8 @@ export interface ResumeAnswer {
   type: "resume-answer";
   index: number;
   offset: number;
+  /** The offered ranges, when the sender's digest of them matched. */
+  ranges?: [number, number][];
 }
 /** Sent by the sender before the manifest: verify the data, then discard it (`pasa bench`). */
 export interface Bench {
@@ -341,6 +350,31 @@ function str(o: Json, key: string): string {
 /** Most slots one datagram may carry (a datagram stays under 65,000 bytes anyway). */
 export const MAX_SLOTS_PER_DATAGRAM = 64;
 
+/** Most byte ranges one resume offer may list. */
+export const MAX_RESUME_RANGES = 1000;
+
+/** `ranges`: sorted, apart, non-empty `[start, length]` pairs. */
+function byteRanges(o: Json): [number, number][] {
+  const r = o.ranges;
+  let end = -1;
+  if (
+    !Array.isArray(r) || r.length > MAX_RESUME_RANGES ||
+    !r.every((pair) => {
+      const ok = Array.isArray(pair) && pair.length === 2 &&
+        pair.every((n) =>
+          typeof n === "number" && Number.isSafeInteger(n) && n >= 0
+        ) && pair[1] > 0 && pair[0] > end;
+      if (ok) end = pair[0] + pair[1];
+      return ok;
+    })
+  ) {
+    fail(
+      `"ranges" must be at most ${MAX_RESUME_RANGES} sorted, apart [start, length] pairs`,
+    );
+  }
+  return r as [number, number][];
+}
+
 function slotsOf(o: Json): number {
   const n = count(o, "slotsPerDatagram");
   if (n < 1 || n > MAX_SLOTS_PER_DATAGRAM) {
@@ -452,6 +486,7 @@ export function decodeControl(payload: Uint8Array): Message {
         type: o.type,
         index: count(o, "index"),
         offset: count(o, "offset"),
+        ...(o.ranges !== undefined ? { ranges: byteRanges(o) } : {}),
       };
     case "resume-claim": {
       const claim: ResumeClaim = {
@@ -460,6 +495,9 @@ export function decodeControl(payload: Uint8Array): Message {
         offset: count(o, "offset"),
       };
       if (claim.offset > 0) claim.sha256 = sha(o, "sha256");
+      if (o.rangesSha256 !== undefined) {
+        claim.rangesSha256 = sha(o, "rangesSha256");
+      }
       return claim;
     }
     case "bench":

@@ -104,7 +104,8 @@ export interface ReceiveOptions {
   /** Called before re-hashing a prefix left by an interrupted transfer. */
   onChecking?: (name: string, bytes: number) => void;
   /** Called when a file's body continues after a verified prefix. */
-  onResumed?: (name: string, offset: number) => void;
+  /** A file continues after `offset` bytes; `kept` in all (UDP: whole slots past it too). */
+  onResumed?: (name: string, offset: number, kept?: number) => void;
   /** A cut transfer left `bytes` of file `name` (of `size`) as a .part to resume. */
   onKept?: (name: string, bytes: number, size: number | null) => void;
   /** Called when a file already here is confirmed identical and skipped. */
@@ -251,11 +252,14 @@ export async function receiveSession(
         const entry = fileEntries[k];
         if (entry === undefined) return undefined;
         state.beginFile(k, entry.path, entry.size);
-        // A resumed file continues its .part after the verified prefix.
+        // A resumed file continues its .part after the verified prefix,
+        // keeping the whole slots past it that the sender proved.
         const offset = starts.get(k) ?? 0;
+        const kept = prefixes.get(k)?.accepted;
         const part = await dest.open(entry.path, {
           resumeAt: offset,
           known,
+          ...(kept ? { keepTail: true } : {}),
           ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
         });
         const handler = new UdpFileReceiver(
@@ -264,8 +268,18 @@ export async function receiveSession(
           k,
           counters,
           state,
-          offset > 0 ? { offset, hash: prefixes.get(k)!.hash } : undefined,
+          offset > 0 || kept
+            ? {
+              offset,
+              hash: offset > 0 ? prefixes.get(k)!.hash : createHash("sha256"),
+              ...(kept ? { ranges: kept } : {}),
+            }
+            : undefined,
         );
+        if (offset > 0 || kept) {
+          const past = (kept ?? []).reduce((a, r) => a + r[1], 0);
+          options.onResumed?.(entry.path, offset, offset + past);
+        }
         open.push({ part, handler });
         if (opener) opener.inner = handler;
         endpoint.route(transfer, opener ?? handler);
@@ -483,8 +497,8 @@ export async function receiveSession(
       const kept = await Deno.stat(part.partPath).then((s) => s.size, () => 0);
       if (kept > 0) options.onKept?.(part.wirePath, kept, currentSize);
     } else if (udpMode && resumable(error) && currentUdp) {
-      // Over UDP, keep the contiguous prefix that arrived (holes cannot be resumed).
-      const kept = currentUdp.handler.keepPrefix();
+      // Over UDP, keep every whole slot that arrived; the holes read as zeros.
+      const kept = currentUdp.handler.keepReceived();
       if (kept > 0) {
         await currentUdp.part.keep();
         options.onKept?.(currentUdp.part.wirePath, kept, state.fileSize);

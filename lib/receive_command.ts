@@ -391,7 +391,7 @@ async function serve(
           state.totalBytes,
         ),
       onChecking: (name, bytes) => say.checking(name, bytes),
-      onResumed: (name, offset) => say.resumed(name, offset),
+      onResumed: (name, offset, kept) => say.resumed(name, offset, kept),
       onKept: (name, bytes, size) => say.kept(name, bytes, size),
       onSkipped: (name) => say.skipped(name),
       onFile: (file) => say.file(file),

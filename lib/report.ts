@@ -235,13 +235,27 @@ export class Reporter {
   }
 
   /** A file continues after a verified prefix. */
-  resumed(name: string, offset: number): void {
-    if (this.json) this.#event({ event: "resumed", name, offset });
-    else {this.#say(
+  resumed(name: string, offset: number, kept = offset): void {
+    if (this.json) {
+      this.#event({
+        event: "resumed",
+        name,
+        offset,
+        ...(kept > offset ? { kept } : {}),
+      });
+    } else if (kept > offset) {
+      this.#say(
+        `Resuming ${displayName(name)}: ${
+          formatBytes(kept)
+        } already there (whole slots, verified with SHA-256); sending the rest\n`,
+      );
+    } else {
+      this.#say(
         `Resuming ${displayName(name)} after ${
           formatBytes(offset)
         } (prefix verified with SHA-256)\n`,
-      );}
+      );
+    }
   }
 
   /** A cut transfer left part of a file, kept to be resumed. */
@@ -264,7 +278,7 @@ export class Reporter {
           size === null ? "" : ` of ${formatBytes(size)}`
         } of ${
           displayName(name)
-        }: the receiver keeps what arrived (over UDP, what arrived in order), and the same command resumes it\n`,
+        }: the receiver keeps what arrived, and the same command resumes it\n`,
       );}
   }
 

@@ -5,6 +5,10 @@
  * receiver answers where each body starts. Both ends keep the running hash
  * of the prefix, so the final digest covers the whole file.
  *
+ * Over UDP a cut leaves holes: the receiver also offers the whole slots it
+ * has past the prefix, as byte ranges; the sender proves them with one
+ * SHA-256 of its own bytes there, and then sends only what is missing.
+ *
  * @module
  */
 
@@ -12,9 +16,15 @@ import type { Hash } from "node:crypto";
 import { errorFromPeer, PasaError, ProtocolError } from "./errors.ts";
 import { type FrameReader, writeControl } from "./frames.ts";
 import type { Target } from "./fsio.ts";
-import { hashPrefix, type PrefixHash } from "./hash.ts";
+import { createHash } from "node:crypto";
+import { hashPrefix, type PrefixHash, scanSlots } from "./hash.ts";
 import type { Link } from "./link.ts";
-import type { Entry, Message, ResumeClaim } from "./protocol.ts";
+import {
+  type Entry,
+  MAX_RESUME_RANGES,
+  type Message,
+  type ResumeClaim,
+} from "./protocol.ts";
 import type { ReceiveOptions } from "./receive.ts";
 import type { SendOptions } from "./send.ts";
 import type { Source } from "./sources.ts";
@@ -23,6 +33,20 @@ import { slotPayload } from "./udp.ts";
 /** A resumable prefix: its length, digest and running hash. */
 export interface Prefix extends PrefixHash {
   offset: number;
+  /** UDP: whole slots kept past the prefix (byte ranges), and their digest. */
+  ranges?: [number, number][];
+  rangesSha256?: string;
+  /** The ranges the sender proved, once the exchange is settled. */
+  accepted?: [number, number][];
+}
+
+/** What a resumed file starts from, on the sending side. */
+export interface SendStart {
+  offset: number;
+  /** The running hash of the first `offset` bytes. */
+  hash: Hash;
+  /** UDP: byte ranges past `offset` the receiver has, not to be sent. */
+  ranges?: [number, number][];
 }
 
 /** Errors after which the `.part` is kept for resuming. */
@@ -55,6 +79,20 @@ export async function findPrefixes(
     const size = await dest.partSize(entry.path);
     // A part longer than the file is not a prefix of it: it will be replaced.
     if (size === null || size > entry.size) continue;
+    if (align > 1) {
+      // Over UDP: the whole slots it has, with or without holes.
+      options.onChecking?.(entry.path, size);
+      const kept = await scanSlots(
+        dest.partPath(entry.path),
+        entry.size,
+        align,
+        MAX_RESUME_RANGES,
+      );
+      if (kept && (kept.offset > 0 || kept.ranges.length > 0)) {
+        found.set(index, kept);
+      }
+      continue;
+    }
     const have = Math.floor(size / align) * align;
     if (have === 0) continue;
     options.onChecking?.(entry.path, have);
@@ -81,7 +119,12 @@ export async function settleResume(
     Promise.resolve(),
 ): Promise<Map<number, number>> {
   for (const [index, prefix] of offered) {
-    await send({ type: "resume-offer", index, offset: prefix.offset });
+    await send({
+      type: "resume-offer",
+      index,
+      offset: prefix.offset,
+      ...(prefix.ranges?.length ? { ranges: prefix.ranges } : {}),
+    });
   }
   const starts = new Map<number, number>();
   for (const [index, prefix] of offered) {
@@ -101,10 +144,20 @@ export async function settleResume(
     }
     const same = claim.offset > 0 && claim.sha256 === prefix.sha256;
     starts.set(index, same ? claim.offset : 0);
+    if (
+      prefix.ranges?.length && claim.rangesSha256 !== undefined &&
+      claim.rangesSha256 === prefix.rangesSha256
+    ) prefix.accepted = prefix.ranges;
   }
   await beforeAnswers(starts);
   for (const [index, offset] of starts) {
-    await send({ type: "resume-answer", index, offset });
+    const ranges = offered.get(index)?.accepted;
+    await send({
+      type: "resume-answer",
+      index,
+      offset,
+      ...(ranges ? { ranges } : {}),
+    });
   }
   return starts;
 }
@@ -121,9 +174,12 @@ export async function claimResume(
   sources: readonly Source[],
   count: number,
   options: SendOptions,
-): Promise<Map<number, { offset: number; hash: Hash }>> {
+): Promise<Map<number, SendStart>> {
   const files = sources.filter((s) => s.entry.type === "file");
-  const claims = new Map<number, { offset: number; hash?: Hash }>();
+  const claims = new Map<
+    number,
+    { offset: number; hash?: Hash; ranges?: [number, number][] }
+  >();
   // Over UDP a prefix must be whole slots, and a finished file is not skipped.
   const payload = options.udp
     ? slotPayload(options.udp.datagramSize, link.datagramKeys !== undefined)
@@ -153,17 +209,32 @@ export async function claimResume(
     };
     let hash: Hash | undefined;
     // Only local files can resume: standard input and generated payloads start over.
+    let ranges: [number, number][] | undefined;
     if (!options.noResume && typeof source.local === "string" && fits) {
       options.onChecking?.(entry.path, offer.offset);
       const prefix = await hashPrefix(source.local, offer.offset);
-      if (prefix) {
+      if (prefix && offer.offset > 0) {
         claim = { ...claim, offset: offer.offset, sha256: prefix.sha256 };
         hash = prefix.hash;
+      }
+      if (prefix && offer.ranges && options.udp) {
+        const digest = await hashRanges(
+          source.local,
+          offer.ranges,
+          offer.offset,
+          size!,
+          payload,
+        );
+        if (digest) {
+          claim = { ...claim, rangesSha256: digest };
+          ranges = offer.ranges;
+        }
       }
     }
     claims.set(offer.index, {
       offset: claim.offset,
       ...(hash ? { hash } : {}),
+      ...(ranges ? { ranges } : {}),
     });
     await writeControl(link, claim);
   }
@@ -183,11 +254,57 @@ export async function claimResume(
         `Receiver resumes file ${index} at ${answer.offset}, which was not claimed`,
       );
     }
-    if (answer.offset > 0) {
-      starts.set(index, { offset: answer.offset, hash: claim.hash! });
-    } else if (claim.offset > 0) {
+    if (
+      answer.ranges &&
+      JSON.stringify(answer.ranges) !== JSON.stringify(claim.ranges)
+    ) {
+      throw new ProtocolError(
+        `Receiver keeps ranges of file ${index} that were not claimed`,
+      );
+    }
+    if (answer.offset > 0 || answer.ranges) {
+      starts.set(index, {
+        offset: answer.offset,
+        hash: answer.offset > 0 ? claim.hash! : createHash("sha256"),
+        ...(answer.ranges ? { ranges: answer.ranges } : {}),
+      });
+    } else if (claim.offset > 0 || claim.ranges) {
       options.onRestart?.(files[index]!.entry.path);
     }
   }
   return starts;
+}
+
+/**
+ * SHA-256 of the bytes of `ranges` of the file at `path`, one after the
+ * other; null when a range is not whole slots of the file past `from`.
+ */
+async function hashRanges(
+  path: string,
+  ranges: [number, number][],
+  from: number,
+  size: number,
+  slot: number,
+): Promise<string | null> {
+  for (const [start, length] of ranges) {
+    const whole = length % slot === 0 || start + length === size;
+    if (start < from || start % slot !== 0 || start + length > size || !whole) {
+      return null;
+    }
+  }
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1024 * 1024);
+  for (const [start, length] of ranges) {
+    await file.seek(start, Deno.SeekMode.Start);
+    for (let done = 0; done < length;) {
+      const n = await file.read(
+        buf.subarray(0, Math.min(buf.length, length - done)),
+      );
+      if (n === null) return null;
+      hash.update(buf.subarray(0, n));
+      done += n;
+    }
+  }
+  return hash.digest("hex");
 }

@@ -38,7 +38,7 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
-import { claimResume } from "./resume.ts";
+import { claimResume, type SendStart } from "./resume.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import {
@@ -74,7 +74,8 @@ export interface SendOptions {
   /** Called before re-hashing the prefix the receiver offers. */
   onChecking?: (name: string, bytes: number) => void;
   /** Called when a file continues after a verified prefix. */
-  onResumed?: (name: string, offset: number) => void;
+  /** A file continues: `offset` bytes of prefix, `kept` bytes in all (UDP: slots past it too). */
+  onResumed?: (name: string, offset: number, kept: number) => void;
   /** Called when the receiver's prefix differs from the file: it starts over. */
   onRestart?: (name: string) => void;
   /** Called when the receiver already has the whole file (same SHA-256): nothing is sent. */
@@ -138,7 +139,7 @@ export async function sendSession(
     options.onAccepted?.();
     const starts = reply.offers
       ? await claimResume(link, reader, sources, reply.offers, options)
-      : new Map();
+      : new Map<number, SendStart>();
 
     const files: FileResult[] = [];
     const pending: Pending[] = [];
@@ -184,7 +185,14 @@ export async function sendSession(
         try {
           if (udp) {
             const start = starts.get(index);
-            if (start) options.onResumed?.(entry.path, start.offset);
+            if (start) {
+              const past = (start.ranges ?? []).reduce((a, r) => a + r[1], 0);
+              options.onResumed?.(
+                entry.path,
+                start.offset,
+                start.offset + past,
+              );
+            }
             const { sha256, complete } = await sendUdpFile(
               udp,
               input as Input,
@@ -203,7 +211,11 @@ export async function sendSession(
               );
               state.doneBytes += start.offset;
               if (start.offset === entry.size) options.onSkipped?.(entry.path);
-              else options.onResumed?.(entry.path, start.offset);
+              else {options.onResumed?.(
+                  entry.path,
+                  start.offset,
+                  start.offset,
+                );}
             }
             const offset = start?.offset ?? 0;
             const hash = start?.hash ?? createHash("sha256");

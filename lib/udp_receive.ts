@@ -20,6 +20,7 @@ import {
   RANGES_PER_FRAME,
   readHeader,
   slotCount,
+  slotLength,
   SlotMap,
   UDP_HEADER,
   type UdpStats,
@@ -155,6 +156,8 @@ export interface SlotLayout {
 export class UdpFileReceiver implements DatagramHandler {
   readonly map: SlotMap;
   readonly hash: Hash;
+  /** Slots already here when it began (a resumed transfer's). */
+  readonly keptSlots: number;
   #file: Deno.FsFile;
   #size: number;
   #payload: number;
@@ -174,7 +177,7 @@ export class UdpFileReceiver implements DatagramHandler {
     index: number,
     counters: ReceiveCounters,
     state: TransferState,
-    start?: { offset: number; hash: Hash },
+    start?: { offset: number; hash: Hash; ranges?: [number, number][] },
   ) {
     const { size, payload } = layout;
     this.#file = file;
@@ -187,29 +190,38 @@ export class UdpFileReceiver implements DatagramHandler {
     this.map = new SlotMap(slotCount(size, payload));
     this.hash = start?.hash ?? createHash("sha256");
     if (start) {
-      // A resumed prefix (whole slots, verified by both ends) is already in place and hashed.
+      // A resumed prefix (whole slots, verified by both ends) is already in
+      // place and hashed; the ranges past it are in place, hashed at the end.
       for (let slot = 0; slot * payload < start.offset; slot++) {
         this.map.mark(slot);
       }
       this.#hashed = start.offset;
-      state.fileBytes += start.offset;
-      state.doneBytes += start.offset;
+      let kept = start.offset;
+      for (const [from, length] of start.ranges ?? []) {
+        for (let s = from / payload; s * payload < from + length; s++) {
+          if (this.map.mark(s)) kept += slotLength(size, payload, s);
+        }
+      }
+      state.fileBytes += kept;
+      state.doneBytes += kept;
     }
+    this.keptSlots = this.map.count;
   }
 
   /**
-   * After a cut: writes what is pending and shortens the file to its
-   * contiguous, hashed prefix, so that a later transfer can resume it.
-   * Returns its length.
+   * After a cut: writes what is pending, so that a later transfer can
+   * resume every whole slot that arrived (the missing ones are holes, read
+   * as zeros). Returns the bytes of those slots.
    */
-  keepPrefix(): number {
+  keepReceived(): number {
     this.flush();
-    try {
-      this.#file.truncateSync(this.#hashed);
-      return this.#hashed;
-    } catch {
-      return 0; // the caller discards what cannot be kept
+    if (this.#error !== undefined) return 0; // the caller discards it
+    const last = this.map.slots - 1;
+    let bytes = this.map.count * this.#payload;
+    if (last >= 0 && this.map.has(last)) {
+      bytes -= this.#payload - slotLength(this.#size, this.#payload, last);
     }
+    return bytes;
   }
 
   onDatagram(d: Uint8Array, arrivalMs: number): void {
@@ -397,7 +409,8 @@ export async function receivePasses(
     handler.flush();
     handler.check();
     if (first) {
-      ctx.counters.firstPassSlots += handler.map.slots;
+      // Of the slots this pass had to carry (not those kept from before).
+      ctx.counters.firstPassSlots += handler.map.slots - handler.keptSlots;
       ctx.counters.firstPassLost += handler.map.slots - handler.map.count;
       first = false;
     }

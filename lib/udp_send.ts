@@ -166,7 +166,7 @@ export async function sendUdpFile(
   input: Input,
   index: number,
   size: number,
-  start?: { offset: number; hash: Hash },
+  start?: { offset: number; hash: Hash; ranges?: [number, number][] },
 ): Promise<{ sha256: string; complete: boolean }> {
   const payload = slotPayload(ctx.datagramSize, ctx.seal !== undefined);
   const slots = slotCount(size, payload);
@@ -220,11 +220,34 @@ export async function sendUdpFile(
     }
   };
 
-  /** Sends consecutive slots from `first` on, as many per datagram as the sizing allows. */
+  // Slots the receiver kept from an interrupted transfer (resuming): not sent.
+  const kept = (start?.ranges ?? []).map(([from, length]) =>
+    [from / payload, Math.ceil((from + length) / payload)] as const
+  );
+  const isKept = (slot: number) => {
+    let lo = 0, hi = kept.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const [a, b] = kept[mid]!;
+      if (slot < a) hi = mid - 1;
+      else if (slot >= b) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  };
+
+  /** Sends consecutive slots from `first` on, as many per datagram as the sizing allows, but none the receiver kept. */
   const sendSlots = async (first: number, bytes: Uint8Array) => {
     const count = Math.ceil(bytes.length / payload);
     for (let k = 0; k < count;) {
-      const n = Math.min(ctx.sizing.slotsAt(ctx.sequence), count - k);
+      if (isKept(first + k)) {
+        k++;
+        continue;
+      }
+      let n = Math.min(ctx.sizing.slotsAt(ctx.sequence), count - k);
+      for (let j = 1; j < n; j++) {
+        if (isKept(first + k + j)) n = j;
+      }
       await sendSlot(
         first + k,
         bytes.subarray(k * payload, Math.min(bytes.length, (k + n) * payload)),

@@ -5,6 +5,7 @@ import { SOFTWARE } from "../lib/version.ts";
 import {
   events,
   listTree,
+  patterned,
   runPasa,
   sendTo,
   sha256File,
@@ -14,6 +15,8 @@ import {
   within,
 } from "./helpers.ts";
 import { startProxy } from "./proxy.ts";
+import { startUdpRelay } from "./udp_relay.ts";
+import { SLOTS_PER_DATAGRAM_LOOPBACK } from "../lib/udp_sizing.ts";
 
 const SIZE = 3 * 1024 * 1024 + 12_345;
 
@@ -374,4 +377,53 @@ Deno.test("a UDP transfer cut mid-pass keeps its contiguous prefix, and a UDP re
     retransmitted < offset,
     `${retransmitted} bytes sent again after resuming at ${offset}`,
   );
+});
+
+Deno.test("a UDP transfer cut with holes keeps every whole slot that arrived, and the rerun sends only the rest", async () => {
+  await using tmp = await tempDir();
+  const size = 8 * 1024 * 1024;
+  const file = await patterned(tmp.path, "holes.bin", size);
+  const out = join(tmp.path, "out");
+  const part = join(out, "holes.bin.pasa.part");
+  {
+    await using receiver = await startListening([
+      "receive",
+      "--udp",
+      "--out",
+      out,
+    ]);
+    // 10% of datagrams lost on the way: the part has holes all along.
+    await using relay = startUdpRelay(receiver.port, { seed: 5, drop: 0.1 });
+    const sender = await slowUdpSendUnderWay(file, relay.port, part, 3e6);
+    sender.kill("SIGKILL");
+    await sender.output();
+    const cut = await receiver.result();
+    const kept = events(cut.stdout).find((e) => e.event === "kept");
+    assert.ok((kept?.bytes as number) > 2e6, JSON.stringify(kept));
+  }
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    out,
+  ]);
+  const rerun = await sendTo(receiver.port, file, "--udp", "--json");
+  assert.equal(rerun.code, 0, rerun.stderr);
+  await receiver.result();
+  const resumed = events(rerun.stdout).find((e) => e.event === "resumed");
+  const kept = resumed?.kept as number;
+  assert.ok(
+    kept > (resumed?.offset as number) && kept > 2e6,
+    `slots past the first hole were kept: ${JSON.stringify(resumed)}`,
+  );
+  assert.equal(
+    await sha256File(join(out, "holes.bin")),
+    await sha256File(file),
+  );
+  // Only what was missing went again: even were every datagram full, they
+  // carried less than the file.
+  const udp = events(rerun.stdout).find((e) => e.event === "summary")
+    ?.udp as Record<string, number>;
+  const most = udp.datagramsSent! * SLOTS_PER_DATAGRAM_LOOPBACK * 1416;
+  assert.ok(most < size, `up to ${most} bytes sent of ${size}`);
 });
