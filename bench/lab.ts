@@ -214,13 +214,16 @@ async function iperfRun(lab: Lab, o: LabBenchOptions): Promise<LabRun> {
     "piped",
   ).output();
   const s = await server.output();
-  const report = JSON.parse(new TextDecoder().decode(client.stdout));
+  const text = new TextDecoder().decode(client.stdout);
+  const report = JSON.parse(text.slice(text.indexOf("{")));
   const end = report.end?.sum_received ?? report.end?.sum;
-  if (!end?.bits_per_second) throw new Error("iperf3 gave no result");
-  // Goodput at the receiving end, over its own time.
+  if (!end?.bits_per_second) {
+    throw new Error(`iperf3 gave no result: ${report.error ?? "no summary"}`);
+  }
+  // Goodput at the receiving end (what arrived, over its own time), as
+  // the time the whole size would take at it.
   const run = withCosts(
-    (o.size * (1 - (end.lost_percent ?? 0) / 100)) /
-      (end.bits_per_second / 8),
+    o.size / (end.bits_per_second / 8),
     client.stderr,
     s.stderr,
   );
@@ -257,16 +260,21 @@ export async function labBench(o: LabBenchOptions): Promise<void> {
     runners.push([`iperf3 -u -b ${o.rate}`, () => iperfRun(lab, o)]);
   }
   const results = new Map<string, LabRun[]>(runners.map(([k]) => [k, []]));
+  const failures = new Map<string, string>();
   for (let i = 0; i < o.runs; i++) {
+    const line: string[] = [];
     for (const [name, run] of runners) {
-      results.get(name)!.push(await run());
+      // One tool failing (a peer, or pasa) is reported, not the end of the run.
+      try {
+        const r = await run();
+        results.get(name)!.push(r);
+        line.push(`${name} ${r.seconds.toFixed(2)} s`);
+      } catch (error) {
+        failures.set(name, (error as Error).message);
+        line.push(`${name} failed`);
+      }
     }
-    o.say(
-      `lab run ${i + 1}/${o.runs}: ${
-        [...results].map(([k, r]) => `${k} ${r[i]!.seconds.toFixed(2)} s`)
-          .join(", ")
-      }`,
-    );
+    o.say(`lab run ${i + 1}/${o.runs}: ${line.join(", ")}`);
   }
   const mbps = (name: string) => {
     const rs = results.get(name);
@@ -288,6 +296,10 @@ export async function labBench(o: LabBenchOptions): Promise<void> {
     return `${rss.toFixed(0)} MB, ${cpu.toFixed(2)} core-s/GiB`;
   };
   for (const [name, rs] of results) {
+    if (rs.length === 0) {
+      o.say(`  ${name.padEnd(20)} failed: ${failures.get(name)}`);
+      continue;
+    }
     const notes = rs.map((r) => r.note).filter(Boolean);
     o.say(
       `  ${name.padEnd(20)} ${mbps(name).toFixed(1).padStart(6)} MB/s  ` +
@@ -305,6 +317,9 @@ export async function labBench(o: LabBenchOptions): Promise<void> {
   o.say(
     "  (pasa: encrypted, SHA-256 on both ends, fsync; nc, UFTP -Y none and iperf3: none of these)",
   );
+  for (const [name, why] of failures) {
+    if (results.get(name)!.length > 0) o.say(`  (${name} failed once: ${why})`);
+  }
   if (missing.length) {
     o.say(
       `  not measured, not installed: apt-get install -y ${missing.join(" ")}`,
