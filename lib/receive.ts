@@ -103,8 +103,7 @@ export interface ReceiveOptions {
   onFile?: (file: FileResult) => void;
   /** Called before re-hashing a prefix left by an interrupted transfer. */
   onChecking?: (name: string, bytes: number) => void;
-  /** Called when a file's body continues after a verified prefix. */
-  /** A file continues after `offset` bytes; `kept` in all (UDP: whole slots past it too). */
+  /** A file continues after `offset` verified bytes; `kept` in all (UDP: whole slots past it too). */
   onResumed?: (name: string, offset: number, kept?: number) => void;
   /** A cut transfer left `bytes` of file `name` (of `size`) as a .part to resume. */
   onKept?: (name: string, bytes: number, size: number | null) => void;

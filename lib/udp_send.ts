@@ -36,9 +36,10 @@ function yieldBriefly(): Promise<void> {
 
 /**
  * Spends a byte budget that refills at the controller's rate. Bursts stay
- * under half a millisecond of data: the receiver's socket buffer (about
- * 200 KiB by default) is all that absorbs them. Waits under 2 ms yield
- * briefly instead of sleeping, because a 1 ms timer takes 2 ms here.
+ * under a quarter of a millisecond of data (64 KiB at least): the
+ * receiver's socket buffer (about 200 KiB by default, a millisecond at
+ * 1 Gbit/s) is all that absorbs them. Waits under 2 ms yield briefly
+ * instead of sleeping, because a 1 ms timer takes 2 ms here.
  */
 export class Pacer {
   #rate: RateController;
