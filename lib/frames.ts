@@ -136,8 +136,14 @@ export class FrameReader {
     }
     while (this.buffered < n) {
       if (!await this.#readMore()) {
+        // Nothing of it at all: the peer hung up between frames (Ctrl-C,
+        // a crash), which says more to a person than "0 of 4 bytes".
         throw new ProtocolError(
-          `Cannot read ${what}: stream ended after ${this.buffered} of ${n} bytes`,
+          `Cannot read ${what}: ${
+            this.buffered === 0
+              ? "the other side closed the connection"
+              : `stream ended after ${this.buffered} of ${n} bytes`
+          }`,
           "truncated",
         );
       }

@@ -92,6 +92,17 @@ Deno.test("FrameReader reports how far a truncated frame header got", async () =
   });
 });
 
+Deno.test("FrameReader says the other side hung up when a stream ends between frames", async () => {
+  const reader = new FrameReader(splitSource(new Uint8Array([]), []));
+  await assert.rejects(
+    () => reader.readControl(),
+    (e: unknown) =>
+      e instanceof ProtocolError && e.code === "truncated" &&
+      e.message ===
+        "Cannot read control frame header: the other side closed the connection",
+  );
+});
+
 Deno.test("FrameReader rejects an oversized control frame before reading its body", async () => {
   let reads = 0;
   const header = new Uint8Array([0x7f, 0xff, 0xff, 0xff]);
