@@ -56,9 +56,11 @@ function udpOptions(cmd: SendCommand, remote: Deno.NetAddr): UdpSendOptions {
   const local = isLoopback(remote.hostname);
   return {
     // Slots fit a 1,500-byte MTU; datagrams carry several while the path
-    // keeps IP fragments (lib/udp_sizing.ts). A size given is exact.
+    // keeps IP fragments (lib/udp_sizing.ts). A size given is exact, and a
+    // --lossy measurement sends MTU-sized datagrams, as iperf3 does: its
+    // loss is the loss of packets, not of 11-fragment datagrams.
     datagramSize: cmd.datagramSize ?? DATAGRAM_SIZE_NETWORK,
-    slotsPerDatagram: cmd.datagramSize !== undefined
+    slotsPerDatagram: cmd.datagramSize !== undefined || cmd.lossy
       ? 1
       : local
       ? SLOTS_PER_DATAGRAM_LOOPBACK

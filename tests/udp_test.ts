@@ -296,6 +296,20 @@ Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leave
   assert.deepEqual(r.tree, ["pattern.bin.pasa.part"]);
 });
 
+Deno.test("--lossy measures with datagrams of one slot, the loss of packets", async () => {
+  const r = await throughRelay(
+    2 * 1024 * 1024,
+    { seed: 4, drop: 0.05 },
+    "--udp",
+    "--rate",
+    "50M",
+    "--json",
+    "--lossy",
+  );
+  assert.equal(r.udp.slotsPerDatagram, 1, JSON.stringify(r.udp));
+  assert.equal(r.udp.datagramSize, 1472);
+});
+
 Deno.test("the human summary of a --lossy run says plainly that the file is incomplete", async () => {
   const r = await throughRelay(
     1024 * 1024,
