@@ -7,20 +7,24 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import {
   errorFromPeer,
   IntegrityError,
   ProtocolError,
   RefusedError,
 } from "./errors.ts";
+import type {
+  BodyContext,
+  BodyTransport,
+  FileBody,
+  ResumeState,
+} from "./bodies.ts";
 import { FrameReader } from "./frames.ts";
-import type { FileSink, PartFile, Target } from "./fsio.ts";
+import type { FileSink, Target } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import { checkWirePath, displayName } from "./names.ts";
 import {
   type BenchRequest,
-  checkChunkLength,
   type Entry,
   manifestCost,
   MAX_ENTRIES,
@@ -37,28 +41,11 @@ import {
   type TransferResult,
   TransferState,
 } from "./session.ts";
-import {
-  DATAGRAM_SIZE_MAX,
-  DATAGRAM_SIZE_MIN,
-  SEALED_TAG,
-  slotPayload,
-  UDP_HEADER,
-} from "./udp.ts";
-import { DatagramOpener } from "./records.ts";
-import {
-  ReceiveCounters,
-  receivePasses,
-  receiverStats,
-  type UdpEndpoint,
-  UdpFileReceiver,
-  type UdpPassContext,
-} from "./udp_receive.ts";
-import {
-  findPrefixes,
-  type Prefix,
-  resumable,
-  settleResume,
-} from "./resume.ts";
+import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN } from "./udp.ts";
+import type { UdpEndpoint } from "./udp_receive.ts";
+import { UdpBodies } from "./udp_bodies.ts";
+import { TcpBodies } from "./tcp_bodies.ts";
+import { findPrefixes, type Prefix, settleResume } from "./resume.ts";
 import { formatBytes, rate } from "./units.ts";
 
 /** Options of {@link receiveSession}. */
@@ -111,12 +98,6 @@ export interface ReceiveOptions {
   onSkipped?: (name: string) => void;
 }
 
-/** One file's UDP receiver, opened before its datagrams can arrive. */
-interface UdpFile {
-  part: PartFile;
-  handler: UdpFileReceiver;
-}
-
 /** Receives one transfer over `link` into `dest`. */
 export async function receiveSession(
   link: Link,
@@ -126,24 +107,14 @@ export async function receiveSession(
   const state = options.state ?? new TransferState();
   const reader = options.handshaken ?? new FrameReader(link);
   let dest = target;
-  let prefixes = new Map<number, Prefix>();
-  let starts = new Map<number, number>();
-  let currentUdp: UdpFile | undefined;
-  let present = new Set<string>();
-  let udpMode = false;
+  const resume: ResumeState = { prefixes: new Map(), starts: new Map() };
   let liftDeadline = () => {};
-  // UDP reports start once the accept is out: nothing may precede it.
-  let startReports = () => {};
-  let currentSize: number | null = null;
   const started = performance.now();
   // The UDP report timer writes too: one queue keeps frames whole.
   const send = serialWriter(link);
   let entries: Entry[] | undefined;
   let vetted = false;
-  let sink: FileSink | undefined;
-  const open: UdpFile[] = [];
-  let transfer = 0;
-  let reports: ReturnType<typeof setInterval> | undefined;
+  let bodies: BodyTransport | undefined;
   let held = 0;
   // Directories this session made or found: each is looked up once.
   const known = new Set<string>();
@@ -195,8 +166,8 @@ export async function receiveSession(
     }
     dest = bench ? options.scratch! : target;
     if (request) checkUdpRequest(request, entries, options);
-    udpMode = request !== undefined;
     liftDeadline();
+    let present = new Set<string>();
     if (options.stdout) {
       if (entries.length !== 1 || entries[0]!.type !== "file") {
         throw new RefusedError(
@@ -220,89 +191,23 @@ export async function receiveSession(
     }
     state.setManifest(entries);
     options.onManifest?.(entries);
-    const endpoint = request ? options.udp! : undefined;
-    if (endpoint) transfer = endpoint.newTransferId();
-    const sealed = link.datagramKeys !== undefined;
-
     const fileEntries = entries.filter((e) => e.type === "file");
-    let udp: UdpPassContext | undefined;
-    let prepare: ((k: number) => Promise<UdpFile | undefined>) | undefined;
-    if (endpoint && request) {
-      const counters = new ReceiveCounters();
-      // Encrypted: every datagram is opened (tag, then replay check) first.
-      const opener = link.datagramKeys
-        ? new DatagramOpener(link.datagramKeys.in, (why) => {
-          if (why === "replayed") counters.duplicates++;
-          else counters.malformed++;
-        })
-        : undefined;
-      const ctx: UdpPassContext = {
-        reader,
-        send,
-        counters,
-        lossy: request.lossy,
-        endpoint,
-        endpointSeen: endpoint.received,
-      };
-      udp = ctx;
-      const payload = slotPayload(request.datagramSize, sealed);
-      const perDatagram = slotsPerDatagram(request, payload, sealed);
-      prepare = async (k) => {
-        const entry = fileEntries[k];
-        if (entry === undefined) return undefined;
-        state.beginFile(k, entry.path, entry.size);
-        // A resumed file continues its .part after the verified prefix,
-        // keeping the whole slots past it that the sender proved.
-        const offset = starts.get(k) ?? 0;
-        const kept = prefixes.get(k)?.accepted;
-        const part = await dest.open(entry.path, {
-          resumeAt: offset,
-          known,
-          ...(kept ? { keepTail: true } : {}),
-          ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
-        });
-        const handler = new UdpFileReceiver(
-          part.file,
-          { size: entry.size!, payload, perDatagram },
-          k,
-          counters,
-          state,
-          offset > 0 || kept
-            ? {
-              offset,
-              hash: offset > 0 ? prefixes.get(k)!.hash : createHash("sha256"),
-              ...(kept ? { ranges: kept } : {}),
-            }
-            : undefined,
-        );
-        if (offset > 0 || kept) {
-          const past = (kept ?? []).reduce((a, r) => a + r[1], 0);
-          options.onResumed?.(entry.path, offset, offset + past);
-        }
-        open.push({ part, handler });
-        if (opener) opener.inner = handler;
-        endpoint.route(transfer, opener ?? handler);
-        return { part, handler };
-      };
-      startReports = () => {
-        // Reports are quiet: only datagrams arriving (or frames read) keep the
-        // link alive, so a sender that vanished mid-pass still times out.
-        // Only new data counts: copies of slots already here (replayed or
-        // duplicated datagrams) must not keep a transfer alive forever.
-        const fresh = () => state.doneBytes;
-        let seen = fresh();
-        reports = setInterval(() => {
-          if (fresh() !== seen) link.touch();
-          seen = fresh();
-          send({
-            type: "udp-report",
-            received: counters.received,
-            expected: counters.highest + 1,
-            probes: counters.probes,
-          }, { quiet: true }).catch(() => {});
-        }, 100);
-      };
-    }
+    // Whatever carries the bodies, the session below is the same.
+    const context: BodyContext = {
+      link,
+      reader,
+      send,
+      dest,
+      state,
+      options,
+      known,
+      present,
+      resume,
+      files: fileEntries,
+    };
+    bodies = request
+      ? new UdpBodies(context, options.udp!, request)
+      : new TcpBodies(context);
 
     if (!options.stdout) {
       let made = 0;
@@ -315,155 +220,70 @@ export async function receiveSession(
         link.ensureOpen("creating directories");
       }
     }
-    // Prefixes left by interrupted transfers, offered for resuming. Over UDP
-    // they are whole slots, and finished files are not offered (see PROTOCOL.md).
-    prefixes = options.stdout ? new Map<number, Prefix>() : await findPrefixes(
-      dest,
-      fileEntries,
-      udp ? new Set() : present,
-      options,
-      udp ? slotPayload(request!.datagramSize, sealed) : 1,
-    );
+    // Prefixes left by interrupted transfers, offered for resuming (over UDP
+    // in whole slots, see PROTOCOL.md).
+    resume.prefixes = options.stdout
+      ? new Map<number, Prefix>()
+      : await findPrefixes(
+        dest,
+        fileEntries,
+        bodies.offerable(present),
+        options,
+        bodies.align,
+      );
     // The first file's datagrams follow the accept (or the last resume
     // answer) at once: be ready for them.
-    let next: UdpFile | undefined;
-    const ready = async () => {
-      if (prepare) next = await prepare(0);
-    };
-    if (prefixes.size === 0) await ready();
+    const transport = bodies;
+    if (resume.prefixes.size === 0) await transport.ready();
+    const member = transport.acceptMember();
     await send({
       type: "accept",
       security: securityMode(link),
-      ...(endpoint && request
-        ? { udp: udpAccept(transfer, request, sealed) }
-        : {}),
-      ...(prefixes.size > 0 ? { offers: prefixes.size } : {}),
+      ...(member ? { udp: member } : {}),
+      ...(resume.prefixes.size > 0 ? { offers: resume.prefixes.size } : {}),
     });
-    if (prefixes.size > 0) {
-      starts = await settleResume(reader, send, prefixes, (settled) => {
-        starts = settled; // the first file opens at its start
-        return ready();
-      });
+    if (resume.prefixes.size > 0) {
+      resume.starts = await settleResume(
+        reader,
+        send,
+        resume.prefixes,
+        (settled) => {
+          resume.starts = settled; // the first file opens at its start
+          return transport.ready();
+        },
+      );
     }
-    // Reports only now: nothing may come between the answers.
-    startReports();
+    // Only now: nothing may come between the answers.
+    transport.start();
 
     const files: FileResult[] = [];
     const incomplete: string[] = [];
     for (let index = 0; index < fileEntries.length; index++) {
       const entry = fileEntries[index]!;
       const fileStart = performance.now();
-      let received: number;
-      let sha256: string;
-      if (udp && prepare) {
-        const current = next!;
-        currentUdp = current;
-        const complete = await receivePasses(udp, current.handler, index);
-        next = await prepare(index + 1); // ready before the sender moves on
-        await send({ type: "udp-file-done", index, complete });
-        if (!complete) {
-          await current.part.keep();
-          incomplete.push(entry.path);
-          continue;
-        }
-        sink = current.part;
-        received = entry.size!;
-        sha256 = current.handler.finishHash();
-      } else {
-        state.beginFile(index, entry.path, entry.size);
-        // Only a file of known size can be resumed; a cut stream is discarded.
-        currentSize = entry.size;
-        const start = starts.get(index) ?? 0;
-        // A file already there, confirmed by the sender's digest: nothing to write.
-        const skip = present.has(entry.path) && start === entry.size;
-        if (present.has(entry.path) && !skip && !dest.force) {
-          throw new RefusedError(
-            `Refusing to overwrite: ${
-              displayName(entry.path)
-            } exists and differs from the sender's file (use --force to replace it)`,
-            "exists",
-          );
-        }
-        sink = skip ? DISCARD : options.stdout ??
-          await dest.open(entry.path, {
-            resumeAt: start,
-            known,
-            ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
-          });
-        if (skip) options.onSkipped?.(entry.path);
-        // Resuming: the hash already holds the verified prefix.
-        const hash = start > 0
-          ? prefixes.get(index)!.hash
-          : createHash("sha256");
-        if (start > 0 && !skip) options.onResumed?.(entry.path, start);
-        received = await receiveBody(
-          reader,
-          sink,
-          hash,
-          entry.size,
-          dest.maxSize,
-          state,
-          start,
-        );
-        sha256 = hash.digest("hex");
+      const body = await transport.receive(index);
+      if (!body) {
+        incomplete.push(entry.path);
+        continue;
       }
-      const end = await reader.readControl();
-      if (end.type === "error") {
-        throw errorFromPeer(end.code, end.message, "Sender");
-      }
-      if (end.type !== "file-end" || end.index !== index) {
-        throw new ProtocolError(
-          `Expected file-end for file ${index}, got ${end.type}`,
-        );
-      }
-      if (end.size !== received) {
-        throw new ProtocolError(
-          `Sender declared ${end.size} bytes for ${
-            displayName(entry.path)
-          } but sent ${received}`,
-        );
-      }
-      if (sha256 !== end.sha256) {
-        throw new IntegrityError(
-          `SHA-256 mismatch for ${
-            displayName(entry.path)
-          }: received ${sha256}, sender computed ${end.sha256}`,
-        );
-      }
+      await checkFileEnd(reader, index, entry, body);
       link.touch();
-      if (sink !== DISCARD) await sink.commit(entry);
-      sink = undefined;
-      await send({ type: "file-ok", index, sha256 });
+      await transport.commit(body, entry);
+      await send({ type: "file-ok", index, sha256: body.sha256 });
       const seconds = (performance.now() - fileStart) / 1000;
       const file = {
         name: entry.path,
-        bytes: received,
-        sha256,
+        bytes: body.bytes,
+        sha256: body.sha256,
         seconds,
-        bytesPerSecond: rate(received, seconds),
+        bytesPerSecond: rate(body.bytes, seconds),
       };
       files.push(file);
       options.onFile?.(file);
     }
-    clearInterval(reports);
+    transport.close();
     const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
-    const stats = udp && request
-      ? receiverStats(
-        udp.counters,
-        endpoint!.malformed,
-        {
-          datagramSize: request.datagramSize,
-          slotsPerDatagram: slotsPerDatagram(
-            request,
-            slotPayload(request.datagramSize, sealed),
-            sealed,
-          ),
-        },
-        request.lossy,
-        incomplete.length === 0,
-        udp.lastPassEnd,
-      )
-      : undefined;
+    const stats = transport.stats(incomplete.length === 0);
     await send({
       type: "done",
       files: files.length,
@@ -488,59 +308,47 @@ export async function receiveSession(
     if (incomplete.length > 0) result.incomplete = incomplete;
     return result;
   } catch (error) {
-    // A cut connection leaves the .part for the next attempt to resume;
-    // anything the data itself caused (integrity, protocol) removes it.
-    if (sink && resumable(error) && !udpMode && currentSize !== null) {
-      const part = sink as PartFile;
-      await part.keep?.();
-      const kept = await Deno.stat(part.partPath).then((s) => s.size, () => 0);
-      if (kept > 0) options.onKept?.(part.wirePath, kept, currentSize);
-    } else if (udpMode && resumable(error) && currentUdp) {
-      // Over UDP, keep every whole slot that arrived; the holes read as zeros.
-      const kept = currentUdp.handler.keepReceived();
-      if (kept > 0) {
-        await currentUdp.part.keep();
-        options.onKept?.(currentUdp.part.wirePath, kept, state.fileSize);
-      } else currentUdp = undefined; // nothing worth keeping: discarded below
-    } else await sink?.discard();
-    for (const { part } of open) {
-      if (part !== currentUdp?.part || !resumable(error)) await part.discard();
-    }
+    await bodies?.abandon(error);
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;
   } finally {
     liftDeadline();
-    clearInterval(reports);
-    if (transfer !== 0) options.udp?.route(transfer, undefined);
+    bodies?.close();
     if (vetted && entries) dest.release(entries);
     options.budget?.give(held);
   }
 }
 
-/** How many slots one datagram may carry here: what the sender asked, within 65,000 bytes. */
-function slotsPerDatagram(
-  request: UdpRequest,
-  payload: number,
-  sealed: boolean,
-): number {
-  const fit = Math.floor(
-    (DATAGRAM_SIZE_MAX - UDP_HEADER - (sealed ? SEALED_TAG : 0)) / payload,
-  );
-  return Math.max(1, Math.min(request.slotsPerDatagram ?? 1, fit));
-}
-
-/** The `udp` member of the accept: the transfer id, and the slots per datagram if asked. */
-function udpAccept(
-  transfer: number,
-  request: UdpRequest,
-  sealed: boolean,
-): { transfer: number; slotsPerDatagram?: number } {
-  if (request.slotsPerDatagram === undefined) return { transfer };
-  const payload = slotPayload(request.datagramSize, sealed);
-  return {
-    transfer,
-    slotsPerDatagram: slotsPerDatagram(request, payload, sealed),
-  };
+/** Checks the sender's `file-end` against the body that arrived. */
+async function checkFileEnd(
+  reader: FrameReader,
+  index: number,
+  entry: Entry,
+  body: FileBody,
+): Promise<void> {
+  const end = await reader.readControl();
+  if (end.type === "error") {
+    throw errorFromPeer(end.code, end.message, "Sender");
+  }
+  if (end.type !== "file-end" || end.index !== index) {
+    throw new ProtocolError(
+      `Expected file-end for file ${index}, got ${end.type}`,
+    );
+  }
+  if (end.size !== body.bytes) {
+    throw new ProtocolError(
+      `Sender declared ${end.size} bytes for ${
+        displayName(entry.path)
+      } but sent ${body.bytes}`,
+    );
+  }
+  if (body.sha256 !== end.sha256) {
+    throw new IntegrityError(
+      `SHA-256 mismatch for ${
+        displayName(entry.path)
+      }: received ${body.sha256}, sender computed ${end.sha256}`,
+    );
+  }
 }
 
 /** Refuses a UDP request this receiver cannot serve. */
@@ -630,77 +438,3 @@ async function readManifest(
     if (message.last) return udp ? { entries, udp, bench } : { entries, bench };
   }
 }
-
-/** Reads one body's chunks into `sink`; returns the byte count. */
-async function receiveBody(
-  reader: FrameReader,
-  sink: FileSink,
-  hash: ReturnType<typeof createHash>,
-  size: number | null,
-  maxSize: number,
-  state: TransferState,
-  startAt = 0,
-): Promise<number> {
-  let received = startAt;
-  state.fileBytes = startAt;
-  state.doneBytes += startAt;
-  for (;;) {
-    const length = await reader.readU32("chunk header");
-    checkChunkLength(length);
-    if (length === 0) break;
-    if (length === 0xffff_ffff) {
-      const why = await reader.readControl();
-      if (why.type === "error") {
-        throw errorFromPeer(why.code, why.message, "Sender");
-      }
-      throw new ProtocolError("Sender aborted the file without saying why");
-    }
-    if (size !== null && received + length > size) {
-      throw new ProtocolError(
-        `Sender sent more than the ${size} bytes it declared for ${
-          displayName(state.name)
-        }`,
-      );
-    }
-    if (state.doneBytes + length > maxSize) {
-      throw new RefusedError(
-        `Refusing more than --max-size ${formatBytes(maxSize)} of data`,
-        "too-large",
-      );
-    }
-    let remaining = length;
-    while (remaining > 0) {
-      const piece = await reader.piece(remaining);
-      if (piece === null) {
-        throw new ProtocolError(
-          `Stream ended inside ${
-            displayName(state.name)
-          } after ${received} bytes`,
-          "truncated",
-        );
-      }
-      hash.update(piece);
-      await sink.write(piece);
-      remaining -= piece.length;
-      received += piece.length;
-      state.fileBytes = received;
-      state.doneBytes += piece.length;
-    }
-  }
-  if (size !== null && received !== size) {
-    throw new ProtocolError(
-      `Stream for ${
-        displayName(state.name)
-      } ended after ${received} of ${size} bytes: the sender closed the body early`,
-      "protocol",
-    );
-  }
-  return received;
-}
-
-/** A sink for a skipped file's (empty) body. */
-const DISCARD: FileSink = {
-  write: () => Promise.resolve(),
-  commit: () => Promise.resolve(),
-  discard: () => Promise.resolve(),
-};

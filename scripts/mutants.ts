@@ -195,15 +195,16 @@ const MUTANTS: Mutant[] = [
     tests: ["hostile_test.ts"],
   },
   {
-    file: "lib/receive.ts",
-    from: "        const fresh = () => state.doneBytes;",
-    to: "        const fresh = () => counters.received;",
+    file: "lib/udp_bodies.ts",
+    from: "    const fresh = () => state.doneBytes;",
+    to: "    const fresh = () => counters.received;",
     tests: ["hostile_test.ts"],
   },
   {
     file: "lib/receive.ts",
-    from: "        starts = settled; // the first file opens at its start",
-    to: "        void settled;",
+    from:
+      "          resume.starts = settled; // the first file opens at its start",
+    to: "          void settled;",
     tests: ["resume_test.ts"],
   },
   {

@@ -1,0 +1,194 @@
+/**
+ * File bodies over the session's own stream: each file as chunks (PROTOCOL.md
+ * section 5), hashed and written as they come. A file already here and
+ * confirmed by the sender's digest is skipped; a resumed one continues its
+ * `.part` after the verified prefix.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type {
+  BodyContext,
+  BodyTransport,
+  FileBody,
+  FileEntry,
+} from "./bodies.ts";
+import { errorFromPeer, ProtocolError, RefusedError } from "./errors.ts";
+import type { FrameReader } from "./frames.ts";
+import type { FileSink, PartFile } from "./fsio.ts";
+import { displayName } from "./names.ts";
+import { checkChunkLength } from "./protocol.ts";
+import { resumable } from "./resume.ts";
+import type { TransferState } from "./session.ts";
+import { formatBytes } from "./units.ts";
+
+/** A sink for a skipped file's (empty) body. */
+const DISCARD: FileSink = {
+  write: () => Promise.resolve(),
+  commit: () => Promise.resolve(),
+  discard: () => Promise.resolve(),
+};
+
+/** Bodies as chunks on the session's stream. */
+export class TcpBodies implements BodyTransport {
+  readonly align = 1;
+  #ctx: BodyContext;
+  /** The body being written, until it is committed. */
+  #sink: FileSink | undefined;
+  #size: number | null = null;
+
+  constructor(ctx: BodyContext) {
+    this.#ctx = ctx;
+  }
+
+  offerable(present: Set<string>): Set<string> {
+    return present;
+  }
+
+  acceptMember(): undefined {
+    return undefined;
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  start(): void {}
+
+  async receive(index: number): Promise<FileBody> {
+    const { dest, state, options, present, resume } = this.#ctx;
+    const entry = this.#ctx.files[index]!;
+    state.beginFile(index, entry.path, entry.size);
+    // Only a file of known size can be resumed; a cut stream is discarded.
+    this.#size = entry.size;
+    const start = resume.starts.get(index) ?? 0;
+    // A file already there, confirmed by the sender's digest: nothing to write.
+    const skip = present.has(entry.path) && start === entry.size;
+    if (present.has(entry.path) && !skip && !dest.force) {
+      throw new RefusedError(
+        `Refusing to overwrite: ${
+          displayName(entry.path)
+        } exists and differs from the sender's file (use --force to replace it)`,
+        "exists",
+      );
+    }
+    const sink = skip ? DISCARD : options.stdout ??
+      await dest.open(entry.path, {
+        resumeAt: start,
+        known: this.#ctx.known,
+        ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+      });
+    this.#sink = sink;
+    if (skip) options.onSkipped?.(entry.path);
+    // Resuming: the hash already holds the verified prefix.
+    const hash = start > 0
+      ? resume.prefixes.get(index)!.hash
+      : createHash("sha256");
+    if (start > 0 && !skip) options.onResumed?.(entry.path, start);
+    const bytes = await receiveBody(
+      this.#ctx.reader,
+      sink,
+      hash,
+      entry.size,
+      dest.maxSize,
+      state,
+      start,
+    );
+    return { bytes, sha256: hash.digest("hex"), sink };
+  }
+
+  async commit(body: FileBody, entry: FileEntry): Promise<void> {
+    if (body.sink !== DISCARD) await body.sink.commit(entry);
+    this.#sink = undefined;
+  }
+
+  async abandon(error: unknown): Promise<void> {
+    const sink = this.#sink;
+    this.#sink = undefined;
+    // A cut connection leaves the .part for the next attempt to resume;
+    // anything the data itself caused (integrity, protocol) removes it.
+    if (sink && resumable(error) && this.#size !== null) {
+      await (sink as Partial<PartFile>).keep?.();
+      if (!("partPath" in sink)) return; // --stdout: nothing is kept here
+      const part = sink as PartFile;
+      const kept = await Deno.stat(part.partPath).then((s) => s.size, () => 0);
+      if (kept > 0) {
+        this.#ctx.options.onKept?.(part.wirePath, kept, this.#size);
+      }
+    } else await sink?.discard();
+  }
+
+  stats(): undefined {
+    return undefined;
+  }
+
+  close(): void {}
+}
+
+/** Reads one body's chunks into `sink`; returns the byte count. */
+async function receiveBody(
+  reader: FrameReader,
+  sink: FileSink,
+  hash: ReturnType<typeof createHash>,
+  size: number | null,
+  maxSize: number,
+  state: TransferState,
+  startAt = 0,
+): Promise<number> {
+  let received = startAt;
+  state.fileBytes = startAt;
+  state.doneBytes += startAt;
+  for (;;) {
+    const length = await reader.readU32("chunk header");
+    checkChunkLength(length);
+    if (length === 0) break;
+    if (length === 0xffff_ffff) {
+      const why = await reader.readControl();
+      if (why.type === "error") {
+        throw errorFromPeer(why.code, why.message, "Sender");
+      }
+      throw new ProtocolError("Sender aborted the file without saying why");
+    }
+    if (size !== null && received + length > size) {
+      throw new ProtocolError(
+        `Sender sent more than the ${size} bytes it declared for ${
+          displayName(state.name)
+        }`,
+      );
+    }
+    if (state.doneBytes + length > maxSize) {
+      throw new RefusedError(
+        `Refusing more than --max-size ${formatBytes(maxSize)} of data`,
+        "too-large",
+      );
+    }
+    let remaining = length;
+    while (remaining > 0) {
+      const piece = await reader.piece(remaining);
+      if (piece === null) {
+        throw new ProtocolError(
+          `Stream ended inside ${
+            displayName(state.name)
+          } after ${received} bytes`,
+          "truncated",
+        );
+      }
+      hash.update(piece);
+      await sink.write(piece);
+      remaining -= piece.length;
+      received += piece.length;
+      state.fileBytes = received;
+      state.doneBytes += piece.length;
+    }
+  }
+  if (size !== null && received !== size) {
+    throw new ProtocolError(
+      `Stream for ${
+        displayName(state.name)
+      } ended after ${received} of ${size} bytes: the sender closed the body early`,
+      "protocol",
+    );
+  }
+  return received;
+}

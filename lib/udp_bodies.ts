@@ -1,0 +1,245 @@
+/**
+ * File bodies as UDP datagrams (PROTOCOL.md section 9): each file's part is
+ * opened, and its handler routed, before the sender can send its first
+ * datagram; the passes are answered until every slot is in; reports go out
+ * every 100 ms meanwhile. A cut keeps every whole slot that arrived.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type {
+  BodyContext,
+  BodyTransport,
+  FileBody,
+  FileEntry,
+} from "./bodies.ts";
+import type { PartFile } from "./fsio.ts";
+import type { UdpRequest } from "./protocol.ts";
+import { DatagramOpener } from "./records.ts";
+import { resumable } from "./resume.ts";
+import {
+  DATAGRAM_SIZE_MAX,
+  SEALED_TAG,
+  slotPayload,
+  UDP_HEADER,
+  type UdpStats,
+} from "./udp.ts";
+import {
+  ReceiveCounters,
+  receivePasses,
+  receiverStats,
+  type UdpEndpoint,
+  UdpFileReceiver,
+  type UdpPassContext,
+} from "./udp_receive.ts";
+
+/** How many slots one datagram may carry here: what the sender asked, within 65,000 bytes. */
+function slotsPerDatagram(
+  request: UdpRequest,
+  payload: number,
+  sealed: boolean,
+): number {
+  const fit = Math.floor(
+    (DATAGRAM_SIZE_MAX - UDP_HEADER - (sealed ? SEALED_TAG : 0)) / payload,
+  );
+  return Math.max(1, Math.min(request.slotsPerDatagram ?? 1, fit));
+}
+
+/** One file's UDP receiver, opened before its datagrams can arrive. */
+interface UdpFile {
+  part: PartFile;
+  handler: UdpFileReceiver;
+}
+
+/** Bodies as datagrams, to the receiver's UDP endpoint. */
+export class UdpBodies implements BodyTransport {
+  readonly align: number;
+  #ctx: BodyContext;
+  #endpoint: UdpEndpoint;
+  #request: UdpRequest;
+  #transfer: number;
+  #sealed: boolean;
+  #perDatagram: number;
+  #counters = new ReceiveCounters();
+  #opener: DatagramOpener | undefined;
+  #passes: UdpPassContext;
+  /** Every part opened, the next file's, and the one whose passes run. */
+  #open: UdpFile[] = [];
+  #next: UdpFile | undefined;
+  #current: UdpFile | undefined;
+  #reports: ReturnType<typeof setInterval> | undefined;
+
+  constructor(ctx: BodyContext, endpoint: UdpEndpoint, request: UdpRequest) {
+    this.#ctx = ctx;
+    this.#endpoint = endpoint;
+    this.#request = request;
+    this.#transfer = endpoint.newTransferId();
+    this.#sealed = ctx.link.datagramKeys !== undefined;
+    this.align = slotPayload(request.datagramSize, this.#sealed);
+    this.#perDatagram = slotsPerDatagram(request, this.align, this.#sealed);
+    const counters = this.#counters;
+    // Encrypted: every datagram is opened (tag, then replay check) first.
+    this.#opener = ctx.link.datagramKeys
+      ? new DatagramOpener(ctx.link.datagramKeys.in, (why) => {
+        if (why === "replayed") counters.duplicates++;
+        else counters.malformed++;
+      })
+      : undefined;
+    this.#passes = {
+      reader: ctx.reader,
+      send: ctx.send,
+      counters,
+      lossy: request.lossy,
+      endpoint,
+      endpointSeen: endpoint.received,
+    };
+  }
+
+  /** Finished files are not offered over UDP (PROTOCOL.md 5.3). */
+  offerable(): Set<string> {
+    return new Set();
+  }
+
+  acceptMember(): { transfer: number; slotsPerDatagram?: number } {
+    return {
+      transfer: this.#transfer,
+      ...(this.#request.slotsPerDatagram !== undefined
+        ? { slotsPerDatagram: this.#perDatagram }
+        : {}),
+    };
+  }
+
+  async ready(): Promise<void> {
+    this.#next = await this.#prepare(0);
+  }
+
+  /** Opens file `k`'s part and routes its datagrams there. */
+  async #prepare(k: number): Promise<UdpFile | undefined> {
+    const { dest, state, options, resume } = this.#ctx;
+    const entry = this.#ctx.files[k];
+    if (entry === undefined) return undefined;
+    state.beginFile(k, entry.path, entry.size);
+    // A resumed file continues its .part after the verified prefix,
+    // keeping the whole slots past it that the sender proved.
+    const offset = resume.starts.get(k) ?? 0;
+    const kept = resume.prefixes.get(k)?.accepted;
+    const part = await dest.open(entry.path, {
+      resumeAt: offset,
+      known: this.#ctx.known,
+      ...(kept ? { keepTail: true } : {}),
+      ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+    });
+    const handler = new UdpFileReceiver(
+      part.file,
+      {
+        size: entry.size!,
+        payload: this.align,
+        perDatagram: this.#perDatagram,
+      },
+      k,
+      this.#counters,
+      state,
+      offset > 0 || kept
+        ? {
+          offset,
+          hash: offset > 0
+            ? resume.prefixes.get(k)!.hash
+            : createHash("sha256"),
+          ...(kept ? { ranges: kept } : {}),
+        }
+        : undefined,
+    );
+    if (offset > 0 || kept) {
+      const past = (kept ?? []).reduce((a, r) => a + r[1], 0);
+      options.onResumed?.(entry.path, offset, offset + past);
+    }
+    const file = { part, handler };
+    this.#open.push(file);
+    if (this.#opener) this.#opener.inner = handler;
+    this.#endpoint.route(this.#transfer, this.#opener ?? handler);
+    return file;
+  }
+
+  start(): void {
+    const { link, state, send } = this.#ctx;
+    const counters = this.#counters;
+    // Reports are quiet: only datagrams arriving (or frames read) keep the
+    // link alive, so a sender that vanished mid-pass still times out.
+    // Only new data counts: copies of slots already here (replayed or
+    // duplicated datagrams) must not keep a transfer alive forever.
+    const fresh = () => state.doneBytes;
+    let seen = fresh();
+    this.#reports = setInterval(() => {
+      if (fresh() !== seen) link.touch();
+      seen = fresh();
+      send({
+        type: "udp-report",
+        received: counters.received,
+        expected: counters.highest + 1,
+        probes: counters.probes,
+      }, { quiet: true }).catch(() => {});
+    }, 100);
+  }
+
+  async receive(index: number): Promise<FileBody | undefined> {
+    const current = this.#next!;
+    this.#current = current;
+    const complete = await receivePasses(this.#passes, current.handler, index);
+    this.#next = await this.#prepare(index + 1); // ready before the sender moves on
+    await this.#ctx.send({ type: "udp-file-done", index, complete });
+    if (!complete) {
+      await current.part.keep();
+      this.#current = undefined;
+      return undefined;
+    }
+    return {
+      bytes: this.#ctx.files[index]!.size!,
+      sha256: current.handler.finishHash(),
+      sink: current.part,
+    };
+  }
+
+  async commit(body: FileBody, entry: FileEntry): Promise<void> {
+    await body.sink.commit(entry);
+    this.#current = undefined;
+  }
+
+  async abandon(error: unknown): Promise<void> {
+    let keep = this.#current;
+    if (keep && resumable(error)) {
+      // Keep every whole slot that arrived; the holes read as zeros.
+      const kept = keep.handler.keepReceived();
+      if (kept > 0) {
+        await keep.part.keep();
+        this.#ctx.options.onKept?.(
+          keep.part.wirePath,
+          kept,
+          this.#ctx.state.fileSize,
+        );
+      } else keep = undefined; // nothing worth keeping: discarded below
+    } else keep = undefined;
+    for (const { part } of this.#open) {
+      if (part !== keep?.part) await part.discard();
+    }
+  }
+
+  stats(complete: boolean): UdpStats {
+    return receiverStats(
+      this.#counters,
+      this.#endpoint.malformed,
+      {
+        datagramSize: this.#request.datagramSize,
+        slotsPerDatagram: this.#perDatagram,
+      },
+      this.#request.lossy,
+      complete,
+      this.#passes.lastPassEnd,
+    );
+  }
+
+  close(): void {
+    clearInterval(this.#reports);
+    this.#endpoint.route(this.#transfer, undefined);
+  }
+}
