@@ -48,6 +48,7 @@ function slotsPerDatagram(
 
 /** One file's UDP receiver, opened before its datagrams can arrive. */
 interface UdpFile {
+  entry: FileEntry;
   part: PartFile;
   handler: UdpFileReceiver;
 }
@@ -154,7 +155,7 @@ export class UdpBodies implements BodyTransport {
       const past = (kept ?? []).reduce((a, r) => a + r[1], 0);
       options.onResumed?.(entry.path, offset, offset + past);
     }
-    const file = { part, handler };
+    const file = { entry, part, handler };
     this.#open.push(file);
     if (this.#opener) this.#opener.inner = handler;
     this.#endpoint.route(this.#transfer, this.#opener ?? handler);
@@ -212,11 +213,7 @@ export class UdpBodies implements BodyTransport {
       const kept = keep.handler.keepReceived();
       if (kept > 0) {
         await keep.part.keep();
-        this.#ctx.options.onKept?.(
-          keep.part.wirePath,
-          kept,
-          this.#ctx.state.fileSize,
-        );
+        this.#ctx.options.onKept?.(keep.entry.path, kept, keep.entry.size);
       } else keep = undefined; // nothing worth keeping: discarded below
     } else keep = undefined;
     for (const { part } of this.#open) {
