@@ -1,20 +1,22 @@
 /**
- * How file bodies reach a receiver, behind one interface (iperf3's
+ * How file bodies travel, behind one interface for each end (iperf3's
  * `struct protocol`, for pasa): TCP chunks (lib/tcp_bodies.ts) or UDP
- * datagrams (lib/udp_bodies.ts). The session asks its transport for each
- * file's body in turn, then checks the sender's `file-end`, commits and
- * confirms the same way whatever carried it; a third transport (multicast)
- * implements this interface and touches nothing else.
+ * datagrams (lib/udp_bodies.ts). A receiving session asks its transport for
+ * each file's body in turn, then checks the sender's `file-end`, commits and
+ * confirms the same way whatever carried it; a sending session hands it each
+ * file and sends `file-end` after. A third transport (multicast) implements
+ * these two interfaces and touches nothing else.
  *
  * @module
  */
 
-import type { FrameReader } from "./frames.ts";
+import type { ByteSource, FrameReader } from "./frames.ts";
 import type { FileSink, Target } from "./fsio.ts";
 import type { Link } from "./link.ts";
-import type { Accept, Entry, Message } from "./protocol.ts";
+import type { PasaError } from "./errors.ts";
+import type { Accept, Done, Entry, Message } from "./protocol.ts";
 import type { ReceiveOptions } from "./receive.ts";
-import type { Prefix } from "./resume.ts";
+import type { Prefix, SendStart } from "./resume.ts";
 import type { TransferState } from "./session.ts";
 import type { UdpStats } from "./udp.ts";
 
@@ -72,5 +74,42 @@ export interface BodyTransport {
   /** Statistics for `done` and the summary (UDP's). */
   stats(complete: boolean): UdpStats | undefined;
   /** Stops what runs alongside; called once every body is in, and again at the end. */
+  close(): void;
+}
+
+/** What a sender sent of one file's body. */
+export interface SentBody {
+  bytes: number;
+  sha256: string;
+  /** False for a `--lossy` file that did not arrive whole (no `file-end` for it). */
+  complete: boolean;
+}
+
+/** What a sending session tells the user as bodies start. */
+export interface SendHooks {
+  onResumed?: (name: string, offset: number, kept: number) => void;
+  onSkipped?: (name: string) => void;
+}
+
+/** The sending end of a body transport. */
+export interface BodySender {
+  /** Sends file `index`'s body from `input`, after `start` when resuming. */
+  send(
+    index: number,
+    entry: FileEntry,
+    input: ByteSource,
+    start: SendStart | undefined,
+  ): Promise<SentBody>;
+  /** A read failed mid-body: tells the receiver the file is abandoned, where it can. */
+  abort(error: PasaError): Promise<void>;
+  /** A `file-end` frame as this transport sends it after a body. */
+  fileEnd(frame: Uint8Array): Uint8Array;
+  /** Takes the receiver's frames meant for the transport (UDP's), if it has any. */
+  readonly onReply: ((m: Message) => void) | undefined;
+  /** The session failed: wakes whatever waits on the receiver. */
+  fail(error: PasaError): void;
+  /** Statistics for the summary, from the receiver's `done` too. */
+  stats(done: Done, complete: boolean): UdpStats | undefined;
+  /** Releases the transport's socket, if it has one. */
   close(): void;
 }

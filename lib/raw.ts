@@ -15,7 +15,7 @@ import type { FileSink } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import { displayName } from "./names.ts";
 import { RAW_MAX_SIZE } from "./protocol.ts";
-import { bodyBuffers, streamBody } from "./send.ts";
+import { bodyBuffers, streamBody } from "./chunks.ts";
 import { hangUp, TransferState } from "./session.ts";
 import { formatBytes, rate } from "./units.ts";
 

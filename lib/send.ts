@@ -7,7 +7,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import {
   errorFromPeer,
   NetworkError,
@@ -23,8 +22,6 @@ import {
 import type { Link } from "./link.ts";
 import { displayName } from "./names.ts";
 import {
-  ABORT_CHUNK,
-  CHUNK_SIZE,
   type Done,
   encodeControl,
   ENTRIES_PER_FRAME,
@@ -41,14 +38,10 @@ import {
 import { claimResume, type SendStart } from "./resume.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
-import {
-  openUdp,
-  senderStats,
-  sendUdpFile,
-  udpDispatcher,
-  type UdpSendContext,
-  type UdpSendOptions,
-} from "./udp_send.ts";
+import { openUdp, type UdpSendOptions } from "./udp_send.ts";
+import type { BodySender } from "./bodies.ts";
+import { TcpBodySender } from "./tcp_bodies.ts";
+import { UdpBodySender } from "./udp_bodies.ts";
 import { rate } from "./units.ts";
 
 /** Options of {@link sendSession}. */
@@ -73,7 +66,6 @@ export interface SendOptions {
   noResume?: boolean;
   /** Called before re-hashing the prefix the receiver offers. */
   onChecking?: (name: string, bytes: number) => void;
-  /** Called when a file continues after a verified prefix. */
   /** A file continues: `offset` bytes of prefix, `kept` bytes in all (UDP: slots past it too). */
   onResumed?: (name: string, offset: number, kept: number) => void;
   /** Called when the receiver's prefix differs from the file: it starts over. */
@@ -101,7 +93,9 @@ export async function sendSession(
   const reader = options.handshaken ??
     new FrameReader(link, { bufferSize: 128 * 1024 });
   const started = performance.now();
-  let udp: UdpSendContext | undefined;
+  let bodies: BodySender | undefined;
+  // The receiver's error, once it sent one: what stops the bodies.
+  let failed: PasaError | undefined;
   try {
     if (!options.handshaken) await handshake(link, reader, "sender");
     const entries = sources.map((s) => s.entry);
@@ -128,14 +122,19 @@ export async function sendSession(
     if (reply.type !== "accept") {
       throw new ProtocolError(`Expected accept or error, got ${reply.type}`);
     }
+    // Whatever carries the bodies, the session below is the same.
     if (options.udp) {
       if (!reply.udp) {
         throw new ProtocolError(
           "Receiver accepted a UDP transfer without a transfer id",
         );
       }
-      udp = openUdp(link, reply.udp, options.udp, state);
-    }
+      bodies = new UdpBodySender(
+        openUdp(link, reply.udp, options.udp, state),
+        options,
+      );
+    } else bodies = new TcpBodySender(link, state, options, () => failed);
+    const transport = bodies;
     options.onAccepted?.();
     const starts = reply.offers
       ? await claimResume(link, reader, sources, reply.offers, options)
@@ -144,23 +143,21 @@ export async function sendSession(
     const files: FileResult[] = [];
     const pending: Pending[] = [];
     const fileCount = entries.filter((e) => e.type === "file").length;
-    let failed: PasaError | undefined;
     const replies = readReplies(reader, pending, {
       onFile: (file) => {
         files.push(file);
         options.onFile?.(file);
       },
-      ...(udp ? { onUdp: udpDispatcher(udp) } : {}),
+      ...(transport.onReply ? { onUdp: transport.onReply } : {}),
     }).catch((error) => {
       failed = error instanceof PasaError
         ? error
         : new ProtocolError(String(error));
-      udp?.inbox.fail(failed);
+      transport.fail(failed);
       throw failed;
     });
     replies.catch(() => {}); // observed below; avoid an unhandled rejection meanwhile
 
-    const buffers = bodyBuffers();
     let index = 0;
     try {
       for (const source of sources) {
@@ -183,71 +180,15 @@ export async function sendSession(
           throw new TypeError("No standard input to send from");
         }
         try {
-          if (udp) {
-            const start = starts.get(index);
-            if (start) {
-              const past = (start.ranges ?? []).reduce((a, r) => a + r[1], 0);
-              options.onResumed?.(
-                entry.path,
-                start.offset,
-                start.offset + past,
-              );
-            }
-            const { sha256, complete } = await sendUdpFile(
-              udp,
-              input as Input,
-              index,
-              entry.size!,
-              start,
-            );
-            Object.assign(item, { bytes: entry.size!, sha256, complete });
-          } else {
-            // Resuming: skip the verified prefix; the hash already holds it.
-            const start = starts.get(index);
-            if (start) {
-              await (input as FileInput).file.seek(
-                start.offset,
-                Deno.SeekMode.Start,
-              );
-              state.doneBytes += start.offset;
-              if (start.offset === entry.size) options.onSkipped?.(entry.path);
-              else {options.onResumed?.(
-                  entry.path,
-                  start.offset,
-                  start.offset,
-                );}
-            }
-            const offset = start?.offset ?? 0;
-            const hash = start?.hash ?? createHash("sha256");
-            item.bytes = offset + await streamBody(
-              link,
-              input,
-              entry.size === null ? null : entry.size - offset,
-              hash,
-              state,
-              {
-                framed: true,
-                failed: () => failed,
-                buffers,
-                startAt: offset,
-              },
-            );
-            item.sha256 = hash.digest("hex");
-          }
+          Object.assign(
+            item,
+            await transport.send(index, entry, input, starts.get(index)),
+          );
         } catch (error) {
-          if (
-            udp || failed || !(error instanceof PasaError) ||
-            error.code !== "io"
-          ) throw error;
-          // Tell the receiver this file is abandoned, then fail.
-          const header = new Uint8Array(4);
-          new DataView(header.buffer).setUint32(0, ABORT_CHUNK);
-          await writeAll(link, header);
-          await writeControl(link, {
-            type: "error",
-            code: error.code,
-            message: error.message,
-          });
+          // A file that cannot be read: the receiver hears it is abandoned.
+          if (!failed && error instanceof PasaError && error.code === "io") {
+            await transport.abort(error);
+          }
           throw error;
         } finally {
           if (input !== options.stdin) (input as Input).close();
@@ -260,10 +201,7 @@ export async function sendSession(
             size: item.bytes,
             sha256: item.sha256,
           });
-          // Over TCP the closing zero-length chunk comes first: bytes 0..3 stay zero.
-          const frame = udp ? end : new Uint8Array(4 + end.length);
-          if (!udp) frame.set(end, 4);
-          await writeAll(link, frame);
+          await writeAll(link, transport.fileEnd(end));
         }
         index++;
       }
@@ -292,13 +230,14 @@ export async function sendSession(
       bytesPerSecond: rate(bytes, seconds),
       verified: incomplete === 0,
     };
-    if (udp) result.udp = senderStats(udp, done, incomplete === 0);
+    const udp = transport.stats(done, incomplete === 0);
+    if (udp) result.udp = udp;
     return result;
   } catch (error) {
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;
   } finally {
-    udp?.socket.close();
+    bodies?.close();
   }
 }
 
@@ -314,91 +253,6 @@ async function openFile(path: string): Promise<FileInput> {
       { cause: error },
     );
   }
-}
-
-/** Options of {@link streamBody}. */
-export interface BodyOptions {
-  /** Put a u32 chunk header before each payload (false: bare bytes, for --raw). */
-  framed: boolean;
-  /** Returns an error that should stop the stream (e.g. the peer's). */
-  failed?: () => PasaError | undefined;
-  /** From {@link bodyBuffers}, shared by all bodies of a session. */
-  buffers: Uint8Array[];
-  /** Bytes of this file sent before (a resumed prefix), for progress. @default {0} */
-  startAt?: number;
-}
-
-/**
- * Streams one body from `input`: exactly `size` bytes, or to end of input
- * when `size` is null. Two buffers alternate so the next read from disk
- * overlaps the previous write to the socket; a chunk's header is written in
- * place in front of its payload, so one write sends both. Returns the count.
- */
-export async function streamBody(
-  link: Link,
-  input: ByteSource,
-  size: number | null,
-  hash: ReturnType<typeof createHash>,
-  state: TransferState,
-  options: BodyOptions,
-): Promise<number> {
-  const head = options.framed ? 4 : 0;
-  const buffers = options.buffers;
-  let sent = 0;
-  let flight: Promise<void> | undefined;
-  let which = 0;
-  try {
-    while (size === null || sent < size) {
-      const buf = buffers[which]!;
-      const room = size === null
-        ? CHUNK_SIZE
-        : Math.min(CHUNK_SIZE, size - sent);
-      let n: number | null;
-      try {
-        n = await input.read(buf.subarray(head, head + room));
-      } catch (error) {
-        throw new NetworkError(
-          `Cannot read ${displayName(state.name)}: ${
-            error instanceof Error ? error.message : error
-          }`,
-          "io",
-          { cause: error },
-        );
-      }
-      if (n === null) break;
-      if (n === 0) continue;
-      hash.update(buf.subarray(head, head + n));
-      if (head) new DataView(buf.buffer).setUint32(0, n);
-      if (flight) await flight;
-      const error = options.failed?.();
-      if (error) throw error;
-      flight = writeAll(link, buf.subarray(0, head + n));
-      // Awaited after the next read; until then a failure must not count as unhandled.
-      flight.catch(() => {});
-      sent += n;
-      state.fileBytes = (options.startAt ?? 0) + sent;
-      state.doneBytes += n;
-      which ^= 1;
-    }
-    if (flight) await flight;
-  } catch (error) {
-    await flight?.catch(() => {});
-    throw error;
-  }
-  if (size !== null && sent < size) {
-    throw new NetworkError(
-      `Cannot send ${
-        displayName(state.name)
-      }: it shrank from ${size} to ${sent} bytes while being sent`,
-      "io",
-    );
-  }
-  return sent;
-}
-
-/** The two buffers {@link streamBody} alternates; allocate once per session. */
-export function bodyBuffers(): Uint8Array[] {
-  return [new Uint8Array(4 + CHUNK_SIZE), new Uint8Array(4 + CHUNK_SIZE)];
 }
 
 /**

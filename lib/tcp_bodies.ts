@@ -10,15 +10,32 @@
 import { createHash } from "node:crypto";
 import type {
   BodyContext,
+  BodySender,
   BodyTransport,
   FileBody,
   FileEntry,
+  SendHooks,
+  SentBody,
 } from "./bodies.ts";
-import { errorFromPeer, ProtocolError, RefusedError } from "./errors.ts";
-import type { FrameReader } from "./frames.ts";
+import { bodyBuffers, streamBody } from "./chunks.ts";
+import {
+  errorFromPeer,
+  type PasaError,
+  ProtocolError,
+  RefusedError,
+} from "./errors.ts";
+import {
+  type ByteSource,
+  type FrameReader,
+  writeAll,
+  writeControl,
+} from "./frames.ts";
+import type { Link } from "./link.ts";
+import type { FileInput } from "./payload.ts";
+import type { SendStart } from "./resume.ts";
 import type { FileSink, PartFile } from "./fsio.ts";
 import { displayName } from "./names.ts";
-import { checkChunkLength } from "./protocol.ts";
+import { ABORT_CHUNK, checkChunkLength } from "./protocol.ts";
 import { resumable } from "./resume.ts";
 import type { TransferState } from "./session.ts";
 import { formatBytes } from "./units.ts";
@@ -118,6 +135,88 @@ export class TcpBodies implements BodyTransport {
       }
     } else await sink?.discard();
   }
+
+  stats(): undefined {
+    return undefined;
+  }
+
+  close(): void {}
+}
+
+/** Bodies as chunks on the session's stream, sending. */
+export class TcpBodySender implements BodySender {
+  readonly onReply = undefined;
+  #link: Link;
+  #state: TransferState;
+  #hooks: SendHooks;
+  #failed: () => PasaError | undefined;
+  #buffers = bodyBuffers();
+
+  /** `failed` returns the receiver's error once it sent one: streaming stops. */
+  constructor(
+    link: Link,
+    state: TransferState,
+    hooks: SendHooks,
+    failed: () => PasaError | undefined,
+  ) {
+    this.#link = link;
+    this.#state = state;
+    this.#hooks = hooks;
+    this.#failed = failed;
+  }
+
+  async send(
+    _index: number,
+    entry: FileEntry,
+    input: ByteSource,
+    start: SendStart | undefined,
+  ): Promise<SentBody> {
+    // Resuming: skip the verified prefix; the hash already holds it.
+    if (start) {
+      await (input as FileInput).file.seek(start.offset, Deno.SeekMode.Start);
+      this.#state.doneBytes += start.offset;
+      if (start.offset === entry.size) this.#hooks.onSkipped?.(entry.path);
+      else {
+        this.#hooks.onResumed?.(entry.path, start.offset, start.offset);
+      }
+    }
+    const offset = start?.offset ?? 0;
+    const hash = start?.hash ?? createHash("sha256");
+    const bytes = offset + await streamBody(
+      this.#link,
+      input,
+      entry.size === null ? null : entry.size - offset,
+      hash,
+      this.#state,
+      {
+        framed: true,
+        failed: this.#failed,
+        buffers: this.#buffers,
+        startAt: offset,
+      },
+    );
+    return { bytes, sha256: hash.digest("hex"), complete: true };
+  }
+
+  async abort(error: PasaError): Promise<void> {
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, ABORT_CHUNK);
+    await writeAll(this.#link, header);
+    await writeControl(this.#link, {
+      type: "error",
+      code: error.code,
+      message: error.message,
+    });
+  }
+
+  /** The closing zero-length chunk comes first: bytes 0..3 stay zero. */
+  fileEnd(frame: Uint8Array): Uint8Array {
+    const out = new Uint8Array(4 + frame.length);
+    out.set(frame, 4);
+    return out;
+  }
+
+  fail(): void {}
 
   stats(): undefined {
     return undefined;

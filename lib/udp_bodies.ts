@@ -10,12 +10,25 @@
 import { createHash } from "node:crypto";
 import type {
   BodyContext,
+  BodySender,
   BodyTransport,
   FileBody,
   FileEntry,
+  SendHooks,
+  SentBody,
 } from "./bodies.ts";
+import type { PasaError } from "./errors.ts";
+import type { ByteSource } from "./frames.ts";
+import type { Input } from "./payload.ts";
+import type { SendStart } from "./resume.ts";
+import {
+  senderStats,
+  sendUdpFile,
+  udpDispatcher,
+  type UdpSendContext,
+} from "./udp_send.ts";
 import type { PartFile } from "./fsio.ts";
-import type { UdpRequest } from "./protocol.ts";
+import type { Done, Message, UdpRequest } from "./protocol.ts";
 import { DatagramOpener } from "./records.ts";
 import { resumable } from "./resume.ts";
 import {
@@ -238,5 +251,61 @@ export class UdpBodies implements BodyTransport {
   close(): void {
     clearInterval(this.#reports);
     this.#endpoint.route(this.#transfer, undefined);
+  }
+}
+
+/** Bodies as datagrams, sending. */
+export class UdpBodySender implements BodySender {
+  readonly onReply: (m: Message) => void;
+  #udp: UdpSendContext;
+  #hooks: SendHooks;
+
+  constructor(udp: UdpSendContext, hooks: SendHooks) {
+    this.#udp = udp;
+    this.#hooks = hooks;
+    this.onReply = udpDispatcher(udp);
+  }
+
+  async send(
+    index: number,
+    entry: FileEntry,
+    input: ByteSource,
+    start: SendStart | undefined,
+  ): Promise<SentBody> {
+    if (start) {
+      const past = (start.ranges ?? []).reduce((a, r) => a + r[1], 0);
+      this.#hooks.onResumed?.(entry.path, start.offset, start.offset + past);
+    }
+    // Over UDP every body is a file (or a payload) of known size: it reads at offsets.
+    const { sha256, complete } = await sendUdpFile(
+      this.#udp,
+      input as Input,
+      index,
+      entry.size!,
+      start,
+    );
+    return { bytes: entry.size!, sha256, complete };
+  }
+
+  /** Datagrams have no way to say it: the session's error says it. */
+  abort(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Over UDP no zero-length chunk comes before `file-end`. */
+  fileEnd(frame: Uint8Array): Uint8Array {
+    return frame;
+  }
+
+  fail(error: PasaError): void {
+    this.#udp.inbox.fail(error);
+  }
+
+  stats(done: Done, complete: boolean) {
+    return senderStats(this.#udp, done, complete);
+  }
+
+  close(): void {
+    this.#udp.socket.close();
   }
 }
