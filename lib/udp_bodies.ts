@@ -59,6 +59,11 @@ function slotsPerDatagram(
   return Math.max(1, Math.min(request.slotsPerDatagram ?? 1, fit));
 }
 
+/** Bytes a resumed file already has: its prefix and the ranges past it. */
+function keptBytes(offset: number, ranges: [number, number][] = []): number {
+  return ranges.reduce((sum, [, length]) => sum + length, offset);
+}
+
 /** One file's UDP receiver, opened before its datagrams can arrive. */
 interface UdpFile {
   entry: FileEntry;
@@ -165,8 +170,7 @@ export class UdpBodies implements BodyTransport {
         : undefined,
     );
     if (offset > 0 || kept) {
-      const past = (kept ?? []).reduce((a, r) => a + r[1], 0);
-      options.onResumed?.(entry.path, offset, offset + past);
+      options.onResumed?.(entry.path, offset, keptBytes(offset, kept));
     }
     const file = { entry, part, handler };
     this.#open.push(file);
@@ -273,8 +277,11 @@ export class UdpBodySender implements BodySender {
     start: SendStart | undefined,
   ): Promise<SentBody> {
     if (start) {
-      const past = (start.ranges ?? []).reduce((a, r) => a + r[1], 0);
-      this.#hooks.onResumed?.(entry.path, start.offset, start.offset + past);
+      this.#hooks.onResumed?.(
+        entry.path,
+        start.offset,
+        keptBytes(start.offset, start.ranges),
+      );
     }
     // Over UDP every body is a file (or a payload) of known size: it reads at offsets.
     const { sha256, complete } = await sendUdpFile(

@@ -232,6 +232,25 @@ const MUTANTS: Mutant[] = [
     tests: ["hash_test.ts"],
   },
   {
+    file: "lib/commands.ts",
+    from: "    slotsPerDatagram: cmd.datagramSize !== undefined || cmd.lossy",
+    to: "    slotsPerDatagram: cmd.datagramSize !== undefined",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "        probes: counters.probes,",
+    to: "",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from:
+      "        this.#ctx.options.onKept?.(keep.entry.path, kept, keep.entry.size);",
+    to: "",
+    tests: ["udp_test.ts"],
+  },
+  {
     file: "lib/udp_sizing.ts",
     from: '    if (!lopsided) return "release";',
     to: '    if (!lopsided && false) return "release";',
