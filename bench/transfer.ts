@@ -23,6 +23,7 @@ import { parseSize } from "../lib/units.ts";
 import { firstJsonLine, pasaArgv, quietReceiveArgs } from "../scripts/pasa.ts";
 import { labUnavailable } from "../scripts/lab.ts";
 import { labBench } from "./lab.ts";
+import { cryptoCosts, floorLine, floorOf } from "./floor.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -207,25 +208,39 @@ async function resumeHalf(src: string, out: string): Promise<Run> {
 /** nc through a shell, so its output goes straight to the file as users run it. */
 async function ncShell(src: string, out: string, fsync: boolean): Promise<Run> {
   const port = freePort();
-  const recv = new Deno.Command("sh", {
-    args: [
-      "-c",
-      `nc -l -p ${port} > '${out}'${fsync ? ` && sync '${out}'` : ""}`,
-    ],
-  }).spawn();
+  const recv = shTimed(
+    `nc -l -p ${port} > '${out}'${fsync ? ` && sync '${out}'` : ""}`,
+  ).spawn();
+  const recvErr = new Response(recv.stderr).bytes();
   // nc -l has no "ready" signal: retry the sender until the listener is up.
   const started = performance.now();
+  let sendCpu: number | undefined;
   for (let attempt = 0; attempt < 200; attempt++) {
-    const send = await new Deno.Command("sh", {
-      args: ["-c", `nc -N 127.0.0.1 ${port} < '${src}'`],
-      stderr: "null",
-    })
-      .output();
-    if (send.code === 0) break;
+    const send = await shTimed(`nc -N 127.0.0.1 ${port} < '${src}'`).output();
+    if (send.code === 0) {
+      sendCpu = cpuOf(send.stderr);
+      break;
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
   await recv.status;
-  return { seconds: (performance.now() - started) / 1000 };
+  const run: Run = { seconds: (performance.now() - started) / 1000 };
+  const recvCpu = cpuOf(await recvErr);
+  if (sendCpu !== undefined) run.sendCpu = sendCpu;
+  if (recvCpu !== undefined) run.recvCpu = recvCpu;
+  return run;
+}
+
+/** A shell command, under GNU time when installed (its CPU then on stderr). */
+function shTimed(script: string): Deno.Command {
+  const argv = hasTime
+    ? [GNU_TIME, "-f", "cpu %U %S", "sh", "-c", script]
+    : ["sh", "-c", script];
+  return new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdout: "null",
+    stderr: "piped",
+  });
 }
 
 function median(xs: number[]): number {
@@ -336,11 +351,63 @@ async function loopbackBench(): Promise<void> {
         } core-s`,
       );
     }
+    if (hasNc) await floorPart(results, gib);
   } else {say(
       `  pasa peak RSS: not measured (needs GNU time: apt-get install time)`,
     );}
   say(
     "  (pasa hashes SHA-256 on both ends and fsyncs before renaming, over TCP or UDP; nc does neither)",
+  );
+}
+
+/**
+ * pasa's CPU over TCP (both ends, per GiB) against the floor: nc in the same
+ * run plus SHA-256 and ChaCha20-Poly1305 on both ends at this runtime's
+ * in-process speeds. Start-up (Deno, pairing) is measured on a 1-byte file.
+ */
+async function floorPart(
+  results: Record<string, Run[]>,
+  gib: number,
+): Promise<void> {
+  const both = (r: Run) => (r.sendCpu ?? NaN) + (r.recvCpu ?? NaN);
+  const perGib = (name: string) => median(results[name]!.map(both)) / gib;
+  const costs = cryptoCosts();
+  const floor = floorOf(perGib("nc"), costs);
+  const tiny = join(dir, "one-byte.bin");
+  await Deno.writeFile(tiny, new Uint8Array([7]));
+  const startup = async (mode: string[]) => {
+    const rs: Run[] = [];
+    for (let i = 0; i < 3; i++) {
+      rs.push(await pasaOnce(tiny, join(dir, "pasa-out"), mode));
+    }
+    return median(rs.map(both));
+  };
+  say(
+    `\nCPU of a TCP transfer against its floor, both ends, per GiB: nc ${
+      floor.nc.toFixed(2)
+    } core-s (same run) + SHA-256 ${
+      costs.sha256.toFixed(2)
+    } and ChaCha20-Poly1305 ${
+      costs.chacha20poly1305.toFixed(2)
+    } per end (in-process, 256 KiB calls):`,
+  );
+  say(
+    floorLine(
+      "pasa --insecure",
+      perGib("pasa --insecure"),
+      floor.insecure,
+      await startup(["--insecure"]),
+      gib,
+    ),
+  );
+  say(
+    floorLine(
+      "pasa (encrypted)",
+      perGib("pasa"),
+      floor.encrypted,
+      await startup([]),
+      gib,
+    ),
   );
 }
 
