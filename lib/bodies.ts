@@ -26,6 +26,8 @@ export type FileEntry = Extract<Entry, { type: "file" }>;
 /** One file's body, received whole: its length, its SHA-256, where it is. */
 export interface FileBody {
   bytes: number;
+  /** Of those, the bytes already here before this transfer (a resumed prefix, kept slots; all of a skipped file). */
+  resumed: number;
   sha256: string;
   sink: FileSink;
 }
@@ -80,6 +82,8 @@ export interface BodyTransport {
 /** What a sender sent of one file's body. */
 export interface SentBody {
   bytes: number;
+  /** Of those, the bytes the receiver already had (a resumed prefix, kept slots; all of a skipped file). */
+  resumed: number;
   sha256: string;
   /** False for a `--lossy` file that did not arrive whole (no `file-end` for it). */
   complete: boolean;

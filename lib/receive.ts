@@ -46,7 +46,8 @@ import type { UdpEndpoint } from "./udp_receive.ts";
 import { UdpBodies } from "./udp_bodies.ts";
 import { TcpBodies } from "./tcp_bodies.ts";
 import { findPrefixes, type Prefix, settleResume } from "./resume.ts";
-import { formatBytes, rate } from "./units.ts";
+import { formatBytes } from "./units.ts";
+import { fileResult, totalsOf } from "./accounting.ts";
 
 /** Options of {@link receiveSession}. */
 export interface ReceiveOptions {
@@ -270,14 +271,13 @@ export async function receiveSession(
       link.touch();
       await transport.commit(body, entry);
       await send({ type: "file-ok", index, sha256: body.sha256 });
-      const seconds = (performance.now() - fileStart) / 1000;
-      const file = {
-        name: entry.path,
-        bytes: body.bytes,
-        sha256: body.sha256,
-        seconds,
-        bytesPerSecond: rate(body.bytes, seconds),
-      };
+      const file = fileResult(
+        entry.path,
+        body.bytes,
+        body.resumed,
+        body.sha256,
+        (performance.now() - fileStart) / 1000,
+      );
       files.push(file);
       options.onFile?.(file);
     }
@@ -299,9 +299,7 @@ export async function receiveSession(
       peer: options.peer ?? "",
       files,
       dirs: entries.length - fileEntries.length,
-      bytes,
-      seconds,
-      bytesPerSecond: rate(bytes, seconds),
+      ...totalsOf(files, seconds),
       verified: incomplete.length === 0,
     };
     if (stats) result.udp = stats;

@@ -115,6 +115,43 @@ export function renderUdp(u: UdpStats): string {
   ].join("\n") + "\n";
 }
 
+/**
+ * Sizes, time and rate, the rate over the bytes this transfer moved: what
+ * was already on the receiver (resumed, skipped) is said apart.
+ */
+export function movedText(
+  result: Pick<
+    TransferResult,
+    | "role"
+    | "bytes"
+    | "resumedBytes"
+    | "sentBytes"
+    | "seconds"
+    | "bytesPerSecond"
+  >,
+): string {
+  const time = formatDuration(result.seconds);
+  if (result.resumedBytes === 0) {
+    return `${formatBytes(result.bytes)} in ${time} (${
+      formatRate(result.bytesPerSecond)
+    })`;
+  }
+  const there = result.role === "sender"
+    ? "already on the receiver"
+    : "already here";
+  if (result.sentBytes === 0) {
+    return `${
+      formatBytes(result.bytes)
+    }, all of it ${there} (checked with SHA-256), nothing sent, in ${time}`;
+  }
+  const moved = result.role === "sender" ? "sent" : "received";
+  return `${formatBytes(result.bytes)}: ${
+    formatBytes(result.resumedBytes)
+  } ${there}, ${formatBytes(result.sentBytes)} ${moved} in ${time} (${
+    formatRate(result.bytesPerSecond)
+  })`;
+}
+
 /** The human closing summary of a transfer. */
 export function renderSummary(result: TransferResult): string {
   const verb = result.role === "sender" ? "Sent" : "Received";
@@ -139,10 +176,8 @@ export function renderSummary(result: TransferResult): string {
   }
   const over = result.udp ? " over UDP" : "";
   return `${verb} ${plural(result.files.length, "file")}${dirs}${over}, ${
-    formatBytes(result.bytes)
-  } in ${formatDuration(result.seconds)} (${
-    formatRate(result.bytesPerSecond)
-  }); every file verified with SHA-256 by the receiver${
+    movedText(result)
+  }; every file verified with SHA-256 by the receiver${
     result.encrypted === undefined
       ? ""
       : result.encrypted

@@ -42,7 +42,7 @@ import { openUdp, type UdpSendOptions } from "./udp_send.ts";
 import type { BodySender } from "./bodies.ts";
 import { TcpBodySender } from "./tcp_bodies.ts";
 import { UdpBodySender } from "./udp_bodies.ts";
-import { rate } from "./units.ts";
+import { fileResult, totalsOf } from "./accounting.ts";
 
 /** Options of {@link sendSession}. */
 export interface SendOptions {
@@ -78,6 +78,8 @@ interface Pending {
   name: string;
   started: number;
   bytes: number;
+  /** Bytes the receiver already had (resumed, skipped). */
+  resumed: number;
   sha256: string;
   /** False for a `--lossy` file that did not arrive whole (no ack comes). */
   complete: boolean;
@@ -168,6 +170,7 @@ export async function sendSession(
           name: entry.path,
           started: performance.now(),
           bytes: 0,
+          resumed: 0,
           sha256: "",
           complete: true,
         };
@@ -219,15 +222,12 @@ export async function sendSession(
     }
     link.close();
     const seconds = (performance.now() - started) / 1000;
-    const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
     const result: TransferResult = {
       role: "sender",
       peer: options.peer ?? "",
       files,
       dirs: entries.length - fileCount,
-      bytes,
-      seconds,
-      bytesPerSecond: rate(bytes, seconds),
+      ...totalsOf(files, seconds),
       verified: incomplete === 0,
     };
     const udp = transport.stats(done, incomplete === 0);
@@ -288,14 +288,13 @@ async function readReplies(
             `Receiver confirmed file ${message.index} with a digest that was not sent`,
           );
         }
-        const seconds = (performance.now() - item.started) / 1000;
-        handlers.onFile({
-          name: item.name,
-          bytes: item.bytes,
-          sha256: item.sha256,
-          seconds,
-          bytesPerSecond: rate(item.bytes, seconds),
-        });
+        handlers.onFile(fileResult(
+          item.name,
+          item.bytes,
+          item.resumed,
+          item.sha256,
+          (performance.now() - item.started) / 1000,
+        ));
         break;
       }
       case "udp-report":

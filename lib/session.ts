@@ -79,14 +79,8 @@ export class TransferState {
   }
 }
 
-/** One file's outcome, as reported in summaries and `--json`. */
-export interface FileResult {
-  name: string;
-  bytes: number;
-  sha256: string;
-  seconds: number;
-  bytesPerSecond: number;
-}
+export type { FileResult } from "./accounting.ts";
+import type { FileResult } from "./accounting.ts";
 
 /** A finished transfer, from one side. */
 export interface TransferResult {
@@ -95,8 +89,14 @@ export interface TransferResult {
   files: FileResult[];
   /** Directories in the manifest (created by the receiver). */
   dirs: number;
+  /** The files' sizes together. */
   bytes: number;
+  /** Of those, the bytes already on the receiver (resumed, skipped). */
+  resumedBytes: number;
+  /** Of those, the bytes this transfer sent. */
+  sentBytes: number;
   seconds: number;
+  /** Goodput: `sentBytes / seconds`. */
   bytesPerSecond: number;
   /** Whether every file was checked against the sender's SHA-256. */
   verified: boolean;

@@ -112,7 +112,7 @@ export class TcpBodies implements BodyTransport {
       state,
       start,
     );
-    return { bytes, sha256: hash.digest("hex"), sink };
+    return { bytes, resumed: start, sha256: hash.digest("hex"), sink };
   }
 
   async commit(body: FileBody, entry: FileEntry): Promise<void> {
@@ -195,7 +195,12 @@ export class TcpBodySender implements BodySender {
         startAt: offset,
       },
     );
-    return { bytes, sha256: hash.digest("hex"), complete: true };
+    return {
+      bytes,
+      resumed: offset,
+      sha256: hash.digest("hex"),
+      complete: true,
+    };
   }
 
   async abort(error: PasaError): Promise<void> {

@@ -69,6 +69,8 @@ interface UdpFile {
   entry: FileEntry;
   part: PartFile;
   handler: UdpFileReceiver;
+  /** Bytes of it already here when resuming. */
+  resumed: number;
 }
 
 /** Bodies as datagrams, to the receiver's UDP endpoint. */
@@ -88,6 +90,8 @@ export class UdpBodies implements BodyTransport {
   #next: UdpFile | undefined;
   #current: UdpFile | undefined;
   #reports: ReturnType<typeof setInterval> | undefined;
+  /** The endpoint's count of unreadable datagrams when this transfer began. */
+  #strayBefore: number;
 
   constructor(ctx: BodyContext, endpoint: UdpEndpoint, request: UdpRequest) {
     this.#ctx = ctx;
@@ -113,6 +117,7 @@ export class UdpBodies implements BodyTransport {
       endpoint,
       endpointSeen: endpoint.received,
     };
+    this.#strayBefore = endpoint.malformed;
   }
 
   /** Finished files are not offered over UDP (PROTOCOL.md 5.3). */
@@ -169,10 +174,9 @@ export class UdpBodies implements BodyTransport {
         }
         : undefined,
     );
-    if (offset > 0 || kept) {
-      options.onResumed?.(entry.path, offset, keptBytes(offset, kept));
-    }
-    const file = { entry, part, handler };
+    const resumed = offset > 0 || kept ? keptBytes(offset, kept) : 0;
+    if (offset > 0 || kept) options.onResumed?.(entry.path, offset, resumed);
+    const file = { entry, part, handler, resumed };
     this.#open.push(file);
     if (this.#opener) this.#opener.inner = handler;
     this.#endpoint.route(this.#transfer, this.#opener ?? handler);
@@ -213,6 +217,7 @@ export class UdpBodies implements BodyTransport {
     }
     return {
       bytes: this.#ctx.files[index]!.size!,
+      resumed: current.resumed,
       sha256: current.handler.finishHash(),
       sink: current.part,
     };
@@ -239,9 +244,11 @@ export class UdpBodies implements BodyTransport {
   }
 
   stats(complete: boolean): UdpStats {
+    // Counters are this transfer's: of the endpoint's unreadable datagrams
+    // (for no transfer at all), only those that came while it ran.
     return receiverStats(
       this.#counters,
-      this.#endpoint.malformed,
+      this.#endpoint.malformed - this.#strayBefore,
       {
         datagramSize: this.#request.datagramSize,
         slotsPerDatagram: this.#perDatagram,
@@ -291,7 +298,12 @@ export class UdpBodySender implements BodySender {
       entry.size!,
       start,
     );
-    return { bytes: entry.size!, sha256, complete };
+    return {
+      bytes: entry.size!,
+      resumed: start ? keptBytes(start.offset, start.ranges) : 0,
+      sha256,
+      complete,
+    };
   }
 
   /** Datagrams have no way to say it: the session's error says it. */

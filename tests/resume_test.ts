@@ -145,6 +145,21 @@ for (const [where, cutAt, resumes, flags, beforePairing] of cuts) {
         `resumed at ${resumed?.offset}`,
       );
     } else assert.equal(resumed, undefined);
+    // The rate is over what this run sent, never over the kept prefix.
+    const offset = (resumed?.offset as number | undefined) ?? 0;
+    const summary = events(r.second.stdout).find((e) => e.event === "summary")!;
+    assert.equal(summary.resumedBytes, offset);
+    assert.equal(summary.sentBytes, SIZE - offset);
+    assert.equal(
+      summary.bytesPerSecond,
+      (SIZE - offset) / (summary.seconds as number),
+    );
+    const got = events(r.received.stdout).find((e) => e.event === "summary")!;
+    assert.deepEqual(
+      [got.resumedBytes, got.sentBytes],
+      [offset, SIZE - offset],
+      "the receiver counts the same",
+    );
   });
 }
 
@@ -275,6 +290,19 @@ Deno.test("a directory cut midway resumes: finished files are skipped, the cut o
   assert.deepEqual(ev.filter((e) => e.event === "resumed").map((e) => e.name), [
     "set/b.bin",
   ]);
+  // A skipped file moved nothing: no rate; the totals say what was there.
+  const files = ev.filter((e) => e.event === "file");
+  const a = files.find((e) => e.name === "set/a.bin")!;
+  assert.deepEqual([a.resumedBytes, a.sentBytes, a.bytesPerSecond], [
+    1_500_000,
+    0,
+    0,
+  ]);
+  const bOffset = ev.find((e) => e.event === "resumed")!.offset as number;
+  const summary = ev.find((e) => e.event === "summary")!;
+  assert.equal(summary.bytes, 4_500_000);
+  assert.equal(summary.resumedBytes, 1_500_000 + bOffset);
+  assert.equal(summary.sentBytes, 3_000_000 - bOffset);
   for (const name of ["a.bin", "b.bin", "c.bin"]) {
     assert.equal(
       await sha256File(join(out, "set", name)),
@@ -422,8 +450,10 @@ Deno.test("a UDP transfer cut with holes keeps every whole slot that arrived, an
   );
   // Only what was missing went again: even were every datagram full, they
   // carried less than the file.
-  const udp = events(rerun.stdout).find((e) => e.event === "summary")
-    ?.udp as Record<string, number>;
+  const summary = events(rerun.stdout).find((e) => e.event === "summary")!;
+  assert.equal(summary.resumedBytes, kept);
+  assert.equal(summary.sentBytes, size - kept);
+  const udp = summary.udp as Record<string, number>;
   const most = udp.datagramsSent! * SLOTS_PER_DATAGRAM_LOOPBACK * 1416;
   assert.ok(most < size, `up to ${most} bytes sent of ${size}`);
 });

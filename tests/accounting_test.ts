@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { fileResult, totalsOf } from "../lib/accounting.ts";
+import { movedText } from "../lib/report.ts";
+
+const MiB = 1024 * 1024;
+
+Deno.test("a resumed file's rate is over the bytes sent after the kept prefix", () => {
+  const f = fileResult("big.bin", 500 * MiB, 324 * MiB, "ab", 1.6);
+  assert.equal(f.sentBytes, 176 * MiB);
+  assert.equal(f.resumedBytes, 324 * MiB);
+  assert.equal(f.bytesPerSecond, (176 * MiB) / 1.6);
+});
+
+Deno.test("a skipped file moved nothing and has no rate", () => {
+  const f = fileResult("big.bin", 500 * MiB, 500 * MiB, "ab", 0.72);
+  assert.deepEqual([f.sentBytes, f.bytesPerSecond], [0, 0]);
+});
+
+Deno.test("what was already there is never more than the file, nor less than nothing", () => {
+  assert.equal(fileResult("a", 10, 25, "", 1).resumedBytes, 10);
+  assert.equal(fileResult("a", 10, -3, "", 1).sentBytes, 10);
+});
+
+Deno.test("a transfer's totals add its files, and its rate is over what it sent", () => {
+  const t = totalsOf([
+    fileResult("a", 100, 100, "", 0.1), // skipped
+    fileResult("b", 300, 100, "", 0.5), // resumed
+    fileResult("c", 200, 0, "", 0.5),
+  ], 2);
+  assert.deepEqual(t, {
+    bytes: 600,
+    resumedBytes: 200,
+    sentBytes: 400,
+    seconds: 2,
+    bytesPerSecond: 200,
+  });
+  assert.equal(totalsOf([], 1).bytesPerSecond, 0);
+});
+
+Deno.test("the summary says apart what was already there and what was sent", () => {
+  const base = { role: "sender" as const, seconds: 1.6 };
+  assert.equal(
+    movedText({
+      ...base,
+      ...totalsOf([fileResult("f", 500 * MiB, 324 * MiB, "", 1.6)], 1.6),
+    }),
+    "500 MiB: 324 MiB already on the receiver, 176 MiB sent in 1.60 s (115.3 MB/s)",
+  );
+  assert.equal(
+    movedText({
+      ...base,
+      role: "receiver",
+      ...totalsOf([fileResult("f", 500 * MiB, 500 * MiB, "", 0.7)], 0.7),
+    }),
+    "500 MiB, all of it already here (checked with SHA-256), nothing sent, in 0.70 s",
+  );
+  assert.equal(
+    movedText({ ...base, ...totalsOf([fileResult("f", MiB, 0, "", 1)], 2) }),
+    "1.0 MiB in 2.00 s (524.3 kB/s)",
+  );
+});
