@@ -8,7 +8,7 @@
  */
 
 import { basename } from "node:path";
-import { ProtocolError } from "./errors.ts";
+import { codeOf, ProtocolError } from "./errors.ts";
 import { FrameReader, writeControl } from "./frames.ts";
 import { Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
@@ -19,50 +19,51 @@ import { sendSession } from "./send.ts";
 import { handshake, type TransferResult, TransferState } from "./session.ts";
 import type { Source } from "./sources.ts";
 import { type Address, connect, formatAddress, isLoopback } from "./tcp.ts";
-import {
-  DATAGRAM_SIZE_LOOPBACK,
-  DATAGRAM_SIZE_MAX,
-  DATAGRAM_SIZE_MIN,
-  DATAGRAM_SIZE_NETWORK,
-} from "./udp.ts";
+import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN } from "./udp.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
+import { udpDefaults } from "./udp_sizing.ts";
 import { formatBytes, rate } from "./units.ts";
+import { IntervalRecorder } from "./intervals.ts";
 import { PASA_VERSION } from "./version.ts";
 
 /** The three ways of moving data a bench compares. */
 export type BenchMode = "tcp" | "udp" | "udp-lossy";
 
-/** Throughput over one reporting interval. */
-export interface Interval {
-  /** Seconds since the mode started. */
-  start: number;
-  end: number;
-  bytes: number;
-  bitsPerSecond: number;
-}
+export type { Interval } from "./intervals.ts";
+import type { Interval } from "./intervals.ts";
 
 /** One measured run. UDP-only figures are null for TCP. */
 export interface ModeResult {
   mode: BenchMode;
-  /** The fixed rate offered (a sweep), or null when adaptive. */
+  /** The fixed rate offered (a sweep's target, bit/s), or null when adaptive. */
   offeredRate: number | null;
   /** Bytes that arrived (unique). */
   bytes: number;
+  /** From the first body byte to the end: what the rates are over. */
   seconds: number;
+  /** Before that: connecting, pairing, the list of files. */
+  setupSeconds: number;
   /** Goodput: bytes that arrived per second. */
   bytesPerSecond: number;
   bitsPerSecond: number;
+  /**
+   * UDP: what the sender really sent, bit/s, datagrams with their headers
+   * and resends, from its first datagram to its last. Null for TCP.
+   */
+  sentBitsPerSecond: number | null;
+  /** A sweep point: whether the sender sent at least 95% of `offeredRate`; null otherwise. */
+  reachedOffered: boolean | null;
   firstPassLossPercent: number | null;
   outOfOrder: number | null;
   retransmittedBytes: number | null;
   jitterMs: number | null;
-  /** The rate UDP settled on (or was given). */
-  rateBitsPerSecond: number | null;
   /** Every byte checked against the sender's SHA-256. */
   verified: boolean;
   intervals: Interval[];
   /** Why the run failed, if it did. */
   error?: string;
+  /** That error's code (PROTOCOL.md section 7), e.g. `bench` when the receiver takes no measurements. */
+  errorCode?: string;
 }
 
 /** A whole bench, in the spirit of iperf3's start / intervals / end. */
@@ -82,6 +83,9 @@ export interface BenchResult {
     size: number | null;
     durationSeconds: number | null;
     intervalSeconds: number;
+    /** UDP slots: bytes of a one-slot datagram, and the most a reliable run's datagram carries (`--lossy`: one). */
+    datagramSize: number;
+    slotsPerDatagram: number;
   };
   modes: ModeResult[];
   sweep: ModeResult[];
@@ -159,6 +163,7 @@ export async function runBench(
     : await startEmbedded(options.code ?? null);
   const target = options.target ?? { host: "127.0.0.1", port: embedded!.port };
   const fileSize = options.file ? (await Deno.stat(options.file)).size : null;
+  const udp = udpDefaults(isLoopback(target.host), false);
   const result: BenchResult = {
     start: {
       version: PASA_VERSION,
@@ -173,6 +178,8 @@ export async function runBench(
         (options.durationSeconds ? null : options.size ?? 256 * 1024 * 1024),
       durationSeconds: options.durationSeconds ?? null,
       intervalSeconds,
+      datagramSize: udp.datagramSize,
+      slotsPerDatagram: udp.slotsPerDatagram,
     },
     modes: [],
     sweep: [],
@@ -194,6 +201,8 @@ export async function runBench(
       if (mode === "udp" && r.bitsPerSecond > 0) udpRate = r.bitsPerSecond;
       result.modes.push(r);
       options.onResult?.(r);
+      // A receiver that takes no measurements takes none of the others either.
+      if (r.errorCode === "bench") return result;
     }
     for (const offered of options.rates ?? []) {
       if (options.signal?.aborted) break;
@@ -225,7 +234,6 @@ async function measure(
   lastUdpRate: number | undefined,
 ): Promise<ModeResult> {
   const state = new TransferState();
-  const intervals: Interval[] = [];
   const label = modeLabel({ mode, offeredRate: offered });
   const duration = options.durationSeconds;
   // UDP needs a size in advance: with --duration, what the rate moves in that time.
@@ -237,23 +245,15 @@ async function measure(
       ? null
       : Math.round((udpRate / 8) * duration));
   const started = performance.now();
-  let lastBytes = 0;
-  let lastTime = started;
-  const sample = () => {
-    const now = performance.now();
-    const bytes = state.doneBytes - lastBytes;
-    const seconds = (now - lastTime) / 1000;
-    if (seconds <= 0) return;
-    const interval = {
-      start: (lastTime - started) / 1000,
-      end: (now - started) / 1000,
-      bytes,
-      bitsPerSecond: rate(bytes * 8, seconds),
-    };
-    intervals.push(interval);
-    options.onInterval?.(label, interval);
-    lastBytes = state.doneBytes;
-    lastTime = now;
+  const recorder = new IntervalRecorder(intervalSeconds);
+  const sample = (last = false) => {
+    const interval = (last ? recorder.finish : recorder.sample).call(
+      recorder,
+      performance.now(),
+      state.doneBytes,
+      state.startedAt,
+    );
+    if (interval) options.onInterval?.(label, interval);
   };
   const timer = setInterval(sample, intervalSeconds * 1000);
   const base: ModeResult = {
@@ -261,15 +261,17 @@ async function measure(
     offeredRate: offered,
     bytes: 0,
     seconds: 0,
+    setupSeconds: 0,
     bytesPerSecond: 0,
     bitsPerSecond: 0,
+    sentBitsPerSecond: null,
+    reachedOffered: null,
     firstPassLossPercent: null,
     outOfOrder: null,
     retransmittedBytes: null,
     jitterMs: null,
-    rateBitsPerSecond: null,
     verified: false,
-    intervals,
+    intervals: recorder.intervals,
   };
   try {
     const conn = await connect(target);
@@ -309,10 +311,8 @@ async function measure(
         bench: true,
         ...(mode === "tcp" ? {} : {
           udp: {
-            datagramSize: local
-              ? DATAGRAM_SIZE_LOOPBACK
-              : DATAGRAM_SIZE_NETWORK,
-            initialRate: local ? 2e9 : 1e8,
+            // As `pasa send --udp` would: the bench measures what a transfer does.
+            ...udpDefaults(local, mode === "udp-lossy"),
             lossy: mode === "udp-lossy",
             target: { hostname: remote.hostname, port: remote.port },
             ...(offered === null ? {} : { rate: offered }),
@@ -320,23 +320,30 @@ async function measure(
         }),
       });
     clearInterval(timer);
-    sample();
-    const seconds = (performance.now() - started) / 1000;
+    sample(true);
+    // Rates are over the data's time, as iperf3's: not connecting or pairing.
+    const dataStart = state.startedAt >= 0 ? state.startedAt : started;
+    const seconds = (performance.now() - dataStart) / 1000;
     const u = sent.udp;
     // Over UDP, what arrived: a lossy pass delivers (100 - loss)% of the bytes.
     const total = sent.files.reduce((n, f) => n + f.bytes, 0) ||
       (u ? Math.round((size ?? 0) * (1 - u.firstPassLossPercent / 100)) : 0);
+    const sentRate = u ? u.rateBitsPerSecond : null;
     return {
       ...base,
       bytes: total,
       seconds,
+      setupSeconds: (dataStart - started) / 1000,
       bytesPerSecond: rate(total, seconds),
       bitsPerSecond: rate(total * 8, seconds),
+      sentBitsPerSecond: sentRate,
+      reachedOffered: offered === null || sentRate === null
+        ? null
+        : sentRate >= 0.95 * offered,
       firstPassLossPercent: u?.firstPassLossPercent ?? null,
       outOfOrder: u?.outOfOrder ?? null,
       retransmittedBytes: u?.retransmittedBytes ?? null,
       jitterMs: u?.jitterMs ?? null,
-      rateBitsPerSecond: u?.rateBitsPerSecond ?? null,
       verified: sent.verified,
     };
   } catch (error) {
@@ -344,6 +351,7 @@ async function measure(
       ...base,
       seconds: (performance.now() - started) / 1000,
       error: (error as Error).message,
+      errorCode: codeOf(error),
     };
   } finally {
     clearInterval(timer);
@@ -403,8 +411,8 @@ export function reverseServer(
       ...(u
         ? {
           udp: {
+            ...udpDefaults(isLoopback(peerHost), u.lossy),
             datagramSize: u.datagramSize,
-            initialRate: isLoopback(peerHost) ? 2e9 : 1e8,
             lossy: u.lossy,
             target: { hostname: peerHost, port: u.port },
             ...(u.rate === null ? {} : { rate: u.rate }),
@@ -442,7 +450,7 @@ async function receiveReverse(
       durationMs,
       udp: endpoint
         ? {
-          datagramSize: local ? DATAGRAM_SIZE_LOOPBACK : DATAGRAM_SIZE_NETWORK,
+          datagramSize: udpDefaults(local, mode === "udp-lossy").datagramSize,
           lossy: mode === "udp-lossy",
           rate: offered,
           port: (endpoint.socket.addr as Deno.NetAddr).port,

@@ -55,6 +55,7 @@ export function renderBenchTable(result: BenchResult): string {
     "seconds",
     "MB/s",
     "Mbit/s",
+    "sent Mbit/s",
     "loss %",
     "out of order",
     "retransmitted",
@@ -67,6 +68,7 @@ export function renderBenchTable(result: BenchResult): string {
     r.seconds.toFixed(2),
     (r.bytesPerSecond / 1e6).toFixed(1),
     (r.bitsPerSecond / 1e6).toFixed(0),
+    r.sentBitsPerSecond === null ? "-" : (r.sentBitsPerSecond / 1e6).toFixed(0),
     cell(r.firstPassLossPercent, 2),
     r.outOfOrder === null ? "-" : String(r.outOfOrder),
     r.retransmittedBytes === null ? "-" : formatBytes(r.retransmittedBytes),
@@ -91,6 +93,14 @@ export function renderBenchTable(result: BenchResult): string {
     : `payload read from ${s.file}: this measures the whole path, disk included`;
   const errors = [...result.modes, ...result.sweep].filter((r) => r.error)
     .map((r) => `${modeLabel(r)} failed: ${r.error}`);
+  const short = result.sweep.filter((r) => r.reachedOffered === false).map(
+    (r) =>
+      `${modeLabel(r)}: offered ${
+        ((r.offeredRate ?? 0) / 1e6).toFixed(0)
+      } Mbit/s, but the sender sent only ${
+        ((r.sentBitsPerSecond ?? 0) / 1e6).toFixed(0)
+      }: it was limited by its own CPU or socket, not by the network (the chart plots what was sent)`,
+  );
   return [
     `pasa bench against ${s.target}${
       s.embedded ? " (embedded receiver on loopback)" : ""
@@ -99,6 +109,8 @@ export function renderBenchTable(result: BenchResult): string {
     }; ${payload}`,
     line(head),
     ...rows.map(line),
+    "MB/s, Mbit/s: goodput, the payload delivered over the data's time (not connecting or pairing); sent: what the UDP sender put on the wire, headers and resends included",
+    ...short,
     ...errors,
   ].join("\n") + "\n";
 }
@@ -164,14 +176,25 @@ interface Panel {
   title: string;
   xLabel: string;
   yLabel: string;
-  series: { name: string; points: [number, number][]; dashed?: boolean }[];
+  series: {
+    name: string;
+    points: [number, number][];
+    dashed?: boolean;
+    /** A label beside each point. */
+    labels?: string[];
+  }[];
   yMax?: number;
+  /** Draw y = x (what was sent, all of it delivered), on a common scale. */
+  identity?: boolean;
 }
 
 function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
   const all = p.series.flatMap((s) => s.points);
-  const xs = ticks(Math.max(1e-9, ...all.map(([x]) => x)));
-  const ys = ticks(p.yMax ?? Math.max(1e-9, ...all.map(([, y]) => y)));
+  const top = Math.max(1e-9, ...all.map(([x, y]) => Math.max(x, y)));
+  const xs = ticks(p.identity ? top : Math.max(1e-9, ...all.map(([x]) => x)));
+  const ys = ticks(
+    p.identity ? top : p.yMax ?? Math.max(1e-9, ...all.map(([, y]) => y)),
+  );
   const xMax = xs.at(-1)!;
   const yMax = ys.at(-1)!;
   const px = (x: number) => x0 + (x / xMax) * w;
@@ -215,8 +238,27 @@ function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
       y0 + h / 2
     })">${esc(p.yLabel)}</text>`,
   );
+  if (p.identity) {
+    const end = Math.min(xMax, yMax);
+    out.push(
+      `<line class="reference" x1="${px(0)}" y1="${py(0)}" x2="${
+        px(end).toFixed(1)
+      }" y2="${py(end).toFixed(1)}" stroke="#999" stroke-dasharray="4 4"/>`,
+      `<text x="${px(end * 0.92).toFixed(1)}" y="${
+        (py(end * 0.92) - 6).toFixed(1)
+      }" text-anchor="end" font-size="11" fill="#666">y = x: all delivered</text>`,
+    );
+  }
   p.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
+    s.labels?.forEach((label, k) => {
+      const [x, y] = s.points[k] ?? [0, 0];
+      out.push(
+        `<text x="${(px(x) + 5).toFixed(1)}" y="${
+          (py(y) + 14).toFixed(1)
+        }" font-size="10" fill="#444">${esc(label)}</text>`,
+      );
+    });
     const d = s.points.map(([x, y], k) =>
       `${k === 0 ? "M" : "L"}${px(x).toFixed(1)},${py(y).toFixed(1)}`
     ).join(" ");
@@ -248,6 +290,30 @@ function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
   return out.join("\n");
 }
 
+/** The run's settings, for the chart's head: a figure is read with them. */
+export function settingsText(result: BenchResult): string {
+  const s = result.start;
+  return [
+    `pasa ${s.version}, ${
+      s.timestamp.replace("T", " ").replace(/\.\d+Z$/, " UTC")
+    }`,
+    `to ${s.target}${s.embedded ? " (embedded, loopback)" : ""}${
+      s.reverse ? ", reversed: the receiver sends" : ""
+    }`,
+    s.encrypted
+      ? "encrypted, SHA-256 verified"
+      : "not encrypted, SHA-256 verified",
+    s.payload === "memory" ? "payload from memory" : `payload from ${s.file}`,
+    `UDP ${s.datagramSize}-byte slots, up to ${s.slotsPerDatagram} a datagram (--lossy: 1)`,
+  ].join("; ");
+}
+
+function settingsLine(result: BenchResult): string {
+  return `<text x="20" y="28" font-size="12" fill="#333">${
+    esc(settingsText(result))
+  }</text>`;
+}
+
 /**
  * An SVG chart: throughput over time for each run and, after a sweep,
  * goodput and loss against the offered rate. Well-formed XML; every data
@@ -257,8 +323,8 @@ export function renderBenchSvg(result: BenchResult): string {
   const width = 900;
   const panelH = 300;
   const runs = result.modes.filter((r) => r.intervals.length > 0);
-  const panels: string[] = [];
-  let y = 60;
+  const panels: string[] = [settingsLine(result)];
+  let y = 80;
   panels.push(panel(
     {
       title: `Throughput over time (${result.start.target}, ${
@@ -282,18 +348,26 @@ export function renderBenchSvg(result: BenchResult): string {
   ));
   y += panelH + 100;
   if (result.sweep.length > 0) {
+    // x is what the sender really sent: an offered rate it could not reach
+    // would put the point where it never was.
+    const sent = (r: ModeResult) => (r.sentBitsPerSecond ?? 0) / 1e6;
     const points = (f: (r: ModeResult) => number) =>
-      result.sweep.map((
-        r,
-      ): [number, number] => [(r.offeredRate ?? 0) / 1e6, f(r)]);
+      result.sweep.map((r): [number, number] => [sent(r), f(r)]);
+    const labels = result.sweep.map((r) =>
+      `offered ${((r.offeredRate ?? 0) / 1e6).toFixed(0)}M${
+        r.reachedOffered === false ? " (not reached)" : ""
+      }`
+    );
     panels.push(panel(
       {
-        title: "UDP sweep: goodput against offered rate",
-        xLabel: "offered rate, Mbit/s",
+        title: "UDP sweep: goodput against the rate sent",
+        xLabel: "sent, Mbit/s (datagrams with headers, as measured)",
         yLabel: "goodput, Mbit/s",
+        identity: true,
         series: [{
           name: "goodput",
           points: points((r) => r.bitsPerSecond / 1e6),
+          labels,
         }],
       },
       80,
@@ -304,8 +378,8 @@ export function renderBenchSvg(result: BenchResult): string {
     y += panelH + 100;
     panels.push(panel(
       {
-        title: "UDP sweep: first-pass loss against offered rate",
-        xLabel: "offered rate, Mbit/s",
+        title: "UDP sweep: first-pass loss against the rate sent",
+        xLabel: "sent, Mbit/s",
         yLabel: "loss, %",
         series: [{
           name: "loss %",

@@ -41,11 +41,7 @@ import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
 import { collectSources, type Source } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
-import { DATAGRAM_SIZE_NETWORK } from "./udp.ts";
-import {
-  SLOTS_PER_DATAGRAM_LOOPBACK,
-  SLOTS_PER_DATAGRAM_NETWORK,
-} from "./udp_sizing.ts";
+import { udpDefaults } from "./udp_sizing.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
 export { runReceive } from "./receive_command.ts";
@@ -53,19 +49,8 @@ export type { Runtime } from "./runtime.ts";
 
 /** UDP settings for a send: datagram size and starting rate follow the target. */
 function udpOptions(cmd: SendCommand, remote: Deno.NetAddr): UdpSendOptions {
-  const local = isLoopback(remote.hostname);
   return {
-    // Slots fit a 1,500-byte MTU; datagrams carry several while the path
-    // keeps IP fragments (lib/udp_sizing.ts). A size given is exact, and a
-    // --lossy measurement sends MTU-sized datagrams, as iperf3 does: its
-    // loss is the loss of packets, not of 11-fragment datagrams.
-    datagramSize: cmd.datagramSize ?? DATAGRAM_SIZE_NETWORK,
-    slotsPerDatagram: cmd.datagramSize !== undefined || cmd.lossy
-      ? 1
-      : local
-      ? SLOTS_PER_DATAGRAM_LOOPBACK
-      : SLOTS_PER_DATAGRAM_NETWORK,
-    initialRate: local ? 2e9 : 5e8,
+    ...udpDefaults(isLoopback(remote.hostname), cmd.lossy, cmd.datagramSize),
     lossy: cmd.lossy,
     target: { hostname: remote.hostname, port: remote.port },
     ...(cmd.rate !== undefined ? { rate: cmd.rate } : {}),

@@ -539,13 +539,15 @@ export class PartFile implements FileSink {
   }
 
   /** Syncs and closes, leaving the `.part` in place (an incomplete `--lossy` file). */
-  async keep(): Promise<void> {
+  /** Syncs and closes the `.part`, left for a rerun; true: it was kept. */
+  async keep(): Promise<boolean> {
     await this.#syncing;
     try {
       await this.file.sync();
     } finally {
       this.#close();
     }
+    return true;
   }
 
   async discard(): Promise<void> {

@@ -64,6 +64,8 @@ export interface ReceiveOptions {
   udp?: UdpEndpoint;
   /** Where a measurement (`bench` frame) goes instead of `dest`; refused without one. */
   scratch?: Target;
+  /** Why measurements are refused here, when they are (no `scratch`). */
+  noMeasurements?: string;
   /** The handshake already happened on `link`; read its frames with this reader. */
   handshaken?: FrameReader;
   /**
@@ -136,6 +138,13 @@ export async function receiveSession(
             "role",
           );
         }
+        if (!options.scratch) {
+          throw new ProtocolError(
+            options.noMeasurements ??
+              "This receiver does not take measurements",
+            "bench",
+          );
+        }
         liftDeadline();
         return await options.reverse!(request, reader);
       }
@@ -155,7 +164,7 @@ export async function receiveSession(
     entries = list;
     if (bench && !options.scratch) {
       throw new ProtocolError(
-        "This receiver does not take measurements",
+        options.noMeasurements ?? "This receiver does not take measurements",
         "bench",
       );
     }
@@ -303,7 +312,8 @@ export async function receiveSession(
       verified: incomplete.length === 0,
     };
     if (stats) result.udp = stats;
-    if (incomplete.length > 0) result.incomplete = incomplete;
+    if (bench) result.measurement = true;
+    else if (incomplete.length > 0) result.incomplete = incomplete;
     return result;
   } catch (error) {
     await bodies?.abandon(error);

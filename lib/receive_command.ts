@@ -124,6 +124,10 @@ export async function runReceive(
  * `--insecure`, both the same role, another version). A stranger that
  * reset, timed out or spoke something else before pairing does not.
  */
+/** What a one-shot receiver answers `pasa bench`. */
+const ONE_SHOT_BENCH =
+  "This receiver takes one transfer and then ends, and a measurement is several: run pasa receive --keep --udp there for pasa bench";
+
 function endsOneShot(error: unknown, paired: boolean): boolean {
   return paired || error instanceof AuthError ||
     (error instanceof PasaError && ["role", "version"].includes(error.code));
@@ -369,7 +373,8 @@ async function serve(
     const result = await receiveSession(link, dest, {
       state,
       peer,
-      scratch,
+      // A measurement is several transfers: only a --keep receiver serves one.
+      ...(cmd.keep ? { scratch } : { noMeasurements: ONE_SHOT_BENCH }),
       // Only a listening receiver serves bench --reverse clients; one that
       // connected out (--from) expects a sender.
       ...(cmd.from === undefined

@@ -159,6 +159,22 @@ export function renderSummary(result: TransferResult): string {
     ? ` and ${plural(result.dirs, "directory").replace("ys", "ies")}`
     : "";
   const udp = result.udp ? renderUdp(result.udp) : "";
+  const security = result.encrypted === undefined
+    ? ""
+    : result.encrypted
+    ? ", encrypted"
+    : "; NOT encrypted (--insecure)";
+  if (result.measurement) {
+    const over = result.udp ? " over UDP" : "";
+    const checked = result.verified
+      ? "every byte verified with SHA-256"
+      : `--lossy made one pass and lost ${
+        result.udp?.firstPassLossPercent.toFixed(2) ?? "some"
+      }% of the data`;
+    return `Measured${over} (pasa bench), ${
+      movedText(result)
+    }; ${checked}; nothing kept${security}\n` + udp;
+  }
   if (!result.verified) {
     const kept = (result.incomplete ?? []).map((n) =>
       displayName(n + ".pasa.part")
@@ -177,13 +193,7 @@ export function renderSummary(result: TransferResult): string {
   const over = result.udp ? " over UDP" : "";
   return `${verb} ${plural(result.files.length, "file")}${dirs}${over}, ${
     movedText(result)
-  }; every file verified with SHA-256 by the receiver${
-    result.encrypted === undefined
-      ? ""
-      : result.encrypted
-      ? ", encrypted"
-      : "; NOT encrypted (--insecure)"
-  }\n` + udp;
+  }; every file verified with SHA-256 by the receiver${security}\n` + udp;
 }
 
 /** The human summary of a raw transfer, which cannot be verified. */

@@ -99,7 +99,9 @@ class ScratchFile extends PartFile {
   override commit(): Promise<void> {
     return this.discard();
   }
-  override keep(): Promise<void> {
-    return this.discard();
+  /** A measurement keeps nothing, cut or not. */
+  override async keep(): Promise<boolean> {
+    await this.discard();
+    return false;
   }
 }

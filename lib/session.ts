@@ -106,6 +106,8 @@ export interface TransferResult {
   incomplete?: string[];
   /** Whether the session was paired and encrypted (false: `--insecure`). */
   encrypted?: boolean;
+  /** A measurement (`pasa bench`): verified, then nothing kept. */
+  measurement?: boolean;
 }
 
 /**

@@ -233,8 +233,7 @@ export class UdpBodies implements BodyTransport {
     if (keep && resumable(error)) {
       // Keep every whole slot that arrived; the holes read as zeros.
       const kept = keep.handler.keepReceived();
-      if (kept > 0) {
-        await keep.part.keep();
+      if (kept > 0 && await keep.part.keep()) {
         this.#ctx.options.onKept?.(keep.entry.path, kept, keep.entry.size);
       } else keep = undefined; // nothing worth keeping: discarded below
     } else keep = undefined;

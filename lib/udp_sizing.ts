@@ -24,6 +24,8 @@
  * @module
  */
 
+import { DATAGRAM_SIZE_NETWORK } from "./udp.ts";
+
 /**
  * Slots in a large datagram to another machine: 11 slots of a 1,472-byte
  * datagram make about 15.6 KB, 11 IP fragments at MTU 1500. On the lab,
@@ -34,6 +36,37 @@ export const SLOTS_PER_DATAGRAM_NETWORK = 11;
 
 /** Slots in a large datagram to this machine: about 31 KB (loopback has no 1,500-byte MTU). */
 export const SLOTS_PER_DATAGRAM_LOOPBACK = 22;
+
+/** How a UDP sender starts, by where it sends. */
+export interface UdpDefaults {
+  datagramSize: number;
+  slotsPerDatagram: number;
+  /** Starting rate, bit/s. */
+  initialRate: number;
+}
+
+/**
+ * What `pasa send --udp` and `pasa bench` send with, so that a measurement
+ * measures what a transfer does. Slots fit a 1,500-byte MTU; datagrams carry
+ * several while the path keeps IP fragments. A size given is exact, and a
+ * `--lossy` measurement sends MTU-sized datagrams, as iperf3 does: its loss
+ * is the loss of packets, not of 11-fragment datagrams.
+ */
+export function udpDefaults(
+  loopback: boolean,
+  lossy: boolean,
+  datagramSize?: number,
+): UdpDefaults {
+  return {
+    datagramSize: datagramSize ?? DATAGRAM_SIZE_NETWORK,
+    slotsPerDatagram: datagramSize !== undefined || lossy
+      ? 1
+      : loopback
+      ? SLOTS_PER_DATAGRAM_LOOPBACK
+      : SLOTS_PER_DATAGRAM_NETWORK,
+    initialRate: loopback ? 2e9 : 5e8,
+  };
+}
 
 /** Sequence numbers `s` with `s % PROBE_EVERY == PROBE_EVERY - 1` carry one slot. */
 export const PROBE_EVERY = 8;

@@ -14,13 +14,15 @@ function run(overrides: Partial<ModeResult>): ModeResult {
     offeredRate: null,
     bytes: 256 * 1024 * 1024,
     seconds: 0.5,
+    setupSeconds: 0.1,
     bytesPerSecond: 536_870_912,
     bitsPerSecond: 4_294_967_296,
+    sentBitsPerSecond: null,
+    reachedOffered: null,
     firstPassLossPercent: null,
     outOfOrder: null,
     retransmittedBytes: null,
     jitterMs: null,
-    rateBitsPerSecond: null,
     verified: true,
     intervals: [{
       start: 0,
@@ -45,6 +47,8 @@ const fixed: BenchResult = {
     size: 256 * 1024 * 1024,
     durationSeconds: null,
     intervalSeconds: 1,
+    datagramSize: 1472,
+    slotsPerDatagram: 22,
   },
   modes: [
     run({}),
@@ -76,13 +80,17 @@ const fixed: BenchResult = {
       verified: false,
       firstPassLossPercent: 0,
       bitsPerSecond: 1e8,
+      sentBitsPerSecond: 1.02e8,
+      reachedOffered: true,
     }),
     run({
       mode: "udp-lossy",
       offeredRate: 1e9,
       verified: false,
       firstPassLossPercent: 7.25,
-      bitsPerSecond: 9e8,
+      bitsPerSecond: 5.2e8,
+      sentBitsPerSecond: 5.6e8,
+      reachedOffered: false,
     }),
   ],
 };
@@ -112,12 +120,14 @@ Deno.test("renderBenchTable() lays out every run with its figures", () => {
     renderBenchTable(fixed),
     [
       "pasa bench against 127.0.0.1:9000 (embedded receiver on loopback), encrypted; payload generated in memory: this measures the network path",
-      "mode                   bytes  seconds   MB/s  Mbit/s  loss %  out of order  retransmitted   verified  intervals",
-      "tcp                  256 MiB     0.50  536.9    4295       -             -              -        yes  █",
-      "udp                  256 MiB     2.00  134.2    1074    4.50             3       12.0 MiB        yes  ▆█",
-      "udp --lossy          256 MiB     0.50  536.9    4295    2.00             0            0 B  no: lossy  █",
-      "udp --lossy @ 100M   256 MiB     0.50  536.9     100    0.00             -              -  no: lossy  █",
-      "udp --lossy @ 1000M  256 MiB     0.50  536.9     900    7.25             -              -  no: lossy  █",
+      "mode                   bytes  seconds   MB/s  Mbit/s  sent Mbit/s  loss %  out of order  retransmitted   verified  intervals",
+      "tcp                  256 MiB     0.50  536.9    4295            -       -             -              -        yes  █",
+      "udp                  256 MiB     2.00  134.2    1074            -    4.50             3       12.0 MiB        yes  ▆█",
+      "udp --lossy          256 MiB     0.50  536.9    4295            -    2.00             0            0 B  no: lossy  █",
+      "udp --lossy @ 100M   256 MiB     0.50  536.9     100          102    0.00             -              -  no: lossy  █",
+      "udp --lossy @ 1000M  256 MiB     0.50  536.9     520          560    7.25             -              -  no: lossy  █",
+      "MB/s, Mbit/s: goodput, the payload delivered over the data's time (not connecting or pairing); sent: what the UDP sender put on the wire, headers and resends included",
+      "udp --lossy @ 1000M: offered 1000 Mbit/s, but the sender sent only 560: it was limited by its own CPU or socket, not by the network (the chart plots what was sent)",
       "",
     ].join("\n"),
   );
@@ -193,8 +203,23 @@ Deno.test("renderBenchSvg() is well-formed with one series per run and the sweep
   );
   assert.deepEqual(series, ["tcp", "udp", "udp --lossy", "goodput", "loss %"]);
   assert.match(svg, /Throughput over time/);
-  assert.match(svg, /goodput against offered rate/);
-  assert.match(svg, /offered rate, Mbit\/s/);
+  assert.match(svg, /goodput against the rate sent/);
+  // A point sits where the sender really was, labelled with what it was asked.
+  const goodput = /data-series="goodput" d="M([\d.]+),[\d.]+ L([\d.]+),/.exec(
+    svg,
+  )!;
+  // Pixels from the panel's left edge, at x = 80.
+  const [x100, x1000] = [Number(goodput[1]) - 80, Number(goodput[2]) - 80];
+  assert.ok(
+    x1000 / x100 > 5 && x1000 / x100 < 6,
+    `x at 560 and 102 Mbit/s sent, not 1000 and 100 offered: ${x100} ${x1000}`,
+  );
+  assert.match(svg, /offered 1000M \(not reached\)/);
+  assert.match(svg, /class="reference"/);
+  assert.match(
+    svg,
+    /encrypted, SHA-256 verified; payload from memory; UDP 1472-byte slots/,
+  );
   assert.doesNotMatch(svg, /NaN/);
 });
 
@@ -202,5 +227,5 @@ Deno.test("renderBenchSvg() without a sweep draws only the time panel", () => {
   const svg = renderBenchSvg({ ...fixed, sweep: [] });
   assertWellFormed(svg);
   assert.equal([...svg.matchAll(/class="series"/g)].length, 3);
-  assert.doesNotMatch(svg, /offered rate/);
+  assert.doesNotMatch(svg, /rate sent/);
 });

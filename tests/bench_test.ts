@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listTree, runPasa, startListening, tempDir } from "./helpers.ts";
+import {
+  events,
+  listTree,
+  runPasa,
+  startListening,
+  tempDir,
+} from "./helpers.ts";
 
 type Run = {
   label: string;
@@ -8,6 +14,7 @@ type Run = {
   verified: boolean;
   bytes: number;
   firstPassLossPercent: number | null;
+  error?: string;
 };
 type Doc = {
   start: { payload: string; embedded: boolean };
@@ -90,6 +97,62 @@ Deno.test("pasa bench --to a receive --keep measures there and leaves nothing on
   assert.equal(doc.end.modes[1]!.verified, true);
   receiver.kill();
   await receiver.result();
+  assert.deepEqual(await listTree(tmp.path), []);
+});
+
+Deno.test("pasa bench --to a one-shot receiver says at once that it needs receive --keep, and tries nothing more", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    tmp.path,
+  ]);
+  const r = await runPasa([
+    "bench",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+    "--size",
+    "2MiB",
+    "--json",
+  ]);
+  assert.equal(r.code, 1);
+  const doc: Doc = JSON.parse(r.stdout);
+  assert.equal(doc.end.modes.length, 1, "the other modes are not tried");
+  assert.match(
+    String(doc.end.modes[0]!.error),
+    /takes one transfer and then ends.*pasa receive --keep --udp/,
+  );
+  const ended = await receiver.result();
+  assert.match(ended.stdout, /pasa receive --keep --udp there for pasa bench/);
+  assert.deepEqual(await listTree(tmp.path), []);
+});
+
+Deno.test("a --keep receiver reports a measurement as one, and keeps nothing of it", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--udp",
+    "--out",
+    tmp.path,
+  ]);
+  const r = await runPasa([
+    "bench",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+    "--size",
+    "2MiB",
+    "--json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  receiver.kill();
+  const said = events((await receiver.result()).stdout);
+  const summaries = said.filter((e) => e.event === "summary");
+  assert.equal(summaries.length, 3);
+  assert.ok(summaries.every((e) => e.measurement === true));
+  assert.ok(summaries.every((e) => e.incomplete === undefined));
+  assert.equal(said.filter((e) => e.event === "kept").length, 0);
   assert.deepEqual(await listTree(tmp.path), []);
 });
 
