@@ -23,7 +23,8 @@ import { parseSize } from "../lib/units.ts";
 import { firstJsonLine, pasaArgv, quietReceiveArgs } from "../scripts/pasa.ts";
 import { labUnavailable } from "../scripts/lab.ts";
 import { labBench } from "./lab.ts";
-import { cryptoCosts, floorLine, floorOf } from "./floor.ts";
+import { floorLine, floorOf } from "./floor.ts";
+import { cryptoCosts } from "../lib/crypto_costs.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -8,11 +8,14 @@
  */
 
 import { basename } from "node:path";
+import process from "node:process";
 import { codeOf, ProtocolError } from "./errors.ts";
 import { FrameReader, writeControl } from "./frames.ts";
 import { Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
 import { Payload } from "./payload.ts";
+import { Pattern } from "./pattern.ts";
+import type { CryptoCosts } from "./crypto_costs.ts";
 import type { BenchRequest } from "./protocol.ts";
 import { receiveSession } from "./receive.ts";
 import { sendSession } from "./send.ts";
@@ -53,12 +56,22 @@ export interface ModeResult {
   sentBitsPerSecond: number | null;
   /** A sweep point: whether the sender sent at least 95% of `offeredRate`; null otherwise. */
   reachedOffered: boolean | null;
+  /**
+   * This process's CPU over the run (user + system, all its threads), in
+   * percent of one core: the sender, or with `--reverse` the receiver; on
+   * loopback the embedded receiver too. At 90 and over, a TCP run was bound
+   * by this machine's CPU rather than by the network (a UDP sender's pacer
+   * yields rather than sleeps under 2 ms, so its CPU is always busy).
+   */
+  localCpuPercent: number | null;
   firstPassLossPercent: number | null;
   outOfOrder: number | null;
   retransmittedBytes: number | null;
   jitterMs: number | null;
-  /** Every byte checked against the sender's SHA-256. */
+  /** Every byte checked: against the sender's SHA-256, or compared with the generated pattern. */
   verified: boolean;
+  /** How: `pattern` (each byte compared where it landed), `sha256`, or null (failed before). */
+  check: "pattern" | "sha256" | null;
   intervals: Interval[];
   /** Why the run failed, if it did. */
   error?: string;
@@ -89,6 +102,8 @@ export interface BenchResult {
   };
   modes: ModeResult[];
   sweep: ModeResult[];
+  /** With `--cost`: core-seconds per GiB of SHA-256 and ChaCha20-Poly1305 here. */
+  cost?: CryptoCosts;
 }
 
 /** Options of {@link runBench}. */
@@ -245,6 +260,7 @@ async function measure(
       ? null
       : Math.round((udpRate / 8) * duration));
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const recorder = new IntervalRecorder(intervalSeconds);
   const sample = (last = false) => {
     const interval = (last ? recorder.finish : recorder.sample).call(
@@ -266,11 +282,13 @@ async function measure(
     bitsPerSecond: 0,
     sentBitsPerSecond: null,
     reachedOffered: null,
+    localCpuPercent: null,
     firstPassLossPercent: null,
     outOfOrder: null,
     retransmittedBytes: null,
     jitterMs: null,
     verified: false,
+    check: null,
     intervals: recorder.intervals,
   };
   try {
@@ -285,14 +303,17 @@ async function measure(
     const deadline = size === null
       ? performance.now() + duration! * 1000
       : Infinity;
-    const source: Source = options.file
+    // A generated payload can be checked where it lands, byte for byte,
+    // from its seed: no SHA-256 and no storage on the receiver.
+    const pattern = options.file ? undefined : Pattern.random();
+    const source: Source = pattern
       ? {
-        entry: { path: basename(options.file), type: "file", size },
-        local: options.file,
+        entry: { path: "pasa-bench.bin", type: "file", size },
+        input: () => new Payload(size, pattern, deadline),
       }
       : {
-        entry: { path: "pasa-bench.bin", type: "file", size },
-        input: () => new Payload(size, deadline),
+        entry: { path: basename(options.file!), type: "file", size },
+        local: options.file!,
       };
     const remote = conn.remoteAddr as Deno.NetAddr;
     const local = isLoopback(remote.hostname);
@@ -309,6 +330,7 @@ async function measure(
       : await sendSession(link, [source], {
         state,
         bench: true,
+        ...(pattern ? { pattern } : {}),
         ...(mode === "tcp" ? {} : {
           udp: {
             // As `pasa send --udp` would: the bench measures what a transfer does.
@@ -329,6 +351,8 @@ async function measure(
     const total = sent.files.reduce((n, f) => n + f.bytes, 0) ||
       (u ? Math.round((size ?? 0) * (1 - u.firstPassLossPercent / 100)) : 0);
     const sentRate = u ? u.rateBitsPerSecond : null;
+    const cpu = process.cpuUsage(cpuBefore);
+    const wall = performance.now() - started;
     return {
       ...base,
       bytes: total,
@@ -340,11 +364,13 @@ async function measure(
       reachedOffered: offered === null || sentRate === null
         ? null
         : sentRate >= 0.95 * offered,
+      localCpuPercent: Math.round((cpu.user + cpu.system) / 10 / wall),
       firstPassLossPercent: u?.firstPassLossPercent ?? null,
       outOfOrder: u?.outOfOrder ?? null,
       retransmittedBytes: u?.retransmittedBytes ?? null,
       jitterMs: u?.jitterMs ?? null,
       verified: sent.verified,
+      check: sent.patternChecked ? "pattern" : "sha256",
     };
   } catch (error) {
     return {
@@ -401,13 +427,15 @@ export function reverseServer(
     const deadline = request.size === null
       ? performance.now() + request.durationMs!
       : Infinity;
+    const pattern = Pattern.random();
     const source: Source = {
       entry: { path: "pasa-bench.bin", type: "file", size: request.size },
-      input: () => new Payload(request.size, deadline),
+      input: () => new Payload(request.size, pattern, deadline),
     };
     return sendSession(link, [source], {
       handshaken: reader,
       bench: true,
+      pattern,
       ...(u
         ? {
           udp: {

@@ -14,6 +14,7 @@ import {
 } from "./bench.ts";
 import { formatBits } from "./udp.ts";
 import { formatBytes } from "./units.ts";
+import type { CryptoCosts } from "./crypto_costs.ts";
 
 const BARS = "▁▂▃▄▅▆▇█";
 
@@ -45,6 +46,15 @@ function verdict(r: ModeResult): string {
   if (r.error) return "FAILED";
   if (r.verified) return "yes";
   return r.mode === "udp-lossy" ? "no: lossy" : "no";
+}
+
+/**
+ * Whether a TCP run kept this process's CPU busy enough to be its limit.
+ * Not said of UDP: its pacer waits under 2 ms by yielding, not sleeping, so
+ * a UDP sender's CPU is busy whatever limits it.
+ */
+function cpuBound(r: ModeResult): boolean {
+  return r.mode === "tcp" && (r.localCpuPercent ?? 0) >= 90;
 }
 
 /** The results table, one row per run. */
@@ -88,9 +98,14 @@ export function renderBenchTable(result: BenchResult): string {
     )
       .join("  ").trimEnd();
   const s = result.start;
+  const checks = [...result.modes, ...result.sweep].map((r) => r.check);
   const payload = s.payload === "memory"
-    ? "payload generated in memory: this measures the network path"
-    : `payload read from ${s.file}: this measures the whole path, disk included`;
+    ? `payload generated in memory${
+      checks.includes("sha256")
+        ? ", checked with SHA-256 (the receiver cannot compare it)"
+        : ", compared byte for byte where it landed (no SHA-256)"
+    }: this measures the network path`
+    : `payload read from ${s.file}, checked with SHA-256: this measures the whole path, disk included`;
   const errors = [...result.modes, ...result.sweep].filter((r) => r.error)
     .map((r) => `${modeLabel(r)} failed: ${r.error}`);
   const short = result.sweep.filter((r) => r.reachedOffered === false).map(
@@ -99,20 +114,49 @@ export function renderBenchTable(result: BenchResult): string {
         ((r.offeredRate ?? 0) / 1e6).toFixed(0)
       } Mbit/s, but the sender sent only ${
         ((r.sentBitsPerSecond ?? 0) / 1e6).toFixed(0)
-      }: it was limited by its own CPU or socket, not by the network (the chart plots what was sent)`,
+      }: it could not send faster (its CPU, or its socket once the first link's queue is full); the chart plots what was sent`,
+  );
+  const bound = [...result.modes, ...result.sweep].filter((r) =>
+    !r.error && cpuBound(r)
+  ).map((r) =>
+    `${
+      modeLabel(r)
+    }: this side's CPU was busy ${r.localCpuPercent}% of the run: its figure may be this machine's limit, not the network's`
   );
   return [
     `pasa bench against ${s.target}${
       s.embedded ? " (embedded receiver on loopback)" : ""
     }${s.reverse ? ", reversed: the receiver sends" : ""}, ${
-      s.encrypted ? "encrypted" : "not encrypted (--insecure)"
+      s.encrypted ? "encrypted" : "not encrypted"
     }; ${payload}`,
     line(head),
     ...rows.map(line),
     "MB/s, Mbit/s: goodput, the payload delivered over the data's time (not connecting or pairing); sent: what the UDP sender put on the wire, headers and resends included",
     ...short,
+    ...bound,
+    ...(result.cost ? [costLine(result.cost)] : []),
     ...errors,
   ].join("\n") + "\n";
+}
+
+/**
+ * What checking and encrypting cost on this machine, apart from the network
+ * figures: each primitive's rate on one core, and what a transfer doing
+ * both on each end (as `pasa send` does) could move per core at most.
+ */
+export function costLine(cost: CryptoCosts): string {
+  const gib = 2 ** 30;
+  const rateOf = (seconds: number) =>
+    `${(gib / seconds / 1e9).toFixed(2)} GB/s (${
+      (gib * 8 / seconds / 1e9).toFixed(1)
+    } Gbit/s)`;
+  return `cost here, one core, not in the figures above: SHA-256 ${
+    rateOf(cost.sha256)
+  }, ChaCha20-Poly1305 ${
+    rateOf(cost.chacha20poly1305)
+  }; both, as each end of an encrypted transfer does them: at most ${
+    rateOf(cost.sha256 + cost.chacha20poly1305)
+  }`;
 }
 
 /** Numbers JSON can hold: NaN and infinities become null. */
@@ -143,6 +187,14 @@ export function benchJson(result: BenchResult): Record<string, unknown> {
         ...r,
       })),
       ok: runs.every((r) => !r.error),
+      ...(result.cost
+        ? {
+          cost: {
+            sha256SecondsPerGiB: result.cost.sha256,
+            chacha20poly1305SecondsPerGiB: result.cost.chacha20poly1305,
+          },
+        }
+        : {}),
     },
   });
 }
@@ -244,19 +296,24 @@ function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
       `<line class="reference" x1="${px(0)}" y1="${py(0)}" x2="${
         px(end).toFixed(1)
       }" y2="${py(end).toFixed(1)}" stroke="#999" stroke-dasharray="4 4"/>`,
-      `<text x="${px(end * 0.92).toFixed(1)}" y="${
-        (py(end * 0.92) - 6).toFixed(1)
+      `<text x="${px(end * 0.5).toFixed(1)}" y="${
+        (py(end * 0.5) - 8).toFixed(1)
       }" text-anchor="end" font-size="11" fill="#666">y = x: all delivered</text>`,
     );
   }
   p.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
+    // Points are numbered; the numbers are explained beside the panel,
+    // where they cannot overprint each other.
     s.labels?.forEach((label, k) => {
       const [x, y] = s.points[k] ?? [0, 0];
       out.push(
-        `<text x="${(px(x) + 5).toFixed(1)}" y="${
-          (py(y) + 14).toFixed(1)
-        }" font-size="10" fill="#444">${esc(label)}</text>`,
+        `<text x="${(px(x) - 4).toFixed(1)}" y="${
+          (py(y) + (k % 2 === 0 ? 16 : -7)).toFixed(1)
+        }" font-size="10" fill="#444">${k + 1}</text>`,
+        `<text x="${x0 + w + 16}" y="${
+          y0 + 44 + i * 20 + k * 15
+        }" font-size="11" fill="#444">${k + 1}: ${esc(label)}</text>`,
       );
     });
     const d = s.points.map(([x, y], k) =>
@@ -290,27 +347,41 @@ function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
   return out.join("\n");
 }
 
-/** The run's settings, for the chart's head: a figure is read with them. */
-export function settingsText(result: BenchResult): string {
+/** The run's settings, two lines for the chart's head: a figure is read with them. */
+export function settingsText(result: BenchResult): [string, string] {
   const s = result.start;
+  const checks = [...result.modes, ...result.sweep].map((r) => r.check);
+  const check = checks.includes("sha256")
+    ? "checked with SHA-256"
+    : "compared byte for byte (no SHA-256)";
   return [
-    `pasa ${s.version}, ${
-      s.timestamp.replace("T", " ").replace(/\.\d+Z$/, " UTC")
-    }`,
-    `to ${s.target}${s.embedded ? " (embedded, loopback)" : ""}${
-      s.reverse ? ", reversed: the receiver sends" : ""
-    }`,
-    s.encrypted
-      ? "encrypted, SHA-256 verified"
-      : "not encrypted, SHA-256 verified",
-    s.payload === "memory" ? "payload from memory" : `payload from ${s.file}`,
-    `UDP ${s.datagramSize}-byte slots, up to ${s.slotsPerDatagram} a datagram (--lossy: 1)`,
-  ].join("; ");
+    [
+      `pasa ${s.version}, ${
+        s.timestamp.replace("T", " ").replace(/\.\d+Z$/, " UTC")
+      }`,
+      `to ${s.target}${s.embedded ? " (embedded, loopback)" : ""}${
+        s.reverse ? ", reversed: the receiver sends" : ""
+      }`,
+      s.encrypted ? "encrypted" : "not encrypted",
+    ].join("; "),
+    [
+      `${
+        s.payload === "memory"
+          ? "payload from memory"
+          : `payload from ${s.file}`
+      }, ${check}`,
+      `UDP ${s.datagramSize}-byte slots, up to ${s.slotsPerDatagram} a datagram (--lossy: 1)`,
+      `rates over the data's time`,
+    ].join("; "),
+  ];
 }
 
 function settingsLine(result: BenchResult): string {
-  return `<text x="20" y="28" font-size="12" fill="#333">${
-    esc(settingsText(result))
+  const [first, second] = settingsText(result);
+  return `<text x="20" y="24" font-size="12" fill="#333">${
+    esc(first)
+  }</text>\n<text x="20" y="42" font-size="12" fill="#333">${
+    esc(second)
   }</text>`;
 }
 
@@ -324,7 +395,7 @@ export function renderBenchSvg(result: BenchResult): string {
   const panelH = 300;
   const runs = result.modes.filter((r) => r.intervals.length > 0);
   const panels: string[] = [settingsLine(result)];
-  let y = 80;
+  let y = 100;
   panels.push(panel(
     {
       title: `Throughput over time (${result.start.target}, ${
@@ -333,8 +404,9 @@ export function renderBenchSvg(result: BenchResult): string {
       xLabel: "seconds",
       yLabel: "Mbit/s",
       // Steps: each interval is a flat segment at the rate it measured.
+      // The legend carries each run's figure: a chart read alone says it.
       series: runs.map((r) => ({
-        name: modeLabel(r),
+        name: `${modeLabel(r)}: ${(r.bitsPerSecond / 1e6).toFixed(0)} Mbit/s`,
         points: r.intervals.flatMap((i): [number, number][] => [
           [i.start, i.bitsPerSecond / 1e6],
           [i.end, i.bitsPerSecond / 1e6],
@@ -351,9 +423,11 @@ export function renderBenchSvg(result: BenchResult): string {
     // x is what the sender really sent: an offered rate it could not reach
     // would put the point where it never was.
     const sent = (r: ModeResult) => (r.sentBitsPerSecond ?? 0) / 1e6;
+    // In the order of x, so that the line goes left to right.
+    const sweep = [...result.sweep].sort((a, b) => sent(a) - sent(b));
     const points = (f: (r: ModeResult) => number) =>
-      result.sweep.map((r): [number, number] => [sent(r), f(r)]);
-    const labels = result.sweep.map((r) =>
+      sweep.map((r): [number, number] => [sent(r), f(r)]);
+    const labels = sweep.map((r) =>
       `offered ${((r.offeredRate ?? 0) / 1e6).toFixed(0)}M${
         r.reachedOffered === false ? " (not reached)" : ""
       }`

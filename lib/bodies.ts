@@ -19,6 +19,7 @@ import type { ReceiveOptions } from "./receive.ts";
 import type { Prefix, SendStart } from "./resume.ts";
 import type { TransferState } from "./session.ts";
 import type { UdpStats } from "./udp.ts";
+import type { Pattern } from "./pattern.ts";
 
 /** A manifest entry that is a file. */
 export type FileEntry = Extract<Entry, { type: "file" }>;
@@ -53,6 +54,8 @@ export interface BodyContext {
   resume: ResumeState;
   /** The manifest's files, in index order. */
   files: FileEntry[];
+  /** A measurement's generated payload: bodies are compared with it, not hashed or stored. */
+  pattern?: Pattern;
 }
 
 /** One way file bodies arrive. */

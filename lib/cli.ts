@@ -81,6 +81,10 @@ export interface BenchCommand {
   code?: string;
   /** Measure without pairing or encryption. */
   insecure: boolean;
+  /** Pair and encrypt against the embedded receiver too (always with `--to`, unless `--insecure`). */
+  encrypt: boolean;
+  /** Also measure what SHA-256 and encryption cost here, apart from the network. */
+  cost: boolean;
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
@@ -432,13 +436,29 @@ ${EXIT_CODES}`,
       "-c, --code <code>",
       "pairing code of the --to receiver (also PASA_CODE)",
     )
-    .option("--insecure", "measure without pairing or encryption")
+    .option(
+      "--insecure",
+      "with --to: measure without pairing or encryption (the receiver runs --insecure too)",
+    )
+    .option(
+      "--encrypt",
+      "on loopback: pair and encrypt too, as a transfer does (with --to it always does)",
+    )
+    .option(
+      "--cost",
+      "also measure what SHA-256 and ChaCha20-Poly1305 cost on this machine, on a line of their own",
+    )
     .option("-q, --quiet", "print nothing but the table and errors")
     .addHelpText(
       "after",
       `
-Each run sends the payload from memory (or --file from disk) with pasa's own
-protocol; the receiver verifies every byte with SHA-256 and keeps nothing.
+Each run sends the payload with pasa's own protocol, and the receiver keeps
+nothing. A payload generated in memory is compared byte for byte where it
+lands (both ends make it from a seed), so the network, not SHA-256 or a disk,
+is what is measured; --file sends a real file and the receiver checks it with
+SHA-256. On loopback the runs are not encrypted unless --encrypt (nothing
+crosses a network); with --to they are paired and encrypted unless both sides
+say --insecure. --cost adds what SHA-256 and encryption cost here, apart.
 UDP --lossy makes one pass, so its "verified" column says no whenever it lost
 something: that loss is the measurement.
 
@@ -462,10 +482,15 @@ ${EXIT_CODES}`,
         intervalSeconds: positiveSeconds(String(o.interval), "--interval"),
         reverse: o.reverse === true,
         insecure: o.insecure === true,
+        encrypt: o.encrypt === true,
+        cost: o.cost === true,
         timeoutMs: parseTimeout(String(o.timeout)),
         json: o.json === true,
         quiet: o.quiet === true,
       };
+      if (c.encrypt && c.insecure) {
+        throw new UsageError("Choose one of --encrypt and --insecure");
+      }
       if (o.to !== undefined) c.to = parseAddress(String(o.to));
       if (o.file !== undefined) c.file = String(o.file);
       if (o.duration !== undefined) {

@@ -8,6 +8,7 @@
  */
 
 import { type Interval, runBench } from "./bench.ts";
+import { cryptoCosts } from "./crypto_costs.ts";
 import {
   benchJson,
   renderBenchSvg,
@@ -216,12 +217,15 @@ export async function runBenchCommand(
         throw new UsageError(`Cannot measure ${cmd.file}: no such file`);
       });
     }
-    // The embedded receiver shares a made-up code; a --to receiver printed one.
+    // A --to receiver printed a code; the embedded one shares a made-up code
+    // when asked to encrypt (on loopback nothing crosses a network).
     const code = cmd.insecure
       ? undefined
       : cmd.to
       ? pairingOf(cmd, rt, false)!.code
-      : generateCode();
+      : cmd.encrypt
+      ? generateCode()
+      : undefined;
     if (live) {
       rt.output.out(
         `Measuring TCP, UDP and UDP --lossy${
@@ -231,7 +235,13 @@ export async function runBenchCommand(
             cmd.to
               ? `${cmd.to.host}:${cmd.to.port}`
               : "an embedded receiver on loopback"
-          }, ${code ? "encrypted" : "not encrypted (--insecure)"}...\n`,
+          }, ${
+            code
+              ? "encrypted"
+              : cmd.insecure
+              ? "not encrypted (--insecure)"
+              : "not encrypted (--encrypt to include it)"
+          }...\n`,
       );
     }
     const result = await runBench({
@@ -254,6 +264,7 @@ export async function runBenchCommand(
         }
         : {}),
     });
+    if (cmd.cost) result.cost = cryptoCosts();
     if (cmd.json) {
       rt.output.out(JSON.stringify(benchJson(result), null, 2) + "\n");
     } else rt.output.out((live ? "\n" : "") + renderBenchTable(result));

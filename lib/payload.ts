@@ -7,6 +7,7 @@
  */
 
 import type { ByteSource } from "./frames.ts";
+import type { Pattern } from "./pattern.ts";
 
 /** What a sender reads a body from. */
 export interface Input extends ByteSource {
@@ -42,39 +43,24 @@ export class FileInput implements Input {
   }
 }
 
-// An odd length, so that the pattern does not line up with chunks or slots.
-const PATTERN_SIZE = 4 * 1024 * 1024 + 7;
-let pattern: Uint8Array | undefined;
-
-function sharedPattern(): Uint8Array {
-  if (!pattern) {
-    pattern = new Uint8Array(PATTERN_SIZE);
-    for (let i = 0; i < PATTERN_SIZE; i += 65_536) {
-      crypto.getRandomValues(
-        pattern.subarray(i, Math.min(PATTERN_SIZE, i + 65_536)),
-      );
-    }
-  }
-  return pattern;
-}
-
 /**
- * Incompressible bytes generated in memory: `size` of them, or, with a
- * null size, as many as can be read before `deadline` (a
- * `performance.now()` time). The byte at a position never changes.
+ * Incompressible bytes generated in memory from a {@link Pattern}: `size`
+ * of them, or, with a null size, as many as can be read before `deadline`
+ * (a `performance.now()` time). The byte at a position never changes.
  */
 export class Payload implements Input {
   #size: number | null;
   #deadline: number;
   #position = 0;
+  #pattern: Pattern;
 
-  constructor(size: number | null, deadline = Infinity) {
+  constructor(size: number | null, pattern: Pattern, deadline = Infinity) {
     if (size === null && deadline === Infinity) {
       throw new RangeError("A payload needs a size or a deadline");
     }
     this.#size = size;
     this.#deadline = deadline;
-    sharedPattern();
+    this.#pattern = pattern;
   }
 
   read(p: Uint8Array): Promise<number | null> {
@@ -85,25 +71,14 @@ export class Payload implements Input {
       return Promise.resolve(null);
     }
     const n = Math.min(p.length, left);
-    this.#fill(this.#position, p.subarray(0, n));
+    this.#pattern.fill(this.#position, p.subarray(0, n));
     this.#position += n;
     return Promise.resolve(n);
   }
 
   readAt(position: number, into: Uint8Array): Promise<void> {
-    this.#fill(position, into);
+    this.#pattern.fill(position, into);
     return Promise.resolve();
-  }
-
-  #fill(position: number, into: Uint8Array): void {
-    const source = sharedPattern();
-    let done = 0;
-    while (done < into.length) {
-      const at = (position + done) % PATTERN_SIZE;
-      const n = Math.min(into.length - done, PATTERN_SIZE - at);
-      into.set(source.subarray(at, at + n), done);
-      done += n;
-    }
   }
 
   close(): void {}

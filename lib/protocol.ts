@@ -98,6 +98,8 @@ export interface Accept {
    * already has a prefix (absent: none).
    */
   offers?: number;
+  /** A measurement's bodies are checked against the `bench` frame's pattern: nobody hashes them. */
+  pattern?: true;
 }
 /**
  * The receiver has the first `offset` bytes of file `index` (a part kept
@@ -141,6 +143,12 @@ export interface ResumeAnswer {
 /** Sent by the sender before the manifest: verify the data, then discard it (`pasa bench`). */
 export interface Bench {
   type: "bench";
+  /**
+   * The seed of a generated payload (64 hex digits, PROTOCOL.md 6.2): a
+   * receiver that says `pattern: true` in its accept compares each byte
+   * with it instead of hashing.
+   */
+  pattern?: string;
 }
 /**
  * Sent by a `pasa bench --reverse` client that said it is a receiver: the
@@ -478,6 +486,8 @@ export function decodeControl(payload: Uint8Array): Message {
         }
       }
       if (o.offers !== undefined) accept.offers = count(o, "offers");
+      if (o.pattern === true) accept.pattern = true;
+      else if (o.pattern !== undefined) fail(`"pattern" must be true`);
       return accept;
     }
     case "resume-offer":
@@ -501,7 +511,9 @@ export function decodeControl(payload: Uint8Array): Message {
       return claim;
     }
     case "bench":
-      return { type: "bench" };
+      return o.pattern === undefined
+        ? { type: "bench" }
+        : { type: "bench", pattern: sha(o, "pattern") };
     case "bench-request": {
       const size = o.size === null ? null : count(o, "size");
       const durationMs = o.durationMs === null ? null : count(o, "durationMs");

@@ -24,6 +24,7 @@ import type { FileSink, Target } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import { checkWirePath, displayName } from "./names.ts";
 import {
+  type Bench,
   type BenchRequest,
   type Entry,
   manifestCost,
@@ -31,6 +32,7 @@ import {
   MAX_MANIFEST_MEMORY,
   type UdpRequest,
 } from "./protocol.ts";
+import { Pattern } from "./pattern.ts";
 import {
   type FileResult,
   handshake,
@@ -214,6 +216,8 @@ export async function receiveSession(
       present,
       resume,
       files: fileEntries,
+      // A generated payload is compared where it lands: no hash, no storage.
+      ...(bench?.pattern ? { pattern: Pattern.fromHex(bench.pattern) } : {}),
     };
     bodies = request
       ? new UdpBodies(context, options.udp!, request)
@@ -251,6 +255,7 @@ export async function receiveSession(
       security: securityMode(link),
       ...(member ? { udp: member } : {}),
       ...(resume.prefixes.size > 0 ? { offers: resume.prefixes.size } : {}),
+      ...(context.pattern ? { pattern: true as const } : {}),
     });
     if (resume.prefixes.size > 0) {
       resume.starts = await settleResume(
@@ -313,6 +318,7 @@ export async function receiveSession(
     };
     if (stats) result.udp = stats;
     if (bench) result.measurement = true;
+    if (context.pattern) result.patternChecked = true;
     else if (incomplete.length > 0) result.incomplete = incomplete;
     return result;
   } catch (error) {
@@ -399,10 +405,10 @@ function checkUdpRequest(
 async function readManifest(
   reader: FrameReader,
   charge: (bytes: number) => void,
-): Promise<{ entries: Entry[]; udp?: UdpRequest; bench: boolean }> {
+): Promise<{ entries: Entry[]; udp?: UdpRequest; bench?: Bench }> {
   const entries: Entry[] = [];
   let udp: UdpRequest | undefined;
-  let bench = false;
+  let bench: Bench | undefined;
   let memory = 0;
   for (;;) {
     const message = await reader.readControl();
@@ -421,7 +427,7 @@ async function readManifest(
       message.type === "bench" && entries.length === 0 && !bench &&
       udp === undefined
     ) {
-      bench = true;
+      bench = message;
       continue;
     }
     if (message.type !== "manifest") {
@@ -443,6 +449,8 @@ async function readManifest(
     charge(cost);
     memory += cost;
     for (const entry of message.entries) entries.push(entry);
-    if (message.last) return udp ? { entries, udp, bench } : { entries, bench };
+    if (message.last) {
+      return { entries, ...(udp ? { udp } : {}), ...(bench ? { bench } : {}) };
+    }
   }
 }

@@ -43,6 +43,8 @@ import type { BodySender } from "./bodies.ts";
 import { TcpBodySender } from "./tcp_bodies.ts";
 import { UdpBodySender } from "./udp_bodies.ts";
 import { fileResult, totalsOf } from "./accounting.ts";
+import { noDigest, type Pattern } from "./pattern.ts";
+import { createHash } from "node:crypto";
 
 /** Options of {@link sendSession}. */
 export interface SendOptions {
@@ -60,6 +62,8 @@ export interface SendOptions {
   udp?: UdpSendOptions;
   /** A measurement: the receiver verifies the data, then discards it. */
   bench?: boolean;
+  /** A measurement of this generated payload: a receiver that can compares it byte for byte, and nobody hashes. */
+  pattern?: Pattern;
   /** The handshake already happened on `link`; read its frames with this reader. */
   handshaken?: FrameReader;
   /** Start every file over, whatever the receiver already has. */
@@ -102,7 +106,12 @@ export async function sendSession(
     if (!options.handshaken) await handshake(link, reader, "sender");
     const entries = sources.map((s) => s.entry);
     state.setManifest(entries);
-    if (options.bench) await writeControl(link, { type: "bench" });
+    if (options.bench) {
+      await writeControl(link, {
+        type: "bench",
+        ...(options.pattern ? { pattern: options.pattern.hex } : {}),
+      });
+    }
     if (options.udp) {
       const slots = options.udp.slotsPerDatagram ?? 1;
       await writeControl(link, {
@@ -124,6 +133,10 @@ export async function sendSession(
     if (reply.type !== "accept") {
       throw new ProtocolError(`Expected accept or error, got ${reply.type}`);
     }
+    // A receiver that compares the payload with its pattern needs no digest.
+    const newHash = options.pattern && reply.pattern
+      ? noDigest
+      : () => createHash("sha256");
     // Whatever carries the bodies, the session below is the same.
     if (options.udp) {
       if (!reply.udp) {
@@ -131,11 +144,12 @@ export async function sendSession(
           "Receiver accepted a UDP transfer without a transfer id",
         );
       }
-      bodies = new UdpBodySender(
-        openUdp(link, reply.udp, options.udp, state),
-        options,
-      );
-    } else bodies = new TcpBodySender(link, state, options, () => failed);
+      const udp = openUdp(link, reply.udp, options.udp, state);
+      udp.newHash = newHash;
+      bodies = new UdpBodySender(udp, options);
+    } else {
+      bodies = new TcpBodySender(link, state, options, () => failed, newHash);
+    }
     const transport = bodies;
     options.onAccepted?.();
     const starts = reply.offers
@@ -230,6 +244,7 @@ export async function sendSession(
       ...totalsOf(files, seconds),
       verified: incomplete === 0,
     };
+    if (newHash === noDigest) result.patternChecked = true;
     const udp = transport.stats(done, incomplete === 0);
     if (udp) result.udp = udp;
     return result;

@@ -108,6 +108,8 @@ export interface TransferResult {
   encrypted?: boolean;
   /** A measurement (`pasa bench`): verified, then nothing kept. */
   measurement?: boolean;
+  /** A measurement whose generated payload was compared byte for byte (no SHA-256). */
+  patternChecked?: boolean;
 }
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type {
   BodyContext,
   BodySender,
@@ -39,6 +39,7 @@ import { ABORT_CHUNK, checkChunkLength } from "./protocol.ts";
 import { resumable } from "./resume.ts";
 import type { TransferState } from "./session.ts";
 import { formatBytes } from "./units.ts";
+import { noDigest, PatternSink } from "./pattern.ts";
 
 /** A sink for a skipped file's (empty) body. */
 const DISCARD: FileSink = {
@@ -90,17 +91,24 @@ export class TcpBodies implements BodyTransport {
         "exists",
       );
     }
-    const sink = skip ? DISCARD : options.stdout ??
-      await dest.open(entry.path, {
-        resumeAt: start,
-        known: this.#ctx.known,
-        ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
-      });
+    const checking = this.#ctx.pattern;
+    const sink = skip
+      ? DISCARD
+      : checking
+      ? new PatternSink(checking)
+      : options.stdout ??
+        await dest.open(entry.path, {
+          resumeAt: start,
+          known: this.#ctx.known,
+          ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+        });
     this.#sink = sink;
     if (skip) options.onSkipped?.(entry.path);
     // Resuming: the hash already holds the verified prefix.
     const hash = start > 0
       ? resume.prefixes.get(index)!.hash
+      : checking
+      ? noDigest()
       : createHash("sha256");
     if (start > 0 && !skip) options.onResumed?.(entry.path, start);
     const bytes = await receiveBody(
@@ -151,18 +159,24 @@ export class TcpBodySender implements BodySender {
   #hooks: SendHooks;
   #failed: () => PasaError | undefined;
   #buffers = bodyBuffers();
+  #newHash: () => Hash;
 
-  /** `failed` returns the receiver's error once it sent one: streaming stops. */
+  /**
+   * `failed` returns the receiver's error once it sent one: streaming stops.
+   * `newHash` makes each body's digest (none for a checked pattern).
+   */
   constructor(
     link: Link,
     state: TransferState,
     hooks: SendHooks,
     failed: () => PasaError | undefined,
+    newHash: () => Hash = () => createHash("sha256"),
   ) {
     this.#link = link;
     this.#state = state;
     this.#hooks = hooks;
     this.#failed = failed;
+    this.#newHash = newHash;
   }
 
   async send(
@@ -181,7 +195,7 @@ export class TcpBodySender implements BodySender {
       }
     }
     const offset = start?.offset ?? 0;
-    const hash = start?.hash ?? createHash("sha256");
+    const hash = start?.hash ?? this.#newHash();
     const bytes = offset + await streamBody(
       this.#link,
       input,

@@ -8,6 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { noDigest, PatternSink } from "./pattern.ts";
 import type {
   BodyContext,
   BodySender,
@@ -67,7 +68,8 @@ function keptBytes(offset: number, ranges: [number, number][] = []): number {
 /** One file's UDP receiver, opened before its datagrams can arrive. */
 interface UdpFile {
   entry: FileEntry;
-  part: PartFile;
+  /** Where its slots land: the `.part`, or a measurement's pattern check. */
+  part: PartFile | PatternSink;
   handler: UdpFileReceiver;
   /** Bytes of it already here when resuming. */
   resumed: number;
@@ -148,14 +150,19 @@ export class UdpBodies implements BodyTransport {
     // keeping the whole slots past it that the sender proved.
     const offset = resume.starts.get(k) ?? 0;
     const kept = resume.prefixes.get(k)?.accepted;
-    const part = await dest.open(entry.path, {
-      resumeAt: offset,
-      known: this.#ctx.known,
-      ...(kept ? { keepTail: true } : {}),
-      ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
-    });
+    const checking = this.#ctx.pattern;
+    // A measurement's generated payload is compared where it lands, not stored.
+    const part = checking ? new PatternSink(checking) : await dest.open(
+      entry.path,
+      {
+        resumeAt: offset,
+        known: this.#ctx.known,
+        ...(kept ? { keepTail: true } : {}),
+        ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+      },
+    );
     const handler = new UdpFileReceiver(
-      part.file,
+      part instanceof PatternSink ? part : part.file,
       {
         size: entry.size!,
         payload: this.align,
@@ -172,6 +179,8 @@ export class UdpBodies implements BodyTransport {
             : createHash("sha256"),
           ...(kept ? { ranges: kept } : {}),
         }
+        : checking
+        ? { offset: 0, hash: noDigest() }
         : undefined,
     );
     const resumed = offset > 0 || kept ? keptBytes(offset, kept) : 0;

@@ -10,7 +10,12 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { errorFromPeer, NetworkError, ProtocolError } from "./errors.ts";
+import {
+  errorFromPeer,
+  NetworkError,
+  PasaError,
+  ProtocolError,
+} from "./errors.ts";
 import type { FrameReader } from "./frames.ts";
 import { displayName } from "./names.ts";
 import type { Message, UdpPassEnd } from "./protocol.ts";
@@ -26,6 +31,13 @@ import {
   type UdpStats,
 } from "./udp.ts";
 import { isProbe } from "./udp_sizing.ts";
+
+/** Where a file's slots land: the `.part` file, or a check against a pattern. */
+export interface SlotFile {
+  seekSync(position: number, whence: Deno.SeekMode): number;
+  writeSync(bytes: Uint8Array): number;
+  readSync(into: Uint8Array): number | null;
+}
 
 /** Something that takes datagrams addressed to one transfer id. */
 export interface DatagramHandler {
@@ -158,7 +170,7 @@ export class UdpFileReceiver implements DatagramHandler {
   readonly hash: Hash;
   /** Slots already here when it began (a resumed transfer's). */
   readonly keptSlots: number;
-  #file: Deno.FsFile;
+  #file: SlotFile;
   #size: number;
   #payload: number;
   #perDatagram: number;
@@ -172,7 +184,7 @@ export class UdpFileReceiver implements DatagramHandler {
   #error: unknown;
 
   constructor(
-    file: Deno.FsFile,
+    file: SlotFile,
     layout: SlotLayout,
     index: number,
     counters: ReceiveCounters,
@@ -309,6 +321,8 @@ export class UdpFileReceiver implements DatagramHandler {
 
   /** Throws the first write error, if any. */
   check(): void {
+    // A check that failed (a measurement's pattern) says so itself.
+    if (this.#error instanceof PasaError) throw this.#error;
     if (this.#error !== undefined) {
       const detail = this.#error instanceof Error
         ? this.#error.message

@@ -154,6 +154,8 @@ export interface UdpSendContext {
   retransmittedBytes: number;
   repairRounds: number;
   clock0: number;
+  /** A new digest for a body: SHA-256, or none for a payload checked against a pattern. */
+  newHash: () => Hash;
 }
 
 const READ_BLOCK = 1024 * 1024;
@@ -178,7 +180,7 @@ export async function sendUdpFile(
     ctx.datagramSize + (ctx.sizing.maxSlots - 1) * payload,
   );
   // Resuming: the first pass starts after the verified prefix, whose hash we hold.
-  const hash = start?.hash ?? createHash("sha256");
+  const hash = start?.hash ?? ctx.newHash();
   const from = start?.offset ?? 0;
   ctx.state.fileBytes = from;
   ctx.state.doneBytes += from;
@@ -376,6 +378,7 @@ export function openUdp(
     retransmittedBytes: 0,
     repairRounds: 0,
     clock0: performance.now(),
+    newHash: () => createHash("sha256"),
   };
 }
 

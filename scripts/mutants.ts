@@ -268,6 +268,44 @@ const MUTANTS: Mutant[] = [
     to: "      if (loss > BACK_OFF_ABOVE) {",
     tests: ["udp_unit_test.ts"],
   },
+  // Issue 13: numbers that say what happened.
+  {
+    file: "lib/accounting.ts",
+    from: "    bytesPerSecond: sentBytes > 0 ? rate(sentBytes, seconds) : 0,",
+    to: "    bytesPerSecond: rate(bytes, seconds),",
+    tests: ["accounting_test.ts", "resume_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "      this.#endpoint.malformed - this.#strayBefore,",
+    to: "      this.#endpoint.malformed,",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/pattern.ts",
+    from: "      if (!theirs.equals(this.bytes.subarray(at, at + n))) {",
+    to: "      if (false) {",
+    tests: ["pattern_test.ts", "bench_test.ts"],
+  },
+  {
+    file: "lib/intervals.ts",
+    from: "      if (tail.end - tail.start < this.#period / 2) {",
+    to: "      if (false) {",
+    tests: ["intervals_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from:
+      "      ...(cmd.keep ? { scratch } : { noMeasurements: ONE_SHOT_BENCH }),",
+    to: "      scratch,",
+    tests: ["bench_test.ts"],
+  },
+  {
+    file: "lib/bench.ts",
+    from: "        : sentRate >= 0.95 * offered,",
+    to: "        : true,",
+    tests: ["bench_report_test.ts", "bench_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

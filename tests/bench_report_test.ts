@@ -19,11 +19,13 @@ function run(overrides: Partial<ModeResult>): ModeResult {
     bitsPerSecond: 4_294_967_296,
     sentBitsPerSecond: null,
     reachedOffered: null,
+    localCpuPercent: 40,
     firstPassLossPercent: null,
     outOfOrder: null,
     retransmittedBytes: null,
     jitterMs: null,
     verified: true,
+    check: "pattern",
     intervals: [{
       start: 0,
       end: 0.5,
@@ -91,6 +93,7 @@ const fixed: BenchResult = {
       bitsPerSecond: 5.2e8,
       sentBitsPerSecond: 5.6e8,
       reachedOffered: false,
+      localCpuPercent: 99,
     }),
   ],
 };
@@ -119,7 +122,7 @@ Deno.test("renderBenchTable() lays out every run with its figures", () => {
   assert.equal(
     renderBenchTable(fixed),
     [
-      "pasa bench against 127.0.0.1:9000 (embedded receiver on loopback), encrypted; payload generated in memory: this measures the network path",
+      "pasa bench against 127.0.0.1:9000 (embedded receiver on loopback), encrypted; payload generated in memory, compared byte for byte where it landed (no SHA-256): this measures the network path",
       "mode                   bytes  seconds   MB/s  Mbit/s  sent Mbit/s  loss %  out of order  retransmitted   verified  intervals",
       "tcp                  256 MiB     0.50  536.9    4295            -       -             -              -        yes  █",
       "udp                  256 MiB     2.00  134.2    1074            -    4.50             3       12.0 MiB        yes  ▆█",
@@ -127,7 +130,7 @@ Deno.test("renderBenchTable() lays out every run with its figures", () => {
       "udp --lossy @ 100M   256 MiB     0.50  536.9     100          102    0.00             -              -  no: lossy  █",
       "udp --lossy @ 1000M  256 MiB     0.50  536.9     520          560    7.25             -              -  no: lossy  █",
       "MB/s, Mbit/s: goodput, the payload delivered over the data's time (not connecting or pairing); sent: what the UDP sender put on the wire, headers and resends included",
-      "udp --lossy @ 1000M: offered 1000 Mbit/s, but the sender sent only 560: it was limited by its own CPU or socket, not by the network (the chart plots what was sent)",
+      "udp --lossy @ 1000M: offered 1000 Mbit/s, but the sender sent only 560: it could not send faster (its CPU, or its socket once the first link's queue is full); the chart plots what was sent",
       "",
     ].join("\n"),
   );
@@ -201,7 +204,13 @@ Deno.test("renderBenchSvg() is well-formed with one series per run and the sweep
   const series = [...svg.matchAll(/class="series" data-series="([^"]+)"/g)].map(
     (m) => m[1],
   );
-  assert.deepEqual(series, ["tcp", "udp", "udp --lossy", "goodput", "loss %"]);
+  assert.deepEqual(series, [
+    "tcp: 4295 Mbit/s",
+    "udp: 1074 Mbit/s",
+    "udp --lossy: 4295 Mbit/s",
+    "goodput",
+    "loss %",
+  ]);
   assert.match(svg, /Throughput over time/);
   assert.match(svg, /goodput against the rate sent/);
   // A point sits where the sender really was, labelled with what it was asked.
@@ -218,7 +227,11 @@ Deno.test("renderBenchSvg() is well-formed with one series per run and the sweep
   assert.match(svg, /class="reference"/);
   assert.match(
     svg,
-    /encrypted, SHA-256 verified; payload from memory; UDP 1472-byte slots/,
+    /2026-11-24 12:00:00 UTC; to 127.0.0.1:9000 \(embedded, loopback\); encrypted</,
+  );
+  assert.match(
+    svg,
+    />payload from memory, compared byte for byte \(no SHA-256\); UDP 1472-byte slots, up to 22 a datagram/,
   );
   assert.doesNotMatch(svg, /NaN/);
 });
@@ -228,4 +241,18 @@ Deno.test("renderBenchSvg() without a sweep draws only the time panel", () => {
   assertWellFormed(svg);
   assert.equal([...svg.matchAll(/class="series"/g)].length, 3);
   assert.doesNotMatch(svg, /rate sent/);
+});
+
+Deno.test("renderBenchTable() warns when a TCP run kept this side's CPU busy", () => {
+  const table = (localCpuPercent: number) =>
+    renderBenchTable({
+      ...fixed,
+      modes: [run({ localCpuPercent })],
+      sweep: [],
+    });
+  assert.match(
+    table(96),
+    /tcp: this side's CPU was busy 96% of the run: its figure may be this machine's limit/,
+  );
+  assert.doesNotMatch(table(60), /CPU was busy/);
 });

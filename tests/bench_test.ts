@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { startProxy } from "./proxy.ts";
 import {
   events,
   listTree,
@@ -14,6 +15,7 @@ type Run = {
   verified: boolean;
   bytes: number;
   firstPassLossPercent: number | null;
+  check: string | null;
   error?: string;
 };
 type Doc = {
@@ -48,6 +50,61 @@ Deno.test("pasa bench --json measures TCP, UDP and UDP --lossy on loopback, all 
   assert.doesNotMatch(r.stdout, /NaN|Infinity/);
 });
 
+Deno.test("on loopback pasa bench measures the path: not encrypted, the payload compared where it lands; --encrypt and --file say what they add", async () => {
+  const plain = JSON.parse(
+    (await runPasa(["bench", "--size", "2MiB", "--json", "--cost"])).stdout,
+  );
+  assert.equal(plain.start.encrypted, false);
+  assert.deepEqual(plain.end.modes.map((m: Run) => m.check), [
+    "pattern",
+    "pattern",
+    "pattern",
+  ]);
+  assert.ok(plain.end.cost.sha256SecondsPerGiB > 0);
+  assert.ok(plain.end.cost.chacha20poly1305SecondsPerGiB > 0);
+  const encrypted = await runPasa(["bench", "--size", "2MiB", "--encrypt"]);
+  assert.equal(encrypted.code, 0, encrypted.stderr);
+  assert.match(encrypted.stdout, /loopback\), encrypted; payload generated/);
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "real.bin");
+  await Deno.writeFile(file, new Uint8Array(300_000).fill(3));
+  const real = JSON.parse(
+    (await runPasa(["bench", "--file", file, "--json"])).stdout,
+  );
+  assert.equal(real.end.modes[0].check, "sha256");
+  assert.equal(real.end.modes[0].verified, true);
+});
+
+Deno.test("a byte changed on the way fails the measurement, named where it differed", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--insecure",
+    "--out",
+    tmp.path,
+  ]);
+  await using proxy = startProxy(receiver.port, { flipAt: 1_500_000 });
+  const r = await runPasa([
+    "bench",
+    "--to",
+    `127.0.0.1:${proxy.port}`,
+    "--insecure",
+    "--size",
+    "2MiB",
+    "--json",
+  ]);
+  assert.equal(r.code, 1);
+  const tcp = JSON.parse(r.stdout).end.modes[0] as Run;
+  assert.equal(tcp.verified, false);
+  assert.match(
+    String(tcp.error),
+    /differed from its generated pattern at byte/,
+  );
+  receiver.kill();
+  await receiver.result();
+});
+
 Deno.test("pasa bench --rates sweeps UDP --lossy and --chart writes the SVG", async () => {
   await using tmp = await tempDir();
   const chart = join(tmp.path, "bench.svg");
@@ -56,13 +113,19 @@ Deno.test("pasa bench --rates sweeps UDP --lossy and --chart writes the SVG", as
     "--size",
     "2MiB",
     "--rates",
-    "50M,100M",
+    "50M,100M,100G",
     "--chart",
     chart,
   ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /udp --lossy @ 50M/);
   assert.match(r.stdout, /udp --lossy @ 100M/);
+  // No sender here sends 100 Gbit/s: the point says so, and what it sent.
+  assert.match(
+    r.stdout,
+    /udp --lossy @ 100000M: offered 100000 Mbit\/s, but the sender sent only \d+: it could not send faster/,
+  );
+  assert.doesNotMatch(r.stdout, /@ 50M: offered/, "50M was reached");
   assert.match(
     r.stdout,
     /\[tcp\] 0\.00-/,
@@ -71,6 +134,7 @@ Deno.test("pasa bench --rates sweeps UDP --lossy and --chart writes the SVG", as
   assert.match(r.stdout, /Chart written to/);
   const svg = await Deno.readTextFile(chart);
   assert.equal([...svg.matchAll(/class="series"/g)].length, 5);
+  assert.match(svg, /offered 100000M \(not reached\)/);
 });
 
 Deno.test("pasa bench --to a receive --keep measures there and leaves nothing on its disk", async () => {
