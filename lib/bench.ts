@@ -22,7 +22,11 @@ import { sendSession } from "./send.ts";
 import { handshake, type TransferResult, TransferState } from "./session.ts";
 import type { Source } from "./sources.ts";
 import { type Address, connect, formatAddress, isLoopback } from "./tcp.ts";
-import { DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MIN } from "./udp.ts";
+import {
+  DATAGRAM_SIZE_MAX,
+  DATAGRAM_SIZE_MIN,
+  DATAGRAM_SIZE_NETWORK,
+} from "./udp.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
 import { udpDefaults } from "./udp_sizing.ts";
 import { formatBytes, rate } from "./units.ts";
@@ -40,6 +44,8 @@ export interface ModeResult {
   mode: BenchMode;
   /** The fixed rate offered (a sweep's target, bit/s), or null when adaptive. */
   offeredRate: number | null;
+  /** Which round of `--runs` (from 1); null when there is one. */
+  round: number | null;
   /** Bytes that arrived (unique). */
   bytes: number;
   /** From the first body byte to the end: what the rates are over. */
@@ -116,6 +122,10 @@ export interface BenchOptions {
   file?: string;
   /** Run each mode for about this many seconds instead of a size. */
   durationSeconds?: number;
+  /** UDP datagrams of exactly this size, one slot each (iperf3's `-l`). */
+  datagramSize?: number;
+  /** Run everything this many times, for a mean and a spread. @default {1} */
+  runs?: number;
   /** Offered rates (bit/s) for a UDP --lossy sweep. */
   rates?: number[];
   /** Reporting interval. @default {1} */
@@ -161,11 +171,14 @@ async function startEmbedded(code: string | null): Promise<Embedded> {
 }
 
 /** Label of a run, as the table and the chart show it. */
-export function modeLabel(r: Pick<ModeResult, "mode" | "offeredRate">): string {
+export function modeLabel(
+  r: Pick<ModeResult, "mode" | "offeredRate"> & { round?: number | null },
+): string {
   const name = r.mode === "udp-lossy" ? "udp --lossy" : r.mode;
-  return r.offeredRate === null
+  const rated = r.offeredRate === null
     ? name
     : `${name} @ ${Math.round(r.offeredRate / 1e6)}M`;
+  return r.round ? `${rated} #${r.round}` : rated;
 }
 
 /** Runs the three modes, then the sweep. */
@@ -178,7 +191,11 @@ export async function runBench(
     : await startEmbedded(options.code ?? null);
   const target = options.target ?? { host: "127.0.0.1", port: embedded!.port };
   const fileSize = options.file ? (await Deno.stat(options.file)).size : null;
-  const udp = udpDefaults(isLoopback(target.host), false);
+  const udp = udpDefaults(
+    isLoopback(target.host),
+    false,
+    options.datagramSize,
+  );
   const result: BenchResult = {
     start: {
       version: PASA_VERSION,
@@ -201,37 +218,43 @@ export async function runBench(
   };
   // With --duration, UDP sizes its payload from what UDP last achieved here.
   let udpRate: number | undefined;
+  const rounds = Math.max(1, options.runs ?? 1);
   try {
-    for (const mode of ["tcp", "udp", "udp-lossy"] as const) {
-      if (options.signal?.aborted) break;
-      const r = await measure(
-        mode,
-        null,
-        target,
-        options,
-        intervalSeconds,
-        fileSize,
-        udpRate,
-      );
-      if (mode === "udp" && r.bitsPerSecond > 0) udpRate = r.bitsPerSecond;
-      result.modes.push(r);
-      options.onResult?.(r);
-      // A receiver that takes no measurements takes none of the others either.
-      if (r.errorCode === "bench") return result;
-    }
-    for (const offered of options.rates ?? []) {
-      if (options.signal?.aborted) break;
-      const r = await measure(
-        "udp-lossy",
-        offered,
-        target,
-        options,
-        intervalSeconds,
-        fileSize,
-        udpRate,
-      );
-      result.sweep.push(r);
-      options.onResult?.(r);
+    for (let k = 1; k <= rounds; k++) {
+      const round = rounds > 1 ? k : null;
+      for (const mode of ["tcp", "udp", "udp-lossy"] as const) {
+        if (options.signal?.aborted) break;
+        const r = await measure(
+          mode,
+          null,
+          round,
+          target,
+          options,
+          intervalSeconds,
+          fileSize,
+          udpRate,
+        );
+        if (mode === "udp" && r.bitsPerSecond > 0) udpRate = r.bitsPerSecond;
+        result.modes.push(r);
+        options.onResult?.(r);
+        // A receiver that takes no measurements takes none of the others either.
+        if (r.errorCode === "bench") return result;
+      }
+      for (const offered of options.rates ?? []) {
+        if (options.signal?.aborted) break;
+        const r = await measure(
+          "udp-lossy",
+          offered,
+          round,
+          target,
+          options,
+          intervalSeconds,
+          fileSize,
+          udpRate,
+        );
+        result.sweep.push(r);
+        options.onResult?.(r);
+      }
     }
   } finally {
     embedded?.stop();
@@ -242,6 +265,7 @@ export async function runBench(
 async function measure(
   mode: BenchMode,
   offered: number | null,
+  round: number | null,
   target: Address,
   options: BenchOptions,
   intervalSeconds: number,
@@ -249,7 +273,7 @@ async function measure(
   lastUdpRate: number | undefined,
 ): Promise<ModeResult> {
   const state = new TransferState();
-  const label = modeLabel({ mode, offeredRate: offered });
+  const label = modeLabel({ mode, offeredRate: offered, round });
   const duration = options.durationSeconds;
   // UDP needs a size in advance: with --duration, what the rate moves in that time.
   const udpRate = offered ?? lastUdpRate ?? 1e9;
@@ -275,6 +299,7 @@ async function measure(
   const base: ModeResult = {
     mode,
     offeredRate: offered,
+    round,
     bytes: 0,
     seconds: 0,
     setupSeconds: 0,
@@ -326,6 +351,7 @@ async function measure(
         size,
         size === null ? duration! * 1000 : null,
         state,
+        options.datagramSize,
       )
       : await sendSession(link, [source], {
         state,
@@ -334,7 +360,7 @@ async function measure(
         ...(mode === "tcp" ? {} : {
           udp: {
             // As `pasa send --udp` would: the bench measures what a transfer does.
-            ...udpDefaults(local, mode === "udp-lossy"),
+            ...udpDefaults(local, mode === "udp-lossy", options.datagramSize),
             lossy: mode === "udp-lossy",
             target: { hostname: remote.hostname, port: remote.port },
             ...(offered === null ? {} : { rate: offered }),
@@ -439,7 +465,14 @@ export function reverseServer(
       ...(u
         ? {
           udp: {
-            ...udpDefaults(isLoopback(peerHost), u.lossy),
+            // The client's size, exact unless it is the usual slot.
+            ...udpDefaults(
+              isLoopback(peerHost),
+              u.lossy,
+              u.datagramSize === DATAGRAM_SIZE_NETWORK
+                ? undefined
+                : u.datagramSize,
+            ),
             datagramSize: u.datagramSize,
             lossy: u.lossy,
             target: { hostname: peerHost, port: u.port },
@@ -460,6 +493,7 @@ async function receiveReverse(
   size: number | null,
   durationMs: number | null,
   state: TransferState,
+  datagramSize: number | undefined,
 ): Promise<TransferResult> {
   const reader = new FrameReader(link);
   const peer = await handshake(link, reader, "receiver", { sameRole: true });
@@ -478,7 +512,8 @@ async function receiveReverse(
       durationMs,
       udp: endpoint
         ? {
-          datagramSize: udpDefaults(local, mode === "udp-lossy").datagramSize,
+          datagramSize: udpDefaults(local, mode === "udp-lossy", datagramSize)
+            .datagramSize,
           lossy: mode === "udp-lossy",
           rate: offered,
           port: (endpoint.socket.addr as Deno.NetAddr).port,

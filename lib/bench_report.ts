@@ -132,6 +132,7 @@ export function renderBenchTable(result: BenchResult): string {
     line(head),
     ...rows.map(line),
     "MB/s, Mbit/s: goodput, the payload delivered over the data's time (not connecting or pairing); sent: what the UDP sender put on the wire, headers and resends included",
+    ...summaryLines(result),
     ...short,
     ...bound,
     ...(result.cost ? [costLine(result.cost)] : []),
@@ -157,6 +158,121 @@ export function costLine(cost: CryptoCosts): string {
   }; both, as each end of an encrypted transfer does them: at most ${
     rateOf(cost.sha256 + cost.chacha20poly1305)
   }`;
+}
+
+/** Goodput of one kind of run over its rounds (`--runs`), in bit/s. */
+export interface RunSummary {
+  label: string;
+  /** Rounds that finished without an error (the figures are over those). */
+  runs: number;
+  meanBitsPerSecond: number;
+  /** Sample standard deviation (n - 1); 0 for one run. */
+  stddevBitsPerSecond: number;
+  minBitsPerSecond: number;
+  maxBitsPerSecond: number;
+}
+
+/** Mean, spread and range of each kind of run over its rounds; empty for one round. */
+export function summarizeRuns(result: BenchResult): RunSummary[] {
+  const runs = [...result.modes, ...result.sweep];
+  if (!runs.some((r) => r.round !== null)) return [];
+  const groups = new Map<string, number[]>();
+  for (const r of runs) {
+    const label = modeLabel({ ...r, round: null });
+    if (!groups.has(label)) groups.set(label, []);
+    if (!r.error) groups.get(label)!.push(r.bitsPerSecond);
+  }
+  return [...groups].map(([label, xs]) => {
+    const n = xs.length;
+    const mean = n ? xs.reduce((a, b) => a + b, 0) / n : 0;
+    const variance = n > 1
+      ? xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)
+      : 0;
+    return {
+      label,
+      runs: n,
+      meanBitsPerSecond: mean,
+      stddevBitsPerSecond: Math.sqrt(variance),
+      minBitsPerSecond: n ? Math.min(...xs) : 0,
+      maxBitsPerSecond: n ? Math.max(...xs) : 0,
+    };
+  });
+}
+
+function summaryLines(result: BenchResult): string[] {
+  const m = (bps: number) => (bps / 1e6).toFixed(0);
+  return summarizeRuns(result).map((s) =>
+    `${s.label}: goodput over ${s.runs} runs: mean ${
+      m(s.meanBitsPerSecond)
+    } Mbit/s, standard deviation ${m(s.stddevBitsPerSecond)}, from ${
+      m(s.minBitsPerSecond)
+    } to ${m(s.maxBitsPerSecond)}`
+  );
+}
+
+/** The columns of `--csv`, one row per run: plain numbers, bit/s and bytes. */
+const CSV_COLUMNS = [
+  "label",
+  "mode",
+  "round",
+  "offered_bps",
+  "bytes",
+  "seconds",
+  "setup_seconds",
+  "goodput_bps",
+  "sent_bps",
+  "reached_offered",
+  "loss_percent",
+  "out_of_order",
+  "retransmitted_bytes",
+  "jitter_ms",
+  "local_cpu_percent",
+  "check",
+  "verified",
+  "encrypted",
+  "target",
+  "timestamp",
+  "error",
+] as const;
+
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") {
+    return Number.isFinite(value) ? String(value) : "";
+  }
+  const text = String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** `--csv`: a header, then one row per run, for a spreadsheet or a plot. */
+export function benchCsv(result: BenchResult): string {
+  const s = result.start;
+  const rows = [...result.modes, ...result.sweep].map((r) =>
+    [
+      modeLabel(r),
+      r.mode,
+      r.round,
+      r.offeredRate,
+      r.bytes,
+      r.seconds,
+      r.setupSeconds,
+      r.bitsPerSecond,
+      r.sentBitsPerSecond,
+      r.reachedOffered,
+      r.firstPassLossPercent,
+      r.outOfOrder,
+      r.retransmittedBytes,
+      r.jitterMs,
+      r.localCpuPercent,
+      r.check,
+      r.verified,
+      s.encrypted,
+      s.target,
+      s.timestamp,
+      r.error,
+    ].map(csvCell).join(",")
+  );
+  return [CSV_COLUMNS.join(","), ...rows].join("\n") + "\n";
 }
 
 /** Numbers JSON can hold: NaN and infinities become null. */
@@ -187,6 +303,7 @@ export function benchJson(result: BenchResult): Record<string, unknown> {
         ...r,
       })),
       ok: runs.every((r) => !r.error),
+      summary: summarizeRuns(result),
       ...(result.cost
         ? {
           cost: {

@@ -65,6 +65,17 @@ export interface SendCommand extends CommonFlags {
   retry: number;
 }
 
+/** `--runs`: a whole number from 1 to 100. */
+function runCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 100) {
+    throw new UsageError(
+      `Invalid --runs "${text}": a whole number from 1 to 100`,
+    );
+  }
+  return n;
+}
+
 /** `pasa bench`. */
 export interface BenchCommand {
   kind: "bench";
@@ -85,6 +96,12 @@ export interface BenchCommand {
   encrypt: boolean;
   /** Also measure what SHA-256 and encryption cost here, apart from the network. */
   cost: boolean;
+  /** UDP runs send datagrams of exactly this size, one slot each (as iperf3's `-l`). */
+  datagramSize?: number;
+  /** Print one CSV row per run instead of the table. */
+  csv: boolean;
+  /** Run everything this many times, for a mean and a spread. */
+  runs: number;
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
@@ -445,6 +462,16 @@ ${EXIT_CODES}`,
       "on loopback: pair and encrypt too, as a transfer does (with --to it always does)",
     )
     .option(
+      "--datagram-size <bytes>",
+      "UDP runs send datagrams of exactly this size, one slot each (as iperf3 -l)",
+    )
+    .option("--csv", "print one CSV row per run instead of the table")
+    .option(
+      "--runs <n>",
+      "run everything n times (1 to 100) and report each kind's mean, standard deviation and range",
+      "1",
+    )
+    .option(
       "--cost",
       "also measure what SHA-256 and ChaCha20-Poly1305 cost on this machine, on a line of their own",
     )
@@ -484,12 +511,20 @@ ${EXIT_CODES}`,
         insecure: o.insecure === true,
         encrypt: o.encrypt === true,
         cost: o.cost === true,
+        csv: o.csv === true,
+        runs: runCount(String(o.runs)),
         timeoutMs: parseTimeout(String(o.timeout)),
         json: o.json === true,
         quiet: o.quiet === true,
       };
       if (c.encrypt && c.insecure) {
         throw new UsageError("Choose one of --encrypt and --insecure");
+      }
+      if (c.csv && c.json) {
+        throw new UsageError("Choose one of --csv and --json");
+      }
+      if (o.datagramSize !== undefined) {
+        c.datagramSize = parseDatagramSize(String(o.datagramSize));
       }
       if (o.to !== undefined) c.to = parseAddress(String(o.to));
       if (o.file !== undefined) c.file = String(o.file);

@@ -10,6 +10,7 @@
 import { type Interval, runBench } from "./bench.ts";
 import { cryptoCosts } from "./crypto_costs.ts";
 import {
+  benchCsv,
   benchJson,
   renderBenchSvg,
   renderBenchTable,
@@ -210,7 +211,7 @@ export async function runBenchCommand(
     json: cmd.json,
     quiet: cmd.quiet,
   });
-  const live = !cmd.json && !cmd.quiet;
+  const live = !cmd.json && !cmd.csv && !cmd.quiet;
   try {
     if (cmd.file) {
       await Deno.stat(cmd.file).catch(() => {
@@ -252,6 +253,10 @@ export async function runBenchCommand(
         ? { durationSeconds: cmd.durationSeconds }
         : {}),
       rates: cmd.rates,
+      runs: cmd.runs,
+      ...(cmd.datagramSize !== undefined
+        ? { datagramSize: cmd.datagramSize }
+        : {}),
       intervalSeconds: cmd.intervalSeconds,
       timeoutMs: cmd.timeoutMs,
       reverse: cmd.reverse,
@@ -265,7 +270,8 @@ export async function runBenchCommand(
         : {}),
     });
     if (cmd.cost) result.cost = cryptoCosts();
-    if (cmd.json) {
+    if (cmd.csv) rt.output.out(benchCsv(result));
+    else if (cmd.json) {
       rt.output.out(JSON.stringify(benchJson(result), null, 2) + "\n");
     } else rt.output.out((live ? "\n" : "") + renderBenchTable(result));
     if (cmd.chart) {

@@ -1,17 +1,20 @@
 import assert from "node:assert/strict";
 import type { BenchResult, ModeResult } from "../lib/bench.ts";
 import {
+  benchCsv,
   benchJson,
   renderBenchSvg,
   renderBenchTable,
   renderInterval,
   sparkline,
+  summarizeRuns,
 } from "../lib/bench_report.ts";
 
 function run(overrides: Partial<ModeResult>): ModeResult {
   return {
     mode: "tcp",
     offeredRate: null,
+    round: null,
     bytes: 256 * 1024 * 1024,
     seconds: 0.5,
     setupSeconds: 0.1,
@@ -255,4 +258,47 @@ Deno.test("renderBenchTable() warns when a TCP run kept this side's CPU busy", (
     /tcp: this side's CPU was busy 96% of the run: its figure may be this machine's limit/,
   );
   assert.doesNotMatch(table(60), /CPU was busy/);
+});
+
+Deno.test("benchCsv() has a header and a row per run, numbers plain, text quoted where it must be", () => {
+  const csv = benchCsv({
+    ...fixed,
+    modes: [run({ error: 'refused, "busy"' })],
+  });
+  const [header, ...rows] = csv.trimEnd().split("\n");
+  assert.ok(header!.startsWith("label,mode,round,offered_bps,bytes,seconds,"));
+  assert.equal(rows.length, 1 + fixed.sweep.length);
+  assert.ok(rows[0]!.startsWith("tcp,tcp,,,268435456,0.5,0.1,4294967296,,"));
+  assert.ok(rows[0]!.endsWith(',"refused, ""busy"""'));
+  assert.ok(
+    rows[2]!.startsWith(
+      "udp --lossy @ 1000M,udp-lossy,,1000000000,268435456,0.5,0.1,520000000,560000000,false,",
+    ),
+  );
+  assert.doesNotMatch(csv, /NaN|undefined|null/);
+});
+
+Deno.test("summarizeRuns() gives each kind's mean, sample deviation and range over the rounds that finished", () => {
+  const rounds = [1, 2, 3].map((round) =>
+    run({ round, bitsPerSecond: [900e6, 950e6, 1000e6][round - 1]! })
+  );
+  const failed = run({ round: 4, bitsPerSecond: 0, error: "cut" });
+  const [tcp] = summarizeRuns({
+    ...fixed,
+    modes: [...rounds, failed],
+    sweep: [],
+  });
+  assert.deepEqual(tcp, {
+    label: "tcp",
+    runs: 3,
+    meanBitsPerSecond: 950e6,
+    stddevBitsPerSecond: 50e6,
+    minBitsPerSecond: 900e6,
+    maxBitsPerSecond: 1000e6,
+  });
+  assert.deepEqual(summarizeRuns(fixed), [], "nothing to sum over one round");
+  assert.match(
+    renderBenchTable({ ...fixed, modes: rounds, sweep: [] }),
+    /tcp #2 .*\ntcp #3 [^]*tcp: goodput over 3 runs: mean 950 Mbit\/s, standard deviation 50, from 900 to 1000/,
+  );
 });

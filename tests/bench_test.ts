@@ -75,6 +75,52 @@ Deno.test("on loopback pasa bench measures the path: not encrypted, the payload 
   assert.equal(real.end.modes[0].verified, true);
 });
 
+Deno.test("pasa bench --datagram-size sends UDP in datagrams of exactly that size, and --csv prints a row per run", async () => {
+  const doc = JSON.parse(
+    (await runPasa([
+      "bench",
+      "--size",
+      "2MiB",
+      "--datagram-size",
+      "1200",
+      "--json",
+    ])).stdout,
+  );
+  assert.deepEqual(
+    [doc.start.datagramSize, doc.start.slotsPerDatagram],
+    [1200, 1],
+  );
+  const csv = await runPasa(["bench", "--size", "2MiB", "--csv"]);
+  assert.equal(csv.code, 0, csv.stderr);
+  const lines = csv.stdout.trimEnd().split("\n");
+  assert.equal(lines.length, 4, csv.stdout);
+  assert.match(lines[0]!, /^label,mode,round,offered_bps,bytes,seconds/);
+  assert.match(lines[1]!, /^tcp,tcp,,,2097152,/);
+  assert.equal((await runPasa(["bench", "--csv", "--json"])).code, 2);
+});
+
+Deno.test("pasa bench --runs repeats every run and sums each kind up", async () => {
+  const r = await runPasa(["bench", "--size", "1MiB", "--runs", "2", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assert.deepEqual(doc.end.modes.map((m: { label: string }) => m.label), [
+    "tcp #1",
+    "udp #1",
+    "udp --lossy #1",
+    "tcp #2",
+    "udp #2",
+    "udp --lossy #2",
+  ]);
+  assert.deepEqual(
+    doc.end.summary.map((s: { label: string; runs: number }) => [
+      s.label,
+      s.runs,
+    ]),
+    [["tcp", 2], ["udp", 2], ["udp --lossy", 2]],
+  );
+  assert.equal((await runPasa(["bench", "--runs", "0"])).code, 2);
+});
+
 Deno.test("a byte changed on the way fails the measurement, named where it differed", async () => {
   await using tmp = await tempDir();
   await using receiver = await startListening([

@@ -209,3 +209,74 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    `pasa bench across a 1 Gbit/s lab link reports no rate the link cannot carry, unless it is what was offered${skipped}`,
+  ignore,
+  async fn() {
+    await using lab = await startLab(GBIT);
+    const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
+    await using tmp = await tempDir();
+    await using receiver = await startListening(
+      ["receive", "--keep", "--udp", "--host", b.address, "--out", tmp.path],
+      undefined,
+      lab.on(b),
+    );
+    const r = await within(
+      120_000,
+      "a bench on the lab",
+      runPasa(
+        [
+          "bench",
+          "--to",
+          `${b.address}:${receiver.port}`,
+          "--code",
+          receiver.listening.code as string,
+          "--size",
+          "64MiB",
+          "--rates",
+          "300M,3G",
+          "--json",
+        ],
+        undefined,
+        undefined,
+        lab.on(a),
+      ),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    const runs = [...doc.end.modes, ...doc.end.sweep] as {
+      label: string;
+      offeredRate: number | null;
+      bitsPerSecond: number;
+      sentBitsPerSecond: number | null;
+      reachedOffered: boolean | null;
+    }[];
+    // tbf shapes the link at 1 Gbit/s of IP packets: payload can be no faster.
+    for (const run of runs) {
+      assert.ok(
+        run.bitsPerSecond <= 1e9,
+        `${run.label}: goodput ${run.bitsPerSecond}`,
+      );
+      assert.ok(
+        (run.sentBitsPerSecond ?? 0) <= 1.05e9,
+        `${run.label}: sent ${run.sentBitsPerSecond}`,
+      );
+      for (
+        const interval of doc.intervals.filter((i: { mode: string }) =>
+          i.mode === run.label
+        )
+      ) {
+        assert.ok(
+          interval.bitsPerSecond <= 1.05e9,
+          `${run.label} interval ${JSON.stringify(interval)}`,
+        );
+      }
+    }
+    const over = runs.find((r) => r.offeredRate === 3e9)!;
+    assert.equal(over.reachedOffered, false, "3G was offered, never sent");
+    receiver.kill();
+    await receiver.result();
+  },
+});
