@@ -222,28 +222,9 @@ export async function runBench(
   try {
     for (let k = 1; k <= rounds; k++) {
       const round = rounds > 1 ? k : null;
-      for (const mode of ["tcp", "udp", "udp-lossy"] as const) {
-        if (options.signal?.aborted) break;
+      const run = async (mode: BenchMode, offered: number | null) => {
         const r = await measure(
           mode,
-          null,
-          round,
-          target,
-          options,
-          intervalSeconds,
-          fileSize,
-          udpRate,
-        );
-        if (mode === "udp" && r.bitsPerSecond > 0) udpRate = r.bitsPerSecond;
-        result.modes.push(r);
-        options.onResult?.(r);
-        // A receiver that takes no measurements takes none of the others either.
-        if (r.errorCode === "bench") return result;
-      }
-      for (const offered of options.rates ?? []) {
-        if (options.signal?.aborted) break;
-        const r = await measure(
-          "udp-lossy",
           offered,
           round,
           target,
@@ -252,8 +233,20 @@ export async function runBench(
           fileSize,
           udpRate,
         );
-        result.sweep.push(r);
         options.onResult?.(r);
+        return r;
+      };
+      for (const mode of ["tcp", "udp", "udp-lossy"] as const) {
+        if (options.signal?.aborted) break;
+        const r = await run(mode, null);
+        if (mode === "udp" && r.bitsPerSecond > 0) udpRate = r.bitsPerSecond;
+        result.modes.push(r);
+        // A receiver that takes no measurements takes none of the others either.
+        if (r.errorCode === "bench") return result;
+      }
+      for (const offered of options.rates ?? []) {
+        if (options.signal?.aborted) break;
+        result.sweep.push(await run("udp-lossy", offered));
       }
     }
   } finally {
