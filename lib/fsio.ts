@@ -168,8 +168,13 @@ export interface Target {
    * Checks a whole manifest before any byte is written. Returns the file
    * paths already present with the announced size: not clashes but
    * candidates for skipping, if the sender confirms their SHA-256.
+   * `storing: false`: the bodies will be checked where they land and not
+   * stored (a measurement's generated payload), so no space is needed.
    */
-  vet(entries: readonly Entry[]): Promise<Set<string>>;
+  vet(
+    entries: readonly Entry[],
+    options?: { storing?: boolean },
+  ): Promise<Set<string>>;
   /** Frees what {@link vet} reserved. */
   release(entries: readonly Entry[]): void;
   /**

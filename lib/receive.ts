@@ -189,7 +189,8 @@ export async function receiveSession(
       }
       checkWirePath(entries[0]!.path);
     } else {
-      present = await dest.vet(entries);
+      // A measurement compared where it lands stores nothing: no space needed.
+      present = await dest.vet(entries, { storing: !bench?.pattern });
       vetted = true;
       // Only a resume offer can confirm a file already there; without one it is a clash.
       if ((request || options.stdout) && present.size > 0 && !dest.force) {

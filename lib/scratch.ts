@@ -35,12 +35,17 @@ export class Scratch implements Target {
   /**
    * Checks names as a destination would, `--max-size`, and the free space
    * where the scratch file of a UDP measurement goes (the system's
-   * temporary directory).
+   * temporary directory), unless nothing will be stored.
    */
-  async vet(entries: readonly Entry[]): Promise<Set<string>> {
+  async vet(
+    entries: readonly Entry[],
+    options: { storing?: boolean } = {},
+  ): Promise<Set<string>> {
     const totals = checkManifest(entries);
     checkMaxSize(totals, this.maxSize);
-    await checkSpace(await this.#scratchDir(), totals.bytes);
+    if (options.storing !== false) {
+      await checkSpace(await this.#scratchDir(), totals.bytes);
+    }
     return new Set();
   }
 

@@ -57,3 +57,19 @@ Deno.test("a pattern sink takes the right bytes in order or at any position, and
 Deno.test("a checked body has no digest: both ends agree on zeros", () => {
   assert.equal(noDigest().update(new Uint8Array(9)).digest("hex"), NO_DIGEST);
 });
+
+Deno.test("a measurement checked where it lands needs no room on the receiver's disk; one stored there does", async () => {
+  const { Scratch } = await import("../lib/scratch.ts");
+  const huge = [{
+    path: "pasa-bench.bin",
+    type: "file" as const,
+    size: 2 ** 50,
+  }];
+  const scratch = new Scratch();
+  try {
+    assert.deepEqual(await scratch.vet(huge, { storing: false }), new Set());
+    await assert.rejects(() => scratch.vet(huge), /free|space|room/i);
+  } finally {
+    await scratch.close();
+  }
+});
