@@ -6,7 +6,7 @@
  * `pattern[p mod PATTERN_SIZE]`. A receiver that knows the seed compares
  * every byte where it lands instead of hashing and storing it: a check that
  * costs a memory compare, so that a measurement measures the network and
- * not SHA-256 or a disk (PROTOCOL.md section 6.2).
+ * not SHA-256 or a disk (PROTOCOL.md section 5, "Generated payloads").
  *
  * @module
  */

@@ -318,9 +318,10 @@ export async function receiveSession(
       verified: incomplete.length === 0,
     };
     if (stats) result.udp = stats;
+    // A measurement keeps nothing, complete or not: no .part names to give.
     if (bench) result.measurement = true;
-    if (context.pattern) result.patternChecked = true;
     else if (incomplete.length > 0) result.incomplete = incomplete;
+    if (context.pattern) result.patternChecked = true;
     return result;
   } catch (error) {
     await bodies?.abandon(error);

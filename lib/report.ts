@@ -166,14 +166,17 @@ export function renderSummary(result: TransferResult): string {
     : "; NOT encrypted (--insecure)";
   if (result.measurement) {
     const over = result.udp ? " over UDP" : "";
-    const checked = result.verified
-      ? "every byte verified with SHA-256"
-      : `--lossy made one pass and lost ${
-        result.udp?.firstPassLossPercent.toFixed(2) ?? "some"
-      }% of the data`;
-    return `Measured${over} (pasa bench), ${
-      movedText(result)
-    }; ${checked}; nothing kept${security}\n` + udp;
+    const checked = !result.verified
+      ? null
+      : result.patternChecked
+      ? "every byte compared with its generated pattern"
+      : "every byte verified with SHA-256";
+    const lossy = `--lossy made one pass and lost ${
+      result.udp?.firstPassLossPercent.toFixed(2) ?? "some"
+    }% of the data`;
+    return `Measured${over} (pasa bench), ${movedText(result)}; ${
+      checked ?? lossy
+    }; nothing kept${security}\n` + udp;
   }
   if (!result.verified) {
     const kept = (result.incomplete ?? []).map((n) =>

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileResult, totalsOf } from "../lib/accounting.ts";
-import { movedText } from "../lib/report.ts";
+import { movedText, renderSummary } from "../lib/report.ts";
 
 const MiB = 1024 * 1024;
 
@@ -58,4 +58,31 @@ Deno.test("the summary says apart what was already there and what was sent", () 
     movedText({ ...base, ...totalsOf([fileResult("f", MiB, 0, "", 1)], 2) }),
     "1.0 MiB in 2.00 s (524.3 kB/s)",
   );
+});
+
+Deno.test("a receiver's summary of a measurement says how it was checked and that nothing was kept", () => {
+  const base = {
+    role: "receiver" as const,
+    peer: "",
+    files: [],
+    dirs: 0,
+    measurement: true,
+    encrypted: false,
+    ...totalsOf([fileResult("pasa-bench.bin", 8 * MiB, 0, "", 1)], 1),
+  };
+  const compared = renderSummary({
+    ...base,
+    verified: true,
+    patternChecked: true,
+  });
+  assert.match(
+    compared,
+    /^Measured \(pasa bench\), 8\.0 MiB in 1\.00 s \(8\.4 MB\/s\); every byte compared with its generated pattern; nothing kept; NOT encrypted/,
+  );
+  const lossy = renderSummary({ ...base, verified: false });
+  assert.match(
+    lossy,
+    /--lossy made one pass and lost some% of the data; nothing kept/,
+  );
+  assert.doesNotMatch(lossy + compared, /\.pasa\.part|Kept/);
 });
