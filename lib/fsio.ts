@@ -487,6 +487,19 @@ export class PartFile implements FileSink {
     }
   }
 
+  /**
+   * Starts writing back what is written so far, in the background, so that
+   * the sync before the rename has less left to wait for (a UDP body, whose
+   * slots are written by position, calls it once every slot is in).
+   */
+  writeBack(): void {
+    if (!this.#open || this.#syncing !== undefined) return;
+    this.#unsynced = 0;
+    this.#syncing = this.file.syncData().catch(() => {}).finally(() => {
+      this.#syncing = undefined;
+    });
+  }
+
   async commit(meta: FileMeta = {}): Promise<void> {
     let opened: Deno.FileInfo;
     try {

@@ -28,7 +28,7 @@ import {
   udpDispatcher,
   type UdpSendContext,
 } from "./udp_send.ts";
-import type { PartFile } from "./fsio.ts";
+import { PartFile } from "./fsio.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import { DatagramOpener } from "./records.ts";
 import { resumable } from "./resume.ts";
@@ -217,6 +217,11 @@ export class UdpBodies implements BodyTransport {
     const current = this.#next!;
     this.#current = current;
     const complete = await receivePasses(this.#passes, current.handler, index);
+    if (complete && current.part instanceof PartFile) {
+      // Every slot is in: the disk writes back while the hash is finished.
+      current.handler.flush();
+      current.part.writeBack();
+    }
     this.#next = await this.#prepare(index + 1); // ready before the sender moves on
     await this.#ctx.send({ type: "udp-file-done", index, complete });
     if (!complete) {

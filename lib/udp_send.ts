@@ -151,6 +151,10 @@ export interface UdpSendContext {
   sentBytes: number;
   /** When the first datagram went out (performance.now()), or -1. */
   firstSent: number;
+  /** When the last one did. */
+  lastSent: number;
+  /** Bytes of the first datagram (before the time the average is over). */
+  firstSentBytes: number;
   retransmittedBytes: number;
   repairRounds: number;
   clock0: number;
@@ -205,7 +209,12 @@ export async function sendUdpFile(
     );
     const wait = ctx.pacer.take(out.length);
     if (wait) await wait;
-    if (ctx.firstSent < 0) ctx.firstSent = performance.now();
+    const now = performance.now();
+    if (ctx.firstSent < 0) {
+      ctx.firstSent = now;
+      ctx.firstSentBytes = out.length;
+    }
+    ctx.lastSent = now;
     ctx.sentBytes += out.length;
     try {
       await ctx.socket.send(out, ctx.address);
@@ -239,11 +248,23 @@ export async function sendUdpFile(
     return false;
   };
 
-  /** Sends consecutive slots from `first` on, as many per datagram as the sizing allows, but none the receiver kept. */
-  const sendSlots = async (first: number, bytes: Uint8Array) => {
+  /**
+   * Sends consecutive slots from `first` on, as many per datagram as the
+   * sizing allows, but none the receiver kept. With `hashing`, feeds every
+   * slot to it in order, kept or sent, a datagram's worth at a time: spread
+   * out so, hashing never stalls the pacer for a whole block.
+   */
+  const sendSlots = async (
+    first: number,
+    bytes: Uint8Array,
+    hashing?: Hash,
+  ) => {
     const count = Math.ceil(bytes.length / payload);
+    const slice = (k: number, n: number) =>
+      bytes.subarray(k * payload, Math.min(bytes.length, (k + n) * payload));
     for (let k = 0; k < count;) {
       if (isKept(first + k)) {
+        hashing?.update(slice(k, 1));
         k++;
         continue;
       }
@@ -251,17 +272,17 @@ export async function sendUdpFile(
       for (let j = 1; j < n; j++) {
         if (isKept(first + k + j)) n = j;
       }
-      await sendSlot(
-        first + k,
-        bytes.subarray(k * payload, Math.min(bytes.length, (k + n) * payload)),
-      );
+      await sendSlot(first + k, slice(k, n));
+      hashing?.update(slice(k, n));
       k += n;
     }
   };
 
-  // First pass: in order, hashing as we read.
-  for (let offset = from; offset < size; offset += block.length) {
-    const piece = block.subarray(0, Math.min(block.length, size - offset));
+  // First pass: in order, hashing as we send. The next block is read while
+  // this one goes out, so that the pacer never waits for the disk.
+  const blocks = [block, new Uint8Array(block.length)];
+  const readBlock = async (offset: number, into: Uint8Array) => {
+    const piece = into.subarray(0, Math.min(into.length, size - offset));
     try {
       await input.readAt(offset, piece);
     } catch (error) {
@@ -272,8 +293,16 @@ export async function sendUdpFile(
         "io",
       );
     }
-    hash.update(piece);
-    await sendSlots(offset / payload, piece);
+    return piece;
+  };
+  let reading = from < size ? readBlock(from, blocks[0]!) : undefined;
+  reading?.catch(() => {}); // awaited below; not unhandled meanwhile
+  for (let offset = from, k = 0; offset < size; offset += block.length, k++) {
+    const piece = await reading!;
+    const next = offset + block.length;
+    reading = next < size ? readBlock(next, blocks[(k + 1) % 2]!) : undefined;
+    reading?.catch(() => {});
+    await sendSlots(offset / payload, piece, hash);
     ctx.state.fileBytes = offset + piece.length;
     ctx.state.doneBytes += piece.length;
   }
@@ -375,6 +404,8 @@ export function openUdp(
     sequence: 0,
     sentBytes: 0,
     firstSent: -1,
+    lastSent: -1,
+    firstSentBytes: 0,
     retransmittedBytes: 0,
     repairRounds: 0,
     clock0: performance.now(),
@@ -427,11 +458,20 @@ export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
 }
 
 /**
- * What was really sent, on average, in bit/s, from the first datagram to
- * now: never more than the path took in, whatever the controller allowed.
+ * What was really sent, on average, in bit/s, while datagrams went out:
+ * the bytes after the first datagram over the time from it to the last
+ * one, so that neither waiting for the receiver's replies nor its final
+ * checks dilute the figure (with one datagram: to now). Never more than the
+ * path took in, whatever the controller allowed.
  */
 function averageSent(udp: UdpSendContext): number {
   if (udp.firstSent < 0) return 0;
+  if (udp.lastSent > udp.firstSent) {
+    const seconds = (udp.lastSent - udp.firstSent) / 1000;
+    return Math.round(
+      rate((udp.sentBytes - udp.firstSentBytes) * 8, seconds),
+    );
+  }
   const seconds = (performance.now() - udp.firstSent) / 1000;
   return Math.round(rate(udp.sentBytes * 8, seconds));
 }

@@ -306,6 +306,12 @@ const MUTANTS: Mutant[] = [
     to: "        : true,",
     tests: ["bench_report_test.ts", "bench_test.ts"],
   },
+  {
+    file: "lib/udp_send.ts",
+    from: "        hashing?.update(slice(k, 1));",
+    to: "",
+    tests: ["resume_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */
