@@ -12,7 +12,7 @@
  *
  *   deno task bench [--size 1GiB] [--runs 3] [--dir DIR]
  *                   [--lab 1gbit|off] [--lab-loss 0,0.02] [--lab-size 256MiB]
- *                   [--lab-only]
+ *                   [--lab-only] [--many 10000|0]
  *
  * @module
  */
@@ -25,6 +25,7 @@ import { labUnavailable } from "../scripts/lab.ts";
 import { labBench } from "./lab.ts";
 import { floorLine, floorOf } from "./floor.ts";
 import { cryptoCosts } from "../lib/crypto_costs.ts";
+import { generateTree, tarNc } from "./many.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     "lab-loss": { type: "string", default: "0,0.02" },
     "lab-size": { type: "string", default: "256MiB" },
     "lab-only": { type: "boolean", default: false },
+    many: { type: "string", default: "10000" },
   },
 });
 const size = parseSize(values.size!);
@@ -412,6 +414,47 @@ async function floorPart(
   );
 }
 
+/** A folder of many small files: pasa against `tar | nc`, same run. */
+async function manyPart(): Promise<void> {
+  const count = Number(values.many);
+  if (!(count > 0)) return;
+  const src = join(dir, "many-src");
+  await Deno.remove(src, { recursive: true }).catch(() => {});
+  say(`\nGenerating ${count} files of 100 B to 8 KB in ${src} ...`);
+  const bytes = await generateTree(src, count);
+  const out = join(dir, "many-out");
+  const pasa: Run[] = [];
+  const tar: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    pasa.push(await pasaOnce(src, out));
+    if (hasNc) tar.push(await tarNc(src, join(dir, "tar-out"), freePort()));
+  }
+  const p = median(pasa.map((r) => r.seconds));
+  say(
+    `${count} files, ${mb(bytes)} MB, over loopback, median of ${runs}:`,
+  );
+  const rss = (side: "sendRss" | "recvRss") =>
+    mb(Math.max(...pasa.map((r) => r[side] ?? 0)));
+  say(
+    `  pasa (encrypted)       ${p.toFixed(2)} s  ${
+      (count / p).toFixed(0)
+    } files/s; peak RSS sender ${rss("sendRss")} MB, receiver ${
+      rss("recvRss")
+    } MB`,
+  );
+  if (tar.length > 0) {
+    const t = median(tar);
+    say(
+      `  tar c | nc -> tar x    ${t.toFixed(2)} s  ${
+        (count / t).toFixed(0)
+      } files/s  pasa/tar = ${(p / t).toFixed(1)} (tar: no hash, no fsync)`,
+    );
+  }
+  await Deno.remove(src, { recursive: true }).catch(() => {});
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  await Deno.remove(join(dir, "tar-out"), { recursive: true }).catch(() => {});
+}
+
 /** The lab part, when this machine can build one. */
 async function labPart(): Promise<void> {
   if (values.lab === "off") return;
@@ -438,7 +481,10 @@ async function labPart(): Promise<void> {
 }
 
 try {
-  if (!values["lab-only"]) await loopbackBench();
+  if (!values["lab-only"]) {
+    await loopbackBench();
+    await manyPart();
+  }
   await labPart();
 } finally {
   if (values.dir === undefined) {

@@ -74,6 +74,10 @@ export interface BodyTransport {
   receive(index: number): Promise<FileBody | undefined>;
   /** The body checked out: puts it under its final name. */
   commit(body: FileBody, entry: FileEntry): Promise<void>;
+  /** Whether its bodies may be committed in groups by the session (they are whole files, in order). */
+  readonly groupCommit: boolean;
+  /** The session takes the body just received, to commit it with others: forget it. */
+  handOver(): void;
   /** `error` cut the transfer: keeps what a rerun can resume, discards the rest. */
   abandon(error: unknown): Promise<void>;
   /** Statistics for `done` and the summary (UDP's). */
@@ -109,8 +113,10 @@ export interface BodySender {
   ): Promise<SentBody>;
   /** A read failed mid-body: tells the receiver the file is abandoned, where it can. */
   abort(error: PasaError): Promise<void>;
-  /** A `file-end` frame as this transport sends it after a body. */
-  fileEnd(frame: Uint8Array): Uint8Array;
+  /** Sends a `file-end` frame after a body, as this transport does. */
+  end(frame: Uint8Array): Promise<void>;
+  /** Writes out whatever it gathered: before the session waits on the receiver. */
+  flush(): Promise<void>;
   /** Takes the receiver's frames meant for the transport (UDP's), if it has any. */
   readonly onReply: ((m: Message) => void) | undefined;
   /** The session failed: wakes whatever waits on the receiver. */

@@ -7,8 +7,7 @@
 
 import type { createHash } from "node:crypto";
 import { NetworkError, type PasaError } from "./errors.ts";
-import { type ByteSource, writeAll } from "./frames.ts";
-import type { Link } from "./link.ts";
+import { type ByteSink, type ByteSource, writeAll } from "./frames.ts";
 import { displayName } from "./names.ts";
 import { CHUNK_SIZE } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
@@ -32,7 +31,7 @@ export interface BodyOptions {
  * place in front of its payload, so one write sends both. Returns the count.
  */
 export async function streamBody(
-  link: Link,
+  link: ByteSink,
   input: ByteSource,
   size: number | null,
   hash: ReturnType<typeof createHash>,

@@ -153,6 +153,18 @@ export class FrameReader {
     return out;
   }
 
+  /**
+   * Resolves once at least one byte is buffered, or the stream ended: for
+   * a caller that acts if nothing comes soon. Call nothing else on this
+   * reader until it resolves.
+   */
+  async whenReadable(): Promise<void> {
+    if (this.buffered === 0) {
+      this.#grow();
+      await this.#readMore();
+    }
+  }
+
   /** Reads a big-endian u32. */
   async readU32(what: string): Promise<number> {
     const b = await this.readExact(4, what);

@@ -18,10 +18,16 @@ export interface Input extends ByteSource {
 
 /** A local file as an {@link Input}. */
 export class FileInput implements Input {
-  constructor(readonly file: Deno.FsFile) {}
+  /** `small`: read synchronously (a small file: cheaper than a trip to the thread pool). */
+  constructor(readonly file: Deno.FsFile, readonly small = false) {}
 
   read(p: Uint8Array): Promise<number | null> {
-    return this.file.read(p);
+    if (!this.small) return this.file.read(p);
+    try {
+      return Promise.resolve(this.file.readSync(p));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async readAt(position: number, into: Uint8Array): Promise<void> {

@@ -17,6 +17,7 @@ import type {
   BodyContext,
   BodyTransport,
   FileBody,
+  FileEntry,
   ResumeState,
 } from "./bodies.ts";
 import { FrameReader } from "./frames.ts";
@@ -50,6 +51,30 @@ import { TcpBodies } from "./tcp_bodies.ts";
 import { findPrefixes, type Prefix, settleResume } from "./resume.ts";
 import { formatBytes } from "./units.ts";
 import { fileResult, totalsOf } from "./accounting.ts";
+import { CommitGroup, GROUP_WAIT_MS } from "./group_commit.ts";
+import { PartFile } from "./fsio.ts";
+import { resumable } from "./resume.ts";
+
+/** Whether `arrival` is still pending after `ms`. */
+async function quietFor(arrival: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = await Promise.race([
+    arrival.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return silent;
+}
+
+/** A file received whole and checked, until it is acknowledged. */
+interface Received {
+  index: number;
+  entry: FileEntry;
+  body: FileBody;
+  fileStart: number;
+}
 
 /** Options of {@link receiveSession}. */
 export interface ReceiveOptions {
@@ -120,6 +145,8 @@ export async function receiveSession(
   let entries: Entry[] | undefined;
   let vetted = false;
   let bodies: BodyTransport | undefined;
+  // Small files received whole, waiting to be made durable together.
+  const group = new CommitGroup<Received>();
   let held = 0;
   // Directories this session made or found: each is looked up once.
   const known = new Set<string>();
@@ -274,17 +301,9 @@ export async function receiveSession(
 
     const files: FileResult[] = [];
     const incomplete: string[] = [];
-    for (let index = 0; index < fileEntries.length; index++) {
-      const entry = fileEntries[index]!;
-      const fileStart = performance.now();
-      const body = await transport.receive(index);
-      if (!body) {
-        incomplete.push(entry.path);
-        continue;
-      }
-      await checkFileEnd(reader, index, entry, body);
-      link.touch();
-      await transport.commit(body, entry);
+    /** Acknowledges a file durable under its final name, and reports it. */
+    const confirm = async (done: Received) => {
+      const { index, entry, body, fileStart } = done;
       await send({ type: "file-ok", index, sha256: body.sha256 });
       const file = fileResult(
         entry.path,
@@ -295,7 +314,44 @@ export async function receiveSession(
       );
       files.push(file);
       options.onFile?.(file);
+    };
+    const commitGroup = async () => {
+      for (const done of await group.commit()) await confirm(done);
+    };
+    for (let index = 0; index < fileEntries.length; index++) {
+      const entry = fileEntries[index]!;
+      // A large file commits alone: the small ones before it go first.
+      if (!group.takes(entry.size)) await commitGroup();
+      // A sender may wait for each file-ok before sending on: what is held
+      // is committed when nothing arrives for a moment.
+      if (group.size > 0 && reader.buffered === 0) {
+        // Its failure (the stream ended) is for the next read to report.
+        const readable = reader.whenReadable().catch(() => {});
+        if (await quietFor(readable, GROUP_WAIT_MS)) await commitGroup();
+        await readable;
+      }
+      const fileStart = performance.now();
+      const body = await transport.receive(index);
+      if (!body) {
+        incomplete.push(entry.path);
+        continue;
+      }
+      await checkFileEnd(reader, index, entry, body);
+      link.touch();
+      const done = { index, entry, body, fileStart };
+      if (
+        transport.groupCommit && !bench && body.sink instanceof PartFile &&
+        group.takes(entry.size)
+      ) {
+        transport.handOver();
+        if (group.add(body.sink, entry, body.bytes, done)) await commitGroup();
+        continue;
+      }
+      await commitGroup(); // what is held goes first: file-oks in manifest order
+      await transport.commit(body, entry);
+      await confirm(done);
     }
+    await commitGroup();
     transport.close();
     const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
     const stats = transport.stats(incomplete.length === 0);
@@ -324,6 +380,7 @@ export async function receiveSession(
     if (context.pattern) result.patternChecked = true;
     return result;
   } catch (error) {
+    await group.release(resumable(error));
     await bodies?.abandon(error);
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;

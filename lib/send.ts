@@ -13,12 +13,7 @@ import {
   PasaError,
   ProtocolError,
 } from "./errors.ts";
-import {
-  type ByteSource,
-  FrameReader,
-  writeAll,
-  writeControl,
-} from "./frames.ts";
+import { type ByteSource, FrameReader, writeControl } from "./frames.ts";
 import type { Link } from "./link.ts";
 import { displayName } from "./names.ts";
 import {
@@ -77,6 +72,9 @@ export interface SendOptions {
   /** Called when the receiver already has the whole file (same SHA-256): nothing is sent. */
   onSkipped?: (name: string) => void;
 }
+
+/** Files up to this size are read synchronously. */
+const SMALL_FILE = 1024 * 1024;
 
 interface Pending {
   name: string;
@@ -192,7 +190,7 @@ export async function sendSession(
           ? source.input()
           : source.local === null
           ? options.stdin
-          : await openFile(source.local!);
+          : await openFile(source.local!, entry.size);
         if (input === undefined) {
           throw new TypeError("No standard input to send from");
         }
@@ -218,10 +216,11 @@ export async function sendSession(
             size: item.bytes,
             sha256: item.sha256,
           });
-          await writeAll(link, transport.fileEnd(end));
+          await transport.end(end);
         }
         index++;
       }
+      await transport.flush();
     } catch (error) {
       // A receiver that stopped us mid-stream says why in an error frame.
       await replies.catch(() => {});
@@ -256,8 +255,16 @@ export async function sendSession(
   }
 }
 
-async function openFile(path: string): Promise<FileInput> {
+async function openFile(
+  path: string,
+  size: number | null,
+): Promise<FileInput> {
   try {
+    // A small file is opened and read without trips to the thread pool:
+    // for a folder of them, those round trips are most of the time.
+    if (size !== null && size <= SMALL_FILE) {
+      return new FileInput(Deno.openSync(path, { read: true }), true);
+    }
     return new FileInput(await Deno.open(path, { read: true }));
   } catch (error) {
     throw new NetworkError(

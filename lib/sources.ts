@@ -159,7 +159,9 @@ async function walk(
       add({ entry: { path, type: "dir" } });
       await walk(local, path, add, warnings);
     } else if (child.isFile) {
-      add({ entry: fileEntry(path, await Deno.lstat(local)), local });
+      // Synchronously: one trip to the thread pool per file is most of the
+      // time a folder of many small files takes to list.
+      add({ entry: fileEntry(path, Deno.lstatSync(local)), local });
     } else {
       warnings.push(
         `Skipped ${displayName(local)}: not a regular file or directory`,

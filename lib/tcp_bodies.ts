@@ -40,6 +40,7 @@ import { resumable } from "./resume.ts";
 import type { TransferState } from "./session.ts";
 import { formatBytes } from "./units.ts";
 import { noDigest, PatternSink } from "./pattern.ts";
+import { Coalescer } from "./coalesce.ts";
 
 /** A sink for a skipped file's (empty) body. */
 const DISCARD: FileSink = {
@@ -128,6 +129,12 @@ export class TcpBodies implements BodyTransport {
     this.#sink = undefined;
   }
 
+  readonly groupCommit = true;
+
+  handOver(): void {
+    this.#sink = undefined;
+  }
+
   async abandon(error: unknown): Promise<void> {
     const sink = this.#sink;
     this.#sink = undefined;
@@ -160,6 +167,8 @@ export class TcpBodySender implements BodySender {
   #failed: () => PasaError | undefined;
   #buffers = bodyBuffers();
   #newHash: () => Hash;
+  /** Small files' chunks and ends, gathered into larger writes. */
+  #out: Coalescer;
 
   /**
    * `failed` returns the receiver's error once it sent one: streaming stops.
@@ -177,6 +186,7 @@ export class TcpBodySender implements BodySender {
     this.#hooks = hooks;
     this.#failed = failed;
     this.#newHash = newHash;
+    this.#out = new Coalescer(link);
   }
 
   async send(
@@ -197,7 +207,7 @@ export class TcpBodySender implements BodySender {
     const offset = start?.offset ?? 0;
     const hash = start?.hash ?? this.#newHash();
     const bytes = offset + await streamBody(
-      this.#link,
+      this.#out,
       input,
       entry.size === null ? null : entry.size - offset,
       hash,
@@ -220,6 +230,7 @@ export class TcpBodySender implements BodySender {
   async abort(error: PasaError): Promise<void> {
     const header = new Uint8Array(4);
     new DataView(header.buffer).setUint32(0, ABORT_CHUNK);
+    await this.#out.flush(); // what came before goes first
     await writeAll(this.#link, header);
     await writeControl(this.#link, {
       type: "error",
@@ -229,10 +240,14 @@ export class TcpBodySender implements BodySender {
   }
 
   /** The closing zero-length chunk comes first: bytes 0..3 stay zero. */
-  fileEnd(frame: Uint8Array): Uint8Array {
+  end(frame: Uint8Array): Promise<void> {
     const out = new Uint8Array(4 + frame.length);
     out.set(frame, 4);
-    return out;
+    return writeAll(this.#out, out);
+  }
+
+  flush(): Promise<void> {
+    return this.#out.flush();
   }
 
   fail(): void {}

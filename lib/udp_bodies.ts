@@ -19,7 +19,7 @@ import type {
   SentBody,
 } from "./bodies.ts";
 import type { PasaError } from "./errors.ts";
-import type { ByteSource } from "./frames.ts";
+import { type ByteSource, writeAll } from "./frames.ts";
 import type { Input } from "./payload.ts";
 import type { SendStart } from "./resume.ts";
 import {
@@ -242,6 +242,13 @@ export class UdpBodies implements BodyTransport {
     this.#current = undefined;
   }
 
+  /** Each UDP body commits as it completes. */
+  readonly groupCommit = false;
+
+  handOver(): void {
+    this.#current = undefined;
+  }
+
   async abandon(error: unknown): Promise<void> {
     let keep = this.#current;
     if (keep && resumable(error)) {
@@ -325,8 +332,14 @@ export class UdpBodySender implements BodySender {
   }
 
   /** Over UDP no zero-length chunk comes before `file-end`. */
-  fileEnd(frame: Uint8Array): Uint8Array {
-    return frame;
+  /** The frame goes on the session's stream as it is. */
+  end(frame: Uint8Array): Promise<void> {
+    return writeAll(this.#udp.link, frame);
+  }
+
+  /** Nothing is gathered. */
+  flush(): Promise<void> {
+    return Promise.resolve();
   }
 
   fail(error: PasaError): void {

@@ -1,0 +1,130 @@
+/**
+ * Folders of many small files: committed in groups (lib/group_commit.ts),
+ * every file verified and durable under its final name before the sender
+ * hears of it, and a kill mid-folder leaves no torn file under a final name.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  CommitGroup,
+  GROUP_BYTES,
+  GROUP_FILE_MAX,
+  GROUP_FILES,
+} from "../lib/group_commit.ts";
+import type { PartFile } from "../lib/fsio.ts";
+import {
+  events,
+  listTree,
+  sendTo,
+  sha256File,
+  startListening,
+  tempDir,
+} from "./helpers.ts";
+
+/** `count` small files in folders of 100, sizes 1..8000 from a fixed rule, and one large file among them. */
+async function tree(root: string, count: number): Promise<string[]> {
+  const names: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const dir = join(root, `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) await Deno.mkdir(dir, { recursive: true });
+    const size = 1 + ((i * 7919) % 8000);
+    const name = join(dir, `f${i}.bin`);
+    await Deno.writeFile(
+      name,
+      new Uint8Array(size).map((_, k) => (k * 31 + i) & 0xff),
+    );
+    names.push(name);
+  }
+  const big = join(root, "d0", "large.bin");
+  await Deno.writeFile(big, new Uint8Array(3 * GROUP_FILE_MAX).fill(9));
+  names.push(big);
+  return names;
+}
+
+Deno.test("a group holds small files until it is full, by count or by bytes; a large file never waits", () => {
+  const group = new CommitGroup<number>();
+  const part = {} as PartFile;
+  assert.equal(group.takes(GROUP_FILE_MAX), true);
+  assert.equal(group.takes(GROUP_FILE_MAX + 1), false);
+  assert.equal(group.takes(null), false, "a size not known in advance");
+  for (let i = 1; i < GROUP_FILES; i++) {
+    assert.equal(group.add(part, {}, 10, i), false);
+  }
+  assert.equal(group.add(part, {}, 10, GROUP_FILES), true, "full by count");
+  const byBytes = new CommitGroup<number>();
+  assert.equal(byBytes.add(part, {}, GROUP_BYTES - 1, 1), false);
+  assert.equal(byBytes.add(part, {}, 1, 2), true, "full by bytes");
+});
+
+Deno.test("a folder of 1,200 small files and a large one arrives whole, every file acknowledged once and in order", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "src");
+  const names = await tree(src, 1200);
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening(["receive", "--out", out]);
+  const sent = await sendTo(receiver.port, src, "--json");
+  assert.equal(sent.code, 0, sent.stderr);
+  const acked = events(sent.stdout).filter((e) => e.event === "file").map((
+    e,
+  ) => e.name as string);
+  assert.equal(acked.length, names.length);
+  assert.equal(new Set(acked).size, acked.length, "each file once");
+  const sorted = [...acked].sort();
+  assert.deepEqual(acked, sorted, "in the order of the manifest");
+  await receiver.result();
+  for (const name of [names[0]!, names[599]!, names[1199]!, names[1200]!]) {
+    const copy = join(out, "src", name.slice(src.length + 1));
+    assert.equal(await sha256File(copy), await sha256File(name), copy);
+  }
+  const listed = await listTree(out);
+  assert.equal(listed.filter((p) => p.endsWith(".pasa.part")).length, 0);
+  assert.equal(listed.filter((p) => p.endsWith(".bin")).length, names.length);
+});
+
+Deno.test("kill -9 of the receiver mid-folder leaves every file under its final name whole, and the rerun completes", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "src");
+  const names = await tree(src, 3000);
+  const out = join(tmp.path, "out");
+  {
+    await using receiver = await startListening(["receive", "--out", out]);
+    const sending = sendTo(receiver.port, src);
+    // Bounded wait for some files to land, then kill the receiver.
+    for (let i = 0; i < 3000; i++) {
+      const landed = await listTree(out).catch(() => []);
+      if (landed.filter((p) => p.endsWith(".bin")).length >= 300) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    receiver.kill("SIGKILL");
+    await receiver.result().catch(() => {});
+    assert.notEqual((await sending).code, 0, "the sender saw the cut");
+  }
+  const landed = (await listTree(out)).filter((p) => p.endsWith(".bin"));
+  assert.ok(landed.length > 0 && landed.length < names.length + 1);
+  for (const rel of landed) {
+    const name = join(src, rel.slice("src/".length));
+    assert.equal(
+      await sha256File(join(out, rel)),
+      await sha256File(name),
+      `${rel} under its final name is whole`,
+    );
+  }
+  await using receiver = await startListening(["receive", "--out", out]);
+  const rerun = await sendTo(receiver.port, src, "--json");
+  assert.equal(rerun.code, 0, rerun.stderr);
+  await receiver.result();
+  // Files found whole are skipped, the rest sent: acknowledged in order all the same.
+  const said = events(rerun.stdout);
+  assert.ok(said.some((e) => e.event === "skipped"), "some were skipped");
+  const acked = said.filter((e) => e.event === "file").map((e) =>
+    e.name as string
+  );
+  assert.equal(acked.length, names.length);
+  assert.deepEqual(acked, [...acked].sort(), "in the order of the manifest");
+  const all = (await listTree(out)).filter((p) => p.endsWith(".bin"));
+  assert.equal(all.length, names.length);
+  assert.equal(
+    (await listTree(out)).filter((p) => p.endsWith(".pasa.part")).length,
+    0,
+  );
+});
