@@ -154,7 +154,15 @@ async function walk(
       );
       continue;
     }
-    checkName(path, local);
+    // Like a link, a name the receiver would refuse (a newline, a control
+    // character...) is skipped with a warning: the rest of the folder goes.
+    const reason = unsafeReason(path);
+    if (reason !== undefined) {
+      warnings.push(
+        `Skipped ${displayName(local)}: its name cannot be sent (${reason})`,
+      );
+      continue;
+    }
     if (child.isDirectory) {
       add({ entry: { path, type: "dir" } });
       await walk(local, path, add, warnings);

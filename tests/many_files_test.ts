@@ -128,3 +128,26 @@ Deno.test("kill -9 of the receiver mid-folder leaves every file under its final 
     0,
   );
 });
+
+Deno.test("a name that cannot travel inside a folder is skipped with a warning, like a link, and the rest goes", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "src");
+  await Deno.mkdir(src);
+  await Deno.writeTextFile(join(src, "good.txt"), "good");
+  await Deno.writeTextFile(join(src, "bad\nname.txt"), "bad");
+  await Deno.writeTextFile(join(src, "also.pasa.part"), "reserved");
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening(["receive", "--out", out]);
+  const sent = await sendTo(receiver.port, src);
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(
+    sent.stderr,
+    /Skipped .*bad\\x0aname\.txt"?: its name cannot be sent \(it contains a control character\)/,
+  );
+  assert.match(
+    sent.stderr,
+    /Skipped .*also\.pasa\.part: its name cannot be sent/,
+  );
+  await receiver.result();
+  assert.deepEqual(await listTree(out), ["src/", "src/good.txt"]);
+});
