@@ -8,6 +8,7 @@
  */
 
 import { type Interval, runBench } from "./bench.ts";
+import { ProgressTicker } from "./progress_events.ts";
 import { cryptoCosts } from "./crypto_costs.ts";
 import {
   benchCsv,
@@ -157,6 +158,10 @@ async function sendOnce(
   const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });
   say.connected(peer, cmd.listen);
   bar?.start();
+  const ticker = cmd.json
+    ? new ProgressTicker(state, (e) => say.progress(e))
+    : undefined;
+  ticker?.start();
   try {
     if (cmd.raw && only?.type === "file") {
       const file = await Deno.open(sources[0]!.local!, { read: true });
@@ -199,6 +204,7 @@ async function sendOnce(
     return result.verified ? ExitCode.ok : ExitCode.integrity;
   } finally {
     bar?.stop();
+    ticker?.stop();
   }
 }
 

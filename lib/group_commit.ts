@@ -21,6 +21,13 @@ export const GROUP_BYTES = 16 * 1024 * 1024;
 /** ...or when nothing more arrives for this long (a sender waiting for each `file-ok`). */
 export const GROUP_WAIT_MS = 5;
 
+/**
+ * Files held open across every group of this process: a `--keep` receiver
+ * serving many transfers at once must not run out of file descriptors.
+ */
+export const HELD_FILES_MAX = 512;
+let heldFiles = 0;
+
 interface Held<T> {
   part: PartFile;
   meta: FileMeta;
@@ -41,18 +48,29 @@ export class CommitGroup<T> {
     return this.#held.length;
   }
 
-  /** Holds a received file; true when the group is full and should be committed. */
+  /**
+   * Holds a received file; true when the group is full and should be
+   * committed (by count, by bytes, or because the process holds enough).
+   */
   add(part: PartFile, meta: FileMeta, bytes: number, item: T): boolean {
     this.#held.push({ part, meta, item });
     this.#bytes += bytes;
-    return this.#held.length >= GROUP_FILES || this.#bytes >= GROUP_BYTES;
+    heldFiles++;
+    return this.#held.length >= GROUP_FILES || this.#bytes >= GROUP_BYTES ||
+      heldFiles >= HELD_FILES_MAX;
+  }
+
+  #take(): Held<T>[] {
+    const held = this.#held;
+    this.#held = [];
+    this.#bytes = 0;
+    heldFiles -= held.length;
+    return held;
   }
 
   /** Commits every file held; returns their items in the order they came. */
   async commit(): Promise<T[]> {
-    const held = this.#held;
-    this.#held = [];
-    this.#bytes = 0;
+    const held = this.#take();
     if (held.length === 0) return [];
     await PartFile.commitAll(held.map((h) => [h.part, h.meta]));
     return held.map((h) => h.item);
@@ -63,9 +81,7 @@ export class CommitGroup<T> {
    * to confirm (`keep`), or are removed.
    */
   async release(keep: boolean): Promise<void> {
-    const held = this.#held;
-    this.#held = [];
-    this.#bytes = 0;
+    const held = this.#take();
     for (const { part } of held) {
       await (keep ? part.keep() : part.discard()).catch(() => {});
     }

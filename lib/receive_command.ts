@@ -15,6 +15,7 @@ import {
   type Ticket,
 } from "./admission.ts";
 import { reverseServer } from "./bench.ts";
+import { ProgressTicker } from "./progress_events.ts";
 import type { ReceiveCommand } from "./cli.ts";
 import {
   AuthError,
@@ -335,6 +336,10 @@ async function serve(
   });
   const state = new TransferState();
   const { bar, output } = progressFor(rt, cmd.quiet || !withBar, state);
+  // A one-shot receiver's --json says where it is; --keep's transfers overlap.
+  const ticker = cmd.json && withBar
+    ? new ProgressTicker(state, (e) => reporter.progress(e))
+    : undefined;
   const say = bar
     ? new Reporter(output, { json: cmd.json, quiet: cmd.quiet })
     : reporter;
@@ -345,6 +350,7 @@ async function serve(
     }
     say.connected(peer, cmd.from === undefined);
     bar?.start();
+    ticker?.start();
   };
   const scratch = new Scratch(cmd.maxSize);
   try {
@@ -406,6 +412,7 @@ async function serve(
     return result.incomplete ? ExitCode.integrity : ExitCode.ok;
   } finally {
     bar?.stop();
+    ticker?.stop();
     await scratch.close();
   }
 }

@@ -13,6 +13,7 @@ import type { FileResult, TransferResult } from "./session.ts";
 import { formatAddress } from "./tcp.ts";
 import { formatBits, type UdpStats } from "./udp.ts";
 import { formatBytes, formatDuration, formatRate } from "./units.ts";
+import type { ProgressEvent } from "./progress_events.ts";
 
 /** Where a reporter writes: data-free text streams. */
 export interface Output {
@@ -350,6 +351,11 @@ export class Reporter {
         } differs from this file: starting it over\n`,
       );
     }
+  }
+
+  /** `--json` only: where a long transfer is, at most once a second. */
+  progress(event: ProgressEvent): void {
+    if (this.json) this.#event({ event: "progress", ...event });
   }
 
   file(file: FileResult): void {

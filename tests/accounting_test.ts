@@ -86,3 +86,26 @@ Deno.test("a receiver's summary of a measurement says how it was checked and tha
   );
   assert.doesNotMatch(lossy + compared, /\.pasa\.part|Kept/);
 });
+
+Deno.test("a progress event's rate is over the bytes that moved since the one before", async () => {
+  const { progressEvent } = await import("../lib/progress_events.ts");
+  const { TransferState } = await import("../lib/session.ts");
+  const state = new TransferState();
+  state.setManifest([
+    { path: "a", type: "file", size: 100 * MiB },
+    { path: "b", type: "file", size: 100 * MiB },
+  ]);
+  state.beginFile(1, "b", 100 * MiB);
+  state.doneBytes = 150 * MiB;
+  assert.deepEqual(
+    progressEvent(state, { bytes: 140 * MiB, at: 1000 }, 1500),
+    {
+      files: 2,
+      file: 2,
+      name: "b",
+      bytes: 150 * MiB,
+      totalBytes: 200 * MiB,
+      bytesPerSecond: 20 * MiB,
+    },
+  );
+});

@@ -10,6 +10,7 @@ import {
   GROUP_BYTES,
   GROUP_FILE_MAX,
   GROUP_FILES,
+  HELD_FILES_MAX,
 } from "../lib/group_commit.ts";
 import type { PartFile } from "../lib/fsio.ts";
 import {
@@ -54,6 +55,13 @@ Deno.test("a group holds small files until it is full, by count or by bytes; a l
   const byBytes = new CommitGroup<number>();
   assert.equal(byBytes.add(part, {}, GROUP_BYTES - 1, 1), false);
   assert.equal(byBytes.add(part, {}, 1, 2), true, "full by bytes");
+  // Many transfers at once share a bound on the files held open.
+  const groups = Array.from({ length: 4 }, () => new CommitGroup<number>());
+  let full = 0;
+  for (let i = 0; i < HELD_FILES_MAX; i++) {
+    if (groups[i % 4]!.add(part, {}, 1, i)) full++;
+  }
+  assert.ok(full >= 1, "the process-wide bound makes a group commit");
 });
 
 Deno.test("a folder of 1,200 small files and a large one arrives whole, every file acknowledged once and in order", async () => {
@@ -150,4 +158,43 @@ Deno.test("a name that cannot travel inside a folder is skipped with a warning, 
   );
   await receiver.result();
   assert.deepEqual(await listTree(out), ["src/", "src/good.txt"]);
+});
+
+Deno.test("--json says where a long transfer is, at most once a second, and never more than there is", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "src");
+  await tree(src, 40);
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    join(tmp.path, "out"),
+  ]);
+  // UDP at a fixed 16 Mbit/s: the folder (about 3.3 MB) takes about two seconds.
+  const sent = await sendTo(
+    receiver.port,
+    src,
+    "--udp",
+    "--rate",
+    "16M",
+    "--json",
+  );
+  assert.equal(sent.code, 0, sent.stderr);
+  await receiver.result();
+  const said = events(sent.stdout);
+  const progress = said.filter((e) => e.event === "progress");
+  const summary = said.find((e) => e.event === "summary")!;
+  assert.ok(progress.length >= 1, "a progress event during the transfer");
+  assert.ok(
+    progress.length <= (summary.seconds as number) + 1,
+    `${progress.length} events in ${summary.seconds} s`,
+  );
+  for (const p of progress) {
+    assert.equal(p.files, 41);
+    assert.ok((p.bytes as number) <= (p.totalBytes as number));
+    assert.ok(
+      (p.bytesPerSecond as number) <= 16e6 / 8 * 1.5,
+      JSON.stringify(p),
+    );
+  }
 });
