@@ -53,7 +53,6 @@ import { formatBytes } from "./units.ts";
 import { fileResult, totalsOf } from "./accounting.ts";
 import { CommitGroup, GROUP_WAIT_MS } from "./group_commit.ts";
 import { PartFile } from "./fsio.ts";
-import { resumable } from "./resume.ts";
 
 /** Whether `arrival` is still pending after `ms`. */
 async function quietFor(arrival: Promise<void>, ms: number): Promise<boolean> {
@@ -380,7 +379,8 @@ export async function receiveSession(
     if (context.pattern) result.patternChecked = true;
     return result;
   } catch (error) {
-    await group.release(resumable(error));
+    // Files held for a group were whole and verified: a rerun confirms them.
+    await group.release(true);
     await bodies?.abandon(error);
     await hangUp(link, { report: shouldReport(error) ? error : undefined });
     throw error;

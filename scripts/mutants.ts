@@ -312,6 +312,21 @@ const MUTANTS: Mutant[] = [
     to: "",
     tests: ["resume_test.ts"],
   },
+  // Issue 14: group commit.
+  {
+    file: "lib/receive.ts",
+    from:
+      "      await commitGroup(); // what is held goes first: file-oks in manifest order",
+    to: "",
+    tests: ["many_files_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "        if (await quietFor(readable, GROUP_WAIT_MS)) await commitGroup();",
+    to: "",
+    tests: ["fuzz_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -198,3 +198,28 @@ Deno.test("--json says where a long transfer is, at most once a second, and neve
     );
   }
 });
+
+Deno.test("files already there, among others to send, are still acknowledged in manifest order", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "src");
+  const names = await tree(src, 300);
+  const out = join(tmp.path, "out");
+  // Every tenth file is already on the receiver: it is confirmed, not sent.
+  for (const [i, name] of names.entries()) {
+    if (i % 10 !== 5) continue;
+    const copy = join(out, "src", name.slice(src.length + 1));
+    await Deno.mkdir(join(copy, ".."), { recursive: true });
+    await Deno.copyFile(name, copy);
+  }
+  await using receiver = await startListening(["receive", "--out", out]);
+  const sent = await sendTo(receiver.port, src, "--json");
+  assert.equal(sent.code, 0, sent.stderr);
+  await receiver.result();
+  const said = events(sent.stdout);
+  assert.equal(said.filter((e) => e.event === "skipped").length, 30);
+  const acked = said.filter((e) => e.event === "file").map((e) =>
+    e.name as string
+  );
+  assert.equal(acked.length, names.length);
+  assert.deepEqual(acked, [...acked].sort(), "in the order of the manifest");
+});
