@@ -46,6 +46,8 @@ export interface ModeResult {
   offeredRate: number | null;
   /** Which round of `--runs` (from 1); null when there is one. */
   round: number | null;
+  /** Connections at once (TCP with `--parallel`; 1 otherwise). */
+  streams: number;
   /** Bytes that arrived (unique). */
   bytes: number;
   /** From the first body byte to the end: what the rates are over. */
@@ -126,6 +128,8 @@ export interface BenchOptions {
   datagramSize?: number;
   /** Run everything this many times, for a mean and a spread. @default {1} */
   runs?: number;
+  /** TCP runs use this many connections at once (iperf3's -P). @default {1} */
+  parallel?: number;
   /** Offered rates (bit/s) for a UDP --lossy sweep. */
   rates?: number[];
   /** Reporting interval. @default {1} */
@@ -172,9 +176,16 @@ async function startEmbedded(code: string | null): Promise<Embedded> {
 
 /** Label of a run, as the table and the chart show it. */
 export function modeLabel(
-  r: Pick<ModeResult, "mode" | "offeredRate"> & { round?: number | null },
+  r: Pick<ModeResult, "mode" | "offeredRate"> & {
+    round?: number | null;
+    streams?: number;
+  },
 ): string {
-  const name = r.mode === "udp-lossy" ? "udp --lossy" : r.mode;
+  const name = r.mode === "udp-lossy"
+    ? "udp --lossy"
+    : (r.streams ?? 1) > 1
+    ? `${r.mode} -P ${r.streams}`
+    : r.mode;
   const rated = r.offeredRate === null
     ? name
     : `${name} @ ${Math.round(r.offeredRate / 1e6)}M`;
@@ -265,8 +276,15 @@ async function measure(
   fileSize: number | null,
   lastUdpRate: number | undefined,
 ): Promise<ModeResult> {
-  const state = new TransferState();
-  const label = modeLabel({ mode, offeredRate: offered, round });
+  const streams = mode === "tcp" ? Math.max(1, options.parallel ?? 1) : 1;
+  const states = Array.from({ length: streams }, () => new TransferState());
+  /** All streams together: bytes moved, and when the first body began. */
+  const moved = () => states.reduce((n, s) => n + s.doneBytes, 0);
+  const firstStart = () => {
+    const begun = states.map((s) => s.startedAt).filter((t) => t >= 0);
+    return begun.length ? Math.min(...begun) : -1;
+  };
+  const label = modeLabel({ mode, offeredRate: offered, round, streams });
   const duration = options.durationSeconds;
   // UDP needs a size in advance: with --duration, what the rate moves in that time.
   const udpRate = offered ?? lastUdpRate ?? 1e9;
@@ -283,8 +301,8 @@ async function measure(
     const interval = (last ? recorder.finish : recorder.sample).call(
       recorder,
       performance.now(),
-      state.doneBytes,
-      state.startedAt,
+      moved(),
+      firstStart(),
     );
     if (interval) options.onInterval?.(label, interval);
   };
@@ -293,6 +311,7 @@ async function measure(
     mode,
     offeredRate: offered,
     round,
+    streams,
     bytes: 0,
     seconds: 0,
     setupSeconds: 0,
@@ -309,7 +328,11 @@ async function measure(
     check: null,
     intervals: recorder.intervals,
   };
-  try {
+  // One connection, pairing on its own, moving `share` bytes into `state`.
+  const oneStream = async (
+    state: TransferState,
+    share: number | null,
+  ): Promise<{ sent: TransferResult; local: boolean }> => {
     const conn = await connect(target);
     using link = new Link(conn, {
       timeoutMs: options.timeoutMs ?? 60_000,
@@ -318,7 +341,7 @@ async function measure(
         ? { pairing: { code: options.code, initiator: true } }
         : {}),
     });
-    const deadline = size === null
+    const deadline = share === null
       ? performance.now() + duration! * 1000
       : Infinity;
     // A generated payload can be checked where it lands, byte for byte,
@@ -326,11 +349,11 @@ async function measure(
     const pattern = options.file ? undefined : Pattern.random();
     const source: Source = pattern
       ? {
-        entry: { path: "pasa-bench.bin", type: "file", size },
-        input: () => new Payload(size, pattern, deadline),
+        entry: { path: "pasa-bench.bin", type: "file", size: share },
+        input: () => new Payload(share, pattern, deadline),
       }
       : {
-        entry: { path: basename(options.file!), type: "file", size },
+        entry: { path: basename(options.file!), type: "file", size: share },
         local: options.file!,
       };
     const remote = conn.remoteAddr as Deno.NetAddr;
@@ -341,8 +364,8 @@ async function measure(
         local,
         mode,
         offered,
-        size,
-        size === null ? duration! * 1000 : null,
+        share,
+        share === null ? duration! * 1000 : null,
         state,
         options.datagramSize,
       )
@@ -360,14 +383,36 @@ async function measure(
           },
         }),
       });
+    return { sent, local };
+  };
+  try {
+    // TCP in `streams` connections at once (iperf3's -P), the payload split
+    // between them; every stream must finish before the run is reported.
+    const shares = states.map((_, k) =>
+      size === null
+        ? null
+        : Math.floor(size / streams) + (k < size % streams ? 1 : 0)
+    );
+    const settled = await Promise.allSettled(
+      states.map((s, k) => oneStream(s, shares[k]!)),
+    );
+    const failure = settled.find((r) => r.status === "rejected");
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    const results = settled.map((r) =>
+      (r as PromiseFulfilledResult<{ sent: TransferResult }>).value.sent
+    );
+    const sent = results[0]!;
     clearInterval(timer);
     sample(true);
     // Rates are over the data's time, as iperf3's: not connecting or pairing.
-    const dataStart = state.startedAt >= 0 ? state.startedAt : started;
+    const dataStart = firstStart() >= 0 ? firstStart() : started;
     const seconds = (performance.now() - dataStart) / 1000;
     const u = sent.udp;
     // Over UDP, what arrived: a lossy pass delivers (100 - loss)% of the bytes.
-    const total = sent.files.reduce((n, f) => n + f.bytes, 0) ||
+    const total = results.flatMap((r) => r.files).reduce(
+      (n, f) => n + f.bytes,
+      0,
+    ) ||
       (u ? Math.round((size ?? 0) * (1 - u.firstPassLossPercent / 100)) : 0);
     const sentRate = u ? u.rateBitsPerSecond : null;
     const cpu = process.cpuUsage(cpuBefore);
@@ -388,8 +433,8 @@ async function measure(
       outOfOrder: u?.outOfOrder ?? null,
       retransmittedBytes: u?.retransmittedBytes ?? null,
       jitterMs: u?.jitterMs ?? null,
-      verified: sent.verified,
-      check: sent.patternChecked ? "pattern" : "sha256",
+      verified: results.every((r) => r.verified),
+      check: results.every((r) => r.patternChecked) ? "pattern" : "sha256",
     };
   } catch (error) {
     return {

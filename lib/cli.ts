@@ -65,12 +65,12 @@ export interface SendCommand extends CommonFlags {
   retry: number;
 }
 
-/** `--runs`: a whole number from 1 to 100. */
-function runCount(text: string): number {
+/** `--runs`, `--parallel`: a whole number from 1 to `max`. */
+function runCount(text: string, flag: string, max = 100): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 100) {
+  if (!/^\d+$/.test(text) || n < 1 || n > max) {
     throw new UsageError(
-      `Invalid --runs "${text}": a whole number from 1 to 100`,
+      `Invalid ${flag} "${text}": a whole number from 1 to ${max}`,
     );
   }
   return n;
@@ -102,6 +102,8 @@ export interface BenchCommand {
   csv: boolean;
   /** Run everything this many times, for a mean and a spread. */
   runs: number;
+  /** TCP runs use this many connections at once. */
+  parallel: number;
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
@@ -467,6 +469,11 @@ ${EXIT_CODES}`,
     )
     .option("--csv", "print one CSV row per run instead of the table")
     .option(
+      "-P, --parallel <n>",
+      "TCP runs use n connections at once (1 to 128), the payload split between them, as iperf3 -P",
+      "1",
+    )
+    .option(
       "--runs <n>",
       "run everything n times (1 to 100) and report each kind's mean, standard deviation and range",
       "1",
@@ -512,7 +519,8 @@ ${EXIT_CODES}`,
         encrypt: o.encrypt === true,
         cost: o.cost === true,
         csv: o.csv === true,
-        runs: runCount(String(o.runs)),
+        runs: runCount(String(o.runs), "--runs"),
+        parallel: runCount(String(o.parallel), "--parallel", 128),
         timeoutMs: parseTimeout(String(o.timeout)),
         json: o.json === true,
         quiet: o.quiet === true,
@@ -534,6 +542,9 @@ ${EXIT_CODES}`,
       if (o.chart !== undefined) c.chart = String(o.chart);
       if (o.code !== undefined) c.code = String(o.code);
       checkSecurity(c);
+      if (c.file && c.parallel > 1) {
+        throw new UsageError("--file sends one real file: not with --parallel");
+      }
       if (c.file && (c.durationSeconds !== undefined || o.size !== "256MiB")) {
         throw new UsageError(
           "--file sends the whole file: not with --size or --duration",

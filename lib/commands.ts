@@ -260,6 +260,7 @@ export async function runBenchCommand(
         : {}),
       rates: cmd.rates,
       runs: cmd.runs,
+      parallel: cmd.parallel,
       ...(cmd.datagramSize !== undefined
         ? { datagramSize: cmd.datagramSize }
         : {}),

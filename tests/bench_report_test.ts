@@ -15,6 +15,7 @@ function run(overrides: Partial<ModeResult>): ModeResult {
     mode: "tcp",
     offeredRate: null,
     round: null,
+    streams: 1,
     bytes: 256 * 1024 * 1024,
     seconds: 0.5,
     setupSeconds: 0.1,

@@ -340,3 +340,25 @@ Deno.test("two receivers meeting still get a role error: only a bench request ma
   );
   assert.equal((await receiver.result()).code, 1);
 });
+
+Deno.test("pasa bench --parallel splits TCP over several connections and counts them together", async () => {
+  const r = await runPasa([
+    "bench",
+    "--size",
+    "3MiB",
+    "--parallel",
+    "3",
+    "--json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  const tcp = doc.end.modes[0];
+  assert.deepEqual(
+    [tcp.label, tcp.streams, tcp.bytes, tcp.verified],
+    ["tcp -P 3", 3, 3 * 1024 * 1024, true],
+  );
+  assert.equal(doc.end.modes[1].streams, 1, "UDP runs stay one stream");
+  const file = await runPasa(["bench", "--file", "x", "--parallel", "2"]);
+  assert.equal(file.code, 2);
+  assert.match(file.stderr, /not with --parallel/);
+});
