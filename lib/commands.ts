@@ -282,17 +282,24 @@ export async function runBenchCommand(
       rt.output.out(JSON.stringify(benchJson(result), null, 2) + "\n");
     } else rt.output.out((live ? "\n" : "") + renderBenchTable(result));
     if (cmd.chart) {
-      await Deno.writeTextFile(cmd.chart, renderBenchSvg(result)).catch(
-        (error) => {
-          throw new NetworkError(
-            `Cannot write ${cmd.chart}: ${(error as Error).message}`,
-            "io",
-            { cause: error },
-          );
-        },
-      );
+      // The SVG, and a PNG of it beside (for what takes no SVG).
+      const svg = renderBenchSvg(result);
+      const png = cmd.chart.replace(/\.svg$/i, "") + ".png";
+      const write = (path: string, data: string | Uint8Array) =>
+        (typeof data === "string"
+          ? Deno.writeTextFile(path, data)
+          : Deno.writeFile(path, data)).catch((error) => {
+            throw new NetworkError(
+              `Cannot write ${path}: ${(error as Error).message}`,
+              "io",
+              { cause: error },
+            );
+          });
+      await write(cmd.chart, svg);
+      const { svgToPng } = await import("./chart_png.ts");
+      await write(png, await svgToPng(svg));
       if (!cmd.json && !cmd.quiet) {
-        rt.output.out(`Chart written to ${cmd.chart}\n`);
+        rt.output.out(`Chart written to ${cmd.chart} and ${png}\n`);
       }
     }
     if (rt.signal.aborted) return ExitCode.interrupted;

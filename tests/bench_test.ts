@@ -177,7 +177,12 @@ Deno.test("pasa bench --rates sweeps UDP --lossy and --chart writes the SVG", as
     /\[tcp\] 0\.00-/,
     "interval lines as iperf3 prints them",
   );
-  assert.match(r.stdout, /Chart written to/);
+  assert.match(r.stdout, /Chart written to .*bench\.svg and .*bench\.png/);
+  // The PNG beside it: a real image (the signature, then a 900-pixel-wide header).
+  const png = await Deno.readFile(join(tmp.path, "bench.png"));
+  assert.deepEqual([...png.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
+  assert.equal(new DataView(png.buffer).getUint32(16), 900, "its width");
+  assert.ok(png.length > 20_000, `${png.length} bytes: text and lines drawn`);
   const svg = await Deno.readTextFile(chart);
   assert.equal([...svg.matchAll(/class="series"/g)].length, 5);
   assert.match(svg, /offered 100000M \(not reached\)/);
