@@ -65,17 +65,6 @@ export interface SendCommand extends CommonFlags {
   retry: number;
 }
 
-/** `--runs`, `--parallel`: a whole number from 1 to `max`. */
-function runCount(text: string, flag: string, max = 100): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > max) {
-    throw new UsageError(
-      `Invalid ${flag} "${text}": a whole number from 1 to ${max}`,
-    );
-  }
-  return n;
-}
-
 /** `pasa bench`. */
 export interface BenchCommand {
   kind: "bench";
@@ -519,8 +508,8 @@ ${EXIT_CODES}`,
         encrypt: o.encrypt === true,
         cost: o.cost === true,
         csv: o.csv === true,
-        runs: runCount(String(o.runs), "--runs"),
-        parallel: runCount(String(o.parallel), "--parallel", 128),
+        runs: parseCount(String(o.runs), "--runs", 100),
+        parallel: parseCount(String(o.parallel), "--parallel", 128),
         timeoutMs: parseTimeout(String(o.timeout)),
         json: o.json === true,
         quiet: o.quiet === true,
@@ -570,13 +559,13 @@ function positiveSeconds(text: string, flag: string): number {
   return n;
 }
 
-function parseCount(text: string, flag: string): number {
+function parseCount(text: string, flag: string, max = Infinity): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n < 1) {
+  if (!/^\d+$/.test(text.trim()) || n < 1 || n > max) {
     throw new UsageError(
-      `Invalid ${flag} ${
-        JSON.stringify(text)
-      }: expected a whole number of at least 1`,
+      `Invalid ${flag} ${JSON.stringify(text)}: expected a whole number ${
+        max === Infinity ? "of at least 1" : `from 1 to ${max}`
+      }`,
     );
   }
   return n;

@@ -98,6 +98,8 @@ export function noDigest(): Hash {
  * and UDP slots as a positioned file (any order).
  */
 export class PatternSink implements FileSink {
+  /** Each byte is compared where it lands: nothing is read back. */
+  readonly checksInPlace = true;
   #pattern: Pattern;
   #position = 0;
 
@@ -134,7 +136,7 @@ export class PatternSink implements FileSink {
     return bytes.length;
   }
 
-  /** Reads back what was checked: the pattern itself. */
+  /** Reads back what was checked: the pattern itself (a reader that does not ask {@link checksInPlace}). */
   readSync(into: Uint8Array): number {
     this.#pattern.fill(this.#position, into);
     this.#position += into.length;

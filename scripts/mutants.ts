@@ -327,6 +327,12 @@ const MUTANTS: Mutant[] = [
     to: "",
     tests: ["fuzz_test.ts"],
   },
+  {
+    file: "lib/send.ts",
+    from: "      await transport.flush();",
+    to: "",
+    tests: ["many_files_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */
