@@ -64,7 +64,7 @@ export function udpDefaults(
       : loopback
       ? SLOTS_PER_DATAGRAM_LOOPBACK
       : SLOTS_PER_DATAGRAM_NETWORK,
-    initialRate: loopback ? 2e9 : 5e8,
+    initialRate: loopback ? 1e9 : 5e8,
   };
 }
 
