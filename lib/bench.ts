@@ -32,6 +32,7 @@ import { udpDefaults } from "./udp_sizing.ts";
 import { formatBytes, rate } from "./units.ts";
 import { IntervalRecorder } from "./intervals.ts";
 import { PASA_VERSION } from "./version.ts";
+import { countersDelta, readNetCounters } from "./net_counters.ts";
 
 /** The three ways of moving data a bench compares. */
 export type BenchMode = "tcp" | "udp" | "udp-lossy";
@@ -76,6 +77,18 @@ export interface ModeResult {
   outOfOrder: number | null;
   retransmittedBytes: number | null;
   jitterMs: number | null;
+  /**
+   * UDP: datagrams the receiving host's kernel dropped during the run
+   * because a socket buffer was full (Linux `RcvbufErrors`, the whole
+   * host's): loss at the socket, not on the link. Null where not told.
+   */
+  kernelDrops: number | null;
+  /**
+   * TCP: segments this host sent again during the run (Linux
+   * `RetransSegs`, the whole host's), when this side sends. Null where
+   * not told. (Round-trip times are not: Deno gives no `TCP_INFO`.)
+   */
+  tcpRetransmits: number | null;
   /** Every byte checked: against the sender's SHA-256, or compared with the generated pattern. */
   verified: boolean;
   /** How: `pattern` (each byte compared where it landed), `sha256`, or null (failed before). */
@@ -107,6 +120,8 @@ export interface BenchResult {
     /** UDP slots: bytes of a one-slot datagram, and the most a reliable run's datagram carries (`--lossy`: one). */
     datagramSize: number;
     slotsPerDatagram: number;
+    /** The link's rate (bit/s) the user gave with `--link`, or null: a reference, not a measurement. */
+    linkBitsPerSecond: number | null;
   };
   modes: ModeResult[];
   sweep: ModeResult[];
@@ -132,6 +147,8 @@ export interface BenchOptions {
   parallel?: number;
   /** Offered rates (bit/s) for a UDP --lossy sweep. */
   rates?: number[];
+  /** The link's rate (bit/s) as the user gives it (`--link`): reported, never measured. */
+  linkBitsPerSecond?: number;
   /** Reporting interval. @default {1} */
   intervalSeconds?: number;
   /** Measure the other direction: the receiver sends, we receive. */
@@ -223,6 +240,7 @@ export async function runBench(
       intervalSeconds,
       datagramSize: udp.datagramSize,
       slotsPerDatagram: udp.slotsPerDatagram,
+      linkBitsPerSecond: options.linkBitsPerSecond ?? null,
     },
     modes: [],
     sweep: [],
@@ -294,6 +312,9 @@ async function measure(
       : mode === "tcp"
       ? null
       : Math.round((udpRate / 8) * duration));
+  const countersBefore = mode === "tcp" && !options.reverse
+    ? await readNetCounters()
+    : null;
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
   const recorder = new IntervalRecorder(intervalSeconds);
@@ -324,6 +345,8 @@ async function measure(
     outOfOrder: null,
     retransmittedBytes: null,
     jitterMs: null,
+    kernelDrops: null,
+    tcpRetransmits: null,
     verified: false,
     check: null,
     intervals: recorder.intervals,
@@ -417,6 +440,10 @@ async function measure(
     const sentRate = u ? u.rateBitsPerSecond : null;
     const cpu = process.cpuUsage(cpuBefore);
     const wall = performance.now() - started;
+    const kernel = countersDelta(
+      countersBefore,
+      countersBefore && await readNetCounters(),
+    );
     return {
       ...base,
       bytes: total,
@@ -433,6 +460,8 @@ async function measure(
       outOfOrder: u?.outOfOrder ?? null,
       retransmittedBytes: u?.retransmittedBytes ?? null,
       jitterMs: u?.jitterMs ?? null,
+      kernelDrops: u?.kernelDrops ?? null,
+      tcpRetransmits: kernel?.tcpRetransSegs ?? null,
       verified: results.every((r) => r.verified),
       check: results.every((r) => r.patternChecked) ? "pattern" : "sha256",
     };

@@ -57,6 +57,19 @@ function cpuBound(r: ModeResult): boolean {
   return r.mode === "tcp" && (r.localCpuPercent ?? 0) >= 90;
 }
 
+/** What the kernel counted during a run, where Linux told it (host-wide). */
+function kernelText(r: ModeResult): string | undefined {
+  if (r.kernelDrops !== null) {
+    return `${
+      modeLabel(r)
+    } ${r.kernelDrops} UDP datagrams dropped at the receiver's full socket buffers`;
+  }
+  if (r.tcpRetransmits !== null) {
+    return `${modeLabel(r)} ${r.tcpRetransmits} TCP segments sent again`;
+  }
+  return undefined;
+}
+
 /** The results table, one row per run. */
 export function renderBenchTable(result: BenchResult): string {
   const head = [
@@ -123,6 +136,27 @@ export function renderBenchTable(result: BenchResult): string {
       modeLabel(r)
     }: this side's CPU was busy ${r.localCpuPercent}% of the run: its figure may be this machine's limit, not the network's`
   );
+  const counted = [...result.modes, ...result.sweep].filter((r) => !r.error)
+    .flatMap((r) => kernelText(r) ?? []);
+  const kernel = counted.length === 0 ? [] : [
+    `the kernel counted, during each run, for the whole host (Linux /proc/net/snmp): ${
+      counted.join("; ")
+    }${
+      [...result.modes, ...result.sweep].some((r) => (r.kernelDrops ?? 0) > 0)
+        ? " (a datagram dropped at a socket is loss at the receiver, not on the link)"
+        : ""
+    }`,
+  ];
+  const link = s.linkBitsPerSecond;
+  const shares = link === null ? [] : [
+    `of the ${formatBits(link)} link (--link, as given): ` +
+    [...result.modes, ...result.sweep].filter((r) => !r.error).map((r) =>
+      `${modeLabel(r)} ${Math.round((r.bitsPerSecond / link) * 100)}%`
+    ).join(", ") +
+    ([...result.modes, ...result.sweep].some((r) => r.bitsPerSecond > link)
+      ? "; above 100%: the link is faster than --link says, or the path avoids it"
+      : ""),
+  ];
   return [
     `pasa bench against ${s.target}${
       s.embedded ? " (embedded receiver on loopback)" : ""
@@ -132,6 +166,8 @@ export function renderBenchTable(result: BenchResult): string {
     line(head),
     ...rows.map(line),
     "MB/s, Mbit/s: goodput, the payload delivered over the data's time (not connecting or pairing); sent: what the UDP sender put on the wire, headers and resends included",
+    ...kernel,
+    ...shares,
     ...summaryLines(result),
     ...short,
     ...bound,
@@ -226,6 +262,8 @@ const CSV_COLUMNS = [
   "out_of_order",
   "retransmitted_bytes",
   "jitter_ms",
+  "kernel_drops",
+  "tcp_retransmits",
   "local_cpu_percent",
   "check",
   "verified",
@@ -263,6 +301,8 @@ export function benchCsv(result: BenchResult): string {
       r.outOfOrder,
       r.retransmittedBytes,
       r.jitterMs,
+      r.kernelDrops,
+      r.tcpRetransmits,
       r.localCpuPercent,
       r.check,
       r.verified,
@@ -355,14 +395,17 @@ interface Panel {
   yMax?: number;
   /** Draw y = x (what was sent, all of it delivered), on a common scale. */
   identity?: boolean;
+  /** A horizontal line at this y, labelled: the link's rate. */
+  reference?: { y: number; label: string };
 }
 
 function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
   const all = p.series.flatMap((s) => s.points);
-  const top = Math.max(1e-9, ...all.map(([x, y]) => Math.max(x, y)));
+  const ref = p.reference?.y ?? 0;
+  const top = Math.max(1e-9, ref, ...all.map(([x, y]) => Math.max(x, y)));
   const xs = ticks(p.identity ? top : Math.max(1e-9, ...all.map(([x]) => x)));
   const ys = ticks(
-    p.identity ? top : p.yMax ?? Math.max(1e-9, ...all.map(([, y]) => y)),
+    p.identity ? top : p.yMax ?? Math.max(1e-9, ref, ...all.map(([, y]) => y)),
   );
   const xMax = xs.at(-1)!;
   const yMax = ys.at(-1)!;
@@ -416,6 +459,19 @@ function panel(p: Panel, x0: number, y0: number, w: number, h: number): string {
       `<text x="${px(end * 0.5).toFixed(1)}" y="${
         (py(end * 0.5) - 8).toFixed(1)
       }" text-anchor="end" font-size="11" fill="#666">y = x: all delivered</text>`,
+    );
+  }
+  if (p.reference) {
+    const at = py(p.reference.y).toFixed(1);
+    out.push(
+      `<line class="reference" x1="${x0}" y1="${at}" x2="${
+        x0 + w
+      }" y2="${at}" stroke="#555" stroke-dasharray="8 3"/>`,
+      `<text x="${x0 + w - 4}" y="${
+        (Number(at) - 5).toFixed(1)
+      }" text-anchor="end" font-size="11" fill="#444">${
+        esc(p.reference.label)
+      }</text>`,
     );
   }
   p.series.forEach((s, i) => {
@@ -502,6 +558,16 @@ function settingsLine(result: BenchResult): string {
   }</text>`;
 }
 
+/** The link's rate as a reference line, when `--link` gave it. */
+function linkReference(
+  result: BenchResult,
+): { reference?: { y: number; label: string } } {
+  const link = result.start.linkBitsPerSecond;
+  return link === null ? {} : {
+    reference: { y: link / 1e6, label: `link ${formatBits(link)} (--link)` },
+  };
+}
+
 /**
  * An SVG chart: throughput over time for each run and, after a sweep,
  * goodput and loss against the offered rate. Well-formed XML; every data
@@ -520,6 +586,7 @@ export function renderBenchSvg(result: BenchResult): string {
       })`,
       xLabel: "seconds",
       yLabel: "Mbit/s",
+      ...linkReference(result),
       // Steps: each interval is a flat segment at the rate it measured.
       // The legend carries each run's figure: a chart read alone says it.
       series: runs.map((r) => ({
@@ -555,6 +622,7 @@ export function renderBenchSvg(result: BenchResult): string {
         xLabel: "sent, Mbit/s (datagrams with headers, as measured)",
         yLabel: "goodput, Mbit/s",
         identity: true,
+        ...linkReference(result),
         series: [{
           name: "goodput",
           points: points((r) => r.bitsPerSecond / 1e6),

@@ -81,7 +81,7 @@ export interface BodyTransport {
   /** `error` cut the transfer: keeps what a rerun can resume, discards the rest. */
   abandon(error: unknown): Promise<void>;
   /** Statistics for `done` and the summary (UDP's). */
-  stats(complete: boolean): UdpStats | undefined;
+  stats(complete: boolean): Promise<UdpStats | undefined>;
   /** Stops what runs alongside; called once every body is in, and again at the end. */
   close(): void;
 }

@@ -93,6 +93,8 @@ export interface BenchCommand {
   runs: number;
   /** TCP runs use this many connections at once. */
   parallel: number;
+  /** The link's rate (bit/s), as the user knows it: a reference line and a share. */
+  link?: number;
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
@@ -468,6 +470,10 @@ ${EXIT_CODES}`,
       "1",
     )
     .option(
+      "--link <rate>",
+      "the link's rate, e.g. 1G: a reference line on the chart, and each run's goodput as a share of it",
+    )
+    .option(
       "--cost",
       "also measure what SHA-256 and ChaCha20-Poly1305 cost on this machine, on a line of their own",
     )
@@ -500,7 +506,7 @@ ${EXIT_CODES}`,
         rates: o.rates === undefined
           ? []
           : String(o.rates).split(",").filter((r) => r.trim() !== "").map(
-            parseRate,
+            (r) => parseRate(r, "--rates"),
           ),
         intervalSeconds: positiveSeconds(String(o.interval), "--interval"),
         reverse: o.reverse === true,
@@ -530,6 +536,7 @@ ${EXIT_CODES}`,
       }
       if (o.chart !== undefined) c.chart = String(o.chart);
       if (o.code !== undefined) c.code = String(o.code);
+      if (o.link !== undefined) c.link = parseRate(String(o.link), "--link");
       checkSecurity(c);
       if (c.file && c.parallel > 1) {
         throw new UsageError("--file sends one real file: not with --parallel");

@@ -259,6 +259,7 @@ export async function runBenchCommand(
         ? { durationSeconds: cmd.durationSeconds }
         : {}),
       rates: cmd.rates,
+      ...(cmd.link !== undefined ? { linkBitsPerSecond: cmd.link } : {}),
       runs: cmd.runs,
       parallel: cmd.parallel,
       ...(cmd.datagramSize !== undefined

@@ -353,7 +353,7 @@ export async function receiveSession(
     await commitGroup();
     transport.close();
     const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
-    const stats = transport.stats(incomplete.length === 0);
+    const stats = await transport.stats(incomplete.length === 0);
     await send({
       type: "done",
       files: files.length,

@@ -110,6 +110,9 @@ export function renderUdp(u: UdpStats): string {
     `retransmitted ${formatBytes(u.retransmittedBytes)} in ${
       plural(u.repairRounds, "repair round")
     }`,
+    ...(u.kernelDrops === undefined ? [] : [
+      `  the receiving host's kernel dropped ${u.kernelDrops} UDP datagrams meanwhile (socket buffers full)`,
+    ]),
     `  jitter ${u.jitterMs.toFixed(3)} ms; rate ${
       formatBits(u.rateBitsPerSecond)
     } (${passes})`,

@@ -151,8 +151,8 @@ export class TcpBodies implements BodyTransport {
     } else await sink?.discard();
   }
 
-  stats(): undefined {
-    return undefined;
+  stats(): Promise<undefined> {
+    return Promise.resolve(undefined);
   }
 
   close(): void {}

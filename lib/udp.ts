@@ -110,12 +110,12 @@ const RATE_UNITS: Record<string, number> = {
  * Parses a rate in bits per second, as iperf3 does: `500M`, `2G`, `1.5g`,
  * `800k`, `100000` (a trailing `bit/s` or `bps` is allowed).
  */
-export function parseRate(text: string): number {
+export function parseRate(text: string, flag = "--rate"): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:bit\/s|bps|b)?\s*$/i.exec(text);
   const value = m ? Number(m[1]) * RATE_UNITS[m[2]!.toLowerCase()]! : NaN;
   if (!m || !Number.isFinite(value) || value < 1000) {
     throw new UsageError(
-      `Invalid --rate ${
+      `Invalid ${flag} ${
         JSON.stringify(text)
       }: expected bits per second of at least 1k, like 500M or 2G`,
     );
@@ -455,6 +455,12 @@ export interface UdpStats {
   outOfOrder: number;
   duplicates: number;
   malformed: number;
+  /**
+   * UDP datagrams the receiving host's kernel dropped while this transfer
+   * ran because a socket buffer was full (Linux `RcvbufErrors`, for the
+   * whole host); absent where the receiver cannot read it.
+   */
+  kernelDrops?: number;
   retransmittedBytes: number;
   repairRounds: number;
   jitterMs: number;

@@ -31,6 +31,11 @@ import {
 import { PartFile } from "./fsio.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import { DatagramOpener } from "./records.ts";
+import {
+  countersDelta,
+  type NetCounters,
+  readNetCounters,
+} from "./net_counters.ts";
 import { resumable } from "./resume.ts";
 import {
   DATAGRAM_SIZE_MAX,
@@ -94,6 +99,8 @@ export class UdpBodies implements BodyTransport {
   #reports: ReturnType<typeof setInterval> | undefined;
   /** The endpoint's count of unreadable datagrams when this transfer began. */
   #strayBefore: number;
+  /** The host's kernel counters when this transfer began (null: not told). */
+  #kernelBefore: Promise<NetCounters | null>;
 
   constructor(ctx: BodyContext, endpoint: UdpEndpoint, request: UdpRequest) {
     this.#ctx = ctx;
@@ -120,6 +127,7 @@ export class UdpBodies implements BodyTransport {
       endpointSeen: endpoint.received,
     };
     this.#strayBefore = endpoint.malformed;
+    this.#kernelBefore = readNetCounters();
   }
 
   /** Finished files are not offered over UDP (PROTOCOL.md 5.3). */
@@ -263,7 +271,11 @@ export class UdpBodies implements BodyTransport {
     }
   }
 
-  stats(complete: boolean): UdpStats {
+  async stats(complete: boolean): Promise<UdpStats> {
+    const kernel = countersDelta(
+      await this.#kernelBefore,
+      await readNetCounters(),
+    );
     // Counters are this transfer's: of the endpoint's unreadable datagrams
     // (for no transfer at all), only those that came while it ran.
     return receiverStats(
@@ -276,6 +288,7 @@ export class UdpBodies implements BodyTransport {
       this.#request.lossy,
       complete,
       this.#passes.lastPassEnd,
+      kernel?.udpRcvbufErrors,
     );
   }
 

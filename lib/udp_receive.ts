@@ -465,6 +465,7 @@ export function receiverStats(
   lossy: boolean,
   complete: boolean,
   passEnd: UdpPassEnd | undefined,
+  kernelDrops?: number,
 ): UdpStats {
   const loss = counters.firstPassSlots === 0
     ? 0
@@ -484,5 +485,6 @@ export function receiverStats(
     rateBitsPerSecond: passEnd?.rate ?? 0,
     lossy,
     complete,
+    ...(kernelDrops === undefined ? {} : { kernelDrops }),
   };
 }

@@ -494,6 +494,9 @@ export function senderStats(
     outOfOrder: num("outOfOrder"),
     duplicates: num("duplicates"),
     malformed: num("malformed"),
+    ...(typeof r.kernelDrops === "number"
+      ? { kernelDrops: r.kernelDrops }
+      : {}),
     retransmittedBytes: udp.retransmittedBytes,
     repairRounds: udp.repairRounds,
     jitterMs: num("jitterMs"),

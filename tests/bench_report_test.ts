@@ -28,6 +28,8 @@ function run(overrides: Partial<ModeResult>): ModeResult {
     outOfOrder: null,
     retransmittedBytes: null,
     jitterMs: null,
+    kernelDrops: null,
+    tcpRetransmits: null,
     verified: true,
     check: "pattern",
     intervals: [{
@@ -55,6 +57,7 @@ const fixed: BenchResult = {
     intervalSeconds: 1,
     datagramSize: 1472,
     slotsPerDatagram: 22,
+    linkBitsPerSecond: null,
   },
   modes: [
     run({}),
@@ -259,6 +262,50 @@ Deno.test("renderBenchTable() warns when a TCP run kept this side's CPU busy", (
     /tcp: this side's CPU was busy 96% of the run: its figure may be this machine's limit/,
   );
   assert.doesNotMatch(table(60), /CPU was busy/);
+});
+
+Deno.test("renderBenchTable() says what the kernel counted, and tells socket drops from link loss", () => {
+  const table = (overrides: Partial<ModeResult>) =>
+    renderBenchTable({ ...fixed, modes: [run(overrides)], sweep: [] });
+  assert.match(
+    table({ tcpRetransmits: 12 }),
+    /the kernel counted, during each run, for the whole host \(Linux \/proc\/net\/snmp\): tcp 12 TCP segments sent again\n/,
+  );
+  assert.match(
+    table({ mode: "udp", kernelDrops: 340, firstPassLossPercent: 1.5 }),
+    /udp 340 UDP datagrams dropped at the receiver's full socket buffers \(a datagram dropped at a socket is loss at the receiver, not on the link\)/,
+  );
+  assert.doesNotMatch(
+    table({ mode: "udp", kernelDrops: 0, firstPassLossPercent: 1.5 }),
+    /not on the link/,
+  );
+  assert.doesNotMatch(table({}), /kernel counted/, "null: nothing said");
+});
+
+Deno.test("--link puts the link's rate on the chart and each run's share of it in the table", () => {
+  const onLink: BenchResult = {
+    ...fixed,
+    start: { ...fixed.start, linkBitsPerSecond: 1e9 },
+    modes: [run({ bitsPerSecond: 940e6 })],
+    sweep: [],
+  };
+  assert.match(
+    renderBenchTable(onLink),
+    /of the 1.00 Gbit\/s link \(--link, as given\): tcp 94%\n/,
+  );
+  const svg = renderBenchSvg(onLink);
+  assertWellFormed(svg);
+  assert.match(svg, /class="reference"[^>]*stroke-dasharray="8 3"/);
+  assert.match(svg, /link 1.00 Gbit\/s \(--link\)/);
+  assert.match(
+    renderBenchTable({ ...onLink, modes: [run({ bitsPerSecond: 2e9 })] }),
+    /tcp 200%; above 100%: the link is faster than --link says/,
+  );
+  assert.doesNotMatch(renderBenchTable(fixed), /--link/);
+  assert.doesNotMatch(
+    renderBenchSvg({ ...fixed, sweep: [] }),
+    /class="reference"/,
+  );
 });
 
 Deno.test("benchCsv() has a header and a row per run, numbers plain, text quoted where it must be", () => {

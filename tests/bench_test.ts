@@ -289,10 +289,13 @@ Deno.test("pasa bench fails with exit 1 and a JSON error when the receiver is no
   assert.match(r.stdout, /connection refused/);
 });
 
-Deno.test("pasa bench with a bad flag exits 2", async () => {
+Deno.test("pasa bench with a bad rate exits 2, naming the flag it came from", async () => {
   const r = await runPasa(["bench", "--rates", "fast"]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /Invalid --rate "fast"/);
+  assert.match(r.stderr, /Invalid --rates "fast"/);
+  const link = await runPasa(["bench", "--link", "10"]);
+  assert.equal(link.code, 2);
+  assert.match(link.stderr, /Invalid --link "10": expected bits per second/);
 });
 
 Deno.test("pasa bench --reverse: the receive --keep sends, verified, and keeps nothing", async () => {

@@ -14,6 +14,7 @@ Deno.test("the pasa task grants exactly what the binary gets, never -A", () => {
     "--allow-write",
     "--allow-sys=networkInterfaces,statfs",
     "--allow-env=PASA_CODE",
+    "--allow-run=cat",
   ]);
 });
 

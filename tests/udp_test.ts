@@ -84,6 +84,13 @@ Deno.test("every fixture round-trips over UDP, verified", async () => {
   for (const v of Object.values(udp)) {
     assert.ok(typeof v === "boolean" || Number.isFinite(v));
   }
+  if (Deno.build.os === "linux") {
+    assert.equal(
+      typeof udp.kernelDrops,
+      "number",
+      "the receiver read its kernel's drop counter, with the task's --allow-run=cat",
+    );
+  }
 });
 
 /** What a transfer through the relay left behind. */
