@@ -18,7 +18,10 @@ export interface FileResult {
   resumedBytes: number;
   /** Of those, the bytes this transfer sent: `bytes - resumedBytes`. */
   sentBytes: number;
-  sha256: string;
+  /** The digest both ends agreed on; null for a file taken unchanged (nobody read it). */
+  sha256: string | null;
+  /** Already on the receiver with the same size and modification time: taken as it is, not read. */
+  unchanged?: true;
   /** From the start of this file's body to its confirmation. */
   seconds: number;
   /** Goodput: `sentBytes / seconds` (0 when nothing was sent). */
@@ -46,25 +49,61 @@ export function fileResult(
   };
 }
 
+/**
+ * The results of the files taken as they are (`indices` among `files`),
+ * and their bytes together.
+ */
+export function unchangedResults(
+  files: readonly { path: string; size: number | null }[],
+  indices: Iterable<number>,
+): { results: FileResult[]; bytes: number } {
+  const results: FileResult[] = [];
+  let bytes = 0;
+  for (const index of indices) {
+    const entry = files[index]!;
+    results.push(unchangedResult(entry.path, entry.size ?? 0));
+    bytes += entry.size ?? 0;
+  }
+  return { results, bytes };
+}
+
+/** A file the receiver took as it is, by size and modification time: nothing read, nothing sent. */
+export function unchangedResult(name: string, bytes: number): FileResult {
+  return {
+    name,
+    bytes,
+    resumedBytes: bytes,
+    sentBytes: 0,
+    sha256: null,
+    unchanged: true,
+    seconds: 0,
+    bytesPerSecond: 0,
+  };
+}
+
 /** A transfer's totals over its files; the rate over what was sent. */
 export interface Totals {
   bytes: number;
   resumedBytes: number;
+  /** Of those, the bytes of files taken unchanged (by size and time, not read). */
+  unchangedBytes: number;
   sentBytes: number;
   seconds: number;
   bytesPerSecond: number;
 }
 
 export function totalsOf(files: FileResult[], seconds: number): Totals {
-  let bytes = 0, resumedBytes = 0, sentBytes = 0;
+  let bytes = 0, resumedBytes = 0, sentBytes = 0, unchangedBytes = 0;
   for (const f of files) {
     bytes += f.bytes;
     resumedBytes += f.resumedBytes;
     sentBytes += f.sentBytes;
+    if (f.unchanged) unchangedBytes += f.bytes;
   }
   return {
     bytes,
     resumedBytes,
+    unchangedBytes,
     sentBytes,
     seconds,
     bytesPerSecond: sentBytes > 0 ? rate(sentBytes, seconds) : 0,

@@ -61,6 +61,8 @@ export interface SendCommand extends CommonFlags {
   lossy: boolean;
   /** Start every file over instead of resuming. */
   noResume: boolean;
+  /** Compare files already on the receiver by SHA-256, not by size and time. */
+  check: boolean;
   /** Reconnect and resume this many times after a connection loss. */
   retry: number;
 }
@@ -354,6 +356,10 @@ ${EXIT_CODES}`,
       "start every file over, even where the receiver kept part of it",
     )
     .option(
+      "--check",
+      "files already on the receiver: compare contents (SHA-256, both ends read them) instead of trusting the same size and modification time",
+    )
+    .option(
       "--retry <n>",
       "after a connection loss, reconnect and resume up to n times",
       "0",
@@ -386,6 +392,7 @@ ${EXIT_CODES}`,
         udp: o.udp === true,
         lossy: o.lossy === true,
         noResume: o.resume === false,
+        check: o.check === true,
         retry: parseRetry(String(o.retry)),
       };
       if (o.rate !== undefined) c.rate = parseRate(String(o.rate));

@@ -180,6 +180,7 @@ async function sendOnce(
       stdin: rt.stdin,
       peer,
       noResume: cmd.noResume,
+      check: cmd.check,
       ...(cmd.udp
         ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr) }
         : {}),
@@ -188,6 +189,7 @@ async function sendOnce(
       onResumed: (name, offset, kept) => say.resumed(name, offset, kept),
       onRestart: (name) => say.restart(name),
       onSkipped: (name) => say.skipped(name),
+      onUnchanged: (files, bytes) => say.unchanged(files, bytes, "sender"),
       onFile: (file) => say.file(file),
     }).catch((error) => {
       // Cut in the middle of a file (Ctrl-C, the network): say how far it got.

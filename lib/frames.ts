@@ -197,3 +197,15 @@ export class FrameReader {
     return view;
   }
 }
+
+/** The bytes of `parts`, one after the other, in a new array. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

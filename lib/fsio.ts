@@ -68,7 +68,7 @@ async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
 }
 
 /** The same, without a trip to the thread pool: a small file's commit makes several. */
-function lstatSyncOrNull(path: string): Deno.FileInfo | null {
+export function lstatSyncOrNull(path: string): Deno.FileInfo | null {
   try {
     return Deno.lstatSync(path);
   } catch (error) {
@@ -289,10 +289,14 @@ export class Destination implements Target {
     const clashes: string[] = [];
     const present = new Set<string>();
     const dirs = new Map<string, Deno.FileInfo | null>();
-    for (const entry of entries) {
-      const clash = await this.#clash(entry, dirs);
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      const clash = this.#clash(entry, dirs);
       if (clash === PRESENT) present.add(entry.path);
       else if (clash) clashes.push(clash);
+      // Looked up without the thread pool (a trip there costs more than
+      // the look-up), but other transfers get their turn now and then.
+      if (i % 1024 === 1023) await new Promise((r) => setTimeout(r, 0));
     }
     if (clashes.length > 0) {
       const shown = clashes.slice(0, 5).join("; ");
@@ -327,10 +331,10 @@ export class Destination implements Target {
    * Why an entry cannot be written where it would go, or undefined. `dirs`
    * remembers what each parent turned out to be, for the whole manifest.
    */
-  async #clash(
+  #clash(
     entry: Entry,
     dirs: Map<string, Deno.FileInfo | null>,
-  ): Promise<string | undefined> {
+  ): string | undefined {
     const segments = entry.path.split("/");
     let path = this.root;
     for (let i = 0; i < segments.length; i++) {
@@ -338,7 +342,7 @@ export class Destination implements Target {
       const last = i === segments.length - 1;
       let info = last ? undefined : dirs.get(path);
       if (info === undefined) {
-        info = await lstatOrNull(path);
+        info = lstatSyncOrNull(path);
         if (!last) dirs.set(path, info);
       }
       if (info === null) return undefined;

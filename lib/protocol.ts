@@ -111,6 +111,12 @@ export interface ResumeOffer {
   index: number;
   offset: number;
   /**
+   * The whole file is here under its final name with the announced size and
+   * modification time (`offset` is the size): the sender may claim it
+   * unchanged without a digest (PROTOCOL.md 5.3).
+   */
+  unchanged?: true;
+  /**
    * UDP only: more whole slots kept past the prefix, as `[start, length]`
    * byte ranges, sorted and apart (at most {@link MAX_RESUME_RANGES}).
    */
@@ -128,6 +134,8 @@ export interface ResumeClaim {
   sha256?: string;
   /** SHA-256 of the sender's bytes in the offered ranges, one after the other. */
   rangesSha256?: string;
+  /** Claims an `unchanged` offer by size and modification time alone (no `sha256`). */
+  unchanged?: true;
 }
 /**
  * The receiver's verdict on one claim: where the file's body starts, the
@@ -139,6 +147,8 @@ export interface ResumeAnswer {
   offset: number;
   /** The offered ranges, when the sender's digest of them matched. */
   ranges?: [number, number][];
+  /** The file is taken as it is: no body, `file-end` or `file-ok` follows for it. */
+  unchanged?: true;
 }
 /** Sent by the sender before the manifest: verify the data, then discard it (`pasa bench`). */
 export interface Bench {
@@ -350,6 +360,12 @@ type Json = Record<string, unknown>;
 function fail(what: string): never {
   throw new ProtocolError(`Malformed control message: ${what}`);
 }
+/** The optional `unchanged` member: absent, or `true`. */
+function unchangedOf(o: Json): boolean {
+  if (o.unchanged === undefined) return false;
+  if (o.unchanged !== true) fail(`"unchanged" must be true`);
+  return true;
+}
 function str(o: Json, key: string): string {
   const v = o[key];
   if (typeof v !== "string") fail(`"${key}" must be a string`);
@@ -497,6 +513,7 @@ export function decodeControl(payload: Uint8Array): Message {
         index: count(o, "index"),
         offset: count(o, "offset"),
         ...(o.ranges !== undefined ? { ranges: byteRanges(o) } : {}),
+        ...(unchangedOf(o) ? { unchanged: true as const } : {}),
       };
     case "resume-claim": {
       const claim: ResumeClaim = {
@@ -504,7 +521,10 @@ export function decodeControl(payload: Uint8Array): Message {
         index: count(o, "index"),
         offset: count(o, "offset"),
       };
-      if (claim.offset > 0) claim.sha256 = sha(o, "sha256");
+      if (unchangedOf(o)) {
+        if (claim.offset === 0) fail(`an "unchanged" claim needs the offset`);
+        claim.unchanged = true;
+      } else if (claim.offset > 0) claim.sha256 = sha(o, "sha256");
       if (o.rangesSha256 !== undefined) {
         claim.rangesSha256 = sha(o, "rangesSha256");
       }

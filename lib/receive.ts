@@ -50,7 +50,7 @@ import { UdpBodies } from "./udp_bodies.ts";
 import { TcpBodies } from "./tcp_bodies.ts";
 import { findPrefixes, type Prefix, settleResume } from "./resume.ts";
 import { formatBytes } from "./units.ts";
-import { fileResult, totalsOf } from "./accounting.ts";
+import { fileResult, totalsOf, unchangedResults } from "./accounting.ts";
 import { CommitGroup, GROUP_WAIT_MS } from "./group_commit.ts";
 import { PartFile } from "./fsio.ts";
 
@@ -125,6 +125,8 @@ export interface ReceiveOptions {
   onKept?: (name: string, bytes: number, size: number | null) => void;
   /** Called when a file already here is confirmed identical and skipped. */
   onSkipped?: (name: string) => void;
+  /** The sender took these files as they are here (same size and time): nothing was read or received. */
+  onUnchanged?: (files: number, bytes: number) => void;
 }
 
 /** Receives one transfer over `link` into `dest`. */
@@ -300,10 +302,21 @@ export async function receiveSession(
 
     const files: FileResult[] = [];
     const incomplete: string[] = [];
+    // Files taken as they are (same size and time): nothing follows for them.
+    const unchanged = new Set<number>();
+    for (const [index, prefix] of resume.prefixes) {
+      if (prefix.takenUnchanged) unchanged.add(index);
+    }
+    if (unchanged.size > 0) {
+      const { results, bytes } = unchangedResults(fileEntries, unchanged);
+      for (const r of results) files.push(r); // not spread: up to 1,000,000
+      state.doneBytes += bytes;
+      options.onUnchanged?.(unchanged.size, bytes);
+    }
     /** Acknowledges a file durable under its final name, and reports it. */
-    const confirm = async (done: Received) => {
+    const confirm = (done: Received): Promise<void> => {
       const { index, entry, body, fileStart } = done;
-      await send({ type: "file-ok", index, sha256: body.sha256 });
+      const written = send({ type: "file-ok", index, sha256: body.sha256 });
       const file = fileResult(
         entry.path,
         body.bytes,
@@ -313,11 +326,16 @@ export async function receiveSession(
       );
       files.push(file);
       options.onFile?.(file);
+      return written;
     };
     const commitGroup = async () => {
-      for (const done of await group.commit()) await confirm(done);
+      // A group's file-oks go out together, in manifest order.
+      const writes = new Set<Promise<void>>();
+      for (const done of await group.commit()) writes.add(confirm(done));
+      await Promise.all(writes);
     };
     for (let index = 0; index < fileEntries.length; index++) {
+      if (unchanged.has(index)) continue;
       const entry = fileEntries[index]!;
       // A large file commits alone: the small ones before it go first.
       if (!group.takes(entry.size)) await commitGroup();

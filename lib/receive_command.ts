@@ -405,6 +405,7 @@ async function serve(
       onResumed: (name, offset, kept) => say.resumed(name, offset, kept),
       onKept: (name, bytes, size) => say.kept(name, bytes, size),
       onSkipped: (name) => say.skipped(name),
+      onUnchanged: (files, bytes) => say.unchanged(files, bytes, "receiver"),
       onFile: (file) => say.file(file),
     });
     bar?.stop();

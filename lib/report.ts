@@ -129,6 +129,7 @@ export function movedText(
     | "role"
     | "bytes"
     | "resumedBytes"
+    | "unchangedBytes"
     | "sentBytes"
     | "seconds"
     | "bytesPerSecond"
@@ -144,9 +145,17 @@ export function movedText(
     ? "already on the receiver"
     : "already here";
   if (result.sentBytes === 0) {
+    const quick = result.unchangedBytes;
+    const how = quick === 0
+      ? "checked with SHA-256"
+      : quick >= result.resumedBytes
+      ? "same size and modification time"
+      : `${formatBytes(result.resumedBytes - quick)} checked with SHA-256, ${
+        formatBytes(quick)
+      } by size and modification time`;
     return `${
       formatBytes(result.bytes)
-    }, all of it ${there} (checked with SHA-256), nothing sent, in ${time}`;
+    }, all of it ${there} (${how}), nothing sent, in ${time}`;
   }
   const moved = result.role === "sender" ? "sent" : "received";
   return `${formatBytes(result.bytes)}: ${
@@ -198,9 +207,17 @@ export function renderSummary(result: TransferResult): string {
       } arrived whole)\n`;
   }
   const over = result.udp ? " over UDP" : "";
+  const quick = result.files.filter((f) => f.unchanged).length;
+  const verified = quick === 0
+    ? "every file verified with SHA-256 by the receiver"
+    : quick === result.files.length
+    ? "contents not compared (--check compares them)"
+    : `${
+      plural(quick, "file")
+    } taken for their size and modification time, the others verified with SHA-256 by the receiver`;
   return `${verb} ${plural(result.files.length, "file")}${dirs}${over}, ${
     movedText(result)
-  }; every file verified with SHA-256 by the receiver${security}\n` + udp;
+  }; ${verified}${security}\n` + udp;
 }
 
 /** The human summary of a raw transfer, which cannot be verified. */
@@ -332,6 +349,23 @@ export class Reporter {
           displayName(name)
         }: the receiver keeps what arrived, and the same command resumes it\n`,
       );}
+  }
+
+  /** Files already on the receiver with the same size and time: taken as they are. */
+  unchanged(files: number, bytes: number, role: "sender" | "receiver"): void {
+    if (this.json) this.#event({ event: "unchanged", files, bytes });
+    else {
+      this.#say(
+        `${plural(files, "file")}, ${formatBytes(bytes)}, ${
+          role === "sender" ? "already on the receiver" : "already here"
+        } with the same size and modification time: ${
+          role === "sender"
+            ? "not read, not sent (--check compares their contents)"
+            : "kept as they are, not read"
+        }
+`,
+      );
+    }
   }
 
   /** A file the receiver already has, identical: skipped. */

@@ -14,30 +14,56 @@
 
 import type { Hash } from "node:crypto";
 import { errorFromPeer, PasaError, ProtocolError } from "./errors.ts";
-import { type FrameReader, writeControl } from "./frames.ts";
-import type { Target } from "./fsio.ts";
+import type { FrameReader } from "./frames.ts";
+import { Coalescer } from "./coalesce.ts";
+import { sendAll } from "./session.ts";
+import { lstatSyncOrNull, type Target } from "./fsio.ts";
 import { createHash } from "node:crypto";
 import { hashPrefix, type PrefixHash, scanSlots } from "./hash.ts";
 import type { Link } from "./link.ts";
 import {
+  encodeControl,
   type Entry,
   MAX_RESUME_RANGES,
   type Message,
   type ResumeClaim,
+  type ResumeOffer,
 } from "./protocol.ts";
 import type { ReceiveOptions } from "./receive.ts";
 import type { SendOptions } from "./send.ts";
 import type { Source } from "./sources.ts";
 import { slotPayload } from "./udp.ts";
 
-/** A resumable prefix: its length, digest and running hash. */
-export interface Prefix extends PrefixHash {
+/**
+ * A resumable prefix: its length, digest and running hash. A whole file
+ * offered `unchanged` (same size and modification time as announced) is
+ * hashed only if the sender claims it with a digest after all.
+ */
+export interface Prefix extends Partial<PrefixHash> {
   offset: number;
+  /** Offered unchanged: the local path of the whole file, to hash if asked. */
+  unchanged?: string;
+  /** The sender claimed it unchanged: taken as it is, no body follows. */
+  takenUnchanged?: boolean;
   /** UDP: whole slots kept past the prefix (byte ranges), and their digest. */
   ranges?: [number, number][];
   rangesSha256?: string;
   /** The ranges the sender proved, once the exchange is settled. */
   accepted?: [number, number][];
+}
+
+/**
+ * Whether a file already under its final name is the one announced, by
+ * size and modification time alone (the receiver set that time when it
+ * delivered the file). Without an announced time, never.
+ */
+export function looksUnchanged(
+  info: Deno.FileInfo | null,
+  entry: { size: number | null; mtime?: number },
+): boolean {
+  return info !== null && info.isFile && entry.size !== null &&
+    info.size === entry.size && entry.mtime !== undefined &&
+    info.mtime !== null && info.mtime.getTime() === entry.mtime;
 }
 
 /** What a resumed file starts from, on the sending side. */
@@ -70,7 +96,14 @@ export async function findPrefixes(
     const entry = files[index]!;
     if (entry.type !== "file" || entry.size === null) continue;
     if (present.has(entry.path)) {
-      // The whole file may already be here: offer all of it.
+      // The whole file may already be here: offer all of it. With the
+      // announced size and time it is offered unchanged, read only if the
+      // sender asks for a digest after all.
+      const local = dest.localPath(entry.path);
+      if (looksUnchanged(lstatSyncOrNull(local), entry)) {
+        found.set(index, { offset: entry.size, unchanged: local });
+        continue;
+      }
       options.onChecking?.(entry.path, entry.size);
       const whole = await hashPrefix(dest.localPath(entry.path), entry.size);
       if (whole) found.set(index, { ...whole, offset: entry.size });
@@ -118,14 +151,19 @@ export async function settleResume(
   beforeAnswers: (starts: Map<number, number>) => Promise<unknown> = () =>
     Promise.resolve(),
 ): Promise<Map<number, number>> {
-  for (const [index, prefix] of offered) {
-    await send({
+  // The offers go out while the claims are read: a sender that claims as
+  // it reads would otherwise fill both directions' buffers and wait forever.
+  const offering = sendAll(
+    send,
+    [...offered].map(([index, prefix]): Message => ({
       type: "resume-offer",
       index,
       offset: prefix.offset,
       ...(prefix.ranges?.length ? { ranges: prefix.ranges } : {}),
-    });
-  }
+      ...(prefix.unchanged ? { unchanged: true as const } : {}),
+    })),
+  );
+  offering.catch(() => {}); // awaited below, after the claims
   const starts = new Map<number, number>();
   for (const [index, prefix] of offered) {
     const claim = await reader.readControl();
@@ -142,23 +180,44 @@ export async function settleResume(
         `Sender resumes file ${index} at ${claim.offset}, which was not offered`,
       );
     }
-    const same = claim.offset > 0 && claim.sha256 === prefix.sha256;
+    if (claim.unchanged) {
+      if (!prefix.unchanged) {
+        throw new ProtocolError(
+          `Sender claims file ${index} unchanged, which was not offered so`,
+        );
+      }
+      prefix.takenUnchanged = true;
+      starts.set(index, claim.offset);
+      continue;
+    }
+    if (claim.offset > 0 && prefix.unchanged && !prefix.sha256) {
+      // Offered unchanged, but the sender compares contents: hash it now.
+      Object.assign(prefix, await hashPrefix(prefix.unchanged, prefix.offset));
+    }
+    const same = claim.offset > 0 && prefix.sha256 !== undefined &&
+      claim.sha256 === prefix.sha256;
     starts.set(index, same ? claim.offset : 0);
     if (
       prefix.ranges?.length && claim.rangesSha256 !== undefined &&
       claim.rangesSha256 === prefix.rangesSha256
     ) prefix.accepted = prefix.ranges;
   }
+  await offering;
   await beforeAnswers(starts);
-  for (const [index, offset] of starts) {
-    const ranges = offered.get(index)?.accepted;
-    await send({
-      type: "resume-answer",
-      index,
-      offset,
-      ...(ranges ? { ranges } : {}),
-    });
-  }
+  await sendAll(
+    send,
+    [...starts].map(([index, offset]): Message => {
+      const prefix = offered.get(index);
+      const ranges = prefix?.accepted;
+      return {
+        type: "resume-answer",
+        index,
+        offset,
+        ...(ranges ? { ranges } : {}),
+        ...(prefix?.takenUnchanged ? { unchanged: true as const } : {}),
+      };
+    }),
+  );
   return starts;
 }
 
@@ -174,16 +233,23 @@ export async function claimResume(
   sources: readonly Source[],
   count: number,
   options: SendOptions,
-): Promise<Map<number, SendStart>> {
+): Promise<Settled> {
   const files = sources.filter((s) => s.entry.type === "file");
   const claims = new Map<
     number,
-    { offset: number; hash?: Hash; ranges?: [number, number][] }
+    {
+      offset: number;
+      hash?: Hash;
+      ranges?: [number, number][];
+      unchanged?: boolean;
+    }
   >();
   // Over UDP a prefix must be whole slots, and a finished file is not skipped.
   const payload = options.udp
     ? slotPayload(options.udp.datagramSize, link.datagramKeys !== undefined)
     : 1;
+  // Every offer first: the receiver sends them all before it reads a claim.
+  const offers: ResumeOffer[] = [];
   for (let k = 0; k < count; k++) {
     const offer = await reader.readControl();
     if (offer.type === "error") {
@@ -192,6 +258,12 @@ export async function claimResume(
     if (offer.type !== "resume-offer") {
       throw new ProtocolError(`Expected resume-offer, got ${offer.type}`);
     }
+    offers.push(offer);
+  }
+  // Claims are gathered into few writes; hashing one may take a while, so
+  // what is gathered goes out before each hash.
+  const out = new Coalescer(link);
+  for (const offer of offers) {
     const source = files[offer.index];
     if (source === undefined || claims.has(offer.index)) {
       throw new ProtocolError(
@@ -210,16 +282,31 @@ export async function claimResume(
     let hash: Hash | undefined;
     // Only local files can resume: standard input and generated payloads start over.
     let ranges: [number, number][] | undefined;
-    if (!options.noResume && typeof source.local === "string" && fits) {
+    const local = !options.noResume && typeof source.local === "string"
+      ? source.local
+      : undefined;
+    if (
+      local && offer.unchanged && offer.offset === size && !options.check &&
+      !options.udp
+    ) {
+      // Same size and time as the file announced: taken without reading it.
+      claims.set(offer.index, { offset: offer.offset, unchanged: true });
+      await out.write(
+        encodeControl({ ...claim, offset: size, unchanged: true }),
+      );
+      continue;
+    }
+    if (local && fits) {
+      await out.flush();
       options.onChecking?.(entry.path, offer.offset);
-      const prefix = await hashPrefix(source.local, offer.offset);
+      const prefix = await hashPrefix(local, offer.offset);
       if (prefix && offer.offset > 0) {
         claim = { ...claim, offset: offer.offset, sha256: prefix.sha256 };
         hash = prefix.hash;
       }
       if (prefix && offer.ranges && options.udp) {
         const digest = await hashRanges(
-          source.local,
+          local,
           offer.ranges,
           offer.offset,
           size!,
@@ -236,9 +323,11 @@ export async function claimResume(
       ...(hash ? { hash } : {}),
       ...(ranges ? { ranges } : {}),
     });
-    await writeControl(link, claim);
+    await out.write(encodeControl(claim));
   }
-  const starts = new Map<number, { offset: number; hash: Hash }>();
+  await out.flush();
+  const starts = new Map<number, SendStart>();
+  const unchanged = new Set<number>();
   for (const [index, claim] of claims) {
     const answer = await reader.readControl();
     if (answer.type === "error") {
@@ -253,6 +342,24 @@ export async function claimResume(
       throw new ProtocolError(
         `Receiver resumes file ${index} at ${answer.offset}, which was not claimed`,
       );
+    }
+    if ((answer.unchanged ?? false) !== (claim.unchanged ?? false)) {
+      throw new ProtocolError(
+        `Receiver ${
+          answer.unchanged ? "takes" : "does not take"
+        } file ${index} unchanged, which was ${
+          claim.unchanged ? "" : "not "
+        }claimed so`,
+      );
+    }
+    if (claim.unchanged) {
+      if (answer.offset !== claim.offset) {
+        throw new ProtocolError(
+          `Receiver answered an unchanged claim of file ${index} with offset ${answer.offset}`,
+        );
+      }
+      unchanged.add(index);
+      continue;
     }
     if (
       answer.ranges &&
@@ -272,7 +379,14 @@ export async function claimResume(
       options.onRestart?.(files[index]!.entry.path);
     }
   }
-  return starts;
+  return { starts, unchanged };
+}
+
+/** Where the sender's resumed files start, and which it need not send at all. */
+export interface Settled {
+  starts: Map<number, SendStart>;
+  /** Files the receiver took unchanged: no body, `file-end` or `file-ok`. */
+  unchanged: Set<number>;
 }
 
 /**

@@ -37,7 +37,7 @@ import { openUdp, type UdpSendOptions } from "./udp_send.ts";
 import type { BodySender } from "./bodies.ts";
 import { TcpBodySender } from "./tcp_bodies.ts";
 import { UdpBodySender } from "./udp_bodies.ts";
-import { fileResult, totalsOf } from "./accounting.ts";
+import { fileResult, totalsOf, unchangedResults } from "./accounting.ts";
 import { noDigest, type Pattern } from "./pattern.ts";
 import { createHash } from "node:crypto";
 
@@ -63,6 +63,13 @@ export interface SendOptions {
   handshaken?: FrameReader;
   /** Start every file over, whatever the receiver already has. */
   noResume?: boolean;
+  /**
+   * Files already on the receiver are compared by SHA-256 on both ends,
+   * not taken as they are for having the same size and modification time.
+   */
+  check?: boolean;
+  /** The receiver took these files as they are (same size and time): nothing was read or sent. */
+  onUnchanged?: (files: number, bytes: number) => void;
   /** Called before re-hashing the prefix the receiver offers. */
   onChecking?: (name: string, bytes: number) => void;
   /** A file continues: `offset` bytes of prefix, `kept` bytes in all (UDP: slots past it too). */
@@ -150,11 +157,18 @@ export async function sendSession(
     }
     const transport = bodies;
     options.onAccepted?.();
-    const starts = reply.offers
+    const { starts, unchanged } = reply.offers
       ? await claimResume(link, reader, sources, reply.offers, options)
-      : new Map<number, SendStart>();
+      : { starts: new Map<number, SendStart>(), unchanged: new Set<number>() };
 
     const files: FileResult[] = [];
+    if (unchanged.size > 0) {
+      const fileEntries = entries.filter((e) => e.type === "file");
+      const { results, bytes } = unchangedResults(fileEntries, unchanged);
+      for (const r of results) files.push(r); // not spread: up to 1,000,000
+      state.doneBytes += bytes;
+      options.onUnchanged?.(unchanged.size, bytes);
+    }
     const pending: Pending[] = [];
     const fileCount = entries.filter((e) => e.type === "file").length;
     const replies = readReplies(reader, pending, {
@@ -177,6 +191,10 @@ export async function sendSession(
       for (const source of sources) {
         if (source.entry.type !== "file") continue;
         const entry = source.entry;
+        if (unchanged.has(index)) { // taken as it is: nothing follows for it
+          index++;
+          continue;
+        }
         state.beginFile(index, entry.path, entry.size);
         const item: Pending = {
           name: entry.path,

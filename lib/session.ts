@@ -13,7 +13,7 @@ import {
   PasaError,
   ProtocolError,
 } from "./errors.ts";
-import { type FrameReader, writeAll, writeControl } from "./frames.ts";
+import { concat, type FrameReader, writeAll, writeControl } from "./frames.ts";
 import type { Link } from "./link.ts";
 import {
   decodePreamble,
@@ -93,6 +93,8 @@ export interface TransferResult {
   bytes: number;
   /** Of those, the bytes already on the receiver (resumed, skipped). */
   resumedBytes: number;
+  /** Of those, the bytes of files taken unchanged: same size and modification time, not read. */
+  unchangedBytes: number;
   /** Of those, the bytes this transfer sent. */
   sentBytes: number;
   seconds: number;
@@ -206,23 +208,60 @@ export async function hangUp(
   link.close();
 }
 
+/** Frames gathered into one write go out once they reach this. */
+const BATCH_MAX = 256 * 1024;
+
 /**
  * Writes control frames one after another, so that frames from concurrent
- * writers (a report timer and the main loop) never interleave.
+ * writers (a report timer and the main loop) never interleave. Frames sent
+ * while a write is under way are gathered and go out together in the next
+ * one (up to 256 KiB): thousands of resume frames are a few writes, not one
+ * system call (and one record) each.
  */
 export function serialWriter(
   link: Link,
 ): (message: Message, options?: { quiet?: boolean }) => Promise<void> {
   let tail: Promise<void> = Promise.resolve();
-  const quiet = { write: (p: Uint8Array) => link.quietWrite(p) };
+  const quietSink = { write: (p: Uint8Array) => link.quietWrite(p) };
+  /** The batch still open to more frames: it has not started writing. */
+  let open:
+    | {
+      frames: Uint8Array[];
+      bytes: number;
+      quiet: boolean;
+      done: Promise<void>;
+    }
+    | undefined;
   return (message, options = {}) => {
     const frame = encodeControl(message);
-    const write = tail.then(() =>
-      writeAll(options.quiet ? quiet : link, frame)
-    );
-    tail = write.catch(() => {});
-    return write;
+    const quiet = options.quiet ?? false;
+    if (
+      open && open.quiet === quiet && open.bytes + frame.length <= BATCH_MAX
+    ) {
+      open.frames.push(frame);
+      open.bytes += frame.length;
+      return open.done;
+    }
+    const batch = { frames: [frame], bytes: frame.length, quiet, done: tail };
+    open = batch;
+    batch.done = tail.then(() => {
+      if (open === batch) open = undefined; // what comes now goes next
+      return writeAll(quiet ? quietSink : link, concat(...batch.frames));
+    });
+    tail = batch.done.catch(() => {});
+    return batch.done;
   };
+}
+
+/** Sends every message through `send` without waiting between them; resolves when all are written. */
+export function sendAll(
+  send: (message: Message) => Promise<void>,
+  messages: Iterable<Message>,
+): Promise<void> {
+  // Gathered frames share one promise: each write is awaited once.
+  const writes = new Set<Promise<void>>();
+  for (const m of messages) writes.add(send(m));
+  return Promise.all(writes).then(() => {});
 }
 
 /** Resolves or rejects with `promise`, or rejects after `ms`. */

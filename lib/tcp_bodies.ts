@@ -107,7 +107,7 @@ export class TcpBodies implements BodyTransport {
     if (skip) options.onSkipped?.(entry.path);
     // Resuming: the hash already holds the verified prefix.
     const hash = start > 0
-      ? resume.prefixes.get(index)!.hash
+      ? resume.prefixes.get(index)!.hash!
       : checking
       ? noDigest()
       : createHash("sha256");

@@ -183,7 +183,7 @@ export class UdpBodies implements BodyTransport {
         ? {
           offset,
           hash: offset > 0
-            ? resume.prefixes.get(k)!.hash
+            ? resume.prefixes.get(k)!.hash!
             : createHash("sha256"),
           ...(kept ? { ranges: kept } : {}),
         }

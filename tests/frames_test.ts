@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ProtocolError } from "../lib/errors.ts";
-import { type ByteSource, FrameReader } from "../lib/frames.ts";
+import { type ByteSource, concat, FrameReader } from "../lib/frames.ts";
 import { encodeControl, encodePreamble } from "../lib/protocol.ts";
 
 /** A source that returns `bytes` in pieces of the given sizes (cycled). */
@@ -20,16 +20,6 @@ function splitSource(bytes: Uint8Array, sizes: number[]): ByteSource {
       return Promise.resolve(n);
     },
   };
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function chunk(payload: Uint8Array): Uint8Array {

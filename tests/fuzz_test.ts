@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PasaError } from "../lib/errors.ts";
-import { type ByteSource, FrameReader } from "../lib/frames.ts";
+import { type ByteSource, concat, FrameReader } from "../lib/frames.ts";
 import {
   encodeControl,
   encodePreamble,
@@ -29,16 +29,6 @@ import { connectAsSender, offer, sendBody } from "./peer.ts";
 import { prng } from "./udp_relay.ts";
 
 const SEED = Number(Deno.env.get("PASA_FUZZ_SEED") ?? 20261124);
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** A valid opening of a session, as a sender sends it. */
 function validSession(random: () => number): Uint8Array {

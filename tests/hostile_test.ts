@@ -367,7 +367,7 @@ Deno.test("a stranger silent before pairing is timed out, and the one-shot recei
   assert.deepEqual(await listTree(tmp.path), ["one-byte.bin"]);
 });
 
-Deno.test("a folder of 700 files sent twice: the second time every file is confirmed and skipped", async () => {
+Deno.test("a folder of 700 files sent again: taken unchanged by size and time, and with --check confirmed by SHA-256 and skipped", async () => {
   await using tmp = await tempDir();
   const src = join(tmp.path, "folder");
   await Deno.mkdir(src);
@@ -379,7 +379,15 @@ Deno.test("a folder of 700 files sent twice: the second time every file is confi
   assert.equal(first.code, 0, first.stderr);
   const second = await sendTo(receiver.port, src, "--json");
   assert.equal(second.code, 0, second.stderr);
-  const skipped = events(second.stdout).filter((e) => e.event === "skipped");
+  const said = events(second.stdout);
+  assert.deepEqual(
+    said.filter((e) => e.event === "unchanged").map((e) => e.files),
+    [700],
+  );
+  assert.equal(said.filter((e) => e.event === "file").length, 0);
+  const third = await sendTo(receiver.port, src, "--json", "--check");
+  assert.equal(third.code, 0, third.stderr);
+  const skipped = events(third.stdout).filter((e) => e.event === "skipped");
   assert.equal(skipped.length, 700);
   await stop(receiver);
 });
@@ -420,6 +428,82 @@ Deno.test("a sender naming an existing file's size learns only its length, never
   assert.equal(refusal.type === "error" && refusal.code, "exists");
   await stop(receiver);
   assert.equal(await Deno.readTextFile(secret), content);
+});
+
+Deno.test("a sender naming an existing file's size and time takes it as it is: nothing read, nothing replaced", async () => {
+  await using tmp = await tempDir();
+  const secret = join(tmp.path, "grades.txt");
+  const content = "alice: 9\nbob: 4\n";
+  await Deno.writeTextFile(secret, content);
+  const mtime = (await Deno.stat(secret)).mtime!.getTime();
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  await peer.send({
+    type: "manifest",
+    entries: [{
+      path: "grades.txt",
+      type: "file",
+      size: content.length,
+      mtime,
+    }],
+    last: true,
+  });
+  assert.equal((await peer.nextRaw()).offers, 1);
+  assert.deepEqual(await peer.nextRaw(), {
+    type: "resume-offer",
+    index: 0,
+    offset: content.length,
+    unchanged: true,
+  });
+  await peer.send({
+    type: "resume-claim",
+    index: 0,
+    offset: content.length,
+    unchanged: true,
+  });
+  assert.deepEqual(await peer.next(), {
+    type: "resume-answer",
+    index: 0,
+    offset: content.length,
+    unchanged: true,
+  });
+  // No body, no file-end, no file-ok: the next frame is done.
+  const done = await within(10_000, "done", peer.next());
+  assert.deepEqual(
+    done.type === "done" && [done.files, done.bytes],
+    [1, content.length],
+  );
+  await stop(receiver);
+  assert.equal(await Deno.readTextFile(secret), content);
+});
+
+Deno.test("claiming unchanged a file the receiver did not offer so is a protocol error", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeTextFile(join(tmp.path, "notes.txt"), "mine\n");
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  await peer.send({
+    type: "manifest",
+    // No mtime: the receiver can offer the file only to be hashed.
+    entries: [{ path: "notes.txt", type: "file", size: 5 }],
+    last: true,
+  });
+  assert.equal((await peer.nextRaw()).offers, 1);
+  assert.equal((await peer.nextRaw()).unchanged, undefined);
+  await peer.send({
+    type: "resume-claim",
+    index: 0,
+    offset: 5,
+    unchanged: true,
+  });
+  const refusal = await within(10_000, "the refusal", peer.next());
+  assert.equal(refusal.type === "error" && refusal.code, "protocol");
+  assert.match(
+    refusal.type === "error" ? refusal.message : "",
+    /claims file 0 unchanged, which was not offered so/,
+  );
+  await stop(receiver);
+  assert.equal(await Deno.readTextFile(join(tmp.path, "notes.txt")), "mine\n");
 });
 
 Deno.test("a claim at an offset the receiver never offered is a protocol error, and the part is kept", async () => {

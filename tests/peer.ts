@@ -7,7 +7,7 @@
 
 import { createHash } from "node:crypto";
 import net from "node:net";
-import { FrameReader, writeAll, writeControl } from "../lib/frames.ts";
+import { concat, FrameReader, writeAll, writeControl } from "../lib/frames.ts";
 import { Link } from "../lib/link.ts";
 import {
   encodeControl,
@@ -186,13 +186,7 @@ export async function readBody(peer: Peer): Promise<Uint8Array> {
     if (length === 0) break;
     parts.push(await peer.reader.readExact(length, "chunk"));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 /** A stranger after its hello: plain frames, no code. */

@@ -284,20 +284,25 @@ Deno.test("a directory cut midway resumes: finished files are skipped, the cut o
   assert.equal(sent.code, 0, sent.stderr);
   await receiver.result();
   const ev = events(sent.stdout);
-  assert.deepEqual(ev.filter((e) => e.event === "skipped").map((e) => e.name), [
-    "set/a.bin",
-  ]);
+  // a.bin has the sender's size and time: taken as it is, read by nobody.
+  assert.deepEqual(
+    ev.filter((e) => e.event === "unchanged").map((e) => [e.files, e.bytes]),
+    [[1, 1_500_000]],
+  );
+  assert.equal(ev.filter((e) => e.event === "skipped").length, 0);
   assert.deepEqual(ev.filter((e) => e.event === "resumed").map((e) => e.name), [
     "set/b.bin",
   ]);
-  // A skipped file moved nothing: no rate; the totals say what was there.
-  const files = ev.filter((e) => e.event === "file");
-  const a = files.find((e) => e.name === "set/a.bin")!;
-  assert.deepEqual([a.resumedBytes, a.sentBytes, a.bytesPerSecond], [
-    1_500_000,
-    0,
-    0,
-  ]);
+  // A file taken unchanged moved nothing: no rate; the totals say what was there.
+  const listed = ev.find((e) => e.event === "summary")!.files as Record<
+    string,
+    unknown
+  >[];
+  const a = listed.find((e) => e.name === "set/a.bin")!;
+  assert.deepEqual(
+    [a.resumedBytes, a.sentBytes, a.bytesPerSecond, a.unchanged, a.sha256],
+    [1_500_000, 0, 0, true, null],
+  );
   const bOffset = ev.find((e) => e.event === "resumed")!.offset as number;
   const summary = ev.find((e) => e.event === "summary")!;
   assert.equal(summary.bytes, 4_500_000);
@@ -315,6 +320,39 @@ Deno.test("a directory cut midway resumes: finished files are skipped, the cut o
     before?.getTime(),
     "a.bin untouched",
   );
+});
+
+Deno.test("a file changed on the receiver but given back its size and time is kept; --check compares contents and finds it", async () => {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  const out = join(tmp.path, "out");
+  {
+    await using receiver = await startListening(["receive", "--out", out]);
+    assert.equal((await sendTo(receiver.port, file)).code, 0);
+    await receiver.result();
+  }
+  // Other bytes, same size, and the time the receiver had set.
+  const there = join(out, "data.bin");
+  const { mtime } = await Deno.stat(there);
+  await Deno.writeFile(there, new Uint8Array(SIZE).fill(7));
+  await Deno.utime(there, mtime!, mtime!);
+  {
+    await using receiver = await startListening(["receive", "--out", out]);
+    const quick = await sendTo(receiver.port, file, "--json");
+    assert.equal(quick.code, 0, quick.stderr);
+    await receiver.result();
+    const unchanged = events(quick.stdout).find((e) => e.event === "unchanged");
+    assert.deepEqual([unchanged?.files, unchanged?.bytes], [1, SIZE]);
+    assert.ok(
+      (await Deno.readFile(there)).every((b) => b === 7),
+      "by size and time alone, the receiver's file is taken as it is",
+    );
+  }
+  await using receiver = await startListening(["receive", "--out", out]);
+  const checked = await sendTo(receiver.port, file, "--check");
+  assert.equal(checked.code, 4, "--check reads both and finds they differ");
+  assert.match(checked.stderr, /exists and differs from the sender's file/);
+  await receiver.result();
 });
 
 Deno.test("a file already there with the same size but other bytes is still refused", async () => {
