@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fileResult, totalsOf } from "../lib/accounting.ts";
+import { fileResult, totalsOf, unchangedResult } from "../lib/accounting.ts";
 import { movedText, renderSummary } from "../lib/report.ts";
 
 const MiB = 1024 * 1024;
@@ -26,10 +26,12 @@ Deno.test("a transfer's totals add its files, and its rate is over what it sent"
     fileResult("a", 100, 100, "", 0.1), // skipped
     fileResult("b", 300, 100, "", 0.5), // resumed
     fileResult("c", 200, 0, "", 0.5),
+    unchangedResult("d", 50), // taken by size and time
   ], 2);
   assert.deepEqual(t, {
-    bytes: 600,
-    resumedBytes: 200,
+    bytes: 650,
+    resumedBytes: 250,
+    unchangedBytes: 50,
     sentBytes: 400,
     seconds: 2,
     bytesPerSecond: 200,
@@ -57,6 +59,29 @@ Deno.test("the summary says apart what was already there and what was sent", () 
   assert.equal(
     movedText({ ...base, ...totalsOf([fileResult("f", MiB, 0, "", 1)], 2) }),
     "1.0 MiB in 2.00 s (524.3 kB/s)",
+  );
+});
+
+Deno.test("files taken by size and time are said to be, apart from those checked with SHA-256", () => {
+  const sender = { role: "sender" as const, peer: "", dirs: 0, verified: true };
+  const all = [unchangedResult("a", 3 * MiB), unchangedResult("b", MiB)];
+  const quick = renderSummary({ ...sender, files: all, ...totalsOf(all, 0.5) });
+  assert.match(
+    quick,
+    /^Sent 2 files, 4\.0 MiB, all of it already on the receiver \(same size and modification time\), nothing sent, in 0\.50 s; contents not compared \(--check compares them\)/,
+  );
+  const mixed = [
+    ...all,
+    fileResult("c", 2 * MiB, 2 * MiB, "ab", 0.1), // skipped, by SHA-256
+  ];
+  assert.match(
+    renderSummary({ ...sender, files: mixed, ...totalsOf(mixed, 0.5) }),
+    /all of it already on the receiver \(2\.0 MiB checked with SHA-256, 4\.0 MiB by size and modification time\), nothing sent, in 0\.50 s; 2 files taken for their size and modification time, the others verified with SHA-256 by the receiver/,
+  );
+  const sent = [...all, fileResult("c", 2 * MiB, 0, "ab", 0.1)];
+  assert.match(
+    renderSummary({ ...sender, files: sent, ...totalsOf(sent, 0.5) }),
+    /^Sent 3 files, 6\.0 MiB: 4\.0 MiB already on the receiver, 2\.0 MiB sent in 0\.50 s/,
   );
 });
 
