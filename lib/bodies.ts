@@ -11,7 +11,7 @@
  */
 
 import type { ByteSource, FrameReader } from "./frames.ts";
-import type { FileSink, Target } from "./fsio.ts";
+import type { FileSink, Present, Target } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import type { PasaError } from "./errors.ts";
 import type { Accept, Done, Entry, Message } from "./protocol.ts";
@@ -50,7 +50,7 @@ export interface BodyContext {
   /** Directories this session made or found. */
   known: Set<string>;
   /** Files already under their final names (offered whole for resuming). */
-  present: Set<string>;
+  present: Present;
   resume: ResumeState;
   /** The manifest's files, in index order. */
   files: FileEntry[];
@@ -63,7 +63,7 @@ export interface BodyTransport {
   /** What resume prefixes are counted in: 1 (bytes), or a UDP slot. */
   readonly align: number;
   /** Of the files already here, those it can confirm whole by resuming. */
-  offerable(present: Set<string>): Set<string>;
+  offerable(present: Present): Present;
   /** The `udp` member of the accept, if it has one. */
   acceptMember(): Accept["udp"];
   /** Readies for the first body: called before the accept, or the last resume answer. */

@@ -18,7 +18,6 @@ import type { Entry } from "./protocol.ts";
 import { formatBytes } from "./units.ts";
 
 /** What {@link Destination.vet} finds for a file already there with the announced size. */
-const PRESENT = "present";
 
 export { PART_SUFFIX } from "./names.ts";
 
@@ -194,6 +193,14 @@ export interface OpenOptions {
   known?: Set<string>;
 }
 
+/**
+ * Files already under their final names with the announced size, found
+ * while vetting: not clashes but candidates for skipping, with their
+ * modification time (ms since the epoch, null where unknown). Two numbers,
+ * not the whole look-up: a manifest may name a million of them.
+ */
+export type Present = Map<string, { size: number; mtime: number | null }>;
+
 /** Where a receiving session puts files: a {@link Destination} or a `Scratch` (scratch.ts). */
 export interface Target {
   readonly maxSize: number;
@@ -209,7 +216,7 @@ export interface Target {
   vet(
     entries: readonly Entry[],
     options?: { storing?: boolean },
-  ): Promise<Set<string>>;
+  ): Promise<Present>;
   /** Frees what {@link vet} reserved. */
   release(entries: readonly Entry[]): void;
   /**
@@ -279,7 +286,7 @@ export class Destination implements Target {
    * busy) or ProtocolError (duplicates, a file used as a directory).
    * Call {@link release} with the same entries when done.
    */
-  async vet(entries: readonly Entry[]): Promise<Set<string>> {
+  async vet(entries: readonly Entry[]): Promise<Present> {
     const totals = checkManifest(entries, {
       fold: this.foldNames,
       windows: this.windowsNames,
@@ -287,13 +294,17 @@ export class Destination implements Target {
     const { footprint, keys } = totals;
     checkMaxSize(totals, this.maxSize);
     const clashes: string[] = [];
-    const present = new Set<string>();
+    const present: Present = new Map();
     const dirs = new Map<string, Deno.FileInfo | null>();
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
       const clash = this.#clash(entry, dirs);
-      if (clash === PRESENT) present.add(entry.path);
-      else if (clash) clashes.push(clash);
+      if (typeof clash === "object") {
+        present.set(entry.path, {
+          size: clash.size,
+          mtime: clash.mtime?.getTime() ?? null,
+        });
+      } else if (clash) clashes.push(clash);
       // Looked up without the thread pool (a trip there costs more than
       // the look-up), but other transfers get their turn now and then.
       if (i % 1024 === 1023) await new Promise((r) => setTimeout(r, 0));
@@ -334,7 +345,7 @@ export class Destination implements Target {
   #clash(
     entry: Entry,
     dirs: Map<string, Deno.FileInfo | null>,
-  ): string | undefined {
+  ): string | Deno.FileInfo | undefined {
     const segments = entry.path.split("/");
     let path = this.root;
     for (let i = 0; i < segments.length; i++) {
@@ -357,7 +368,7 @@ export class Destination implements Target {
       } else if (
         entry.type === "file" && info.isFile && info.size === entry.size
       ) {
-        return PRESENT; // maybe this very file, from an earlier run: the sender will tell
+        return info; // maybe this very file, from an earlier run: the sender will tell
       } else if (!this.force) {
         return `${shown} exists (use --force to replace it)`;
       }

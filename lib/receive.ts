@@ -21,7 +21,7 @@ import type {
   ResumeState,
 } from "./bodies.ts";
 import { FrameReader } from "./frames.ts";
-import type { FileSink, Target } from "./fsio.ts";
+import type { FileSink, Present, Target } from "./fsio.ts";
 import type { Link } from "./link.ts";
 import { checkWirePath, displayName } from "./names.ts";
 import {
@@ -207,7 +207,7 @@ export async function receiveSession(
     dest = bench ? options.scratch! : target;
     if (request) checkUdpRequest(request, entries, options);
     liftDeadline();
-    let present = new Set<string>();
+    let present: Present = new Map();
     if (options.stdout) {
       if (entries.length !== 1 || entries[0]!.type !== "file") {
         throw new RefusedError(
@@ -224,7 +224,7 @@ export async function receiveSession(
       if ((request || options.stdout) && present.size > 0 && !dest.force) {
         throw new RefusedError(
           `Refusing to overwrite: ${
-            [...present].map(displayName).join(", ")
+            [...present.keys()].map(displayName).join(", ")
           } exist (use --force to replace them)`,
           "exists",
         );

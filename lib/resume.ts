@@ -17,7 +17,7 @@ import { errorFromPeer, PasaError, ProtocolError } from "./errors.ts";
 import type { FrameReader } from "./frames.ts";
 import { Coalescer } from "./coalesce.ts";
 import { sendAll } from "./session.ts";
-import { lstatSyncOrNull, type Target } from "./fsio.ts";
+import type { Present, Target } from "./fsio.ts";
 import { createHash } from "node:crypto";
 import { hashPrefix, type PrefixHash, scanSlots } from "./hash.ts";
 import type { Link } from "./link.ts";
@@ -58,12 +58,11 @@ export interface Prefix extends Partial<PrefixHash> {
  * delivered the file). Without an announced time, never.
  */
 export function looksUnchanged(
-  info: Deno.FileInfo | null,
+  there: { size: number; mtime: number | null },
   entry: { size: number | null; mtime?: number },
 ): boolean {
-  return info !== null && info.isFile && entry.size !== null &&
-    info.size === entry.size && entry.mtime !== undefined &&
-    info.mtime !== null && info.mtime.getTime() === entry.mtime;
+  return entry.size !== null && there.size === entry.size &&
+    entry.mtime !== undefined && there.mtime === entry.mtime;
 }
 
 /** What a resumed file starts from, on the sending side. */
@@ -87,7 +86,7 @@ export function resumable(error: unknown): boolean {
 export async function findPrefixes(
   dest: Target,
   files: readonly Entry[],
-  present: Set<string>,
+  present: Present,
   options: ReceiveOptions,
   align = 1,
 ): Promise<Map<number, Prefix>> {
@@ -95,12 +94,13 @@ export async function findPrefixes(
   for (let index = 0; index < files.length; index++) {
     const entry = files[index]!;
     if (entry.type !== "file" || entry.size === null) continue;
-    if (present.has(entry.path)) {
+    const there = present.get(entry.path);
+    if (there) {
       // The whole file may already be here: offer all of it. With the
       // announced size and time it is offered unchanged, read only if the
       // sender asks for a digest after all.
       const local = dest.localPath(entry.path);
-      if (looksUnchanged(lstatSyncOrNull(local), entry)) {
+      if (looksUnchanged(there, entry)) {
         found.set(index, { offset: entry.size, unchanged: local });
         continue;
       }

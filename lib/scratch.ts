@@ -11,6 +11,7 @@ import {
   checkSpace,
   ioError,
   PartFile,
+  type Present,
   type Target,
 } from "./fsio.ts";
 import { checkManifest } from "./manifest.ts";
@@ -40,13 +41,13 @@ export class Scratch implements Target {
   async vet(
     entries: readonly Entry[],
     options: { storing?: boolean } = {},
-  ): Promise<Set<string>> {
+  ): Promise<Present> {
     const totals = checkManifest(entries);
     checkMaxSize(totals, this.maxSize);
     if (options.storing !== false) {
       await checkSpace(await this.#scratchDir(), totals.bytes);
     }
-    return new Set();
+    return new Map();
   }
 
   async #scratchDir(): Promise<string> {

@@ -33,7 +33,7 @@ import {
 import type { Link } from "./link.ts";
 import type { FileInput } from "./payload.ts";
 import type { SendStart } from "./resume.ts";
-import type { FileSink, PartFile } from "./fsio.ts";
+import type { FileSink, PartFile, Present } from "./fsio.ts";
 import { displayName } from "./names.ts";
 import { ABORT_CHUNK, checkChunkLength } from "./protocol.ts";
 import { resumable } from "./resume.ts";
@@ -61,7 +61,7 @@ export class TcpBodies implements BodyTransport {
     this.#ctx = ctx;
   }
 
-  offerable(present: Set<string>): Set<string> {
+  offerable(present: Present): Present {
     return present;
   }
 

@@ -28,7 +28,7 @@ import {
   udpDispatcher,
   type UdpSendContext,
 } from "./udp_send.ts";
-import { PartFile } from "./fsio.ts";
+import { PartFile, type Present } from "./fsio.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import { DatagramOpener } from "./records.ts";
 import {
@@ -131,8 +131,8 @@ export class UdpBodies implements BodyTransport {
   }
 
   /** Finished files are not offered over UDP (PROTOCOL.md 5.3). */
-  offerable(): Set<string> {
-    return new Set();
+  offerable(): Present {
+    return new Map();
   }
 
   acceptMember(): { transfer: number; slotsPerDatagram?: number } {

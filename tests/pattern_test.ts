@@ -67,7 +67,7 @@ Deno.test("a measurement checked where it lands needs no room on the receiver's 
   }];
   const scratch = new Scratch();
   try {
-    assert.deepEqual(await scratch.vet(huge, { storing: false }), new Set());
+    assert.deepEqual(await scratch.vet(huge, { storing: false }), new Map());
     await assert.rejects(() => scratch.vet(huge), /free|space|room/i);
   } finally {
     await scratch.close();
