@@ -50,21 +50,21 @@ export function fileResult(
 }
 
 /**
- * The results of the files taken as they are (`indices` among `files`),
- * and their bytes together.
+ * Adds the files taken as they are (`indices` among `files`) to `ledger`;
+ * returns their bytes together.
  */
-export function unchangedResults(
+export function addUnchanged(
+  ledger: Ledger,
   files: readonly { path: string; size: number | null }[],
   indices: Iterable<number>,
-): { results: FileResult[]; bytes: number } {
-  const results: FileResult[] = [];
+): number {
   let bytes = 0;
   for (const index of indices) {
     const entry = files[index]!;
-    results.push(unchangedResult(entry.path, entry.size ?? 0));
+    ledger.add(unchangedResult(entry.path, entry.size ?? 0));
     bytes += entry.size ?? 0;
   }
-  return { results, bytes };
+  return bytes;
 }
 
 /** A file the receiver took as it is, by size and modification time: nothing read, nothing sent. */
@@ -93,19 +93,68 @@ export interface Totals {
 }
 
 export function totalsOf(files: FileResult[], seconds: number): Totals {
-  let bytes = 0, resumedBytes = 0, sentBytes = 0, unchangedBytes = 0;
-  for (const f of files) {
-    bytes += f.bytes;
-    resumedBytes += f.resumedBytes;
-    sentBytes += f.sentBytes;
-    if (f.unchanged) unchangedBytes += f.bytes;
+  const ledger = new Ledger();
+  for (const f of files) ledger.add(f);
+  return ledger.totals(seconds);
+}
+
+/**
+ * A transfer's confirmed files, counted as they come: the totals always,
+ * each file's result only when `keep` (a summary that lists them, as
+ * `--json`'s does). A folder of 100,000 files then holds no 100,000
+ * results unless they are asked for.
+ */
+export class Ledger {
+  /** The results, in the order they were added; empty unless kept. */
+  readonly files: FileResult[] = [];
+  /** Files added, kept or not. */
+  count = 0;
+  /** Of those, the files taken unchanged (by size and time). */
+  unchangedFiles = 0;
+  #keep: boolean;
+  #bytes = 0;
+  #resumed = 0;
+  #sent = 0;
+  #unchangedBytes = 0;
+
+  constructor(keep = true) {
+    this.#keep = keep;
   }
-  return {
-    bytes,
-    resumedBytes,
-    unchangedBytes,
-    sentBytes,
-    seconds,
-    bytesPerSecond: sentBytes > 0 ? rate(sentBytes, seconds) : 0,
-  };
+
+  add(f: FileResult): void {
+    this.count++;
+    this.#bytes += f.bytes;
+    this.#resumed += f.resumedBytes;
+    this.#sent += f.sentBytes;
+    if (f.unchanged) {
+      this.unchangedFiles++;
+      this.#unchangedBytes += f.bytes;
+    }
+    if (this.#keep) this.files.push(f);
+  }
+
+  /** The members of a transfer's result that come from its files. */
+  summary(seconds: number): Totals & {
+    files: FileResult[];
+    fileCount: number;
+    unchangedFiles: number;
+  } {
+    return {
+      files: this.files,
+      fileCount: this.count,
+      unchangedFiles: this.unchangedFiles,
+      ...this.totals(seconds),
+    };
+  }
+
+  totals(seconds: number): Totals {
+    return {
+      bytes: this.#bytes,
+      resumedBytes: this.#resumed,
+      unchangedBytes: this.#unchangedBytes,
+      sentBytes: this.#sent,
+      seconds,
+      bytesPerSecond: this.#sent > 0 ? rate(this.#sent, seconds) : 0,
+    };
+  }
 }

@@ -8,6 +8,7 @@
  */
 
 import { type ByteSink, writeAll } from "./frames.ts";
+import { encodeControlInto, type Message } from "./protocol.ts";
 
 /** Writes under this size are gathered. */
 const SMALL = 64 * 1024;
@@ -33,6 +34,18 @@ export class Coalescer implements ByteSink {
     this.#length += p.length;
     if (this.#length === FULL) await this.flush();
     return p.length;
+  }
+
+  /** Gathers a control frame, encoded straight into the buffer. */
+  async writeControl(message: Message): Promise<void> {
+    let n = encodeControlInto(message, this.#buf, this.#length);
+    if (n < 0) {
+      await this.flush();
+      n = encodeControlInto(message, this.#buf, 0);
+      if (n < 0) throw new RangeError(`${message.type} frame too large`);
+    }
+    this.#length += n;
+    if (this.#length === FULL) await this.flush();
   }
 
   /** Writes out what was gathered. */

@@ -181,6 +181,8 @@ async function sendOnce(
       peer,
       noResume: cmd.noResume,
       check: cmd.check,
+      // Only --json's summary lists every file: otherwise counts and totals.
+      keepFiles: cmd.json,
       ...(cmd.udp
         ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr) }
         : {}),

@@ -336,6 +336,34 @@ export function encodeControl(message: Message): Uint8Array {
   return frame;
 }
 
+/**
+ * Encodes `message` as a control frame into `target` at `at`, without
+ * allocating one: returns the frame's length, or -1 when it does not fit
+ * there (nothing usable is written then). Thousands of frames sent back to
+ * back (resume offers, acknowledgements) would otherwise each leave two
+ * buffers outside the JavaScript heap for the collector to find late.
+ */
+export function encodeControlInto(
+  message: Message,
+  target: Uint8Array,
+  at: number,
+): number {
+  if (at + 4 > target.length) return -1;
+  const text = JSON.stringify(message);
+  const { read, written } = encoder.encodeInto(text, target.subarray(at + 4));
+  if (read < text.length) return -1;
+  if (written > MAX_CONTROL_FRAME) {
+    throw new RangeError(
+      `Control frame of ${written} bytes is over the ${MAX_CONTROL_FRAME}-byte limit`,
+    );
+  }
+  target[at] = written >>> 24;
+  target[at + 1] = (written >>> 16) & 0xff;
+  target[at + 2] = (written >>> 8) & 0xff;
+  target[at + 3] = written & 0xff;
+  return 4 + written;
+}
+
 /** Checks a control frame's declared length before anything is allocated. */
 export function checkControlLength(length: number): void {
   if (length > MAX_CONTROL_FRAME) {

@@ -50,9 +50,15 @@ import { UdpBodies } from "./udp_bodies.ts";
 import { TcpBodies } from "./tcp_bodies.ts";
 import { findPrefixes, type Prefix, settleResume } from "./resume.ts";
 import { formatBytes } from "./units.ts";
-import { fileResult, totalsOf, unchangedResults } from "./accounting.ts";
+import { addUnchanged, fileResult, Ledger } from "./accounting.ts";
 import { CommitGroup, GROUP_WAIT_MS } from "./group_commit.ts";
 import { PartFile } from "./fsio.ts";
+import { collectNow, Collector } from "./heap.ts";
+
+/** A full collection every this many files received (lib/heap.ts). */
+const FILES_PER_COLLECTION = 4096;
+/** And every this many frames of a manifest (of up to 200 entries each). */
+const FRAMES_PER_COLLECTION = 64;
 
 /** Whether `arrival` is still pending after `ms`. */
 async function quietFor(arrival: Promise<void>, ms: number): Promise<boolean> {
@@ -81,6 +87,8 @@ export interface ReceiveOptions {
   state?: TransferState;
   /** Name of the peer, for results. @default {""} */
   peer?: string;
+  /** As {@link SendOptions.keepFiles}: each file's result, or only totals. @default {true} */
+  keepFiles?: boolean;
   /**
    * Write the single incoming file here instead of into the destination
    * (receive --stdout); a manifest of anything but one file is refused.
@@ -230,6 +238,7 @@ export async function receiveSession(
         );
       }
     }
+    collectNow(); // the manifest's frames, decoded and vetted
     state.setManifest(entries);
     options.onManifest?.(entries);
     const fileEntries = entries.filter((e) => e.type === "file");
@@ -291,6 +300,7 @@ export async function receiveSession(
         reader,
         send,
         resume.prefixes,
+        (index) => dest.localPath(fileEntries[index]!.path),
         (settled) => {
           resume.starts = settled; // the first file opens at its start
           return transport.ready();
@@ -298,9 +308,10 @@ export async function receiveSession(
       );
     }
     // Only now: nothing may come between the answers.
+    if (resume.prefixes.size > 0) collectNow(); // offers, claims, answers
     transport.start();
 
-    const files: FileResult[] = [];
+    const files = new Ledger(options.keepFiles ?? true);
     const incomplete: string[] = [];
     // Files taken as they are (same size and time): nothing follows for them.
     const unchanged = new Set<number>();
@@ -308,8 +319,7 @@ export async function receiveSession(
       if (prefix.takenUnchanged) unchanged.add(index);
     }
     if (unchanged.size > 0) {
-      const { results, bytes } = unchangedResults(fileEntries, unchanged);
-      for (const r of results) files.push(r); // not spread: up to 1,000,000
+      const bytes = addUnchanged(files, fileEntries, unchanged);
       state.doneBytes += bytes;
       options.onUnchanged?.(unchanged.size, bytes);
     }
@@ -324,7 +334,7 @@ export async function receiveSession(
         body.sha256,
         (performance.now() - fileStart) / 1000,
       );
-      files.push(file);
+      files.add(file);
       options.onFile?.(file);
       return written;
     };
@@ -334,8 +344,10 @@ export async function receiveSession(
       for (const done of await group.commit()) writes.add(confirm(done));
       await Promise.all(writes);
     };
+    const heap = new Collector(FILES_PER_COLLECTION);
     for (let index = 0; index < fileEntries.length; index++) {
       if (unchanged.has(index)) continue;
+      heap.tick();
       const entry = fileEntries[index]!;
       // A large file commits alone: the small ones before it go first.
       if (!group.takes(entry.size)) await commitGroup();
@@ -370,24 +382,23 @@ export async function receiveSession(
     }
     await commitGroup();
     transport.close();
-    const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
     const stats = await transport.stats(incomplete.length === 0);
+    const seconds = (performance.now() - started) / 1000;
+    const summary = files.summary(seconds);
     await send({
       type: "done",
-      files: files.length,
-      bytes,
+      files: files.count,
+      bytes: summary.bytes,
       ...(stats
         ? { udp: stats as unknown as Record<string, number | boolean> }
         : {}),
     });
     link.close();
-    const seconds = (performance.now() - started) / 1000;
     const result: TransferResult = {
       role: "receiver",
       peer: options.peer ?? "",
-      files,
       dirs: entries.length - fileEntries.length,
-      ...totalsOf(files, seconds),
+      ...summary,
       verified: incomplete.length === 0,
     };
     if (stats) result.udp = stats;
@@ -487,8 +498,10 @@ async function readManifest(
   let udp: UdpRequest | undefined;
   let bench: Bench | undefined;
   let memory = 0;
+  const heap = new Collector(FRAMES_PER_COLLECTION);
   for (;;) {
     const message = await reader.readControl();
+    heap.tick(); // a long manifest's frames and their text are garbage
     if (message.type === "error") {
       throw errorFromPeer(message.code, message.message, "Sender");
     }

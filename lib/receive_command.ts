@@ -393,6 +393,8 @@ async function serve(
         : {}),
       ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
       ...(udp ? { udp } : {}),
+      // Only --json's summary lists every file: otherwise counts and totals.
+      keepFiles: cmd.json,
       onHandshake: paired,
       ...(serving.budget ? { budget: serving.budget } : {}),
       onManifest: (entries) =>

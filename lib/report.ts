@@ -203,19 +203,19 @@ export function renderSummary(result: TransferResult): string {
         result.udp?.firstPassLossPercent.toFixed(2) ?? "some"
       }% of the data; ` +
       `it is ${where}, not under its final name (${
-        plural(result.files.length, "file")
+        plural(result.fileCount, "file")
       } arrived whole)\n`;
   }
   const over = result.udp ? " over UDP" : "";
-  const quick = result.files.filter((f) => f.unchanged).length;
+  const quick = result.unchangedFiles;
   const verified = quick === 0
     ? "every file verified with SHA-256 by the receiver"
-    : quick === result.files.length
+    : quick === result.fileCount
     ? "contents not compared (--check compares them)"
     : `${
       plural(quick, "file")
     } taken for their size and modification time, the others verified with SHA-256 by the receiver`;
-  return `${verb} ${plural(result.files.length, "file")}${dirs}${over}, ${
+  return `${verb} ${plural(result.fileCount, "file")}${dirs}${over}, ${
     movedText(result)
   }; ${verified}${security}\n` + udp;
 }

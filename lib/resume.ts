@@ -15,14 +15,14 @@
 import type { Hash } from "node:crypto";
 import { errorFromPeer, PasaError, ProtocolError } from "./errors.ts";
 import type { FrameReader } from "./frames.ts";
+import { Collector } from "./heap.ts";
 import { Coalescer } from "./coalesce.ts";
 import { sendAll } from "./session.ts";
-import type { Present, Target } from "./fsio.ts";
+import type { Listings, Present, Target } from "./fsio.ts";
 import { createHash } from "node:crypto";
 import { hashPrefix, type PrefixHash, scanSlots } from "./hash.ts";
 import type { Link } from "./link.ts";
 import {
-  encodeControl,
   type Entry,
   MAX_RESUME_RANGES,
   type Message,
@@ -34,6 +34,9 @@ import type { SendOptions } from "./send.ts";
 import type { Source } from "./sources.ts";
 import { slotPayload } from "./udp.ts";
 
+/** A full collection every this many resume frames read (lib/heap.ts). */
+const FRAMES_PER_COLLECTION = 16384;
+
 /**
  * A resumable prefix: its length, digest and running hash. A whole file
  * offered `unchanged` (same size and modification time as announced) is
@@ -41,8 +44,8 @@ import { slotPayload } from "./udp.ts";
  */
 export interface Prefix extends Partial<PrefixHash> {
   offset: number;
-  /** Offered unchanged: the local path of the whole file, to hash if asked. */
-  unchanged?: string;
+  /** Offered unchanged: the whole file is hashed only if a claim asks. */
+  unchanged?: true;
   /** The sender claimed it unchanged: taken as it is, no body follows. */
   takenUnchanged?: boolean;
   /** UDP: whole slots kept past the prefix (byte ranges), and their digest. */
@@ -91,6 +94,7 @@ export async function findPrefixes(
   align = 1,
 ): Promise<Map<number, Prefix>> {
   const found = new Map<number, Prefix>();
+  const listings: Listings = new Map();
   for (let index = 0; index < files.length; index++) {
     const entry = files[index]!;
     if (entry.type !== "file" || entry.size === null) continue;
@@ -99,9 +103,8 @@ export async function findPrefixes(
       // The whole file may already be here: offer all of it. With the
       // announced size and time it is offered unchanged, read only if the
       // sender asks for a digest after all.
-      const local = dest.localPath(entry.path);
       if (looksUnchanged(there, entry)) {
-        found.set(index, { offset: entry.size, unchanged: local });
+        found.set(index, { offset: entry.size, unchanged: true });
         continue;
       }
       options.onChecking?.(entry.path, entry.size);
@@ -109,7 +112,7 @@ export async function findPrefixes(
       if (whole) found.set(index, { ...whole, offset: entry.size });
       continue;
     }
-    const size = await dest.partSize(entry.path);
+    const size = await dest.partSize(entry.path, listings);
     // A part longer than the file is not a prefix of it: it will be replaced.
     if (size === null || size > entry.size) continue;
     if (align > 1) {
@@ -139,15 +142,17 @@ export async function findPrefixes(
  * The receiver's half of the exchange, once its `accept` (with `offers`)
  * is out: one `resume-offer` per prefix (length only, never its digest),
  * then one `resume-answer` per claim the sender makes: the claimed offset
- * if the sender's digest equals the receiver's, else 0. `beforeAnswers`,
- * given the starts, runs between the claims and the answers (UDP: be ready for datagrams,
- * which follow the last answer at once). Returns where each offered
- * file's body starts.
+ * if the sender's digest equals the receiver's, else 0. `localPath` gives
+ * file `index`'s path, to hash a file offered unchanged when a claim asks.
+ * `beforeAnswers`, given the starts, runs between the claims and the
+ * answers (UDP: be ready for datagrams, which follow the last answer at
+ * once). Returns where each offered file's body starts.
  */
 export async function settleResume(
   reader: FrameReader,
   send: (message: Message) => Promise<void>,
   offered: Map<number, Prefix>,
+  localPath: (index: number) => string,
   beforeAnswers: (starts: Map<number, number>) => Promise<unknown> = () =>
     Promise.resolve(),
 ): Promise<Map<number, number>> {
@@ -155,7 +160,7 @@ export async function settleResume(
   // it reads would otherwise fill both directions' buffers and wait forever.
   const offering = sendAll(
     send,
-    [...offered].map(([index, prefix]): Message => ({
+    mapped(offered, ([index, prefix]): Message => ({
       type: "resume-offer",
       index,
       offset: prefix.offset,
@@ -165,8 +170,10 @@ export async function settleResume(
   );
   offering.catch(() => {}); // awaited below, after the claims
   const starts = new Map<number, number>();
+  const heap = new Collector(FRAMES_PER_COLLECTION);
   for (const [index, prefix] of offered) {
     const claim = await reader.readControl();
+    heap.tick(); // each frame read leaves garbage behind
     if (claim.type === "error") {
       throw errorFromPeer(claim.code, claim.message, "Sender");
     }
@@ -192,7 +199,7 @@ export async function settleResume(
     }
     if (claim.offset > 0 && prefix.unchanged && !prefix.sha256) {
       // Offered unchanged, but the sender compares contents: hash it now.
-      Object.assign(prefix, await hashPrefix(prefix.unchanged, prefix.offset));
+      Object.assign(prefix, await hashPrefix(localPath(index), prefix.offset));
     }
     const same = claim.offset > 0 && prefix.sha256 !== undefined &&
       claim.sha256 === prefix.sha256;
@@ -206,7 +213,7 @@ export async function settleResume(
   await beforeAnswers(starts);
   await sendAll(
     send,
-    [...starts].map(([index, offset]): Message => {
+    mapped(starts, ([index, offset]): Message => {
       const prefix = offered.get(index);
       const ranges = prefix?.accepted;
       return {
@@ -219,6 +226,11 @@ export async function settleResume(
     }),
   );
   return starts;
+}
+
+/** `f` of each item of `items`, made as they are read. */
+function* mapped<T, U>(items: Iterable<T>, f: (item: T) => U): Iterable<U> {
+  for (const item of items) yield f(item);
 }
 
 /**
@@ -250,8 +262,10 @@ export async function claimResume(
     : 1;
   // Every offer first: the receiver sends them all before it reads a claim.
   const offers: ResumeOffer[] = [];
+  const heap = new Collector(FRAMES_PER_COLLECTION);
   for (let k = 0; k < count; k++) {
     const offer = await reader.readControl();
+    heap.tick();
     if (offer.type === "error") {
       throw errorFromPeer(offer.code, offer.message, "Receiver");
     }
@@ -291,9 +305,7 @@ export async function claimResume(
     ) {
       // Same size and time as the file announced: taken without reading it.
       claims.set(offer.index, { offset: offer.offset, unchanged: true });
-      await out.write(
-        encodeControl({ ...claim, offset: size, unchanged: true }),
-      );
+      await out.writeControl({ ...claim, offset: size, unchanged: true });
       continue;
     }
     if (local && fits) {
@@ -323,13 +335,14 @@ export async function claimResume(
       ...(hash ? { hash } : {}),
       ...(ranges ? { ranges } : {}),
     });
-    await out.write(encodeControl(claim));
+    await out.writeControl(claim);
   }
   await out.flush();
   const starts = new Map<number, SendStart>();
   const unchanged = new Set<number>();
   for (const [index, claim] of claims) {
     const answer = await reader.readControl();
+    heap.tick();
     if (answer.type === "error") {
       throw errorFromPeer(answer.code, answer.message, "Receiver");
     }

@@ -37,9 +37,13 @@ import { openUdp, type UdpSendOptions } from "./udp_send.ts";
 import type { BodySender } from "./bodies.ts";
 import { TcpBodySender } from "./tcp_bodies.ts";
 import { UdpBodySender } from "./udp_bodies.ts";
-import { fileResult, totalsOf, unchangedResults } from "./accounting.ts";
+import { addUnchanged, fileResult, Ledger } from "./accounting.ts";
 import { noDigest, type Pattern } from "./pattern.ts";
 import { createHash } from "node:crypto";
+import { collectNow, Collector } from "./heap.ts";
+
+/** A full collection every this many files sent (lib/heap.ts). */
+const FILES_PER_COLLECTION = 4096;
 
 /** Options of {@link sendSession}. */
 export interface SendOptions {
@@ -63,6 +67,12 @@ export interface SendOptions {
   handshaken?: FrameReader;
   /** Start every file over, whatever the receiver already has. */
   noResume?: boolean;
+  /**
+   * Keep each file's result for {@link TransferResult.files}; without it
+   * only the counts and totals are kept (a folder of 100,000 files).
+   * @default {true}
+   */
+  keepFiles?: boolean;
   /**
    * Files already on the receiver are compared by SHA-256 on both ends,
    * not taken as they are for having the same size and modification time.
@@ -131,6 +141,7 @@ export async function sendSession(
       const last = i + ENTRIES_PER_FRAME >= entries.length;
       await writeControl(link, { type: "manifest", entries: batch, last });
     }
+    collectNow(); // what encoding a long manifest left behind
     const reply = await reader.readControl();
     if (reply.type === "error") {
       throw errorFromPeer(reply.code, reply.message, "Receiver");
@@ -160,20 +171,22 @@ export async function sendSession(
     const { starts, unchanged } = reply.offers
       ? await claimResume(link, reader, sources, reply.offers, options)
       : { starts: new Map<number, SendStart>(), unchanged: new Set<number>() };
+    if (reply.offers) collectNow(); // the offers and claims
 
-    const files: FileResult[] = [];
+    const files = new Ledger(options.keepFiles ?? true);
     if (unchanged.size > 0) {
       const fileEntries = entries.filter((e) => e.type === "file");
-      const { results, bytes } = unchangedResults(fileEntries, unchanged);
-      for (const r of results) files.push(r); // not spread: up to 1,000,000
+      const bytes = addUnchanged(files, fileEntries, unchanged);
       state.doneBytes += bytes;
       options.onUnchanged?.(unchanged.size, bytes);
     }
-    const pending: Pending[] = [];
+    // Files sent and not yet acknowledged: each is forgotten at its file-ok.
+    const pending = new Map<number, Pending>();
+    let incomplete = 0;
     const fileCount = entries.filter((e) => e.type === "file").length;
     const replies = readReplies(reader, pending, {
       onFile: (file) => {
-        files.push(file);
+        files.add(file);
         options.onFile?.(file);
       },
       ...(transport.onReply ? { onUdp: transport.onReply } : {}),
@@ -187,9 +200,11 @@ export async function sendSession(
     replies.catch(() => {}); // observed below; avoid an unhandled rejection meanwhile
 
     let index = 0;
+    const heap = new Collector(FILES_PER_COLLECTION);
     try {
       for (const source of sources) {
         if (source.entry.type !== "file") continue;
+        heap.tick();
         const entry = source.entry;
         if (unchanged.has(index)) { // taken as it is: nothing follows for it
           index++;
@@ -226,7 +241,8 @@ export async function sendSession(
         } finally {
           if (input !== options.stdin) (input as Input).close();
         }
-        pending[index] = item;
+        if (item.complete) pending.set(index, item);
+        else incomplete++; // a --lossy file that did not arrive whole: no ack
         if (item.complete) {
           const end = encodeControl({
             type: "file-end",
@@ -245,10 +261,10 @@ export async function sendSession(
       throw failed ?? error;
     }
     const done = await replies;
-    const incomplete = pending.filter((p) => !p.complete).length;
-    if (files.length + incomplete !== fileCount) {
+
+    if (files.count + incomplete !== fileCount) {
       throw new ProtocolError(
-        `Receiver said done after confirming ${files.length} of ${fileCount} files`,
+        `Receiver said done after confirming ${files.count} of ${fileCount} files`,
       );
     }
     link.close();
@@ -256,9 +272,8 @@ export async function sendSession(
     const result: TransferResult = {
       role: "sender",
       peer: options.peer ?? "",
-      files,
       dirs: entries.length - fileCount,
-      ...totalsOf(files, seconds),
+      ...files.summary(seconds),
       verified: incomplete === 0,
     };
     if (newHash === noDigest) result.patternChecked = true;
@@ -302,7 +317,7 @@ async function openFile(
  */
 async function readReplies(
   reader: FrameReader,
-  pending: Pending[],
+  pending: Map<number, Pending>,
   handlers: { onFile: (f: FileResult) => void; onUdp?: (m: Message) => void },
 ): Promise<Done> {
   for (;;) {
@@ -322,7 +337,8 @@ async function readReplies(
       case "done":
         return message;
       case "file-ok": {
-        const item = pending[message.index];
+        const item = pending.get(message.index);
+        pending.delete(message.index);
         if (item === undefined || item.sha256 !== message.sha256) {
           throw new ProtocolError(
             `Receiver confirmed file ${message.index} with a digest that was not sent`,

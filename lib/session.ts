@@ -13,14 +13,16 @@ import {
   PasaError,
   ProtocolError,
 } from "./errors.ts";
-import { concat, type FrameReader, writeAll, writeControl } from "./frames.ts";
+import { type FrameReader, writeAll, writeControl } from "./frames.ts";
 import type { Link } from "./link.ts";
 import {
   decodePreamble,
   encodeControl,
+  encodeControlInto,
   encodePreamble,
   type Entry,
   type Hello,
+  MAX_CONTROL_FRAME,
   type Message,
   type Role,
   VERSION,
@@ -86,7 +88,12 @@ import type { FileResult } from "./accounting.ts";
 export interface TransferResult {
   role: Role;
   peer: string;
+  /** Each confirmed file's result; empty when the session was told not to keep them (`keepFiles: false`). */
   files: FileResult[];
+  /** Files confirmed, kept in `files` or not. */
+  fileCount: number;
+  /** Of those, the files taken unchanged (same size and modification time, not read). */
+  unchangedFiles: number;
   /** Directories in the manifest (created by the receiver). */
   dirs: number;
   /** The files' sizes together. */
@@ -210,13 +217,42 @@ export async function hangUp(
 
 /** Frames gathered into one write go out once they reach this. */
 const BATCH_MAX = 256 * 1024;
+/** A batch's buffer starts this small and doubles as frames join it. */
+const BATCH_FIRST = 4096;
+
+/** Frames gathered for one write, encoded in place. */
+interface Batch {
+  buf: Uint8Array;
+  length: number;
+  quiet: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * Encodes `message` at the end of `batch`, growing its buffer up to
+ * {@link BATCH_MAX}; false when it does not fit even then.
+ */
+function append(batch: Batch, message: Message): boolean {
+  for (;;) {
+    const n = encodeControlInto(message, batch.buf, batch.length);
+    if (n >= 0) {
+      batch.length += n;
+      return true;
+    }
+    if (batch.buf.length >= BATCH_MAX) return false;
+    const grown = new Uint8Array(Math.min(BATCH_MAX, batch.buf.length * 2));
+    grown.set(batch.buf.subarray(0, batch.length));
+    batch.buf = grown;
+  }
+}
 
 /**
  * Writes control frames one after another, so that frames from concurrent
  * writers (a report timer and the main loop) never interleave. Frames sent
  * while a write is under way are gathered and go out together in the next
- * one (up to 256 KiB): thousands of resume frames are a few writes, not one
- * system call (and one record) each.
+ * one (up to 256 KiB), encoded straight into its buffer: thousands of
+ * resume frames are a few writes and a few buffers, not a system call (and
+ * a record) and two buffers each.
  */
 export function serialWriter(
   link: Link,
@@ -224,44 +260,57 @@ export function serialWriter(
   let tail: Promise<void> = Promise.resolve();
   const quietSink = { write: (p: Uint8Array) => link.quietWrite(p) };
   /** The batch still open to more frames: it has not started writing. */
-  let open:
-    | {
-      frames: Uint8Array[];
-      bytes: number;
-      quiet: boolean;
-      done: Promise<void>;
-    }
-    | undefined;
+  let open: Batch | undefined;
   return (message, options = {}) => {
-    const frame = encodeControl(message);
     const quiet = options.quiet ?? false;
-    if (
-      open && open.quiet === quiet && open.bytes + frame.length <= BATCH_MAX
-    ) {
-      open.frames.push(frame);
-      open.bytes += frame.length;
-      return open.done;
+    if (open && open.quiet === quiet && append(open, message)) return open.done;
+    const batch: Batch = {
+      buf: new Uint8Array(BATCH_FIRST),
+      length: 0,
+      quiet,
+      done: tail,
+    };
+    if (!append(batch, message)) {
+      throw new RangeError(
+        `A control frame of ${message.type} is over the ${MAX_CONTROL_FRAME}-byte limit`,
+      );
     }
-    const batch = { frames: [frame], bytes: frame.length, quiet, done: tail };
     open = batch;
     batch.done = tail.then(() => {
       if (open === batch) open = undefined; // what comes now goes next
-      return writeAll(quiet ? quietSink : link, concat(...batch.frames));
+      return writeAll(
+        quiet ? quietSink : link,
+        batch.buf.subarray(0, batch.length),
+      );
     });
     tail = batch.done.catch(() => {});
     return batch.done;
   };
 }
 
-/** Sends every message through `send` without waiting between them; resolves when all are written. */
-export function sendAll(
+/** Messages {@link sendAll} has under way at most: the rest wait, unencoded. */
+const SEND_WINDOW = 2048;
+
+/**
+ * Sends every message through `send`, up to 2,048 at a time without waiting
+ * between them (gathered into few writes); resolves when all are written.
+ * `messages` is read as it goes: a million of them need not exist at once.
+ */
+export async function sendAll(
   send: (message: Message) => Promise<void>,
   messages: Iterable<Message>,
 ): Promise<void> {
   // Gathered frames share one promise: each write is awaited once.
-  const writes = new Set<Promise<void>>();
-  for (const m of messages) writes.add(send(m));
-  return Promise.all(writes).then(() => {});
+  let writes = new Set<Promise<void>>();
+  let count = 0;
+  for (const m of messages) {
+    writes.add(send(m));
+    if (++count % SEND_WINDOW === 0) {
+      await Promise.all(writes);
+      writes = new Set();
+    }
+  }
+  await Promise.all(writes);
 }
 
 /** Resolves or rejects with `promise`, or rejects after `ms`. */

@@ -7,11 +7,15 @@
  * @module
  */
 
+import { Collector } from "./heap.ts";
 import { basename, join, resolve } from "node:path";
 import { UsageError } from "./errors.ts";
 import { displayName, unsafeReason } from "./names.ts";
 import type { Input } from "./payload.ts";
 import { type Entry, MAX_ENTRIES, MAX_MTIME } from "./protocol.ts";
+
+/** A full collection every this many entries listed (lib/heap.ts). */
+const HEAP_EVERY = 16384;
 
 /** One manifest entry and where its bytes come from. */
 export interface Source {
@@ -73,7 +77,9 @@ export async function collectSources(
       "--name renames a single file; several paths were given",
     );
   }
+  const heap = new Collector(HEAP_EVERY);
   const add = (source: Source) => {
+    heap.tick(); // each look-up leaves garbage behind
     if (sources.length >= MAX_ENTRIES) {
       throw new UsageError(
         `Too many files: the protocol allows ${MAX_ENTRIES} per transfer`,

@@ -1,8 +1,20 @@
 import assert from "node:assert/strict";
-import { fileResult, totalsOf, unchangedResult } from "../lib/accounting.ts";
+import {
+  type FileResult,
+  fileResult,
+  Ledger,
+  totalsOf,
+  unchangedResult,
+} from "../lib/accounting.ts";
 import { movedText, renderSummary } from "../lib/report.ts";
 
 const MiB = 1024 * 1024;
+
+function ledger(files: FileResult[], keep = true): Ledger {
+  const l = new Ledger(keep);
+  for (const f of files) l.add(f);
+  return l;
+}
 
 Deno.test("a resumed file's rate is over the bytes sent after the kept prefix", () => {
   const f = fileResult("big.bin", 500 * MiB, 324 * MiB, "ab", 1.6);
@@ -62,10 +74,22 @@ Deno.test("the summary says apart what was already there and what was sent", () 
   );
 });
 
+Deno.test("a ledger that keeps no results still counts and totals every file", () => {
+  const files = [
+    fileResult("a", 300, 100, "ab", 0.5),
+    unchangedResult("b", 50),
+  ];
+  const kept = ledger(files).summary(2);
+  const counted = ledger(files, false).summary(2);
+  assert.deepEqual(counted.files, []);
+  assert.deepEqual({ ...counted, files: kept.files }, kept);
+  assert.deepEqual([counted.fileCount, counted.unchangedFiles], [2, 1]);
+});
+
 Deno.test("files taken by size and time are said to be, apart from those checked with SHA-256", () => {
   const sender = { role: "sender" as const, peer: "", dirs: 0, verified: true };
   const all = [unchangedResult("a", 3 * MiB), unchangedResult("b", MiB)];
-  const quick = renderSummary({ ...sender, files: all, ...totalsOf(all, 0.5) });
+  const quick = renderSummary({ ...sender, ...ledger(all).summary(0.5) });
   assert.match(
     quick,
     /^Sent 2 files, 4\.0 MiB, all of it already on the receiver \(same size and modification time\), nothing sent, in 0\.50 s; contents not compared \(--check compares them\)/,
@@ -75,12 +99,12 @@ Deno.test("files taken by size and time are said to be, apart from those checked
     fileResult("c", 2 * MiB, 2 * MiB, "ab", 0.1), // skipped, by SHA-256
   ];
   assert.match(
-    renderSummary({ ...sender, files: mixed, ...totalsOf(mixed, 0.5) }),
+    renderSummary({ ...sender, ...ledger(mixed).summary(0.5) }),
     /all of it already on the receiver \(2\.0 MiB checked with SHA-256, 4\.0 MiB by size and modification time\), nothing sent, in 0\.50 s; 2 files taken for their size and modification time, the others verified with SHA-256 by the receiver/,
   );
   const sent = [...all, fileResult("c", 2 * MiB, 0, "ab", 0.1)];
   assert.match(
-    renderSummary({ ...sender, files: sent, ...totalsOf(sent, 0.5) }),
+    renderSummary({ ...sender, ...ledger(sent).summary(0.5) }),
     /^Sent 3 files, 6\.0 MiB: 4\.0 MiB already on the receiver, 2\.0 MiB sent in 0\.50 s/,
   );
 });
@@ -89,11 +113,10 @@ Deno.test("a receiver's summary of a measurement says how it was checked and tha
   const base = {
     role: "receiver" as const,
     peer: "",
-    files: [],
     dirs: 0,
     measurement: true,
     encrypted: false,
-    ...totalsOf([fileResult("pasa-bench.bin", 8 * MiB, 0, "", 1)], 1),
+    ...ledger([fileResult("pasa-bench.bin", 8 * MiB, 0, "", 1)]).summary(1),
   };
   const compared = renderSummary({
     ...base,
