@@ -42,7 +42,7 @@ import {
 import type { Pairing } from "./secure.ts";
 import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
-import { collectSources, type Source } from "./sources.ts";
+import { SourceWalk } from "./sources.ts";
 import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
 import { udpDefaults } from "./udp_sizing.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
@@ -73,17 +73,22 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
     quiet: cmd.quiet,
   });
   try {
-    const { sources, warnings } = await collectSources(cmd.paths, cmd.name);
-    for (const w of warnings) reporter.warning(w);
-    const only = sources[0]?.entry;
+    // Checked now, walked once connected: the list of a large folder
+    // leaves while it is being made. What is skipped is said as it is met.
+    const sources = await SourceWalk.plan(
+      cmd.paths,
+      cmd.name,
+      (w) => reporter.warning(w),
+    );
+    const only = sources.first.entry;
     if (cmd.raw) {
-      if (sources.length !== 1 || only?.type !== "file") {
+      if (!sources.singleFile || only.type !== "file") {
         throw new UsageError("--raw sends exactly one regular file");
       }
       checkRawSize(only.size, only.path);
     }
     // Standard input cannot be read twice: one attempt only.
-    const fromStdin = sources.some((s) => s.local === null);
+    const fromStdin = sources.fromStdin;
     const attempts = fromStdin ? 1 : 1 + cmd.retry;
     // Asked once, before connecting: every retry pairs with the same code.
     const pairing = pairingOf(cmd, rt, cmd.listen, !fromStdin);
@@ -114,14 +119,14 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
 async function sendOnce(
   cmd: SendCommand,
   rt: Runtime,
-  sources: Source[],
+  sources: SourceWalk,
   pairing: Pairing | undefined,
 ): Promise<number> {
   const reporter = new Reporter(rt.output, {
     json: cmd.json,
     quiet: cmd.quiet,
   });
-  const only = sources[0]?.entry;
+  const only = sources.first.entry;
   let conn: Deno.Conn;
   if (cmd.listen) {
     const listener = listen(cmd.host, cmd.port);
@@ -164,7 +169,7 @@ async function sendOnce(
   ticker?.start();
   try {
     if (cmd.raw && only?.type === "file") {
-      const file = await Deno.open(sources[0]!.local!, { read: true });
+      const file = await Deno.open(sources.first.local!, { read: true });
       try {
         const result = await rawSend(link, file, only.path, only.size!, state);
         bar?.stop();
@@ -174,7 +179,6 @@ async function sendOnce(
       }
       return ExitCode.ok;
     }
-    const dirs = sources.filter((s) => s.entry.type === "dir").length;
     const result = await sendSession(link, sources, {
       state,
       stdin: rt.stdin,
@@ -186,7 +190,12 @@ async function sendOnce(
       ...(cmd.udp
         ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr) }
         : {}),
-      onAccepted: () => say.manifest(state.files, dirs, state.totalBytes),
+      onAccepted: () =>
+        say.manifest(
+          state.files,
+          sources.sources.length - state.files,
+          state.totalBytes,
+        ),
       onChecking: (name, bytes) => say.checking(name, bytes),
       onResumed: (name, offset, kept) => say.resumed(name, offset, kept),
       onRestart: (name) => say.restart(name),

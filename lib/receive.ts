@@ -268,7 +268,11 @@ export async function receiveSession(
         await dest.makeDirs(e.path, known);
         // The sender waits for this work, so it is activity; but once the
         // connection is closed (Ctrl-C, a time-out) nothing more is made.
-        if (++made % 256 === 0) link.touch();
+        if (++made % 256 === 0) {
+          link.touch();
+          // Made without the thread pool: let a Ctrl-C or a close be heard.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
         link.ensureOpen("creating directories");
       }
     }

@@ -20,6 +20,7 @@ import {
   type Done,
   encodeControl,
   ENTRIES_PER_FRAME,
+  type Entry,
   type Message,
 } from "./protocol.ts";
 import {
@@ -104,10 +105,14 @@ interface Pending {
   complete: boolean;
 }
 
-/** Sends `sources` over `link` and returns once every file is confirmed. */
+/**
+ * Sends `sources` over `link` and returns once every file is confirmed.
+ * Sources still being walked (a {@link SourceWalk}) are sent as the walk
+ * finds them: the manifest starts leaving before a large folder is listed.
+ */
 export async function sendSession(
   link: Link,
-  sources: readonly Source[],
+  walked: readonly Source[] | AsyncIterable<Source>,
   options: SendOptions = {},
 ): Promise<TransferResult> {
   const state = options.state ?? new TransferState();
@@ -119,8 +124,6 @@ export async function sendSession(
   let failed: PasaError | undefined;
   try {
     if (!options.handshaken) await handshake(link, reader, "sender");
-    const entries = sources.map((s) => s.entry);
-    state.setManifest(entries);
     if (options.bench) {
       await writeControl(link, {
         type: "bench",
@@ -136,11 +139,9 @@ export async function sendSession(
         ...(slots > 1 ? { slotsPerDatagram: slots } : {}),
       });
     }
-    for (let i = 0; i < entries.length || i === 0; i += ENTRIES_PER_FRAME) {
-      const batch = entries.slice(i, i + ENTRIES_PER_FRAME);
-      const last = i + ENTRIES_PER_FRAME >= entries.length;
-      await writeControl(link, { type: "manifest", entries: batch, last });
-    }
+    const sources = await sendManifest(link, walked);
+    const entries = sources.map((s) => s.entry);
+    state.setManifest(entries);
     collectNow(); // what encoding a long manifest left behind
     const reply = await reader.readControl();
     if (reply.type === "error") {
@@ -286,6 +287,34 @@ export async function sendSession(
   } finally {
     bodies?.close();
   }
+}
+
+/**
+ * Sends the manifest in frames of {@link ENTRIES_PER_FRAME} entries, each
+ * as soon as it is full, and returns every source sent.
+ */
+async function sendManifest(
+  link: Link,
+  walked: readonly Source[] | AsyncIterable<Source>,
+): Promise<readonly Source[]> {
+  const sources: Source[] = [];
+  let batch: Entry[] = [];
+  const items: Iterable<Source> | AsyncIterable<Source> = walked;
+  for await (const source of items) {
+    sources.push(source);
+    batch.push(source.entry);
+    if (batch.length === ENTRIES_PER_FRAME) {
+      await writeControl(link, {
+        type: "manifest",
+        entries: batch,
+        last: false,
+      });
+      batch = [];
+    }
+  }
+  // The last frame may be empty: an empty transfer is that frame alone.
+  await writeControl(link, { type: "manifest", entries: batch, last: true });
+  return sources;
 }
 
 async function openFile(

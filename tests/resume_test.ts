@@ -361,6 +361,9 @@ Deno.test("a file already there with the same size but other bytes is still refu
   const out = join(tmp.path, "out");
   await Deno.mkdir(out);
   await Deno.writeFile(join(out, "data.bin"), new Uint8Array(SIZE).fill(7));
+  // Another time than the sender's file: written in the same millisecond,
+  // it would be taken unchanged, by size and time.
+  await Deno.utime(join(out, "data.bin"), 1_000_000, 1_000_000);
   await using receiver = await startListening(["receive", "--out", out]);
   const sent = await sendTo(receiver.port, file);
   assert.equal(sent.code, 4);
