@@ -62,3 +62,76 @@ export async function tarNc(src: string, out: string, port: number) {
   await recv.status;
   return (performance.now() - started) / 1000;
 }
+
+/** Whether `rsync` is installed here. */
+export async function hasRsync(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("rsync", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * rsync over loopback to an rsync daemon (no ssh here), the folder `src`
+ * into `out`: seconds of `rsync -a` with `flags` (e.g. `--fsync`), once
+ * into an empty `out` unless `again`, when everything is already there.
+ */
+export async function rsyncDaemon(
+  src: string,
+  out: string,
+  port: number,
+  flags: string[],
+  again = false,
+): Promise<number> {
+  if (!again) {
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+  await Deno.mkdir(out, { recursive: true });
+  const conf = await Deno.makeTempFile({ suffix: ".conf" });
+  await Deno.writeTextFile(
+    conf,
+    `port = ${port}\naddress = 127.0.0.1\nuse chroot = no\n` +
+      // As whoever runs the benchmark (a root daemon would write as nobody).
+      `uid = ${Deno.uid() ?? 0}\ngid = ${Deno.gid() ?? 0}\n` +
+      `[out]\npath = ${out}\nread only = no\n`,
+  );
+  const daemon = new Deno.Command("rsync", {
+    args: ["--daemon", "--no-detach", `--config=${conf}`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const url = `rsync://127.0.0.1:${port}/out/`;
+    // The daemon has no "ready" signal: retry until it answers (bounded).
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const probe = await new Deno.Command("rsync", {
+        args: [url],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (probe.success) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const started = performance.now();
+    const run = await new Deno.Command("rsync", {
+      args: ["-a", ...flags, src, url],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const seconds = (performance.now() - started) / 1000;
+    if (!run.success) {
+      throw new Error(`rsync failed: ${new TextDecoder().decode(run.stderr)}`);
+    }
+    return seconds;
+  } finally {
+    daemon.kill("SIGTERM");
+    await daemon.status;
+    await Deno.remove(conf).catch(() => {});
+  }
+}

@@ -25,7 +25,7 @@ import { labUnavailable } from "../scripts/lab.ts";
 import { labBench } from "./lab.ts";
 import { floorLine, floorOf } from "./floor.ts";
 import { cryptoCosts } from "../lib/crypto_costs.ts";
-import { generateTree, tarNc } from "./many.ts";
+import { generateTree, hasRsync, rsyncDaemon, tarNc } from "./many.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -424,10 +424,21 @@ async function manyPart(): Promise<void> {
   const bytes = await generateTree(src, count);
   const out = join(dir, "many-out");
   const pasa: Run[] = [];
+  const again: Run[] = [];
   const tar: number[] = [];
+  const rsync = await hasRsync();
+  const rs: number[] = [], rsSync: number[] = [], rsAgain: number[] = [];
+  const rsOut = join(dir, "rsync-out");
   for (let i = 0; i < runs; i++) {
     pasa.push(await pasaOnce(src, out));
+    // The same folder again, every file already there (a rerun, a resume).
+    again.push(await pasaOnce(src, out, [], true));
     if (hasNc) tar.push(await tarNc(src, join(dir, "tar-out"), freePort()));
+    if (rsync) {
+      rs.push(await rsyncDaemon(src, rsOut, freePort(), []));
+      rsSync.push(await rsyncDaemon(src, rsOut, freePort(), ["--fsync"]));
+      rsAgain.push(await rsyncDaemon(src, rsOut, freePort(), [], true));
+    }
   }
   const p = median(pasa.map((r) => r.seconds));
   say(
@@ -450,9 +461,35 @@ async function manyPart(): Promise<void> {
       } files/s  pasa/tar = ${(p / t).toFixed(1)} (tar: no hash, no fsync)`,
     );
   }
+  if (rs.length > 0) {
+    const line = (what: string, times: number[], note: string) => {
+      const t = median(times);
+      say(
+        `  ${what.padEnd(21)}  ${t.toFixed(2)} s  ${
+          (count / t).toFixed(0)
+        } files/s  pasa/rsync = ${(p / t).toFixed(1)} (${note})`,
+      );
+    };
+    line("rsync -a (daemon)", rs, "no fsync");
+    line("rsync -a --fsync", rsSync, "each file synced");
+  }
+  const a = median(again.map((r) => r.seconds));
+  const rssAgain = (side: "sendRss" | "recvRss") =>
+    mb(Math.max(...again.map((r) => r[side] ?? 0)));
+  say(
+    `  pasa again, all there  ${
+      a.toFixed(2)
+    } s  (taken by size and time); peak RSS sender ${
+      rssAgain("sendRss")
+    } MB, receiver ${rssAgain("recvRss")} MB` +
+      (rsAgain.length > 0
+        ? `; rsync -a again ${median(rsAgain).toFixed(2)} s`
+        : ""),
+  );
   await Deno.remove(src, { recursive: true }).catch(() => {});
   await Deno.remove(out, { recursive: true }).catch(() => {});
   await Deno.remove(join(dir, "tar-out"), { recursive: true }).catch(() => {});
+  await Deno.remove(rsOut, { recursive: true }).catch(() => {});
 }
 
 /** The lab part, when this machine can build one. */
