@@ -158,7 +158,7 @@ function commonOptions(cmd: Commander): Commander {
     )
     .option(
       "--timeout <seconds>",
-      "give up after this long without traffic (0: never)",
+      "give up after this long without traffic, or without an answer when connecting (0: never)",
       String(DEFAULT_TIMEOUT_S),
     )
     .option("--json", "print JSON Lines events on stdout, for scripts")
@@ -442,7 +442,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "--timeout <seconds>",
-      "give up after this long without traffic (0: never)",
+      "give up after this long without traffic, or without an answer when connecting (0: never)",
       String(DEFAULT_TIMEOUT_S),
     )
     .option(

@@ -43,7 +43,13 @@ import type { Pairing } from "./secure.ts";
 import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
 import { SourceWalk } from "./sources.ts";
-import { connect, isLoopback, lanAddresses, listen, peerName } from "./tcp.ts";
+import {
+  connect,
+  isLoopback,
+  listen,
+  peerName,
+  reachableAddresses,
+} from "./tcp.ts";
 import { udpDefaults } from "./udp_sizing.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
@@ -134,7 +140,7 @@ async function sendOnce(
     reporter.listening({
       host: addr.hostname,
       port: addr.port,
-      addresses: lanAddresses(),
+      addresses: reachableAddresses(addr.hostname),
       command: cmd.raw
         ? `pasa receive --raw --name ${only!.path} --from ADDR`
         : `pasa receive --from ADDR${securityHint(pairing, cmd.raw)}`,
@@ -149,7 +155,11 @@ async function sendOnce(
       listener.close();
     }
   } else {
-    conn = await connect(cmd.to!);
+    conn = await connect(cmd.to!, {
+      timeoutMs: cmd.timeoutMs,
+      signal: rt.signal,
+      onWaiting: (where) => reporter.connecting(where, cmd.timeoutMs),
+    });
   }
   setNoDelay(conn);
   const peer = peerName(conn);

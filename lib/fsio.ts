@@ -285,6 +285,7 @@ export class Destination implements Target {
    * finds out whether its file system folds case or normalises names.
    */
   async prepare(): Promise<void> {
+    const existed = (await lstatOrNull(this.root)) !== null;
     try {
       await Deno.mkdir(this.root, { recursive: true });
     } catch (error) {
@@ -292,6 +293,15 @@ export class Destination implements Target {
         `Cannot create output directory ${displayName(this.root)}`,
         error,
       );
+    }
+    // Found out now, before a code is handed out, not when a sender comes.
+    const probe = join(this.root, `.pasa-probe-${crypto.randomUUID()}`);
+    try {
+      Deno.writeFileSync(probe, new Uint8Array(0), { createNew: true });
+      Deno.removeSync(probe);
+    } catch (error) {
+      if (!existed) await Deno.remove(this.root).catch(() => {});
+      throw ioError(`Cannot write into ${displayName(this.root)}`, error);
     }
     this.#fold ??= await foldsNames(this.root);
   }
@@ -393,7 +403,7 @@ export class Destination implements Target {
       ) {
         return info; // maybe this very file, from an earlier run: the sender will tell
       } else if (!this.force) {
-        return `${shown} exists (use --force to replace it)`;
+        return `${shown} exists (pasa receive --force replaces it)`;
       }
     }
     return undefined;

@@ -233,7 +233,7 @@ export async function receiveSession(
         throw new RefusedError(
           `Refusing to overwrite: ${
             [...present.keys()].map(displayName).join(", ")
-          } exist (use --force to replace them)`,
+          } exist (pasa receive --force replaces them)`,
           "exists",
         );
       }

@@ -42,7 +42,7 @@ import {
 } from "./runtime.ts";
 import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
 import { refuseConnection, TransferState } from "./session.ts";
-import { connect, lanAddresses, listen, peerName } from "./tcp.ts";
+import { connect, listen, peerName, reachableAddresses } from "./tcp.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
 
 /** A peer's address without its port: what limits and logs count by. */
@@ -68,17 +68,28 @@ export async function runReceive(
       force: cmd.force,
       maxSize: cmd.maxSize,
     });
-    if (!cmd.stdout) await dest.prepare();
     const pairing = pairingOf(cmd, rt, cmd.from === undefined);
     // After the listening line, which scripts read first.
     const warnInsecure = () =>
       cmd.insecure && reporter.warning(INSECURE_WARNING);
     if (cmd.from) {
+      if (!cmd.stdout) await dest.prepare();
       warnInsecure();
-      const conn = await connect(cmd.from);
+      const conn = await connect(cmd.from, {
+        timeoutMs: cmd.timeoutMs,
+        signal: rt.signal,
+        onWaiting: (where) => reporter.connecting(where, cmd.timeoutMs),
+      });
       return await serve(conn, cmd, base, dest, reporter, true, { pairing });
     }
+    // The port first: a port in use leaves no output directory behind.
     const listener = listen(cmd.host, cmd.port);
+    try {
+      if (!cmd.stdout) await dest.prepare();
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
     const addr = listener.addr as Deno.NetAddr;
     let udp: UdpEndpoint | undefined;
     // UDP only when asked for: a port nobody opened is nothing to attack.
@@ -93,7 +104,7 @@ export async function runReceive(
     reporter.listening({
       host: addr.hostname,
       port: addr.port,
-      addresses: lanAddresses(),
+      addresses: reachableAddresses(addr.hostname),
       command: cmd.raw
         ? "pasa send FILE --raw --to ADDR"
         : `pasa send PATH${cmd.udp ? " --udp" : ""} --to ADDR${

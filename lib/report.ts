@@ -10,7 +10,7 @@ import { codeOf, exitCodeOf } from "./errors.ts";
 import { displayName } from "./names.ts";
 import type { RawResult } from "./raw.ts";
 import type { FileResult, TransferResult } from "./session.ts";
-import { formatAddress } from "./tcp.ts";
+import { formatAddress, isLoopback } from "./tcp.ts";
 import { formatBits, type UdpStats } from "./udp.ts";
 import { formatBytes, formatDuration, formatRate } from "./units.ts";
 import type { ProgressEvent } from "./progress_events.ts";
@@ -65,8 +65,10 @@ export function renderListening(info: ListeningInfo): string {
     ? ", TCP and UDP"
     : "";
   const lines = [`${what} on port ${info.port} (${where})${mode}`];
+  const everywhere = where === "all interfaces";
   const shown = info.addresses.length > 0 ? info.addresses : ["THIS-MACHINE"];
-  if (info.addresses.length > 0) {
+  // Bound to one address, that is the only one a command can use.
+  if (everywhere && info.addresses.length > 0) {
     lines.push(`This machine's addresses: ${info.addresses.join(", ")}`);
   }
   if (info.code) {
@@ -74,7 +76,11 @@ export function renderListening(info: ListeningInfo): string {
       `Code: ${info.code}  (the other side needs it; keep it private)`,
     );
   }
-  lines.push("On the other machine, run:");
+  lines.push(
+    !everywhere && isLoopback(info.host)
+      ? "It listens on loopback only: from this machine, run:"
+      : "On the other machine, run:",
+  );
   for (const address of shown.slice(0, 3)) {
     lines.push(
       `  ${info.command.replace("ADDR", formatAddress(address, info.port))}`,
@@ -273,6 +279,18 @@ export class Reporter {
   }
 
   /** A connection is up; `accepted` when the peer connected to us. */
+  /** A connection is taking more than a second: say where it waits. */
+  connecting(where: string, timeoutMs: number): void {
+    if (this.json) this.#event({ event: "connecting", to: where });
+    else {
+      this.#say(
+        `Connecting to ${where}...${
+          timeoutMs > 0 ? ` (giving up after ${timeoutMs / 1000} s)` : ""
+        }\n`,
+      );
+    }
+  }
+
   connected(peer: string, accepted: boolean): void {
     if (this.json) this.#event({ event: "connected", peer });
     else {this.#say(

@@ -7,7 +7,12 @@
  * @module
  */
 
-import { NetworkError, UsageError } from "./errors.ts";
+import {
+  InterruptedError,
+  NetworkError,
+  TimeoutError,
+  UsageError,
+} from "./errors.ts";
 
 /** The port pasa uses when none is given. */
 export const DEFAULT_PORT = 9000;
@@ -122,16 +127,46 @@ export function listen(
 }
 
 /** Connects to `address`, with TCP_NODELAY so control frames are not held back. */
-export async function connect(address: Address): Promise<Deno.TcpConn> {
+export async function connect(
+  address: Address,
+  options: ConnectOptions = {},
+): Promise<Deno.TcpConn> {
+  const where = formatAddress(address.host, address.port);
+  const timeoutMs = options.timeoutMs ?? 0;
+  // Bounded: packets a firewall drops get no answer, and the system's own
+  // limit is minutes. A user's Ctrl-C stops it too.
+  const giveUp = new AbortController();
+  const timer = timeoutMs > 0
+    ? setTimeout(() => giveUp.abort(), timeoutMs)
+    : undefined;
+  const waiting = options.onWaiting
+    ? setTimeout(() => options.onWaiting!(where), CONNECT_NOTICE_MS)
+    : undefined;
+  const signal = options.signal
+    ? AbortSignal.any([giveUp.signal, options.signal])
+    : giveUp.signal;
   try {
     const conn = await Deno.connect({
       hostname: address.host,
       port: address.port,
+      signal,
     });
     conn.setNoDelay(true);
     return conn;
   } catch (error) {
-    const where = formatAddress(address.host, address.port);
+    if (options.signal?.aborted) {
+      throw new InterruptedError("Interrupted while connecting", {
+        cause: error,
+      });
+    }
+    if (giveUp.signal.aborted) {
+      throw new TimeoutError(
+        `Cannot connect to ${where}: no answer within ${
+          timeoutMs / 1000
+        } s (--timeout). Is the address right, and is the port open? A firewall that drops packets gives no answer at all`,
+        { cause: error },
+      );
+    }
     if (error instanceof Deno.errors.ConnectionRefused) {
       throw new NetworkError(
         `Cannot connect to ${where}: connection refused (is the other side listening on that port?)`,
@@ -140,13 +175,42 @@ export async function connect(address: Address): Promise<Deno.TcpConn> {
       );
     }
     throw netError(`Cannot connect to ${where}`, error);
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(waiting);
   }
+}
+
+/** After this long without a connection, {@link ConnectOptions.onWaiting} is told. */
+export const CONNECT_NOTICE_MS = 1000;
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Give up after this long (0: the system's own limit). */
+  timeoutMs?: number;
+  /** Stops connecting (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Called once if the connection takes longer than a second: say so. */
+  onWaiting?: (where: string) => void;
 }
 
 /**
  * This machine's addresses that another machine could reach: IPv4 first,
  * then global IPv6; no loopback or link-local. Empty without permission.
  */
+/**
+ * The addresses another side can use to reach a socket bound to `bound`:
+ * this machine's LAN addresses when it listens on all interfaces (IPv4
+ * only for `0.0.0.0`), else that one address, loopback included.
+ */
+export function reachableAddresses(bound: string): string[] {
+  if (bound === "::") return lanAddresses();
+  if (bound === "0.0.0.0") {
+    return lanAddresses().filter((a) => !a.includes(":"));
+  }
+  return [bound];
+}
+
 export function lanAddresses(): string[] {
   let interfaces: Deno.NetworkInterfaceInfo[];
   try {

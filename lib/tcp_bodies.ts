@@ -88,7 +88,7 @@ export class TcpBodies implements BodyTransport {
       throw new RefusedError(
         `Refusing to overwrite: ${
           displayName(entry.path)
-        } exists and differs from the sender's file (use --force to replace it)`,
+        } exists and differs from the sender's file (pasa receive --force replaces it)`,
         "exists",
       );
     }

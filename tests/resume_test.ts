@@ -369,7 +369,7 @@ Deno.test("a file already there with the same size but other bytes is still refu
   assert.equal(sent.code, 4);
   assert.match(
     sent.stderr,
-    /data.bin exists and differs from the sender's file \(use --force/,
+    /data.bin exists and differs from the sender's file \(pasa receive --force replaces it\)/,
   );
   await receiver.result();
   assert.deepEqual(

@@ -178,7 +178,7 @@ Deno.test("an existing file is refused with exit 4 on both sides and kept; --for
     assert.equal(sent.code, 4);
     assert.match(
       sent.stderr,
-      /Refusing to overwrite: one-byte.bin exists \(use --force/,
+      /Refusing to overwrite: one-byte.bin exists \(pasa receive --force replaces it\)/,
     );
     const received = await receiver.result();
     assert.equal(received.code, 4);

@@ -1,0 +1,179 @@
+/**
+ * What a user sees before any transfer: the checks a receiver makes before
+ * it hands out a code, the commands it prints, and a connection that gets
+ * no answer.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  events,
+  runPasa,
+  startListening,
+  tempDir,
+  TESTFILES,
+} from "./helpers.ts";
+
+Deno.test("a receiver whose port is in use leaves no output directory behind", async () => {
+  await using tmp = await tempDir();
+  await using first = await startListening([
+    "receive",
+    "--out",
+    join(tmp.path, "a"),
+  ]);
+  const out = join(tmp.path, "b");
+  const second = await runPasa([
+    "receive",
+    "--out",
+    out,
+    "--port",
+    String(first.port),
+  ]);
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /Cannot listen on port \d+: it is in use/);
+  await assert.rejects(() => Deno.lstat(out), Deno.errors.NotFound);
+  first.kill();
+  await first.result();
+});
+
+/** Makes `dir` unwritable even for root (`chattr +i`), or says why it cannot. */
+async function immutable(dir: string, on: boolean): Promise<string | null> {
+  try {
+    const r = await new Deno.Command("chattr", {
+      args: [on ? "+i" : "-i", dir],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return r.success ? null : "chattr +i is refused here";
+  } catch {
+    return "no chattr";
+  }
+}
+
+Deno.test("a receiver that cannot write into --out says so before it shows a code, and creates nothing", async (t) => {
+  await using tmp = await tempDir();
+  const locked = join(tmp.path, "locked");
+  await Deno.mkdir(locked);
+  const why = await immutable(locked, true);
+  if (why) {
+    await t.step({ name: `(skipped: ${why})`, ignore: true, fn: () => {} });
+    return;
+  }
+  try {
+    for (const out of [locked, join(locked, "new")]) {
+      const r = await runPasa(["receive", "--out", out, "--port", "0"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /Cannot (write into|create output directory)/);
+      assert.doesNotMatch(r.stdout + r.stderr, /Code:/);
+    }
+    assert.deepEqual([...Deno.readDirSync(locked)], []);
+  } finally {
+    await immutable(locked, false);
+  }
+});
+
+Deno.test("a receiver bound to one address prints only commands that can reach it", async () => {
+  await using tmp = await tempDir();
+  for (const [host, shown] of [["127.0.0.1", "127.0.0.1"], ["::1", "[::1]"]]) {
+    await using receiver = await startListening([
+      "receive",
+      "--host",
+      host!,
+      "--out",
+      tmp.path,
+    ]);
+    assert.deepEqual(receiver.listening.addresses, [host]);
+    receiver.kill();
+    await receiver.result();
+    const { renderListening } = await import("../lib/report.ts");
+    const text = renderListening({
+      host: host!,
+      port: 9000,
+      addresses: [host!],
+      command: "pasa send PATH --to ADDR",
+      role: "receiver",
+      raw: false,
+    });
+    assert.match(text, /loopback only: from this machine, run:/);
+    assert.match(
+      text,
+      new RegExp(`--to ${shown!.replace(/[[\]]/g, "\\$&")}:9000`),
+    );
+    assert.doesNotMatch(text, /This machine's addresses/);
+  }
+});
+
+/** A loopback port whose accept queue is full: a new connection gets no answer. */
+async function silentPort(): Promise<
+  { port: number; close: () => Promise<void> } | string
+> {
+  const script = `
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+port = s.getsockname()[1]
+held = []
+for i in range(4):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    held.append(c)
+print(port, flush=True)
+sys.stdin.read()
+`;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("python3", {
+      args: ["-c", script],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  } catch {
+    return "needs python3";
+  }
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  const port = Number(new TextDecoder().decode(value).trim());
+  return {
+    port,
+    close: async () => {
+      await child.stdin.close();
+      await child.stdout.cancel();
+      await child.status;
+    },
+  };
+}
+
+Deno.test("a connection that gets no answer gives up after --timeout, saying where it waited", async (t) => {
+  const silent = await silentPort();
+  if (typeof silent === "string") {
+    await t.step({ name: `(skipped: ${silent})`, ignore: true, fn: () => {} });
+    return;
+  }
+  try {
+    const r = await runPasa([
+      "send",
+      join(TESTFILES, "one-byte.bin"),
+      "--to",
+      `127.0.0.1:${silent.port}`,
+      "--insecure",
+      "--timeout",
+      "2",
+      "--json",
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `Cannot connect to 127\\.0\\.0\\.1:${silent.port}: no answer within 2 s`,
+      ),
+    );
+    assert.deepEqual(
+      events(r.stdout).filter((e) => e.event === "connecting").map((e) => e.to),
+      [`127.0.0.1:${silent.port}`],
+      "it said where it was waiting",
+    );
+  } finally {
+    await silent.close();
+  }
+});
