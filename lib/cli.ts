@@ -35,6 +35,8 @@ export interface ReceiveCommand extends CommonFlags {
   from?: Address;
   out: string;
   keep: boolean;
+  /** Accept without asking, even on a terminal. */
+  yes: boolean;
   stdout: boolean;
   name?: string;
   force: boolean;
@@ -248,6 +250,10 @@ ${EXIT_CODES}`,
       ".",
     )
     .option("--keep", "serve transfers until interrupted, several at once")
+    .option(
+      "-y, --yes",
+      "accept the transfer without asking (a receiver on a terminal asks first)",
+    )
     .option("--stdout", "write the single incoming file to stdout")
     .option(
       "--name <name>",
@@ -293,6 +299,7 @@ ${EXIT_CODES}`,
         port: parsePort(String(o.port)),
         out: String(o.out),
         keep: o.keep === true,
+        yes: o.yes === true,
         stdout: o.stdout === true,
         force: o.force === true,
         maxSize: o.maxSize === undefined

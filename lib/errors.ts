@@ -88,7 +88,8 @@ export type RefusalReason =
   | "unsafe-name"
   | "busy"
   | "not-single-file"
-  | "no-udp";
+  | "no-udp"
+  | "declined";
 
 /** The receiver refused the transfer before or while taking it. */
 export class RefusedError extends PasaError {
@@ -126,6 +127,7 @@ const refusalReasons: ReadonlySet<string> = new Set<RefusalReason>([
   "busy",
   "not-single-file",
   "no-udp",
+  "declined",
 ]);
 
 /**

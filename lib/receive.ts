@@ -123,6 +123,15 @@ export interface ReceiveOptions {
   budget?: { take(bytes: number): boolean; give(bytes: number): void };
   /** Called with the vetted manifest, before any data. */
   onManifest?: (entries: readonly Entry[]) => void;
+  /**
+   * Asked once the manifest is vetted, before anything is created: false
+   * refuses the transfer (`declined`). A receiver's user on a terminal.
+   */
+  confirm?: (
+    files: number,
+    dirs: number,
+    bytes: number | null,
+  ) => Promise<boolean>;
   /** Called once per file when it is verified and in place. */
   onFile?: (file: FileResult) => void;
   /** Called before re-hashing a prefix left by an interrupted transfer. */
@@ -241,6 +250,19 @@ export async function receiveSession(
     collectNow(); // the manifest's frames, decoded and vetted
     state.setManifest(entries);
     options.onManifest?.(entries);
+    if (
+      options.confirm &&
+      !await options.confirm(
+        state.files,
+        entries.length - state.files,
+        state.totalBytes,
+      )
+    ) {
+      throw new RefusedError(
+        "The receiver's user declined the transfer",
+        "declined",
+      );
+    }
     const fileEntries = entries.filter((e) => e.type === "file");
     // Whatever carries the bodies, the session below is the same.
     const context: BodyContext = {

@@ -30,7 +30,8 @@ import { Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
 import { rawReceive } from "./raw.ts";
 import { type ReceiveOptions, receiveSession } from "./receive.ts";
-import { Reporter } from "./report.ts";
+import { plural, Reporter } from "./report.ts";
+import { formatBytes } from "./units.ts";
 import {
   accept,
   INSECURE_WARNING,
@@ -128,6 +129,34 @@ export async function runReceive(
     reporter.error(error);
     return exitCodeOf(error);
   }
+}
+
+/**
+ * The question a one-shot receiver on a terminal asks before it takes a
+ * transfer (as croc and magic-wormhole do); none with `--yes`, `--keep`
+ * (a server), `--json`, `--stdout` (the terminal is the data's), or when
+ * standard input is not a terminal. An empty answer is yes.
+ */
+function askFirst(
+  cmd: ReceiveCommand,
+  rt: Runtime,
+): ((peer: string) => ReceiveOptions["confirm"]) | undefined {
+  const prompt = rt.prompt;
+  if (cmd.yes || cmd.keep || cmd.json || cmd.stdout || !prompt) return;
+  return (peer) => (files, dirs, bytes) => {
+    const what = [
+      plural(files, "file"),
+      ...(dirs > 0 ? [plural(dirs, "directory").replace("ys", "ies")] : []),
+    ].join(" and ");
+    const size = bytes === null ? "size not known" : formatBytes(bytes);
+    const answer = prompt(`Accept ${what} (${size}) from ${peer}? [Y/n]`);
+    return Promise.resolve(acceptsAnswer(answer));
+  };
+}
+
+/** Whether an answer to the question is yes: empty (Enter), y or yes. */
+export function acceptsAnswer(answer: string | null): boolean {
+  return answer !== null && /^\s*(y|yes)?\s*$/i.test(answer);
 }
 
 /**
@@ -336,6 +365,7 @@ async function serve(
 ): Promise<number> {
   setNoDelay(conn);
   const peer = peerName(conn);
+  const ask = askFirst(cmd, rt);
   const udp = serving.udp;
   const ticket = serving.ticket;
   using link = new Link(conn, {
@@ -406,6 +436,7 @@ async function serve(
       ...(udp ? { udp } : {}),
       // Only --json's summary lists every file: otherwise counts and totals.
       keepFiles: cmd.json,
+      ...(ask ? { confirm: ask(peer) } : {}),
       onHandshake: paired,
       ...(serving.budget ? { budget: serving.budget } : {}),
       onManifest: (entries) =>

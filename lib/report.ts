@@ -47,7 +47,7 @@ export interface ListeningInfo {
   code?: string | null;
 }
 
-function plural(n: number, word: string): string {
+export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 

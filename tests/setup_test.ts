@@ -177,3 +177,104 @@ Deno.test("a connection that gets no answer gives up after --timeout, saying whe
     await silent.close();
   }
 });
+
+Deno.test("an answer to 'Accept ...? [Y/n]' is yes when empty, y or yes, in any case", async () => {
+  const { acceptsAnswer } = await import("../lib/receive_command.ts");
+  for (const yes of ["", "  ", "y", "Y", "yes", "YES "]) {
+    assert.ok(acceptsAnswer(yes), JSON.stringify(yes));
+  }
+  for (const no of ["n", "no", "nope", "yess", null]) {
+    assert.ok(!acceptsAnswer(no), JSON.stringify(no));
+  }
+});
+
+/** Runs a receiver on a terminal (`script` makes one), typing `typed` after a moment. */
+async function onTerminal(
+  args: string[],
+  typed: string,
+): Promise<{ child: Deno.ChildProcess; output: Promise<string> } | string> {
+  const { pasaFlags } = await import("./helpers.ts");
+  const line = [Deno.execPath(), "run", ...pasaFlags(), "main.ts", ...args]
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  } catch {
+    return "needs script (util-linux)";
+  }
+  const writer = child.stdin.getWriter();
+  // What is typed waits in the terminal until the question reads it.
+  await writer.write(new TextEncoder().encode(typed));
+  writer.releaseLock();
+  return { child, output: new Response(child.stdout).text() };
+}
+
+for (
+  const [typed, accepted] of [["n\n", false], ["\n", true], ["", true]] as const
+) {
+  Deno.test(
+    `a receiver on a terminal asks before taking a transfer: ${
+      typed === "" ? "--yes asks nothing" : JSON.stringify(typed)
+    } ${accepted ? "accepts" : "declines"} it`,
+    async (t) => {
+      await using tmp = await tempDir();
+      const out = join(tmp.path, "out");
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const run = await onTerminal([
+        "receive",
+        "--insecure",
+        "--port",
+        String(port),
+        "--out",
+        out,
+        ...(typed === "" ? ["--yes"] : []),
+      ], typed);
+      if (typeof run === "string") {
+        await t.step({ name: `(skipped: ${run})`, ignore: true, fn: () => {} });
+        return;
+      }
+      try {
+        // Bounded: the receiver is up within a few seconds, or the test fails.
+        let sent = await runPasa([
+          "send",
+          join(TESTFILES, "one-byte.bin"),
+          "--to",
+          `127.0.0.1:${port}`,
+          "--insecure",
+        ]);
+        for (let i = 0; i < 50 && /refused/.test(sent.stderr); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          sent = await runPasa([
+            "send",
+            join(TESTFILES, "one-byte.bin"),
+            "--to",
+            `127.0.0.1:${port}`,
+            "--insecure",
+          ]);
+        }
+        const said = await run.output;
+        if (accepted) {
+          assert.equal(sent.code, 0, sent.stderr);
+          assert.equal(/Accept 1 file/.test(said), typed !== "", said);
+        } else {
+          assert.equal(sent.code, 4, sent.stderr);
+          assert.match(sent.stderr, /declined the transfer/);
+          assert.match(
+            said,
+            /Accept 1 file \(1 B\) from 127\.0\.0\.1:\d+\? \[Y\/n\]/,
+          );
+          assert.deepEqual([...Deno.readDirSync(out)], [], "nothing created");
+        }
+      } finally {
+        await run.child.stdin.close().catch(() => {});
+        await run.child.status;
+      }
+    },
+  );
+}
