@@ -113,6 +113,11 @@ export interface BodySender {
   ): Promise<SentBody>;
   /** A read failed mid-body: tells the receiver the file is abandoned, where it can. */
   abort(error: PasaError): Promise<void>;
+  /**
+   * Whether a body is under way on the connection itself (TCP): an error
+   * must then follow an abort, or the receiver reads it as a chunk length.
+   */
+  readonly midBody: boolean;
   /** Sends a `file-end` frame after a body, as this transport does. */
   end(frame: Uint8Array): Promise<void>;
   /** Writes out whatever it gathered: before the session waits on the receiver. */

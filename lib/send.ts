@@ -282,7 +282,13 @@ export async function sendSession(
     if (udp) result.udp = udp;
     return result;
   } catch (error) {
-    await hangUp(link, { report: shouldReport(error) ? error : undefined });
+    let report = shouldReport(error) ? error : undefined;
+    if (report !== undefined && bodies?.midBody) {
+      // Inside a body the receiver reads chunk lengths: abort it first.
+      await bodies.abort(asPasaError(report)).catch(() => {});
+      report = undefined;
+    }
+    await hangUp(link, { report });
     throw error;
   } finally {
     bodies?.close();
@@ -394,4 +400,11 @@ async function readReplies(
         throw new ProtocolError(`Unexpected ${message.type} from the receiver`);
     }
   }
+}
+
+/** `error` as the protocol can carry it: a code and a message. */
+function asPasaError(error: unknown): PasaError {
+  return error instanceof PasaError
+    ? error
+    : new ProtocolError(error instanceof Error ? error.message : String(error));
 }

@@ -169,6 +169,8 @@ export class TcpBodySender implements BodySender {
   #newHash: () => Hash;
   /** Small files' chunks and ends, gathered into larger writes. */
   #out: Coalescer;
+  /** Between a body's first chunk and its end: the receiver reads chunk lengths. */
+  midBody = false;
 
   /**
    * `failed` returns the receiver's error once it sent one: streaming stops.
@@ -206,6 +208,7 @@ export class TcpBodySender implements BodySender {
     }
     const offset = start?.offset ?? 0;
     const hash = start?.hash ?? this.#newHash();
+    this.midBody = true;
     const bytes = offset + await streamBody(
       this.#out,
       input,
@@ -228,6 +231,7 @@ export class TcpBodySender implements BodySender {
   }
 
   async abort(error: PasaError): Promise<void> {
+    this.midBody = false;
     const header = new Uint8Array(4);
     new DataView(header.buffer).setUint32(0, ABORT_CHUNK);
     await this.#out.flush(); // what came before goes first
@@ -241,6 +245,7 @@ export class TcpBodySender implements BodySender {
 
   /** The closing zero-length chunk comes first: bytes 0..3 stay zero. */
   end(frame: Uint8Array): Promise<void> {
+    this.midBody = false;
     const out = new Uint8Array(4 + frame.length);
     out.set(frame, 4);
     return writeAll(this.#out, out);

@@ -301,6 +301,8 @@ export class UdpBodies implements BodyTransport {
 /** Bodies as datagrams, sending. */
 export class UdpBodySender implements BodySender {
   readonly onReply: (m: Message) => void;
+  /** Bodies go as datagrams: the connection carries only frames. */
+  readonly midBody = false;
   #udp: UdpSendContext;
   #hooks: SendHooks;
 
