@@ -35,6 +35,8 @@ export interface ReceiveCommand extends CommonFlags {
   from?: Address;
   out: string;
   keep: boolean;
+  /** Do not announce this receiver on the local network. */
+  noAnnounce: boolean;
   /** Accept without asking, even on a terminal. */
   yes: boolean;
   stdout: boolean;
@@ -251,6 +253,10 @@ ${EXIT_CODES}`,
     )
     .option("--keep", "serve transfers until interrupted, several at once")
     .option(
+      "--no-announce",
+      "do not announce this receiver on the local network (senders then need --to)",
+    )
+    .option(
       "-y, --yes",
       "accept the transfer without asking (a receiver on a terminal asks first)",
     )
@@ -299,6 +305,7 @@ ${EXIT_CODES}`,
         port: parsePort(String(o.port)),
         out: String(o.out),
         keep: o.keep === true,
+        noAnnounce: o.announce === false,
         yes: o.yes === true,
         stdout: o.stdout === true,
         force: o.force === true,
@@ -660,9 +667,10 @@ function checkSend(c: SendCommand, o: Record<string, unknown>): void {
   if (c.to && c.listen) {
     throw new UsageError("Choose one of --to (connect) and --listen (wait)");
   }
-  if (!c.to && !c.listen) {
+  // Without --to, the receiver is found by its code's number on the LAN.
+  if (!c.to && !c.listen && (c.insecure || c.raw)) {
     throw new UsageError(
-      "Where to? Give --to HOST[:PORT] (or --listen to wait for the receiver)",
+      "Where to? Give --to HOST[:PORT] (a receiver is found by its code alone, and --insecure and --raw have none)",
     );
   }
   if (!c.listen && (o.host !== undefined || o.port !== String(DEFAULT_PORT))) {

@@ -44,12 +44,15 @@ import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
 import { SourceWalk } from "./sources.ts";
 import {
+  type Address,
   connect,
+  formatAddress,
   isLoopback,
   listen,
   peerName,
   reachableAddresses,
 } from "./tcp.ts";
+import { discover, DISCOVERY_TIMEOUT_MS, nameplateOf } from "./discovery.ts";
 import { udpDefaults } from "./udp_sizing.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
@@ -155,7 +158,8 @@ async function sendOnce(
       listener.close();
     }
   } else {
-    conn = await connect(cmd.to!, {
+    const to = cmd.to ?? await findReceiver(pairing, rt, reporter);
+    conn = await connect(to, {
       timeoutMs: cmd.timeoutMs,
       signal: rt.signal,
       onWaiting: (where) => reporter.connecting(where, cmd.timeoutMs),
@@ -229,6 +233,52 @@ async function sendOnce(
     bar?.stop();
     ticker?.stop();
   }
+}
+
+/**
+ * The receiver holding this code, found on the local network by the
+ * code's number (lib/discovery.ts). Fails, saying what to do instead, when
+ * none or several answer.
+ */
+async function findReceiver(
+  pairing: Pairing | undefined,
+  rt: Runtime,
+  reporter: Reporter,
+): Promise<Address> {
+  const code = pairing?.code ?? "";
+  const nameplate = nameplateOf(code);
+  if (nameplate === null) {
+    throw new UsageError(
+      `Where to? The code ${code} has no number in front to look for on this network: give --to HOST[:PORT]`,
+    );
+  }
+  if (rt.env("PASA_DISCOVERY") === "off") {
+    throw new UsageError(
+      "Where to? Looking for receivers is off here (PASA_DISCOVERY=off): give --to HOST[:PORT]",
+    );
+  }
+  reporter.looking(nameplate, DISCOVERY_TIMEOUT_MS);
+  const found = await discover(nameplate, { signal: rt.signal });
+  if (rt.signal.aborted) {
+    throw new InterruptedError("Interrupted while looking");
+  }
+  if (found.length === 0) {
+    throw new NetworkError(
+      `No receiver with code ${nameplate}-... answered on this network within ${
+        DISCOVERY_TIMEOUT_MS / 1000
+      } s. Multicast may be filtered here, or the receiver is on another network or runs with --host or --no-announce: give its address with --to HOST[:PORT] (the receiver prints it)`,
+      "discovery",
+    );
+  }
+  if (found.length > 1) {
+    throw new NetworkError(
+      `${found.length} receivers on this network use code number ${nameplate} (${
+        found.map((f) => formatAddress(f.hostname, f.port)).join(", ")
+      }): give the right one with --to HOST[:PORT], so that no wrong pairing attempt is spent`,
+      "discovery",
+    );
+  }
+  return { host: found[0]!.hostname, port: found[0]!.port };
 }
 
 /** `pasa bench`: returns the exit code (1 if any run failed). */

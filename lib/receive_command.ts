@@ -44,6 +44,7 @@ import {
 import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
 import { refuseConnection, TransferState } from "./session.ts";
 import { connect, listen, peerName, reachableAddresses } from "./tcp.ts";
+import { Announcer, nameplateOf } from "./discovery.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
 
 /** A peer's address without its port: what limits and logs count by. */
@@ -102,9 +103,15 @@ export async function runReceive(
         throw error;
       }
     }
+    // Announced on the LAN, so that a sender needs only the code: not when
+    // bound to one address, without a code, or when asked not to.
+    const nameplate = pairing?.code ? nameplateOf(pairing.code) : null;
+    const announce = nameplate !== null && !cmd.raw && cmd.host === undefined &&
+      !cmd.noAnnounce && rt.env("PASA_DISCOVERY") !== "off";
     reporter.listening({
       host: addr.hostname,
       port: addr.port,
+      announced: announce,
       addresses: reachableAddresses(addr.hostname),
       command: cmd.raw
         ? "pasa send FILE --raw --to ADDR"
@@ -117,12 +124,27 @@ export async function runReceive(
       code: pairing?.code ?? null,
     });
     warnInsecure();
+    const announcer = announce
+      ? Announcer.start(
+        {
+          role: "receiver",
+          nameplate: nameplate!,
+          port: addr.port,
+          udp: !!udp,
+        },
+        (why) =>
+          reporter.warning(
+            `Cannot announce this receiver on the network (${why}): the sender needs --to`,
+          ),
+      )
+      : undefined;
     try {
       return await serveMany(listener, cmd, base, dest, reporter, {
         udp,
         pairing,
       });
     } finally {
+      announcer?.stop();
       await udp?.close();
     }
   } catch (error) {

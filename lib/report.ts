@@ -45,6 +45,8 @@ export interface ListeningInfo {
   udp?: boolean;
   /** The pairing code; null for --insecure and --raw (not encrypted). */
   code?: string | null;
+  /** Announced on the local network: a sender needs only the code. */
+  announced?: boolean;
 }
 
 export function plural(n: number, word: string): string {
@@ -81,6 +83,13 @@ export function renderListening(info: ListeningInfo): string {
       ? "It listens on loopback only: from this machine, run:"
       : "On the other machine, run:",
   );
+  if (info.announced && info.code) {
+    // Found by its code on this network; the address is the fallback.
+    lines.push(
+      `  ${info.command.replace(/ --to ADDR/, "").replace(/\s+$/, "")}`,
+      "or, where it cannot find this machine (another network, multicast filtered):",
+    );
+  }
   for (const address of shown.slice(0, 3)) {
     lines.push(
       `  ${info.command.replace("ADDR", formatAddress(address, info.port))}`,
@@ -273,12 +282,25 @@ export class Reporter {
         role: info.role,
         udp: info.udp ?? false,
         code: info.code ?? null,
+        announced: info.announced ?? false,
         encrypted: typeof info.code === "string",
       });
     } else this.#say(renderListening(info));
   }
 
   /** A connection is up; `accepted` when the peer connected to us. */
+  /** A sender looks for the receiver with this code number on the LAN. */
+  looking(nameplate: string, timeoutMs: number): void {
+    if (this.json) this.#event({ event: "looking", nameplate });
+    else {
+      this.#say(
+        `Looking for the receiver with code ${nameplate}-... on this network (up to ${
+          timeoutMs / 1000
+        } s)...\n`,
+      );
+    }
+  }
+
   /** A connection is taking more than a second: say where it waits. */
   connecting(where: string, timeoutMs: number): void {
     if (this.json) this.#event({ event: "connecting", to: where });

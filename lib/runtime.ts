@@ -25,7 +25,7 @@ export interface Runtime {
   terminal?: { write(text: string): void; columns(): number };
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;
-  /** Reads an environment variable (only PASA_CODE is asked for). */
+  /** Reads an environment variable (only PASA_CODE and PASA_DISCOVERY are asked for). */
   env(name: string): string | undefined;
   /** Asks the user a question; undefined when standard input is not a terminal. */
   prompt?: (question: string) => string | null;

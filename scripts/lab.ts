@@ -116,6 +116,9 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       await must([...on, "addr", "add", `${host.address}/24`, "dev", dev]);
       await must([...on, "link", "set", "lo", "up"]);
       await must([...on, "link", "set", dev, "mtu", "1500", "up"]);
+      // Multicast (receivers announcing themselves) leaves by the lab's
+      // cable: a namespace has no default route to send it by.
+      await must([...on, "route", "add", "224.0.0.0/4", "dev", dev]);
       const exec = ["ip", "netns", "exec", host.netns];
       if (options.rate) {
         await must([

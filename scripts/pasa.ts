@@ -12,6 +12,16 @@ import config from "../deno.json" with { type: "json" };
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
+// Every pasa the tests, the benchmark and the demo start inherits this: no
+// receiver announces itself, and no sender looks for one, on this machine's
+// own network (announcements are multicast on the LAN). The tests of
+// discovery turn it back on inside the lab's network namespaces only.
+try {
+  Deno.env.set("PASA_DISCOVERY", "off");
+} catch {
+  // no --allow-env: nothing here starts pasa then
+}
+
 /** The permission and unstable flags of the `pasa` task, read from deno.json. */
 export function pasaFlags(): string[] {
   return config.tasks.pasa.split(/\s+/).filter((w) => w.startsWith("--"));

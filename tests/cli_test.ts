@@ -13,7 +13,7 @@ Deno.test("the pasa task grants exactly what the binary gets, never -A", () => {
     "--allow-read",
     "--allow-write",
     "--allow-sys=networkInterfaces,statfs",
-    "--allow-env=PASA_CODE",
+    "--allow-env=PASA_CODE,PASA_DISCOVERY",
     "--allow-run=cat",
   ]);
 });

@@ -280,3 +280,73 @@ Deno.test({
     await receiver.result();
   },
 });
+
+Deno.test({
+  name:
+    `on a lab of three hosts, a sender with only a code reaches the receiver holding it, not the other one${skipped}`,
+  ignore,
+  fn: async () => {
+    await using lab = await startLab({ hosts: 3 });
+    const [a, b, c] = lab.hosts as [
+      Lab["hosts"][0],
+      Lab["hosts"][0],
+      Lab["hosts"][0],
+    ];
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "found.bin", 100_000);
+    // Announcing is on in the lab only (scripts/pasa.ts turns it off here).
+    const on = { PASA_DISCOVERY: "on" };
+    await using onB = await startListening(
+      ["receive", "--code", "601-amber-anchor", "--out", join(tmp.path, "b")],
+      on,
+      lab.on(b),
+    );
+    await using onC = await startListening(
+      ["receive", "--code", "602-amber-anchor", "--out", join(tmp.path, "c")],
+      on,
+      lab.on(c),
+    );
+    assert.equal(onB.listening.announced, true);
+    const sent = await runPasa(
+      ["send", file, "--code", "602-amber-anchor", "--json"],
+      undefined,
+      on,
+      lab.on(a),
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const said = events(sent.stdout);
+    assert.deepEqual(
+      said.filter((e) => e.event === "looking").map((e) => e.nameplate),
+      ["602"],
+    );
+    assert.equal(
+      said.find((e) => e.event === "connected")?.peer,
+      `${c.address}:${onC.port}`,
+    );
+    await within(30_000, "the receiver on C", onC.result());
+    assert.equal(
+      await sha256File(join(tmp.path, "c", "found.bin")),
+      await sha256File(file),
+    );
+    // B heard nothing: no pairing attempt was spent on it.
+    onB.kill();
+    const quiet = await onB.result();
+    assert.ok(
+      !events(quiet.stdout).some((e) => e.event === "connected"),
+      quiet.stdout,
+    );
+    assert.doesNotMatch(quiet.stderr, /Connection from|Wrong code/);
+    // A code nobody holds: said within seconds, with the way out.
+    const lost = await runPasa(
+      ["send", file, "--code", "603-amber-anchor"],
+      undefined,
+      on,
+      lab.on(a),
+    );
+    assert.equal(lost.code, 1);
+    assert.match(
+      lost.stderr,
+      /No receiver with code 603-\.\.\. answered on this network within 3 s\..*--to HOST\[:PORT\]/,
+    );
+  },
+});

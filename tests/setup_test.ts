@@ -20,6 +20,9 @@ Deno.test("a receiver whose port is in use leaves no output directory behind", a
     "--out",
     join(tmp.path, "a"),
   ]);
+  // The tests' environment (scripts/pasa.ts) keeps receivers from
+  // announcing themselves on this machine's own network.
+  assert.equal(first.listening.announced, false);
   const out = join(tmp.path, "b");
   const second = await runPasa([
     "receive",
@@ -278,3 +281,20 @@ for (
     },
   );
 }
+
+Deno.test("a sender with no address and no code, or with looking turned off, is told to give --to (exit 2)", async () => {
+  const file = join(TESTFILES, "one-byte.bin");
+  const insecure = await runPasa(["send", file, "--insecure"]);
+  assert.equal(insecure.code, 2);
+  assert.match(insecure.stderr, /Where to\? Give --to HOST\[:PORT\]/);
+  // The tests' environment turns looking off (scripts/pasa.ts).
+  const off = await runPasa(["send", file, "--code", "7-guitar-nebula"]);
+  assert.equal(off.code, 2);
+  assert.match(
+    off.stderr,
+    /Looking for receivers is off here \(PASA_DISCOVERY=off\)/,
+  );
+  const plain = await runPasa(["send", file, "--code", "guitar-nebula"]);
+  assert.equal(plain.code, 2);
+  assert.match(plain.stderr, /has no number in front/);
+});

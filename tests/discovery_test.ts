@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import {
+  decodeAnnouncement,
+  encodeAnnouncement,
+  nameplateOf,
+} from "../lib/discovery.ts";
+
+Deno.test("a code's nameplate is its leading number, the public part; the words are not in it", () => {
+  assert.equal(nameplateOf("603-badge-nutmeg"), "603");
+  assert.equal(nameplateOf("7-guitar-nebula"), "7");
+  assert.equal(nameplateOf("guitar-nebula"), null);
+  assert.equal(nameplateOf("603"), null);
+  assert.equal(nameplateOf("1234567890-a-b"), null, "at most 9 digits");
+});
+
+Deno.test("an announcement carries the nameplate, port and UDP flag, and nothing of the code's words", () => {
+  const a = {
+    role: "receiver" as const,
+    nameplate: "603",
+    port: 9000,
+    udp: true,
+  };
+  const bytes = encodeAnnouncement(a);
+  assert.deepEqual(decodeAnnouncement(bytes), a);
+  const text = new TextDecoder().decode(bytes);
+  assert.deepEqual(Object.keys(JSON.parse(text)).sort(), [
+    "nameplate",
+    "pasa",
+    "port",
+    "role",
+    "udp",
+  ]);
+});
+
+Deno.test("anything else on the group is ignored, never trusted", () => {
+  const e = new TextEncoder();
+  for (
+    const junk of [
+      "not json",
+      "{}",
+      JSON.stringify({ pasa: 2, role: "receiver", nameplate: "1", port: 9 }),
+      JSON.stringify({ pasa: 1, role: "sender", nameplate: "1", port: 9 }),
+      JSON.stringify({ pasa: 1, role: "receiver", nameplate: "x1", port: 9 }),
+      JSON.stringify({ pasa: 1, role: "receiver", nameplate: "1", port: 0 }),
+      JSON.stringify({
+        pasa: 1,
+        role: "receiver",
+        nameplate: "1",
+        port: 70000,
+      }),
+      "x".repeat(600),
+    ]
+  ) assert.equal(decodeAnnouncement(e.encode(junk)), null, junk.slice(0, 40));
+});
