@@ -333,7 +333,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "-t, --to <host[:port]>",
-      `receiver's address (port ${DEFAULT_PORT} unless given)`,
+      `receiver's address (port ${DEFAULT_PORT} unless given); without it, found on the LAN by its code`,
     )
     .option(
       "--listen",
@@ -385,7 +385,11 @@ ${EXIT_CODES}`,
 The sender exits 0 only after the receiver has checked every file's SHA-256,
 synced it to disk and put it under its final name.
 
+Without --to, the receiver holding the code is found on the local network
+by the code's number (up to 3 s); where that cannot work, give --to.
+
 Examples:
+  pasa send report.pdf --code 831-lobster-orbit   # the receiver on this LAN
   pasa send report.pdf --to 192.168.1.20
   pasa send photos/ --to lab-3:9100           # a whole directory, recursively
   tar c src | pasa send - --name src.tar --to lab-3
