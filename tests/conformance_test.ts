@@ -234,3 +234,133 @@ Deno.test("§5.3: offers, claims and answers in order for 4,000 files, claimed o
 function encodeFrame(message: Record<string, unknown>): Uint8Array {
   return encodeControl(message as never);
 }
+
+/** Offers one file of `size` bytes, expecting the accept. */
+async function offered(peer: Peer, size: number, path = "f.bin") {
+  await peer.send({
+    type: "manifest",
+    entries: [{ path, type: "file", size }],
+    last: true,
+  });
+  const accept = await within(10_000, "accept", peer.next());
+  assert.equal(accept.type, "accept");
+}
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+}
+
+for (
+  const [what, bytes] of [
+    ["a zero-length control frame", u32(0)],
+    [
+      "a control frame over 65,536 bytes (refused before it is read)",
+      u32(65_537),
+    ],
+  ] as const
+) {
+  Deno.test(`§3: ${what} is a protocol error`, async () => {
+    await using tmp = await tempDir();
+    await using receiver = await keepReceiver(tmp.path);
+    using peer = await connectAsSender(receiver.port);
+    await peer.write(bytes);
+    assert.equal((await refusal(peer)).code, "protocol");
+    await stop(receiver);
+  });
+}
+
+Deno.test("§3: a chunk length over 16 MiB that is not ABORT_CHUNK is a protocol error, and the .part is deleted", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  await offered(peer, 100);
+  await peer.write(u32(16 * 1024 * 1024 + 1));
+  assert.equal((await refusal(peer)).code, "protocol");
+  await stop(receiver);
+  assert.deepEqual(await listTree(tmp.path), []);
+});
+
+for (
+  const [what, body, end, code] of [
+    ["more bytes than declared", 101, { size: 101 }, "protocol"],
+    ["fewer bytes than declared", 99, { size: 99 }, "protocol"],
+    ["a file-end for another index", 100, { index: 1 }, "protocol"],
+    ["a digest that differs", 100, { sha256: "0".repeat(64) }, "integrity"],
+  ] as const
+) {
+  Deno.test(`§5.2: ${what} is refused (${code}) and leaves no file`, async () => {
+    await using tmp = await tempDir();
+    await using receiver = await keepReceiver(tmp.path);
+    using peer = await connectAsSender(receiver.port);
+    await offered(peer, 100);
+    const bytes = new Uint8Array(body).fill(1);
+    await peer.write(chunkFrame(bytes));
+    await peer.write(u32(0));
+    const { createHash } = await import("node:crypto");
+    await peer.send({
+      type: "file-end",
+      index: 0,
+      size: body,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      ...end,
+    });
+    assert.equal((await refusal(peer)).code, code);
+    await stop(receiver);
+    assert.deepEqual(await listTree(tmp.path), []);
+  });
+}
+
+for (
+  const name of [
+    "../escape.txt",
+    "a/./b.txt",
+    "/abs.txt",
+    "C:evil.txt",
+    "back\\slash.txt",
+    "bell\u0007.txt",
+    "notes.txt.pasa.part",
+    "x/" + "y".repeat(256),
+  ]
+) {
+  Deno.test(`§6: the name ${JSON.stringify(name.slice(0, 24))} is refused (unsafe-name) and nothing is written`, async () => {
+    await using tmp = await tempDir();
+    await using receiver = await keepReceiver(tmp.path);
+    using peer = await connectAsSender(receiver.port);
+    await peer.send({
+      type: "manifest",
+      entries: [{ path: name, type: "file", size: 1 }],
+      last: true,
+    });
+    assert.equal((await refusal(peer)).code, "unsafe-name");
+    await stop(receiver);
+    assert.deepEqual(await listTree(tmp.path), []);
+  });
+}
+
+Deno.test("§5.3: a claim at an offset other than 0 and the offered one is a protocol error", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeFile(join(tmp.path, "f.bin.pasa.part"), new Uint8Array(50));
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  await peer.send({
+    type: "manifest",
+    entries: [{ path: "f.bin", type: "file", size: 100 }],
+    last: true,
+  });
+  assert.equal((await peer.nextRaw()).offers, 1);
+  assert.deepEqual(await peer.nextRaw(), {
+    type: "resume-offer",
+    index: 0,
+    offset: 50,
+  });
+  await peer.send({
+    type: "resume-claim",
+    index: 0,
+    offset: 25,
+    sha256: "0".repeat(64),
+  });
+  assert.equal((await refusal(peer)).code, "protocol");
+  await stop(receiver);
+});
