@@ -237,13 +237,18 @@ function encodeFrame(message: Record<string, unknown>): Uint8Array {
 
 /** Offers one file of `size` bytes, expecting the accept. */
 async function offered(peer: Peer, size: number, path = "f.bin") {
-  await peer.send({
+  await oneFile(peer, path, size);
+  const accept = await within(10_000, "accept", peer.next());
+  assert.equal(accept.type, "accept");
+}
+
+/** A manifest of one file. */
+function oneFile(peer: Peer, path: string, size: number): Promise<void> {
+  return peer.send({
     type: "manifest",
     entries: [{ path, type: "file", size }],
     last: true,
   });
-  const accept = await within(10_000, "accept", peer.next());
-  assert.equal(accept.type, "accept");
 }
 
 function u32(n: number): Uint8Array {
@@ -328,11 +333,7 @@ for (
     await using tmp = await tempDir();
     await using receiver = await keepReceiver(tmp.path);
     using peer = await connectAsSender(receiver.port);
-    await peer.send({
-      type: "manifest",
-      entries: [{ path: name, type: "file", size: 1 }],
-      last: true,
-    });
+    await oneFile(peer, name, 1);
     assert.equal((await refusal(peer)).code, "unsafe-name");
     await stop(receiver);
     assert.deepEqual(await listTree(tmp.path), []);
@@ -344,11 +345,7 @@ Deno.test("§5.3: a claim at an offset other than 0 and the offered one is a pro
   await Deno.writeFile(join(tmp.path, "f.bin.pasa.part"), new Uint8Array(50));
   await using receiver = await keepReceiver(tmp.path);
   using peer = await connectAsSender(receiver.port);
-  await peer.send({
-    type: "manifest",
-    entries: [{ path: "f.bin", type: "file", size: 100 }],
-    last: true,
-  });
+  await oneFile(peer, "f.bin", 100);
   assert.equal((await peer.nextRaw()).offers, 1);
   assert.deepEqual(await peer.nextRaw(), {
     type: "resume-offer",
