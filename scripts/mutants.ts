@@ -353,6 +353,13 @@ const MUTANTS: Mutant[] = [
     to: "      after.udpRcvbufErrors,",
     tests: ["net_counters_test.ts"],
   },
+  // Issue 15: a receiver that cannot write leaves nothing behind.
+  {
+    file: "lib/fsio.ts",
+    from: "      if (!existed) await Deno.remove(this.root).catch(() => {});",
+    to: "",
+    tests: ["setup_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

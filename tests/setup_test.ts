@@ -298,3 +298,38 @@ Deno.test("a sender with no address and no code, or with looking turned off, is 
   assert.equal(plain.code, 2);
   assert.match(plain.stderr, /has no number in front/);
 });
+
+Deno.test("a receiver that makes --out but cannot write into it removes what it made", async (t) => {
+  await using tmp = await tempDir();
+  const mnt = join(tmp.path, "mnt");
+  await Deno.mkdir(mnt);
+  // A file system with one free inode: the directory takes it, and then no
+  // file fits (root only; skipped elsewhere).
+  const mounted = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=1m,nr_inodes=2", "tmpfs", mnt],
+    stdout: "null",
+    stderr: "null",
+  }).output().then((o) => o.success, () => false);
+  if (!mounted) {
+    await t.step({
+      name: "(skipped: needs root to mount a tmpfs)",
+      ignore: true,
+      fn: () => {},
+    });
+    return;
+  }
+  try {
+    const out = join(mnt, "new");
+    const r = await runPasa(["receive", "--out", out, "--port", "0"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /Cannot write into/);
+    assert.doesNotMatch(r.stdout, /Code:/);
+    assert.deepEqual(
+      [...Deno.readDirSync(mnt)],
+      [],
+      "the directory it made is gone",
+    );
+  } finally {
+    await new Deno.Command("umount", { args: [mnt] }).output();
+  }
+});
