@@ -201,6 +201,8 @@ export async function sendSession(
     replies.catch(() => {}); // observed below; avoid an unhandled rejection meanwhile
 
     let index = 0;
+    // A file this side could not read, and abandoned: the reason to give.
+    let abandoned: PasaError | undefined;
     const heap = new Collector(FILES_PER_COLLECTION);
     try {
       for (const source of sources) {
@@ -237,6 +239,7 @@ export async function sendSession(
           // A file that cannot be read: the receiver hears it is abandoned.
           if (!failed && error instanceof PasaError && error.code === "io") {
             await transport.abort(error);
+            abandoned = error; // ours came first: the receiver then closes
           }
           throw error;
         } finally {
@@ -259,7 +262,7 @@ export async function sendSession(
     } catch (error) {
       // A receiver that stopped us mid-stream says why in an error frame.
       await replies.catch(() => {});
-      throw failed ?? error;
+      throw abandoned ?? failed ?? error;
     }
     const done = await replies;
 

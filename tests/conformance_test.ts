@@ -361,3 +361,46 @@ Deno.test("§5.3: a claim at an offset other than 0 and the offered one is a pro
   assert.equal((await refusal(peer)).code, "protocol");
   await stop(receiver);
 });
+
+Deno.test("§3: a sender that cannot read a file inside its body aborts the body before its error; the receiver reads the error, not a chunk, and the sender says its own reason", async () => {
+  const { sendSession } = await import("../lib/send.ts");
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--code",
+    TEST_CODE,
+    "--out",
+    tmp.path,
+    "--json",
+  ]);
+  using peer = await connectAsSender(receiver.port);
+  // A source that gives 300 bytes, then fails.
+  let given = 0;
+  const failing = {
+    read(p: Uint8Array): Promise<number | null> {
+      if (given >= 300) throw new TypeError("the source broke");
+      const n = Math.min(p.length, 300 - given);
+      p.fill(7, 0, n);
+      given += n;
+      return Promise.resolve(n);
+    },
+    readAt: () => Promise.reject(new TypeError("not used")),
+    close() {},
+  };
+  await assert.rejects(
+    () =>
+      sendSession(peer.link, [{
+        entry: { path: "broken.bin", type: "file", size: 1000 },
+        input: () => failing,
+      }], { handshaken: peer.reader }),
+    /Cannot read broken\.bin: the source broke/,
+  );
+  const result = await within(10_000, "the receiver", receiver.result());
+  // The receiver heard the sender's error, not a chunk made of the error
+  // frame's bytes, and kept no part of a file that could not be read.
+  assert.match(
+    result.stderr,
+    /Sender reported: Cannot read broken\.bin: the source broke/,
+  );
+  assert.deepEqual(await listTree(tmp.path), []);
+});
