@@ -123,9 +123,10 @@ const EXIT_CODES = `
 Exit codes:
   0  success                     3  integrity failure (SHA-256 mismatch, a
   1  network or I/O failure         modified record), or a --lossy UDP file
-  2  usage error                    that lost data
-  130 interrupted (Ctrl-C)       4  refused by the receiver (exists, too
-                                    large, unsafe name, no space, no UDP)
+     (no receiver found too)        that lost data
+  2  usage error                 4  refused by the receiver (exists, too
+  130 interrupted (Ctrl-C)          large, unsafe name, no space, no UDP,
+                                    declined by its user)
                                  5  pairing failed (wrong code, receiver
                                     locked, only one side --insecure)`;
 
