@@ -142,6 +142,8 @@ export async function runReceive(
       return await serveMany(listener, cmd, base, dest, reporter, {
         udp,
         pairing,
+        // A one-shot receiver has found its sender: nobody else should look.
+        ...(cmd.keep ? {} : { onPaired: () => announcer?.stop() }),
       });
     } finally {
       announcer?.stop();
@@ -373,6 +375,8 @@ interface Serving {
   busy?: () => RefusedError;
   /** The receiver's memory for manifests, bound to this peer. */
   budget?: ReceiveOptions["budget"];
+  /** Called when a peer paired: a one-shot receiver stops announcing itself. */
+  onPaired?: () => void;
 }
 
 /** One receiving connection, start to end: returns the exit code, throws on failure. */
@@ -412,6 +416,7 @@ async function serve(
       throw serving.busy?.() ?? new RefusedError("Receiver is busy", "busy");
     }
     say.connected(peer, cmd.from === undefined);
+    serving.onPaired?.();
     bar?.start();
     ticker?.start();
   };
