@@ -26,7 +26,14 @@ export class Collector {
   }
 }
 
-/** A full collection now, where the runtime allows it. */
-export function collectNow(): void {
-  gc?.();
+/** Lists shorter than this leave too little garbage to be worth a collection. */
+export const LONG_LIST = 4096;
+
+/**
+ * A full collection now, where the runtime allows it, after work over
+ * `items` things (a manifest's entries, resume frames): none for a short
+ * list, where it would only cost time (10-20 ms).
+ */
+export function collectAfter(items: number): void {
+  if (items >= LONG_LIST) gc?.();
 }

@@ -53,7 +53,7 @@ import { formatBytes } from "./units.ts";
 import { addUnchanged, fileResult, Ledger } from "./accounting.ts";
 import { CommitGroup, GROUP_WAIT_MS } from "./group_commit.ts";
 import { PartFile } from "./fsio.ts";
-import { collectNow, Collector } from "./heap.ts";
+import { collectAfter, Collector } from "./heap.ts";
 
 /** A full collection every this many files received (lib/heap.ts). */
 const FILES_PER_COLLECTION = 4096;
@@ -247,7 +247,7 @@ export async function receiveSession(
         );
       }
     }
-    collectNow(); // the manifest's frames, decoded and vetted
+    collectAfter(entries.length); // the manifest's frames, decoded and vetted
     state.setManifest(entries);
     options.onManifest?.(entries);
     if (
@@ -334,7 +334,7 @@ export async function receiveSession(
       );
     }
     // Only now: nothing may come between the answers.
-    if (resume.prefixes.size > 0) collectNow(); // offers, claims, answers
+    collectAfter(resume.prefixes.size); // offers, claims, answers
     transport.start();
 
     const files = new Ledger(options.keepFiles ?? true);

@@ -41,7 +41,7 @@ import { UdpBodySender } from "./udp_bodies.ts";
 import { addUnchanged, fileResult, Ledger } from "./accounting.ts";
 import { noDigest, type Pattern } from "./pattern.ts";
 import { createHash } from "node:crypto";
-import { collectNow, Collector } from "./heap.ts";
+import { collectAfter, Collector } from "./heap.ts";
 
 /** A full collection every this many files sent (lib/heap.ts). */
 const FILES_PER_COLLECTION = 4096;
@@ -142,7 +142,7 @@ export async function sendSession(
     const sources = await sendManifest(link, walked);
     const entries = sources.map((s) => s.entry);
     state.setManifest(entries);
-    collectNow(); // what encoding a long manifest left behind
+    collectAfter(entries.length); // what encoding a long manifest left behind
     const reply = await reader.readControl();
     if (reply.type === "error") {
       throw errorFromPeer(reply.code, reply.message, "Receiver");
@@ -172,11 +172,12 @@ export async function sendSession(
     const { starts, unchanged } = reply.offers
       ? await claimResume(link, reader, sources, reply.offers, options)
       : { starts: new Map<number, SendStart>(), unchanged: new Set<number>() };
-    if (reply.offers) collectNow(); // the offers and claims
+    collectAfter(reply.offers ?? 0); // the offers and claims
 
+    const fileEntries = entries.filter((e) => e.type === "file");
+    const fileCount = fileEntries.length;
     const files = new Ledger(options.keepFiles ?? true);
     if (unchanged.size > 0) {
-      const fileEntries = entries.filter((e) => e.type === "file");
       const bytes = addUnchanged(files, fileEntries, unchanged);
       state.doneBytes += bytes;
       options.onUnchanged?.(unchanged.size, bytes);
@@ -184,7 +185,6 @@ export async function sendSession(
     // Files sent and not yet acknowledged: each is forgotten at its file-ok.
     const pending = new Map<number, Pending>();
     let incomplete = 0;
-    const fileCount = entries.filter((e) => e.type === "file").length;
     const replies = readReplies(reader, pending, {
       onFile: (file) => {
         files.add(file);

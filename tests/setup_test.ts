@@ -11,6 +11,7 @@ import {
   startListening,
   tempDir,
   TESTFILES,
+  within,
 } from "./helpers.ts";
 
 Deno.test("a receiver whose port is in use leaves no output directory behind", async () => {
@@ -244,24 +245,24 @@ for (
       }
       try {
         // Bounded: the receiver is up within a few seconds, or the test fails.
-        let sent = await runPasa([
-          "send",
-          join(TESTFILES, "one-byte.bin"),
-          "--to",
-          `127.0.0.1:${port}`,
-          "--insecure",
-        ]);
-        for (let i = 0; i < 50 && /refused/.test(sent.stderr); i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          sent = await runPasa([
+        const send = () =>
+          runPasa([
             "send",
             join(TESTFILES, "one-byte.bin"),
             "--to",
             `127.0.0.1:${port}`,
             "--insecure",
           ]);
+        let sent = await send();
+        for (let i = 0; i < 50 && /refused/.test(sent.stderr); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          sent = await send();
         }
-        const said = await run.output;
+        const said = await within(
+          20_000,
+          "the receiver on a terminal",
+          run.output,
+        );
         if (accepted) {
           assert.equal(sent.code, 0, sent.stderr);
           assert.equal(/Accept 1 file/.test(said), typed !== "", said);
@@ -276,6 +277,9 @@ for (
         }
       } finally {
         await run.child.stdin.close().catch(() => {});
+        try {
+          run.child.kill("SIGKILL"); // still there only if a check failed
+        } catch { /* ended */ }
         await run.child.status;
       }
     },
