@@ -360,6 +360,38 @@ const MUTANTS: Mutant[] = [
     to: "",
     tests: ["setup_test.ts"],
   },
+  // Issue 15: finding the receiver by its code, and a receiver's set-up.
+  {
+    file: "lib/commands.ts",
+    from: "  if (found.length > 1) {",
+    to: "  if (false) {",
+    tests: ["lab_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from: "    serving.onPaired?.();",
+    to: "",
+    tests: ["lab_test.ts"],
+  },
+  {
+    file: "lib/tcp.ts",
+    from: "  return [bound];",
+    to: "  return lanAddresses();",
+    tests: ["setup_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from: "  return answer !== null && /^\\s*(y|yes)?\\s*$/i.test(answer);",
+    to: "  return true;",
+    tests: ["setup_test.ts"],
+  },
+  // Issue 14: results kept only when asked for.
+  {
+    file: "lib/accounting.ts",
+    from: "    if (this.#keep) this.files.push(f);",
+    to: "    this.files.push(f);",
+    tests: ["accounting_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

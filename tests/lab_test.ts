@@ -399,3 +399,63 @@ Deno.test({
     await within(30_000, "the receiver", receiver.result());
   },
 });
+
+Deno.test({
+  name:
+    `on the lab, two receivers showing the same code number: the sender refuses to guess and names both${skipped}`,
+  ignore,
+  fn: async () => {
+    await using lab = await startLab({ hosts: 3 });
+    const [a, b, c] = lab.hosts as [
+      Lab["hosts"][0],
+      Lab["hosts"][0],
+      Lab["hosts"][0],
+    ];
+    await using tmp = await tempDir();
+    const on = { PASA_DISCOVERY: "on" };
+    const receivers = [];
+    for (
+      const [host, code] of [[b, "651-amber-anchor"], [
+        c,
+        "651-other-words",
+      ]] as const
+    ) {
+      receivers.push(
+        await startListening(
+          ["receive", "--code", code, "--out", join(tmp.path, host.netns)],
+          on,
+          lab.on(host),
+        ),
+      );
+    }
+    const sent = await runPasa(
+      [
+        "send",
+        await patterned(tmp.path, "x.bin", 10),
+        "--code",
+        "651-amber-anchor",
+      ],
+      undefined,
+      on,
+      lab.on(a),
+    );
+    assert.equal(sent.code, 1);
+    assert.match(
+      sent.stderr,
+      /2 receivers on this network use code number 651/,
+    );
+    for (const host of [b, c]) {
+      assert.match(
+        sent.stderr,
+        new RegExp(host.address.replaceAll(".", "\\.")),
+      );
+    }
+    for (const r of receivers) {
+      r.kill();
+      const quiet = await within(10_000, "a receiver", r.result());
+      // Neither was tried: no pairing attempt was spent.
+      assert.doesNotMatch(quiet.stderr, /Connection from|Wrong code/);
+      await r[Symbol.asyncDispose]();
+    }
+  },
+});
