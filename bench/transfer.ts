@@ -43,6 +43,7 @@ const { values } = parseArgs({
 const size = parseSize(values.size!);
 const runs = Math.max(1, Number(values.runs));
 const dir = values.dir ?? await Deno.makeTempDir({ prefix: "pasa-bench-" });
+await Deno.mkdir(dir, { recursive: true }); // a --dir that does not exist yet
 const say = (text: string) =>
   Deno.stdout.writeSync(new TextEncoder().encode(text + "\n"));
 

@@ -608,15 +608,18 @@ export class PartFile implements FileSink {
         "disk",
       );
     }
-    this.#unsynced += bytes.length;
-    if (this.#unsynced >= SYNC_EVERY && this.#syncing === undefined) {
-      // Start write-back now, in the background, so that the fsync before
-      // the rename waits for the tail only and not for the whole file.
-      this.#unsynced = 0;
-      this.#syncing = this.file.syncData().catch(() => {}).finally(() => {
-        this.#syncing = undefined;
-      });
-    }
+    this.wrote(bytes.length);
+  }
+
+  /**
+   * Counts bytes written to the file (by {@link write}, or straight through
+   * the handle, as UDP slots are) and, every 64 MiB, starts writing them
+   * back in the background, so that the fsync before the rename waits for
+   * the tail only and not for the whole file.
+   */
+  wrote(bytes: number): void {
+    this.#unsynced += bytes;
+    if (this.#unsynced >= SYNC_EVERY) this.writeBack();
   }
 
   /**

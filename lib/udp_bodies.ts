@@ -191,6 +191,9 @@ export class UdpBodies implements BodyTransport {
         ? { offset: 0, hash: noDigest() }
         : undefined,
     );
+    // Written back as it comes, as a TCP body is: the sync before the
+    // rename then waits for the tail only.
+    if (part instanceof PartFile) handler.onWritten = (n) => part.wrote(n);
     const resumed = offset > 0 || kept ? keptBytes(offset, kept) : 0;
     if (offset > 0 || kept) options.onResumed?.(entry.path, offset, resumed);
     const file = { entry, part, handler, resumed };

@@ -184,6 +184,8 @@ export class UdpFileReceiver implements DatagramHandler {
   #runLength = 0;
   #hashed = 0;
   #error: unknown;
+  /** Told of every run written, so that write-back can start during the pass. */
+  onWritten: ((bytes: number) => void) | undefined;
 
   constructor(
     file: SlotFile,
@@ -311,6 +313,7 @@ export class UdpFileReceiver implements DatagramHandler {
       for (let done = 0; done < run.length;) {
         done += this.#file.writeSync(run.subarray(done));
       }
+      this.onWritten?.(run.length);
     } catch (error) {
       this.#error = error; // reported by the control loop, which can tell the sender
     }

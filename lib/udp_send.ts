@@ -34,12 +34,18 @@ function yieldBriefly(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Waiting on this (never woken) stops the thread for a while without spinning. */
+const NAP = new Int32Array(new SharedArrayBuffer(4));
+/** How much longer than asked such a short wait lasts here (timer slack, waking). */
+const NAP_SLACK_MS = 0.07;
+
 /**
  * Spends a byte budget that refills at the controller's rate. Bursts stay
  * under a quarter of a millisecond of data (64 KiB at least): the
  * receiver's socket buffer (about 200 KiB by default, a millisecond at
- * 1 Gbit/s) is all that absorbs them. Waits under 2 ms yield briefly
- * instead of sleeping, because a 1 ms timer takes 2 ms here.
+ * 1 Gbit/s) is all that absorbs them. A 1 ms timer takes 2 ms here, so
+ * waits under 2 ms stop the thread instead (it has nothing else to do
+ * until the budget is back), and the last few microseconds yield.
  */
 export class Pacer {
   #rate: RateController;
@@ -74,7 +80,9 @@ export class Pacer {
         if (this.#budget >= bytes) break;
         const waitMs = (bytes - this.#budget) / perMs;
         if (waitMs > 2) await new Promise((r) => setTimeout(r, waitMs - 1));
-        else await yieldBriefly();
+        else if (waitMs > NAP_SLACK_MS) {
+          Atomics.wait(NAP, 0, 0, waitMs - NAP_SLACK_MS);
+        } else await yieldBriefly();
       }
       this.#budget -= bytes;
     })();

@@ -392,6 +392,20 @@ const MUTANTS: Mutant[] = [
     to: "    this.files.push(f);",
     tests: ["accounting_test.ts"],
   },
+  {
+    // the pacer spins through its short waits again
+    file: "lib/udp_send.ts",
+    from: "        else if (waitMs > NAP_SLACK_MS) {",
+    to: "        else if (waitMs < 0) {",
+    tests: ["pacer_test.ts"],
+  },
+  {
+    // UDP slots are no longer counted toward the background write-back
+    file: "lib/udp_receive.ts",
+    from: "      this.onWritten?.(run.length);",
+    to: "",
+    tests: ["udp_receive_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -92,3 +92,15 @@ Deno.test("probes (every eighth sequence number) are counted apart", async () =>
   assert.equal(t.counters.received, 10);
   assert.equal(t.counters.probes, 1);
 });
+
+Deno.test("every run written is reported, so that write-back can start while the pass goes on", async () => {
+  await using t = await receiver(1000, 4);
+  let reported = 0;
+  t.r.onWritten = (n) => reported += n;
+  t.r.onDatagram(datagram(5, fill(400, 3)), 0); // slots 5-8, out of order
+  t.r.onDatagram(datagram(0, fill(400, 1), 1), 0); // slots 0-3
+  t.r.onDatagram(datagram(4, fill(100, 2), 2), 0);
+  t.r.onDatagram(datagram(9, fill(100, 4), 3), 0);
+  t.r.flush();
+  assert.equal(reported, 1000);
+});
