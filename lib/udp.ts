@@ -169,6 +169,13 @@ const FLOOR_INTERVALS = 20;
 const FLOOR_AFTER = 3;
 /** Back-offs in a row after which the loss that stayed is taken as the path's. */
 const PERSISTENT_AFTER = 3;
+/**
+ * Past slow start, one lossy interval between clean ones is a hiccup of the
+ * receiver (not scheduled for a millisecond, its socket buffer overflowed),
+ * not a path too full: only loss this many times the threshold backs off
+ * at once; less must come twice in a row.
+ */
+const SPIKE_TIMES = 3;
 
 /**
  * Adapts the sending rate to the loss the receiver reports.
@@ -180,7 +187,11 @@ const PERSISTENT_AFTER = 3;
  * are known; else by 25%) and leaves slow start; afterwards it probes
  * upward by 15% an interval while under 2% is lost, and holds in between.
  * Repairs make a few percent of loss cheap, while backing off at the first
- * lost datagram would leave most of a fast path unused.
+ * lost datagram would leave most of a fast path unused. Past slow start, a
+ * lossy interval after a clean one backs off only if it lost three times
+ * the threshold: a receiver that was not scheduled for a millisecond loses
+ * a burst whatever the rate, while a path that is too full loses in every
+ * interval.
  *
  * Both thresholds sit above the path's own loss: the lowest loss of the
  * last 20 intervals (once there are 3), or loss that stayed through three
@@ -211,6 +222,8 @@ export class RateController {
   #persistent: number | undefined;
   /** What the path carried when it last backed off (or the rate then). */
   #peak = 0;
+  /** Whether the last interval lost more than the threshold. */
+  #wasOver = false;
 
   constructor(options: RateOptions) {
     this.fixed = options.fixed !== undefined;
@@ -262,7 +275,11 @@ export class RateController {
       this.#persistent = undefined; // it fell: that loss was not the path's own
     }
     const floor = this.randomLoss;
-    if (loss > floor + BACK_OFF_ABOVE) {
+    const over = loss > floor + BACK_OFF_ABOVE;
+    const spike = over && !this.#slowStart && !this.#wasOver &&
+      loss <= floor + SPIKE_TIMES * BACK_OFF_ABOVE;
+    this.#wasOver = over;
+    if (over) {
       this.#leastInBackOffs = Math.min(this.#leastInBackOffs, loss);
       if (++this.#backOffs >= PERSISTENT_AFTER) {
         // Halving the rate three times did not lower the loss under this:
@@ -275,8 +292,8 @@ export class RateController {
       this.#backOffs = 0;
       this.#leastInBackOffs = 1;
     }
-    if (!this.fixed && !this.held) {
-      if (loss > floor + BACK_OFF_ABOVE) {
+    if (!this.fixed && !this.held && !spike) {
+      if (over) {
         // The first intervals hold the receiver's own start-up (opening the
         // file, compiling its hot path): loss there backs off, but is not
         // yet taken as the path's limit.

@@ -19,7 +19,9 @@
  * first: so the sender halves its rate and holds it for one window (a
  * *test*). If large datagrams still lose as much, the path loses fragments,
  * and the rest of this transfer goes one slot per datagram; if not, the rate
- * climbs back as usual.
+ * climbs back as usual. A test costs a window at half the rate, and once one
+ * has shown that fragments pass, a lopsided window is most likely the
+ * receiver's buffer again: the next test waits for three in a row.
  *
  * @module
  */
@@ -74,6 +76,9 @@ export const PROBE_EVERY = 8;
 /** Probes a window must hold before its loss is compared (reports are pooled until then). */
 const MIN_PROBES = 100;
 
+/** Lopsided windows in a row that start a test once an earlier test cleared the path. */
+const RETEST_AFTER = 3;
+
 /** Whether sequence number `s` is a probe position. */
 export function isProbe(s: number): boolean {
   return s % PROBE_EVERY === PROBE_EVERY - 1;
@@ -107,6 +112,10 @@ export class DatagramSizing {
   #single: boolean;
   #from = { received: 0, probes: 0, expected: 0 };
   #testing = false;
+  /** Whether a test has shown that this path keeps fragments. */
+  #cleared = false;
+  /** Lopsided windows in a row since the last test. */
+  #lopsided = 0;
   /** The verdict that made it switch, for the summary. */
   verdict: SizingVerdict | undefined;
 
@@ -159,11 +168,16 @@ export class DatagramSizing {
     const lopsided = v.largeLoss > 0.08 &&
       v.largeLoss > 3 * v.probeLoss + 0.03;
     if (!this.#testing) {
-      this.#testing = lopsided;
-      return lopsided ? "test" : undefined;
+      this.#lopsided = lopsided ? this.#lopsided + 1 : 0;
+      this.#testing = this.#lopsided >= (this.#cleared ? RETEST_AFTER : 1);
+      if (this.#testing) this.#lopsided = 0;
+      return this.#testing ? "test" : undefined;
     }
     this.#testing = false;
-    if (!lopsided) return "release";
+    if (!lopsided) {
+      this.#cleared = true;
+      return "release";
+    }
     this.#single = true;
     this.verdict = v;
     return "single";

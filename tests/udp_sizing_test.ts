@@ -88,3 +88,19 @@ Deno.test("one slot allowed means one slot always", () => {
   assert.ok(s.single);
   assert.equal(s.slotsAt(0), 1);
 });
+
+Deno.test("once a test has cleared the path, a lone lopsided window is the buffer again: the next test waits for three in a row", () => {
+  const s = new DatagramSizing(11);
+  let at = play(s, 1, 0.3, 0.02);
+  assert.ok(s.testing);
+  at = play(s, 1, 0.0, 0.0, at); // cleared: fragments pass
+  assert.ok(!s.testing);
+  at = play(s, 1, 0.3, 0.02, at); // a burst of full buffer
+  at = play(s, 1, 0.0, 0.0, at);
+  at = play(s, 2, 0.3, 0.02, at);
+  assert.ok(!s.testing, "two lopsided windows in a row start no second test");
+  at = play(s, 1, 0.3, 0.02, at);
+  assert.ok(s.testing, "the third in a row does");
+  play(s, 1, 0.3, 0.02, at); // and fragments lost from now on are found
+  assert.ok(s.single);
+});

@@ -148,6 +148,26 @@ Deno.test("RateController does not collapse on loss that stays whatever the rate
   assert.equal(c.rate, before * 0.75);
 });
 
+Deno.test("RateController past slow start takes one lossy interval between clean ones as the receiver's hiccup, not a full path", () => {
+  const c = new RateController({ initial: 1e9 });
+  let r = 0, e = 0;
+  const interval = (lost: number) => c.report(r += 1000 - lost, e += 1000);
+  for (let i = 0; i < 3; i++) interval(0); // clean: slow start
+  interval(200); // 20%: slow start ends at the first loss
+  interval(200); // and again: backs off
+  assert.ok(!c.slowStart);
+  for (let i = 0; i < 5; i++) interval(0);
+  const steady = c.rate;
+  interval(120); // 12% once, after clean intervals: held, not backed off
+  assert.equal(c.rate, steady);
+  interval(120); // twice in a row: the path is too full
+  assert.ok(c.rate < steady);
+  for (let i = 0; i < 5; i++) interval(0);
+  const again = c.rate;
+  interval(300); // 30% at once is more than a hiccup: backs off at once
+  assert.ok(c.rate < again);
+});
+
 Deno.test("RateController stops falling when three back-offs in a row leave the loss where it was", () => {
   // Every large datagram lost, every probe through: 87.5% at any rate.
   const c = new RateController({ initial: 8e8 });
