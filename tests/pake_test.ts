@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { p256 } from "@noble/curves/nist.js";
+import { scrypt } from "@noble/hashes/scrypt.js";
 import {
   deriveW,
   M_HEX,
@@ -119,6 +120,18 @@ Deno.test("SPAKE2 M and N decode to points of P-256", () => {
   for (const h of [M_HEX, N_HEX]) {
     p256.Point.fromHex(h).assertValidity();
   }
+});
+
+Deno.test("w is scrypt of the code as PROTOCOL.md 4.1 writes it, checked against an independent scrypt", () => {
+  const code = "7-guitar-nebula ñ"; // UTF-8 beyond ASCII too
+  const expected = scrypt(text(code), text("pasa/1 SPAKE2 w"), {
+    N: 2 ** 12,
+    r: 8,
+    p: 1,
+    dkLen: 48,
+  });
+  const order = p256.Point.Fn.ORDER;
+  assert.equal(deriveW(code), BigInt("0x" + hex(expected)) % order);
 });
 
 Deno.test("SPAKE2: the same code agrees, another code does not", () => {
