@@ -12,8 +12,9 @@
  * So the sender measures which kind of path it has. Every eighth sequence
  * number (`sequence % 8 == 7`, a *probe*) carries a single slot, never
  * fragmented; the receiver counts the probes it got, and the sender judges
- * windows of 100 probes (800 datagrams). Loss that hits both alike leaves
- * the size alone. Loss that hits large datagrams far more than probes may be
+ * windows of 100 probes (800 datagrams; at a low rate, 25 once 300 ms
+ * have passed). Loss that hits both alike leaves the size alone. Loss that
+ * hits large datagrams far more than probes may be
  * lost fragments, or a receiver's full socket buffer (a small datagram still
  * fits where a large one does not). Sending slower cures the second, not the
  * first: so the sender halves its rate and holds it for one window (a
@@ -75,6 +76,13 @@ export const PROBE_EVERY = 8;
 
 /** Probes a window must hold before its loss is compared (reports are pooled until then). */
 const MIN_PROBES = 100;
+/**
+ * A window that has lasted this long closes with fewer probes (at least
+ * {@link FEW_PROBES}): at a low rate, 100 probes can take seconds, and a
+ * path that drops every large datagram must not be tested that long.
+ */
+const WINDOW_MS = 300;
+const FEW_PROBES = 25;
 
 /** Lopsided windows in a row that start a test once an earlier test cleared the path. */
 const RETEST_AFTER = 3;
@@ -111,6 +119,8 @@ export class DatagramSizing {
   readonly maxSlots: number;
   #single: boolean;
   #from = { received: 0, probes: 0, expected: 0 };
+  /** When the current window began (its first report), or undefined. */
+  #since: number | undefined;
   #testing = false;
   /** Whether a test has shown that this path keeps fragments. */
   #cleared = false;
@@ -141,18 +151,22 @@ export class DatagramSizing {
 
   /**
    * Takes a cumulative report (datagrams received, of which probes; highest
-   * sequence seen + 1). Returns what the rate should do, when this report
-   * closed a window that decides.
+   * sequence seen + 1) at time `now` (milliseconds). Returns what the rate
+   * should do, when this report closed a window that decides.
    */
   report(
     received: number,
     probes: number,
     expected: number,
+    now: number = performance.now(),
   ): SizingStep | undefined {
     if (this.#single) return undefined;
+    this.#since ??= now;
     const probesSent = probesBefore(expected) -
       probesBefore(this.#from.expected);
-    if (probesSent < MIN_PROBES) return undefined;
+    const long = now - this.#since >= WINDOW_MS && probesSent >= FEW_PROBES;
+    if (probesSent < MIN_PROBES && !long) return undefined;
+    this.#since = now;
     const largeSent = expected - this.#from.expected - probesSent;
     const probesGot = probes - this.#from.probes;
     const largeGot = received - this.#from.received - probesGot;

@@ -104,3 +104,17 @@ Deno.test("once a test has cleared the path, a lone lopsided window is the buffe
   play(s, 1, 0.3, 0.02, at); // and fragments lost from now on are found
   assert.ok(s.single);
 });
+
+Deno.test("at a low rate a window closes after 300 ms with 25 probes, not only after 100", () => {
+  const s = new DatagramSizing(11);
+  // 80 datagrams (10 probes) a report, every large one lost, a report every 100 ms.
+  const steps: (string | undefined)[] = [];
+  for (let i = 1; i <= 8; i++) {
+    steps.push(s.report(i * 10, i * 10, i * 80, i * 100));
+  }
+  // The window began at the first report: at 400 ms it has 40 probes.
+  assert.deepEqual(
+    steps.map((x, i) => x === undefined ? x : `${i + 1}:${x}`).filter(Boolean),
+    ["4:test", "7:single"],
+  );
+});
