@@ -406,6 +406,28 @@ const MUTANTS: Mutant[] = [
     to: "",
     tests: ["udp_receive_test.ts"],
   },
+  {
+    // a lone lossy interval backs off again
+    file: "lib/udp.ts",
+    from: "    const spike = over && !this.#slowStart && !this.#wasOver &&",
+    to:
+      "    const spike = false && over && !this.#slowStart && !this.#wasOver &&",
+    tests: ["udp_unit_test.ts"],
+  },
+  {
+    // a cleared path is tested again at every lopsided window
+    file: "lib/udp_sizing.ts",
+    from: "(this.#cleared ? RETEST_AFTER : 1)",
+    to: "1",
+    tests: ["udp_sizing_test.ts"],
+  },
+  {
+    // a window waits for 100 probes however long it takes
+    file: "lib/udp_sizing.ts",
+    from: "    if (probesSent < MIN_PROBES && !long) return undefined;",
+    to: "    if (probesSent < MIN_PROBES) return undefined;",
+    tests: ["udp_sizing_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */
