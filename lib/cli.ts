@@ -53,6 +53,8 @@ export interface SendCommand extends CommonFlags {
   paths: string[];
   to?: Address;
   listen: boolean;
+  /** With --listen: not announced on the LAN (receivers then need --from). */
+  noAnnounce: boolean;
   port: number;
   host?: string;
   name?: string;
@@ -294,7 +296,8 @@ Examples:
   pasa receive                          # port 9000, into the current directory
   pasa receive --port 0 --out inbox     # any free port, into ./inbox
   pasa receive --keep --max-size 2G     # a drop box for the whole lab
-  pasa receive --from 192.168.1.20      # the sender runs: pasa send FILE --listen
+  pasa receive --code 831-lobster-orbit # also finds a sender waiting with --listen
+  pasa receive --from 192.168.1.20      # that sender, by its address
   pasa receive --udp                    # TCP and UDP senders
   pasa receive --raw --name data.bin    # classic format: python, nc
 ${EXIT_CODES}`,
@@ -347,6 +350,10 @@ ${EXIT_CODES}`,
     )
     .option("--host <addr>", "with --listen: listen on this address only")
     .option(
+      "--no-announce",
+      "with --listen: do not announce this sender on the local network (receivers then need --from)",
+    )
+    .option(
       "--name <name>",
       "name the receiver gets for stdin or a single file",
     )
@@ -387,14 +394,16 @@ The sender exits 0 only after the receiver has checked every file's SHA-256,
 synced it to disk and put it under its final name.
 
 Without --to, the receiver holding the code is found on the local network
-by the code's number (up to 3 s); where that cannot work, give --to.
+by the code's number (up to 3 s); where that cannot work, give --to. With
+--listen, the sender announces itself, and a receiver given only the code
+finds it.
 
 Examples:
   pasa send report.pdf --code 831-lobster-orbit   # the receiver on this LAN
   pasa send report.pdf --to 192.168.1.20
   pasa send photos/ --to lab-3:9100           # a whole directory, recursively
   tar c src | pasa send - --name src.tar --to lab-3
-  pasa send big.iso --listen                  # receiver runs: pasa receive --from ME
+  pasa send big.iso --listen                  # receiver runs: pasa receive --code CODE
   pasa send big.iso --to lab-3 --retry 5      # resume after each cut (receive --keep)
   pasa send data.bin --raw --to 127.0.0.1:5000  # classic format: python, nc
   pasa send big.iso --udp --to lab-3          # over UDP, rate adapted to loss
@@ -407,6 +416,7 @@ ${EXIT_CODES}`,
         ...common(o),
         paths,
         listen: o.listen === true,
+        noAnnounce: o.announce === false,
         port: parsePort(String(o.port)),
         udp: o.udp === true,
         lossy: o.lossy === true,
@@ -681,6 +691,11 @@ function checkSend(c: SendCommand, o: Record<string, unknown>): void {
   if (!c.listen && (o.host !== undefined || o.port !== String(DEFAULT_PORT))) {
     throw new UsageError(
       "--port and --host are for --listen; put the port in --to HOST:PORT",
+    );
+  }
+  if (!c.listen && c.noAnnounce) {
+    throw new UsageError(
+      "--no-announce is for --listen: a sender that connects announces nothing",
     );
   }
   if (c.raw && c.paths.length !== 1) {

@@ -52,7 +52,12 @@ import {
   peerName,
   reachableAddresses,
 } from "./tcp.ts";
-import { discover, DISCOVERY_TIMEOUT_MS, nameplateOf } from "./discovery.ts";
+import {
+  Announcer,
+  discover,
+  DISCOVERY_TIMEOUT_MS,
+  nameplateOf,
+} from "./discovery.ts";
 import { udpDefaults } from "./udp_sizing.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
@@ -140,9 +145,15 @@ async function sendOnce(
   if (cmd.listen) {
     const listener = listen(cmd.host, cmd.port);
     const addr = listener.addr as Deno.NetAddr;
+    // Announced, so that a receiver needs only the code (as a receiver is).
+    const nameplate = pairing?.code ? nameplateOf(pairing.code) : null;
+    const announce = nameplate !== null && !cmd.raw &&
+      cmd.host === undefined && !cmd.noAnnounce &&
+      rt.env("PASA_DISCOVERY") !== "off";
     reporter.listening({
       host: addr.hostname,
       port: addr.port,
+      announced: announce,
       addresses: reachableAddresses(addr.hostname),
       command: cmd.raw
         ? `pasa receive --raw --name ${only!.path} --from ADDR`
@@ -152,9 +163,19 @@ async function sendOnce(
       code: pairing?.code ?? null,
     });
     if (cmd.insecure) reporter.warning(INSECURE_WARNING);
+    const announcer = announce
+      ? Announcer.start(
+        { role: "sender", nameplate: nameplate!, port: addr.port, udp: false },
+        (why) =>
+          reporter.warning(
+            `Cannot announce this sender on the network (${why}): the receiver needs --from`,
+          ),
+      )
+      : undefined;
     try {
       conn = await accept(listener, rt.signal);
     } finally {
+      announcer?.stop();
       listener.close();
     }
   } else {

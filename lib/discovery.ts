@@ -1,11 +1,12 @@
 /**
- * Finding the other machine by its code alone (PROTOCOL.md section 12): a
- * listening receiver announces the public part of its code, the nameplate
- * (the number in `603-badge-nutmeg`), its port, once a second, by IPv4
- * multicast on the local network; a sender holding the code listens for
- * that nameplate and connects to whoever announced it. The words stay
- * secret: nothing announced is derived from them, so an eavesdropper can
- * test no guess offline, and the pairing (SPAKE2) still decides.
+ * Finding the other machine by its code alone (PROTOCOL.md section 12): the
+ * side that listens (a receiver, or a sender with `--listen`) announces the
+ * public part of its code, the nameplate (the number in `603-badge-nutmeg`),
+ * its role and port, once a second, by IPv4 multicast on the local network;
+ * the other side, holding the code, listens for that nameplate and role and
+ * connects to whoever announced it. The words stay secret: nothing
+ * announced is derived from them, so an eavesdropper can test no guess
+ * offline, and the pairing (SPAKE2) still decides.
  *
  * @module
  */
@@ -21,14 +22,17 @@ export const ANNOUNCE_INTERVAL_MS = 1000;
 /** How long a sender looks before it gives up. */
 export const DISCOVERY_TIMEOUT_MS = 3000;
 
+/** Which side announces: the one that listens. */
+export type AnnouncedRole = "receiver" | "sender";
+
 /** What a listening side says about itself. */
 export interface Announcement {
-  role: "receiver";
+  role: AnnouncedRole;
   /** The code's public part: its leading number. */
   nameplate: string;
   /** The TCP port it listens on. */
   port: number;
-  /** Whether it also takes UDP transfers. */
+  /** Whether it also takes UDP transfers (a receiver's; a sender says false). */
   udp: boolean;
 }
 
@@ -56,7 +60,7 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement | null {
     return null;
   }
   if (typeof o !== "object" || o === null || o.pasa !== 1) return null;
-  if (o.role !== "receiver") return null;
+  if (o.role !== "receiver" && o.role !== "sender") return null;
   if (typeof o.nameplate !== "string" || !/^\d{1,9}$/.test(o.nameplate)) {
     return null;
   }
@@ -66,7 +70,7 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement | null {
     port > 65535
   ) return null;
   return {
-    role: "receiver",
+    role: o.role,
     nameplate: o.nameplate,
     port,
     udp: o.udp === true,
@@ -131,22 +135,28 @@ export class Announcer {
   }
 }
 
-/** A receiver found on the network. */
+/** A side found on the network. */
 export interface Found {
   hostname: string;
   port: number;
 }
 
 /**
- * Listens for receivers announcing `nameplate`, for up to `timeoutMs`.
- * Once one is heard, it listens one interval more, so that two receivers
- * with the same nameplate are both seen (the caller then asks for an
- * address rather than try the wrong one). Returns every one heard.
+ * Listens for sides in `role` (receivers, unless told) announcing
+ * `nameplate`, for up to `timeoutMs` (forever: `Infinity`, until `signal`).
+ * Once one is heard, it listens one interval more, so that two with the
+ * same nameplate are both seen (the caller then asks for an address rather
+ * than try the wrong one). Returns every one heard.
  */
 export async function discover(
   nameplate: string,
-  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  options: {
+    role?: AnnouncedRole;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Found[]> {
+  const role = options.role ?? "receiver";
   let socket: Deno.DatagramConn;
   try {
     socket = Deno.listenDatagram({
@@ -159,7 +169,7 @@ export async function discover(
     await socket.joinMulticastV4(DISCOVERY_GROUP, "0.0.0.0");
   } catch (error) {
     throw new NetworkError(
-      `Cannot look for the receiver on this network (${
+      `Cannot look for the ${role} on this network (${
         (error as Error).message
       }): give its address with --to`,
       "discovery",
@@ -173,13 +183,17 @@ export async function discover(
       socket.close();
     } catch { /* closed */ }
   };
-  let timer = setTimeout(stop, end - performance.now());
+  // A timer of Infinity would fire at once: none, and the signal ends it.
+  let timer = Number.isFinite(end)
+    ? setTimeout(stop, end - performance.now())
+    : undefined;
   options.signal?.addEventListener("abort", stop, { once: true });
+  if (options.signal?.aborted) stop();
   try {
     for await (const [data, from] of socket) {
       const a = decodeAnnouncement(data);
       const addr = from as Deno.NetAddr;
-      if (a?.nameplate !== nameplate) continue;
+      if (a?.nameplate !== nameplate || a.role !== role) continue;
       const hit = { hostname: addr.hostname, port: a.port };
       found.set(formatAddress(hit.hostname, hit.port), hit);
       if (found.size === 1) {

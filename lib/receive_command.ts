@@ -43,8 +43,14 @@ import {
 } from "./runtime.ts";
 import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
 import { refuseConnection, TransferState } from "./session.ts";
-import { connect, listen, peerName, reachableAddresses } from "./tcp.ts";
-import { Announcer, nameplateOf } from "./discovery.ts";
+import {
+  connect,
+  formatAddress,
+  listen,
+  peerName,
+  reachableAddresses,
+} from "./tcp.ts";
+import { Announcer, discover, type Found, nameplateOf } from "./discovery.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
 
 /** A peer's address without its port: what limits and logs count by. */
@@ -82,7 +88,10 @@ export async function runReceive(
         signal: rt.signal,
         onWaiting: (where) => reporter.connecting(where, cmd.timeoutMs),
       });
-      return await serve(conn, cmd, base, dest, reporter, true, { pairing });
+      return await serve(conn, cmd, base, dest, reporter, true, {
+        pairing,
+        outgoing: true,
+      });
     }
     // The port first: a port in use leaves no output directory behind.
     const listener = listen(cmd.host, cmd.port);
@@ -108,6 +117,14 @@ export async function runReceive(
     const nameplate = pairing?.code ? nameplateOf(pairing.code) : null;
     const announce = nameplate !== null && !cmd.raw && cmd.host === undefined &&
       !cmd.noAnnounce && rt.env("PASA_DISCOVERY") !== "off";
+    // A one-shot receiver also looks for a sender waiting with --listen
+    // that announces the same code number, and connects to it if it is
+    // heard before a sender connects here (not for UDP: datagrams come to
+    // a receiver's own port).
+    const seeking = new AbortController();
+    const seeker = announce && !cmd.keep && !cmd.udp
+      ? seekSender(nameplate!, seeking.signal, reporter)
+      : undefined;
     reporter.listening({
       host: addr.hostname,
       port: addr.port,
@@ -138,21 +155,76 @@ export async function runReceive(
           ),
       )
       : undefined;
+    let served: number | Found;
     try {
-      return await serveMany(listener, cmd, base, dest, reporter, {
+      served = await serveMany(listener, cmd, base, dest, reporter, {
         udp,
         pairing,
-        // A one-shot receiver has found its sender: nobody else should look.
-        ...(cmd.keep ? {} : { onPaired: () => announcer?.stop() }),
+        // A one-shot receiver has found its sender: nobody else should
+        // look, and it looks no more.
+        ...(cmd.keep ? {} : {
+          onPaired: () => {
+            announcer?.stop();
+            seeking.abort();
+          },
+        }),
+        ...(seeker ? { handover: seeker } : {}),
       });
     } finally {
+      seeking.abort();
       announcer?.stop();
       await udp?.close();
     }
+    if (typeof served === "number") return served;
+    // A sender waiting with --listen was heard first: connect to it, as
+    // --from does (this side connected, so it is A in the pairing).
+    const conn = await connect({ host: served.hostname, port: served.port }, {
+      timeoutMs: cmd.timeoutMs,
+      signal: rt.signal,
+      onWaiting: (where) => reporter.connecting(where, cmd.timeoutMs),
+    });
+    return await serve(conn, cmd, base, dest, reporter, true, {
+      ...(pairing ? { pairing: { ...pairing, initiator: true } } : {}),
+      outgoing: true,
+    });
   } catch (error) {
     reporter.error(error);
     return exitCodeOf(error);
   }
+}
+
+/**
+ * Looks for a sender announcing `nameplate` (one waiting with `--listen`),
+ * until `signal`: the one found, or nothing when two or more announce it
+ * (trying them in turn would spend a pairing attempt on the wrong one) or
+ * the look ends.
+ */
+async function seekSender(
+  nameplate: string,
+  signal: AbortSignal,
+  reporter: Reporter,
+): Promise<Found | undefined> {
+  let found: Found[];
+  try {
+    found = await discover(nameplate, {
+      role: "sender",
+      timeoutMs: Infinity,
+      signal,
+    });
+  } catch {
+    return undefined; // no multicast here: senders connect to this one
+  }
+  if (signal.aborted || found.length === 0) return undefined;
+  if (found.length > 1) {
+    reporter.warning(
+      `${found.length} senders on this network wait with code number ${nameplate} (${
+        found.map((f) => formatAddress(f.hostname, f.port)).join(", ")
+      }): not guessing which; still waiting here (or give --from HOST[:PORT])`,
+    );
+    return undefined;
+  }
+  reporter.found(formatAddress(found[0]!.hostname, found[0]!.port));
+  return found[0];
 }
 
 /**
@@ -214,7 +286,7 @@ async function serveMany(
   dest: Destination,
   reporter: Reporter,
   serving: Serving,
-): Promise<number> {
+): Promise<number | Found> {
   const once = !cmd.keep;
   const active = new Map<Promise<unknown>, () => void>();
   let outcome: number | undefined;
@@ -251,6 +323,14 @@ async function serveMany(
       "busy",
     );
   let interrupted = false;
+  // A sender heard announcing before any connection here paired: the
+  // listener stops, and the caller connects to it instead.
+  let handedOver: Found | undefined;
+  serving.handover?.then((found) => {
+    if (!found || outcome !== undefined || admission.transfers > 0) return;
+    handedOver = found;
+    stop();
+  });
   for (;;) {
     let conn: Deno.Conn;
     try {
@@ -264,11 +344,11 @@ async function serveMany(
                 (error as Error).message
               }; still listening${note}`,
             )),
-        () => gate.locked || outcome !== undefined,
+        () => gate.locked || outcome !== undefined || handedOver !== undefined,
       );
     } catch (error) {
       if (error instanceof InterruptedError) interrupted = true;
-      else if (!gate.locked && outcome === undefined) {
+      else if (!gate.locked && outcome === undefined && !handedOver) {
         reporter.error(error, "Cannot accept connections");
         outcome ??= exitCodeOf(error);
       }
@@ -346,10 +426,13 @@ async function serveMany(
     active.set(task, close);
   }
   // A one-shot receiver is done: strangers still waiting are let go.
-  if (outcome !== undefined) { for (const close of active.values()) close(); }
+  if (outcome !== undefined || handedOver) {
+    for (const close of active.values()) close();
+  }
   const unfinished = admission.transfers > 0;
   await Promise.all(active.keys());
   if (outcome !== undefined) return outcome;
+  if (handedOver && !interrupted) return handedOver;
   if (gate.locked) {
     reporter.error(
       new AuthError(
@@ -377,6 +460,10 @@ interface Serving {
   budget?: ReceiveOptions["budget"];
   /** Called when a peer paired: a one-shot receiver stops announcing itself. */
   onPaired?: () => void;
+  /** This side connected (--from, or a sender it found): it expects a sender. */
+  outgoing?: boolean;
+  /** A sender found on the network, for a listening receiver to connect to instead. */
+  handover?: Promise<Found | undefined>;
 }
 
 /** One receiving connection, start to end: returns the exit code, throws on failure. */
@@ -415,7 +502,7 @@ async function serve(
     if (ticket && !ticket.paired()) {
       throw serving.busy?.() ?? new RefusedError("Receiver is busy", "busy");
     }
-    say.connected(peer, cmd.from === undefined);
+    say.connected(peer, !serving.outgoing);
     serving.onPaired?.();
     bar?.start();
     ticker?.start();
@@ -450,8 +537,8 @@ async function serve(
       // A measurement is several transfers: only a --keep receiver serves one.
       ...(cmd.keep ? { scratch } : { noMeasurements: ONE_SHOT_BENCH }),
       // Only a listening receiver serves bench --reverse clients; one that
-      // connected out (--from) expects a sender.
-      ...(cmd.from === undefined
+      // connected out (--from, or to a sender it found) expects a sender.
+      ...(!serving.outgoing
         ? {
           reverse: reverseServer(
             link,

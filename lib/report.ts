@@ -86,7 +86,7 @@ export function renderListening(info: ListeningInfo): string {
   if (info.announced && info.code) {
     // Found by its code on this network; the address is the fallback.
     lines.push(
-      `  ${info.command.replace(/ --to ADDR/, "").replace(/\s+$/, "")}`,
+      `  ${info.command.replace(/ --(to|from) ADDR/, "").replace(/\s+$/, "")}`,
       "or, where it cannot find this machine (another network, multicast filtered):",
     );
   }
@@ -299,6 +299,12 @@ export class Reporter {
         } s)...\n`,
       );
     }
+  }
+
+  /** A receiver heard a sender waiting with its code number, and connects to it. */
+  found(where: string): void {
+    if (this.json) this.#event({ event: "found", role: "sender", peer: where });
+    else this.#say(`Found the sender waiting with this code at ${where}\n`);
   }
 
   /** A connection is taking more than a second: say where it waits. */

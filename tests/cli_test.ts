@@ -83,6 +83,10 @@ const usage: [string[], RegExp][] = [
     ["receive", "--udp", "--stdout"],
     /--udp needs a listening receiver writing files/,
   ],
+  [
+    ["send", "a", "--no-announce", "--to", "h"],
+    /--no-announce is for --listen/,
+  ],
 ];
 for (const [args, pattern] of usage) {
   Deno.test(`parseArgs(${JSON.stringify(args)}) is a usage error`, () => {

@@ -32,6 +32,16 @@ Deno.test("an announcement carries the nameplate, port and UDP flag, and nothing
   ]);
 });
 
+Deno.test("a sender waiting with --listen announces itself the same way, as a sender", () => {
+  const a = {
+    role: "sender" as const,
+    nameplate: "661",
+    port: 9000,
+    udp: false,
+  };
+  assert.deepEqual(decodeAnnouncement(encodeAnnouncement(a)), a);
+});
+
 Deno.test("anything else on the group is ignored, never trusted", () => {
   const e = new TextEncoder();
   for (
@@ -39,7 +49,7 @@ Deno.test("anything else on the group is ignored, never trusted", () => {
       "not json",
       "{}",
       JSON.stringify({ pasa: 2, role: "receiver", nameplate: "1", port: 9 }),
-      JSON.stringify({ pasa: 1, role: "sender", nameplate: "1", port: 9 }),
+      JSON.stringify({ pasa: 1, role: "relay", nameplate: "1", port: 9 }),
       JSON.stringify({ pasa: 1, role: "receiver", nameplate: "x1", port: 9 }),
       JSON.stringify({ pasa: 1, role: "receiver", nameplate: "1", port: 0 }),
       JSON.stringify({

@@ -77,6 +77,15 @@ async function acrossLab(
 
 const GBIT = { rate: "1gbit" };
 
+/** The hosts of a lab of three. */
+function threeHosts(lab: Lab) {
+  type Host = Lab["hosts"][0];
+  return lab.hosts as [Host, Host, Host];
+}
+
+/** Announcing and looking are on in the lab only (scripts/pasa.ts turns them off here). */
+const DISCOVERY_ON = { PASA_DISCOVERY: "on" };
+
 Deno.test({
   name:
     `between two lab hosts at 1 Gbit/s, a file crosses over TCP, verified${skipped}`,
@@ -287,15 +296,10 @@ Deno.test({
   ignore,
   fn: async () => {
     await using lab = await startLab({ hosts: 3 });
-    const [a, b, c] = lab.hosts as [
-      Lab["hosts"][0],
-      Lab["hosts"][0],
-      Lab["hosts"][0],
-    ];
+    const [a, b, c] = threeHosts(lab);
     await using tmp = await tempDir();
     const file = await patterned(tmp.path, "found.bin", 100_000);
-    // Announcing is on in the lab only (scripts/pasa.ts turns it off here).
-    const on = { PASA_DISCOVERY: "on" };
+    const on = DISCOVERY_ON;
     await using onB = await startListening(
       ["receive", "--code", "601-amber-anchor", "--out", join(tmp.path, "b")],
       on,
@@ -357,15 +361,11 @@ Deno.test({
   ignore,
   fn: async () => {
     await using lab = await startLab({ hosts: 3, rate: "20mbit" });
-    const [a, b, c] = lab.hosts as [
-      Lab["hosts"][0],
-      Lab["hosts"][0],
-      Lab["hosts"][0],
-    ];
+    const [a, b, c] = threeHosts(lab);
     await using tmp = await tempDir();
     // About 3 s at 20 Mbit/s: time for a second sender to look meanwhile.
     const file = await patterned(tmp.path, "slow.bin", 8_000_000);
-    const on = { PASA_DISCOVERY: "on" };
+    const on = DISCOVERY_ON;
     await using receiver = await startListening(
       ["receive", "--code", "641-amber-anchor", "--out", join(tmp.path, "b")],
       on,
@@ -406,13 +406,9 @@ Deno.test({
   ignore,
   fn: async () => {
     await using lab = await startLab({ hosts: 3 });
-    const [a, b, c] = lab.hosts as [
-      Lab["hosts"][0],
-      Lab["hosts"][0],
-      Lab["hosts"][0],
-    ];
+    const [a, b, c] = threeHosts(lab);
     await using tmp = await tempDir();
-    const on = { PASA_DISCOVERY: "on" };
+    const on = DISCOVERY_ON;
     const receivers = [];
     for (
       const [host, code] of [[b, "651-amber-anchor"], [
@@ -457,5 +453,66 @@ Deno.test({
       assert.doesNotMatch(quiet.stderr, /Connection from|Wrong code/);
       await r[Symbol.asyncDispose]();
     }
+  },
+});
+
+Deno.test({
+  name:
+    `on a lab of three hosts, a receiver with only a code finds the sender waiting with it (--listen), not the other one${skipped}`,
+  ignore,
+  fn: async () => {
+    await using lab = await startLab({ hosts: 3 });
+    const [a, b, c] = threeHosts(lab);
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "waiting.bin", 200_000);
+    const on = DISCOVERY_ON;
+    await using onA = await startListening(
+      ["send", file, "--listen", "--code", "661-amber-anchor"],
+      on,
+      lab.on(a),
+    );
+    await using onC = await startListening(
+      ["send", file, "--listen", "--code", "662-amber-anchor"],
+      on,
+      lab.on(c),
+    );
+    assert.equal(onA.listening.announced, true);
+    assert.equal(onA.listening.role, "sender");
+    const received = await runPasa(
+      [
+        "receive",
+        "--code",
+        "661-amber-anchor",
+        "--out",
+        join(tmp.path, "b"),
+        "--json",
+      ],
+      undefined,
+      on,
+      lab.on(b),
+    );
+    assert.equal(received.code, 0, received.stderr);
+    const said = events(received.stdout);
+    assert.equal(said[0]?.event, "listening", "it listens first, as always");
+    assert.equal(
+      said.find((e) => e.event === "found")?.peer,
+      `${a.address}:${onA.port}`,
+    );
+    assert.equal(
+      said.find((e) => e.event === "connected")?.peer,
+      `${a.address}:${onA.port}`,
+    );
+    assert.equal(
+      await sha256File(join(tmp.path, "b", "waiting.bin")),
+      await sha256File(file),
+    );
+    assert.equal(
+      (await within(30_000, "the sender on A", onA.result())).code,
+      0,
+    );
+    // C heard nothing: no pairing attempt was spent on it.
+    onC.kill();
+    const quiet = await onC.result();
+    assert.doesNotMatch(quiet.stderr + quiet.stdout, /connected|Wrong code/);
   },
 });
