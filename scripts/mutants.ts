@@ -428,6 +428,20 @@ const MUTANTS: Mutant[] = [
     to: "    if (probesSent < MIN_PROBES) return undefined;",
     tests: ["udp_sizing_test.ts"],
   },
+  {
+    // a side looking for another hears either role
+    file: "lib/discovery.ts",
+    from: "      if (a?.nameplate !== nameplate || a.role !== role) continue;",
+    to: "      if (a?.nameplate !== nameplate) continue;",
+    tests: ["lab_test.ts"],
+  },
+  {
+    // a sender waiting with --listen does not announce itself
+    file: "lib/commands.ts",
+    from: "    const announce = nameplate !== null && !cmd.raw &&",
+    to: "    const announce = false && nameplate !== null && !cmd.raw &&",
+    tests: ["lab_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */
