@@ -21,11 +21,18 @@ import { receiveSession } from "./receive.ts";
 import { sendSession } from "./send.ts";
 import { handshake, type TransferResult, TransferState } from "./session.ts";
 import type { Source } from "./sources.ts";
-import { type Address, connect, formatAddress, isLoopback } from "./tcp.ts";
+import {
+  type Address,
+  connect,
+  formatAddress,
+  isIpv6,
+  isLoopback,
+} from "./tcp.ts";
 import {
   DATAGRAM_SIZE_MAX,
   DATAGRAM_SIZE_MIN,
   DATAGRAM_SIZE_NETWORK,
+  DATAGRAM_SIZE_NETWORK_V6,
 } from "./udp.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
 import { udpDefaults } from "./udp_sizing.ts";
@@ -223,6 +230,7 @@ export async function runBench(
     isLoopback(target.host),
     false,
     options.datagramSize,
+    isIpv6(target.host),
   );
   const result: BenchResult = {
     start: {
@@ -399,7 +407,12 @@ async function measure(
         ...(mode === "tcp" ? {} : {
           udp: {
             // As `pasa send --udp` would: the bench measures what a transfer does.
-            ...udpDefaults(local, mode === "udp-lossy", options.datagramSize),
+            ...udpDefaults(
+              local,
+              mode === "udp-lossy",
+              options.datagramSize,
+              isIpv6(remote.hostname),
+            ),
             lossy: mode === "udp-lossy",
             target: { hostname: remote.hostname, port: remote.port },
             ...(offered === null ? {} : { rate: offered }),
@@ -536,9 +549,11 @@ export function reverseServer(
             ...udpDefaults(
               isLoopback(peerHost),
               u.lossy,
-              u.datagramSize === DATAGRAM_SIZE_NETWORK
+              u.datagramSize === DATAGRAM_SIZE_NETWORK ||
+                u.datagramSize === DATAGRAM_SIZE_NETWORK_V6
                 ? undefined
                 : u.datagramSize,
+              isIpv6(peerHost),
             ),
             datagramSize: u.datagramSize,
             lossy: u.lossy,

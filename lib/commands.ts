@@ -47,6 +47,7 @@ import {
   type Address,
   connect,
   formatAddress,
+  isIpv6,
   isLoopback,
   listen,
   peerName,
@@ -64,12 +65,26 @@ import type { UdpSendOptions } from "./udp_send.ts";
 export { runReceive } from "./receive_command.ts";
 export type { Runtime } from "./runtime.ts";
 
-/** UDP settings for a send: datagram size and starting rate follow the target. */
-function udpOptions(cmd: SendCommand, remote: Deno.NetAddr): UdpSendOptions {
+/**
+ * UDP settings for a send: datagram size and starting rate follow the
+ * target, the host and port the connection reached (`to`, when it names an
+ * IPv6 link-local interface, which the connection's address leaves out).
+ */
+function udpOptions(
+  cmd: SendCommand,
+  remote: Deno.NetAddr,
+  to: Address | undefined,
+): UdpSendOptions {
+  const hostname = to?.host.includes("%") ? to.host : remote.hostname;
   return {
-    ...udpDefaults(isLoopback(remote.hostname), cmd.lossy, cmd.datagramSize),
+    ...udpDefaults(
+      isLoopback(remote.hostname),
+      cmd.lossy,
+      cmd.datagramSize,
+      isIpv6(hostname),
+    ),
     lossy: cmd.lossy,
-    target: { hostname: remote.hostname, port: remote.port },
+    target: { hostname, port: remote.port },
     ...(cmd.rate !== undefined ? { rate: cmd.rate } : {}),
   };
 }
@@ -142,6 +157,7 @@ async function sendOnce(
   });
   const only = sources.first.entry;
   let conn: Deno.Conn;
+  let to: Address | undefined;
   if (cmd.listen) {
     const listener = listen(cmd.host, cmd.port);
     const addr = listener.addr as Deno.NetAddr;
@@ -179,7 +195,7 @@ async function sendOnce(
       listener.close();
     }
   } else {
-    const to = cmd.to ?? await findReceiver(pairing, rt, reporter);
+    to = cmd.to ?? await findReceiver(pairing, rt, reporter);
     conn = await connect(to, {
       timeoutMs: cmd.timeoutMs,
       signal: rt.signal,
@@ -223,7 +239,7 @@ async function sendOnce(
       // Only --json's summary lists every file: otherwise counts and totals.
       keepFiles: cmd.json,
       ...(cmd.udp
-        ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr) }
+        ? { udp: udpOptions(cmd, conn.remoteAddr as Deno.NetAddr, to) }
         : {}),
       onAccepted: () =>
         say.manifest(

@@ -85,6 +85,11 @@ export function isLoopback(host: string): boolean {
   return h === "::1" || /^127\./.test(h);
 }
 
+/** Whether an IP address is IPv6 (an IPv4-mapped one is IPv4 on the wire). */
+export function isIpv6(host: string): boolean {
+  return host.includes(":") && !/^::ffff:\d/i.test(host);
+}
+
 /** The address of a connection's peer, as `host:port`. */
 export function peerName(conn: Deno.Conn): string {
   const a = conn.remoteAddr as Deno.NetAddr;

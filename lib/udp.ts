@@ -31,6 +31,8 @@ export const UDP_VERSION = 1;
 export const UDP_DATA = 0x44;
 /** Default datagram size (header included): fits a 1500-byte MTU with IPv4 and UDP headers. */
 export const DATAGRAM_SIZE_NETWORK = 1472;
+/** The same under IPv6, whose header is 20 bytes longer. */
+export const DATAGRAM_SIZE_NETWORK_V6 = 1452;
 /** Default datagram size when the receiver is this machine (loopback MTU is 64 KiB). */
 export const DATAGRAM_SIZE_LOOPBACK = 32768 + UDP_HEADER;
 /** Largest datagram size accepted by `--datagram-size`. */

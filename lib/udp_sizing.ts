@@ -27,7 +27,7 @@
  * @module
  */
 
-import { DATAGRAM_SIZE_NETWORK } from "./udp.ts";
+import { DATAGRAM_SIZE_NETWORK, DATAGRAM_SIZE_NETWORK_V6 } from "./udp.ts";
 
 /**
  * Slots in a large datagram to another machine: 11 slots of a 1,472-byte
@@ -50,7 +50,8 @@ export interface UdpDefaults {
 
 /**
  * What `pasa send --udp` and `pasa bench` send with, so that a measurement
- * measures what a transfer does. Slots fit a 1,500-byte MTU; datagrams carry
+ * measures what a transfer does. Slots fit a 1,500-byte MTU (under IPv4, or,
+ * with `ipv6`, under IPv6's longer header); datagrams carry
  * several while the path keeps IP fragments. A size given is exact, and a
  * `--lossy` measurement sends MTU-sized datagrams, as iperf3 does: its loss
  * is the loss of packets, not of 11-fragment datagrams.
@@ -59,9 +60,11 @@ export function udpDefaults(
   loopback: boolean,
   lossy: boolean,
   datagramSize?: number,
+  ipv6 = false,
 ): UdpDefaults {
   return {
-    datagramSize: datagramSize ?? DATAGRAM_SIZE_NETWORK,
+    datagramSize: datagramSize ??
+      (ipv6 ? DATAGRAM_SIZE_NETWORK_V6 : DATAGRAM_SIZE_NETWORK),
     slotsPerDatagram: datagramSize !== undefined || lossy
       ? 1
       : loopback

@@ -115,6 +115,12 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       await must([...sw, "link", "set", `port${i}`, "mtu", "1500", "up"]);
       await must([...on, "addr", "add", `${host.address}/24`, "dev", dev]);
       await must([...on, "link", "set", "lo", "up"]);
+      // The IPv6 link-local address is usable at once, not after a second or
+      // two of duplicate detection (announcements use it).
+      await must([
+        ...["ip", "netns", "exec", host.netns, "sysctl", "-qw"],
+        `net.ipv6.conf.${dev}.accept_dad=0`,
+      ]);
       await must([...on, "link", "set", dev, "mtu", "1500", "up"]);
       // Multicast (receivers announcing themselves) leaves by the lab's
       // cable: a namespace has no default route to send it by.

@@ -442,6 +442,21 @@ const MUTANTS: Mutant[] = [
     to: "    const announce = false && nameplate !== null && !cmd.raw &&",
     tests: ["lab_test.ts"],
   },
+  {
+    // one side heard over IPv4 and IPv6 counts twice
+    file: "lib/discovery.ts",
+    from: "    const key = a.id ?? formatAddress(hostname, a.port);",
+    to: "    const key = formatAddress(hostname, a.port);",
+    tests: ["lab_test.ts"],
+  },
+  {
+    // a link-local address found without its interface
+    file: "lib/discovery.ts",
+    from:
+      '          heard(a, scope && !host.includes("%") ? `${host}%${scope}` : host);',
+    to: "          heard(a, host);",
+    tests: ["lab_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -42,6 +42,23 @@ Deno.test("a sender waiting with --listen announces itself the same way, as a se
   assert.deepEqual(decodeAnnouncement(encodeAnnouncement(a)), a);
 });
 
+Deno.test("an announcement may carry the announcer's id, 16 hex digits, and nothing else there", () => {
+  const a = {
+    role: "receiver" as const,
+    nameplate: "671",
+    port: 9000,
+    udp: false,
+    id: "0123456789abcdef",
+  };
+  assert.deepEqual(decodeAnnouncement(encodeAnnouncement(a)), a);
+  for (const id of ["0123", "0123456789ABCDEF", 7, "g123456789abcdef"]) {
+    const bad = new TextEncoder().encode(
+      JSON.stringify({ pasa: 1, ...a, id }),
+    );
+    assert.equal(decodeAnnouncement(bad), null, String(id));
+  }
+});
+
 Deno.test("anything else on the group is ignored, never trusted", () => {
   const e = new TextEncoder();
   for (

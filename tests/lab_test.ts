@@ -527,3 +527,57 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    `on the lab, where IPv4 announcements are dropped, the sender finds the receiver over IPv6 link-local, UDP included${skipped}`,
+  ignore,
+  fn: async () => {
+    await using lab = await startLab({ hosts: 2 });
+    const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
+    // Host A hears no IPv4 announcement; IPv6 is another path.
+    const drop = await new Deno.Command(lab.on(a)[0]!, {
+      args: [
+        ...lab.on(a).slice(1),
+        ...["iptables", "-A", "INPUT", "-p", "udp", "--dport", "9009"],
+        ...["-j", "DROP"],
+      ],
+    }).output();
+    assert.ok(drop.success, new TextDecoder().decode(drop.stderr));
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "six.bin", 3_000_000);
+    await using onB = await startListening(
+      [
+        "receive",
+        "--udp",
+        "--code",
+        "671-amber-anchor",
+        "--out",
+        join(tmp.path, "b"),
+      ],
+      DISCOVERY_ON,
+      lab.on(b),
+    );
+    const sent = await runPasa(
+      ["send", file, "--udp", "--code", "671-amber-anchor", "--json"],
+      undefined,
+      DISCOVERY_ON,
+      lab.on(a),
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const peer = String(
+      events(sent.stdout).find((e) => e.event === "connected")?.peer,
+    );
+    assert.match(peer, /^\[fe80:/, "reached by its link-local address");
+    assert.equal(
+      (summary(sent.stdout).udp as Record<string, unknown>).datagramSize,
+      1452,
+      "slots that fit the MTU under IPv6's longer header",
+    );
+    await within(30_000, "the receiver", onB.result());
+    assert.equal(
+      await sha256File(join(tmp.path, "b", "six.bin")),
+      await sha256File(file),
+    );
+  },
+});
