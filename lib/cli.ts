@@ -341,7 +341,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "--listen",
-      "wait for the receiver to connect (it runs `pasa receive --from`)",
+      "wait for the receiver to connect (it runs `pasa receive --code CODE`, or --from this address)",
     )
     .option(
       "-p, --port <port>",
