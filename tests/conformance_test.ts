@@ -74,7 +74,7 @@ Deno.test("§5: a manifest frame without `last` is malformed (protocol)", async 
   );
   const error = await refusal(peer);
   assert.equal(error.code, "protocol");
-  assert.match(error.message, /"last" must be true or false/);
+  assert.match(error.message, /"last" is missing/);
   await stop(receiver);
 });
 
@@ -89,13 +89,18 @@ Deno.test("§5: numbers are non-negative integers: 1.0 is 1, while 1.5 and an mt
     type: "file",
     size: 1,
   });
-  for (const bad of [{ size: 1.5 }, { size: 1, mtime: -1 }, {}]) {
+  for (const bad of [{ size: 1.5 }, { size: 1, mtime: -1 }]) {
     assert.throws(
       () => decodeControl(frame({ path: "a", type: "file", ...bad })),
       /must be a non-negative integer/,
       JSON.stringify(bad),
     );
   }
+  assert.throws(
+    () => decodeControl(frame({ path: "a", type: "file" })),
+    /"size" is missing/,
+    "size is required, even if null",
+  );
 });
 
 Deno.test("§5: parent directories need not be listed; §6: a dir entry whose place is a directory is accepted", async () => {
