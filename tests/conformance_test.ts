@@ -1,18 +1,24 @@
 /**
  * Conformance: each test plays one normative statement of PROTOCOL.md from
  * hand-written frames and names the section it checks, so that the document
- * and the tool cannot drift apart unnoticed. A first set: the statements
- * written or changed while resolving what a stranger's peer found. Many
- * other statements are checked by the other suites (hostile, liars, fuzz,
- * protocol), not yet by section here.
+ * and the tool cannot drift apart unnoticed. tests/statements_test.ts
+ * lists every MUST and SHOULD of the document with the tests that check it,
+ * here or in the other suites (hostile, liars, fuzz, protocol, the lab).
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FrameReader } from "../lib/frames.ts";
-import { ABORT_CHUNK, decodeControl, encodeControl } from "../lib/protocol.ts";
+import { concat, FrameReader } from "../lib/frames.ts";
+import { errorFromPeer, ExitCode, exitCodeOf } from "../lib/errors.ts";
+import {
+  ABORT_CHUNK,
+  decodeControl,
+  decodePreamble,
+  encodeControl,
+  encodePreamble,
+} from "../lib/protocol.ts";
 import {
   listTree,
   type Receiver,
@@ -21,7 +27,13 @@ import {
   TEST_CODE,
   within,
 } from "./helpers.ts";
-import { chunkFrame, connectAsSender, type Peer, sendBody } from "./peer.ts";
+import {
+  chunkFrame,
+  connectAsSender,
+  connectRaw,
+  type Peer,
+  sendBody,
+} from "./peer.ts";
 
 function keepReceiver(out: string): Promise<Receiver> {
   return startListening([
@@ -408,4 +420,112 @@ Deno.test("§3: a sender that cannot read a file inside its body aborts the body
     /Sender reported: Cannot read broken\.bin: the source broke/,
   );
   assert.deepEqual(await listTree(tmp.path), []);
+});
+
+/** Every control frame in `bytes` after the 8-byte preamble. */
+function framesAfterPreamble(bytes: Uint8Array) {
+  const frames = [];
+  for (let at = 8; at + 4 <= bytes.length;) {
+    const length = new DataView(bytes.buffer, bytes.byteOffset + at)
+      .getUint32(0);
+    frames.push(decodeControl(bytes.subarray(at + 4, at + 4 + length)));
+    at += 4 + length;
+  }
+  return frames;
+}
+
+/** Everything a connection receives until the peer closes it (ten seconds at most). */
+async function readToClose(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(65_536);
+  for (;;) {
+    const n = await within(10_000, "the receiver closing", conn.read(buf))
+      .catch(() => null);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+  }
+  return concat(...chunks);
+}
+
+Deno.test("§2: a preamble of another version is answered with error version, and the connection closes", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: receiver.port,
+  });
+  await conn.write(encodePreamble(2));
+  const frames = framesAfterPreamble(await readToClose(conn));
+  conn.close();
+  const error = frames.find((f) => f.type === "error");
+  assert.equal(error?.type === "error" && error.code, "version");
+  await stop(receiver);
+});
+
+Deno.test("§2: receivers ignore the preamble's flags", () => {
+  const preamble = encodePreamble();
+  preamble.set([0xa5, 0x5a], 6); // flags no version-1 sender sets
+  assert.equal(decodePreamble(preamble), 1);
+  assert.deepEqual([...encodePreamble().subarray(6)], [0, 0], "senders send 0");
+});
+
+Deno.test("§7: a side that receives an error frame does not answer it with another", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  using stranger = await connectRaw(receiver.port);
+  await stranger.send({ type: "error", code: "auth", message: "giving up" });
+  const bytes = await readToClose(stranger.conn);
+  const frames = framesAfterPreamble(bytes);
+  assert.deepEqual(frames.map((f) => f.type), ["hello"]);
+  await stop(receiver);
+});
+
+Deno.test("§7: an error code a side does not know is a failure, with the peer's words", () => {
+  const error = errorFromPeer(
+    "meteor-strike",
+    "the disk caught fire",
+    "Sender",
+  );
+  assert.equal(exitCodeOf(error), ExitCode.failure);
+  assert.match(error.message, /Sender reported: the disk caught fire/);
+});
+
+Deno.test("§9.1: over UDP every file entry must have a known size: a size of null is a protocol error", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--udp",
+    "--code",
+    TEST_CODE,
+    "--out",
+    tmp.path,
+  ]);
+  using peer = await connectAsSender(receiver.port);
+  await peer.send({ type: "udp-request", datagramSize: 1472, lossy: false });
+  await peer.send({
+    type: "manifest",
+    entries: [{ path: "stdin.bin", type: "file", size: null }],
+    last: true,
+  });
+  const error = await refusal(peer);
+  assert.equal(error.code, "protocol");
+  assert.match(error.message, /needs every file's size/);
+  await stop(receiver);
+});
+
+Deno.test("§9.3: a report without probes is a report; §9.5: statistics that are not finite numbers are dropped", () => {
+  const read = (json: string) => decodeControl(new TextEncoder().encode(json));
+  assert.deepEqual(read('{"type":"udp-report","received":9,"expected":10}'), {
+    type: "udp-report",
+    received: 9,
+    expected: 10,
+  });
+  const done = read(
+    '{"type":"done","files":1,"bytes":5,"udp":{"jitterMs":1e999,"duplicates":2,"complete":true,"note":"x"}}',
+  );
+  assert.deepEqual(done.type === "done" && done.udp, {
+    duplicates: 2,
+    complete: true,
+  });
 });

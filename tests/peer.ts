@@ -191,6 +191,7 @@ export async function readBody(peer: Peer): Promise<Uint8Array> {
 
 /** A stranger after its hello: plain frames, no code. */
 export interface Stranger extends Disposable {
+  conn: Deno.TcpConn;
   send(message: Message): Promise<void>;
   /** Reads until the receiver closes. */
   drain(): Promise<void>;
@@ -200,6 +201,7 @@ export interface Stranger extends Disposable {
 export async function connectRaw(port: number): Promise<Stranger> {
   const conn = await helloOnly(port);
   return {
+    conn,
     send: (m) => writeAll(conn, encodeControl(m)),
     drain: async () => {
       const buf = new Uint8Array(4096);
