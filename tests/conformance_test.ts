@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { concat, FrameReader } from "../lib/frames.ts";
 import { errorFromPeer, ExitCode, exitCodeOf } from "../lib/errors.ts";
@@ -22,6 +23,7 @@ import {
 import {
   listTree,
   type Receiver,
+  runPasa,
   startListening,
   tempDir,
   TEST_CODE,
@@ -31,7 +33,9 @@ import {
   chunkFrame,
   connectAsSender,
   connectRaw,
+  listenAsReceiver,
   type Peer,
+  readBody,
   sendBody,
 } from "./peer.ts";
 
@@ -528,4 +532,63 @@ Deno.test("§9.3: a report without probes is a report; §9.5: statistics that ar
     duplicates: 2,
     complete: true,
   });
+});
+
+Deno.test("§5.1, plain: pasa as sender gives a scripted receiver the manifest, the body in chunks, an empty chunk and file-end, and exits 0 on file-ok and done", async () => {
+  await using tmp = await tempDir();
+  const bytes = new TextEncoder().encode("hola\n");
+  const file = join(tmp.path, "hola.txt");
+  await Deno.writeFile(file, bytes);
+  using receiver = listenAsReceiver({ insecure: true });
+  const sending = runPasa([
+    "send",
+    file,
+    "--insecure",
+    "--timeout",
+    "10",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+  ]);
+  {
+    using peer = await within(20_000, "the sender", receiver.accept());
+    const manifest = await peer.next();
+    assert.deepEqual(
+      manifest.type === "manifest" &&
+        manifest.entries.map((e) => [e.path, e.type, "size" in e && e.size]),
+      [["hola.txt", "file", 5]],
+    );
+    assert.equal(manifest.type === "manifest" && manifest.last, true);
+    await peer.send({ type: "accept", security: "none" });
+    assert.deepEqual(await readBody(peer), bytes);
+    const end = await peer.next();
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    assert.deepEqual(end, { type: "file-end", index: 0, size: 5, sha256 });
+    await peer.send({ type: "file-ok", index: 0, sha256 });
+    await peer.send({ type: "done", files: 1, bytes: 5 });
+    const sent = await within(20_000, "the sender", sending);
+    assert.equal(sent.code, 0, sent.stderr);
+  }
+});
+
+Deno.test("§5.2, plain: pasa as receiver takes a scripted sender's file and answers accept none, file-ok and done", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--insecure",
+    "--out",
+    tmp.path,
+  ]);
+  using peer = await connectAsSender(receiver.port, { insecure: true });
+  await peer.send({
+    type: "manifest",
+    entries: [{ path: "hola.txt", type: "file", size: 5 }],
+    last: true,
+  });
+  assert.deepEqual(await peer.next(), { type: "accept", security: "none" });
+  const sha256 = await sendBody(peer, 0, new TextEncoder().encode("hola\n"));
+  assert.deepEqual(await peer.next(), { type: "file-ok", index: 0, sha256 });
+  assert.deepEqual(await peer.next(), { type: "done", files: 1, bytes: 5 });
+  assert.equal(await Deno.readTextFile(join(tmp.path, "hola.txt")), "hola\n");
+  await stop(receiver);
 });

@@ -155,8 +155,10 @@ export interface FakeReceiver extends Disposable {
   accept(): Promise<Peer>;
 }
 
-/** Listens on 127.0.0.1 as a receiver that lies as each test scripts it. */
-export function listenAsReceiver(): FakeReceiver {
+/** Listens on 127.0.0.1 as a receiver that lies as each test scripts it (plain with `insecure`). */
+export function listenAsReceiver(
+  options: { insecure?: boolean } = {},
+): FakeReceiver {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return {
     port: (listener.addr as Deno.NetAddr).port,
@@ -164,7 +166,9 @@ export function listenAsReceiver(): FakeReceiver {
       const conn = await listener.accept() as Deno.TcpConn;
       const link = new Link(conn, {
         timeoutMs: 0,
-        pairing: { code: TEST_CODE, initiator: false },
+        ...(options.insecure
+          ? {}
+          : { pairing: { code: TEST_CODE, initiator: false } }),
       });
       const reader = new FrameReader(link);
       await handshake(link, reader, "receiver");
