@@ -39,15 +39,12 @@ import {
   sendBody,
 } from "./peer.ts";
 
-function keepReceiver(out: string): Promise<Receiver> {
-  return startListening([
-    "receive",
-    "--keep",
-    "--code",
-    TEST_CODE,
-    "--out",
-    out,
-  ]);
+/** `pasa receive --keep` into `out`, with the tests' code unless `flags` say otherwise. */
+function keepReceiver(
+  out: string,
+  flags: string[] = ["--code", TEST_CODE],
+): Promise<Receiver> {
+  return startListening(["receive", "--keep", ...flags, "--out", out]);
 }
 
 async function stop(receiver: Receiver): Promise<void> {
@@ -496,14 +493,10 @@ Deno.test("§7: an error code a side does not know is a failure, with the peer's
 
 Deno.test("§9.1: over UDP every file entry must have a known size: a size of null is a protocol error", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening([
-    "receive",
-    "--keep",
+  await using receiver = await keepReceiver(tmp.path, [
     "--udp",
     "--code",
     TEST_CODE,
-    "--out",
-    tmp.path,
   ]);
   using peer = await connectAsSender(receiver.port);
   await peer.send({ type: "udp-request", datagramSize: 1472, lossy: false });
@@ -572,13 +565,7 @@ Deno.test("§5.1, plain: pasa as sender gives a scripted receiver the manifest, 
 
 Deno.test("§5.2, plain: pasa as receiver takes a scripted sender's file and answers accept none, file-ok and done", async () => {
   await using tmp = await tempDir();
-  await using receiver = await startListening([
-    "receive",
-    "--keep",
-    "--insecure",
-    "--out",
-    tmp.path,
-  ]);
+  await using receiver = await keepReceiver(tmp.path, ["--insecure"]);
   using peer = await connectAsSender(receiver.port, { insecure: true });
   await peer.send({
     type: "manifest",
