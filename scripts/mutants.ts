@@ -457,6 +457,29 @@ const MUTANTS: Mutant[] = [
     to: "          heard(a, host);",
     tests: ["lab_test.ts"],
   },
+  // Issue 16: one definition per message.
+  {
+    // resume ranges need not be sorted and apart
+    file: "lib/messages.ts",
+    from: "        if (length === 0 || start <= end) return false;",
+    to: "        if (length === 0) return false;",
+    tests: ["protocol_test.ts", "conformance_test.ts", "hostile_test.ts"],
+  },
+  {
+    // a claim past 0 may leave out its digest
+    file: "lib/messages.ts",
+    from:
+      "      (m) => m.unchanged === true || m.offset === 0 || m.sha256 !== undefined,",
+    to: "      (m) => true,",
+    tests: ["protocol_test.ts", "conformance_test.ts", "liars_test.ts"],
+  },
+  {
+    // unknown members are kept instead of dropped
+    file: "lib/messages.ts",
+    from: '    v.object({\n      type: v.literal("done"),',
+    to: '    v.looseObject({\n      type: v.literal("done"),',
+    tests: ["protocol_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

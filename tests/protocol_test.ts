@@ -113,6 +113,26 @@ const malformed: [string, string, RegExp][] = [
     '{"type":"file-end","index":0,"size":1,"sha256":"abc"}',
     /"sha256"/,
   ],
+  [
+    "resume ranges out of order",
+    '{"type":"resume-offer","index":0,"offset":0,"ranges":[[100,10],[50,10]]}',
+    /"ranges" must be at most 1000 sorted, apart/,
+  ],
+  [
+    "resume ranges that overlap",
+    '{"type":"resume-answer","index":0,"offset":0,"ranges":[[0,10],[5,10]]}',
+    /"ranges" must be at most 1000 sorted, apart/,
+  ],
+  [
+    "a claim past 0 with no digest and not unchanged",
+    '{"type":"resume-claim","index":0,"offset":10}',
+    /"sha256" must be 64 lowercase hex digits/,
+  ],
+  [
+    "an unchanged claim at offset 0",
+    '{"type":"resume-claim","index":0,"offset":0,"unchanged":true}',
+    /an "unchanged" claim needs the offset/,
+  ],
 ];
 for (const [what, json, pattern] of malformed) {
   Deno.test(`decodeControl() rejects ${what}`, () => {
