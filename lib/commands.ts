@@ -20,13 +20,16 @@ import {
 import type { BenchCommand, SendCommand } from "./cli.ts";
 import { generateCode } from "./codes.ts";
 import {
+  AuthError,
   ExitCode,
   exitCodeOf,
   InterruptedError,
   NetworkError,
   PasaError,
+  TimeoutError,
   UsageError,
 } from "./errors.ts";
+import { FrameReader } from "./frames.ts";
 import { Link } from "./link.ts";
 import { checkRawSize, rawSend } from "./raw.ts";
 import { Reporter } from "./report.ts";
@@ -41,7 +44,13 @@ import {
 } from "./runtime.ts";
 import type { Pairing } from "./secure.ts";
 import { sendSession } from "./send.ts";
-import { TransferState } from "./session.ts";
+import {
+  handshake,
+  hangUp,
+  shouldReport,
+  TransferState,
+  withDeadline,
+} from "./session.ts";
 import { SourceWalk } from "./sources.ts";
 import {
   type Address,
@@ -158,6 +167,8 @@ async function sendOnce(
   const only = sources.first.entry;
   let conn: Deno.Conn;
   let to: Address | undefined;
+  /** With --listen: the receiver's hellos (and pairing) already read here. */
+  let reader: { link: Link; frames: FrameReader } | undefined;
   if (cmd.listen) {
     const listener = listen(cmd.host, cmd.port);
     const addr = listener.addr as Deno.NetAddr;
@@ -189,7 +200,15 @@ async function sendOnce(
       )
       : undefined;
     try {
-      conn = await accept(listener, rt.signal);
+      // The classic format has no handshake: its first connection is it.
+      if (cmd.raw) conn = await accept(listener, rt.signal);
+      else {({ conn, reader } = await waitForReceiver(
+          listener,
+          cmd,
+          rt,
+          pairing,
+          reporter,
+        ));}
     } finally {
       announcer?.stop();
       listener.close();
@@ -204,11 +223,7 @@ async function sendOnce(
   }
   setNoDelay(conn);
   const peer = peerName(conn);
-  using link = new Link(conn, {
-    timeoutMs: cmd.timeoutMs,
-    signal: rt.signal,
-    ...(pairing ? { pairing } : {}),
-  });
+  using link = reader?.link ?? linkFor(conn, cmd, rt, pairing);
   const state = new TransferState();
   const { bar, output } = progressFor(rt, cmd.quiet, state);
   const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });
@@ -231,6 +246,7 @@ async function sendOnce(
       return ExitCode.ok;
     }
     const result = await sendSession(link, sources, {
+      ...(reader ? { handshaken: reader.frames } : {}),
       state,
       stdin: rt.stdin,
       peer,
@@ -269,6 +285,71 @@ async function sendOnce(
   } finally {
     bar?.stop();
     ticker?.stop();
+  }
+}
+
+/** The session's link over `conn`: the send's time-out, Ctrl-C, and its pairing. */
+function linkFor(
+  conn: Deno.Conn,
+  cmd: SendCommand,
+  rt: Runtime,
+  pairing: Pairing | undefined,
+): Link {
+  return new Link(conn, {
+    timeoutMs: cmd.timeoutMs,
+    signal: rt.signal,
+    ...(pairing ? { pairing } : {}),
+  });
+}
+
+/** How long a connection to a waiting sender has to get through the hellos and the pairing. */
+const HANDSHAKE_WAIT_MS = 10_000;
+
+/**
+ * With --listen: the first connection that gets through the hellos and the
+ * pairing. One that never does (a port scan, an HTTP request, garbage, a
+ * peer that stops) is said and let go, and the sender keeps waiting, as a
+ * one-shot receiver does; a pasa peer refused the pairing (a wrong code,
+ * `--insecure` on one side only, the same role, another version) ends it.
+ */
+async function waitForReceiver(
+  listener: Deno.Listener,
+  cmd: SendCommand,
+  rt: Runtime,
+  pairing: Pairing | undefined,
+  reporter: Reporter,
+): Promise<{ conn: Deno.Conn; reader: { link: Link; frames: FrameReader } }> {
+  for (;;) {
+    const conn = await accept(listener, rt.signal);
+    const link = linkFor(conn, cmd, rt, pairing);
+    const frames = new FrameReader(link, { bufferSize: 128 * 1024 });
+    const shaking = handshake(link, frames, "sender");
+    shaking.catch(() => {}); // awaited below; after a deadline, ended by the close
+    try {
+      await withDeadline(shaking, HANDSHAKE_WAIT_MS).catch((error) => {
+        if ((error as Error).message !== "deadline passed") throw error;
+        throw new TimeoutError(
+          `it did not pair within ${HANDSHAKE_WAIT_MS / 1000} s`,
+        );
+      });
+      return { conn, reader: { link, frames } };
+    } catch (error) {
+      const refused = error instanceof AuthError ||
+        (error instanceof PasaError &&
+          ["role", "version"].includes(error.code));
+      // Told why, as a receiver would be; a stranger briefly.
+      await hangUp(link, {
+        report: shouldReport(error) ? error : undefined,
+        lingerMs: refused ? 2000 : 500,
+      });
+      link.close();
+      if (refused || rt.signal.aborted) throw error;
+      reporter.warning(
+        `Connection from ${peerName(conn)} failed before pairing: ${
+          (error as Error).message
+        }; still waiting for the receiver`,
+      );
+    }
   }
 }
 

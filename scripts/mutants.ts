@@ -457,6 +457,13 @@ const MUTANTS: Mutant[] = [
     to: "          heard(a, host);",
     tests: ["lab_test.ts"],
   },
+  {
+    // a waiting sender ends at the first stranger
+    file: "lib/commands.ts",
+    from: "      if (refused || rt.signal.aborted) throw error;",
+    to: "      throw error;",
+    tests: ["transfer_test.ts"],
+  },
   // Issue 16: one definition per message.
   {
     // resume ranges need not be sorted and apart

@@ -11,6 +11,7 @@ import {
   startListening,
   tempDir,
   TESTFILES,
+  within,
 } from "./helpers.ts";
 import { connectAsSender } from "./peer.ts";
 import { startProxy } from "./proxy.ts";
@@ -360,4 +361,43 @@ Deno.test({
     assert.equal(info.mode! & 0o777, 0o751);
     assert.equal(info.mtime?.getTime(), when.getTime());
   },
+});
+
+Deno.test("a sender waiting with --listen lets strangers go (HTTP, a bare connect) and still serves the real receiver", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "waiting.txt");
+  await Deno.writeTextFile(file, "still here\n");
+  await using sender = await startListening([
+    "send",
+    file,
+    "--listen",
+    "--insecure",
+  ]);
+  const http = await Deno.connect({ hostname: "127.0.0.1", port: sender.port });
+  await http.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
+  const bare = await Deno.connect({ hostname: "127.0.0.1", port: sender.port });
+  bare.close();
+  const out = join(tmp.path, "out");
+  const received = await runPasa([
+    "receive",
+    "--from",
+    `127.0.0.1:${sender.port}`,
+    "--insecure",
+    "--out",
+    out,
+  ]);
+  http.close();
+  assert.equal(received.code, 0, received.stderr);
+  assert.equal(
+    await Deno.readTextFile(join(out, "waiting.txt")),
+    "still here\n",
+  );
+  const sent = await within(30_000, "the sender", sender.result());
+  assert.equal(sent.code, 0, sent.stderr);
+  const warned = events(sent.stdout).filter((e) => e.event === "warning")
+    .map((e) => String(e.message)).filter((m) => m.includes("pairing:"));
+  assert.equal(warned.length, 2, warned.join(" / "));
+  for (const w of warned) {
+    assert.match(w, /failed before pairing.*still waiting for the receiver/);
+  }
 });
