@@ -559,6 +559,8 @@ export function reverseServer(
             lossy: u.lossy,
             target: { hostname: peerHost, port: u.port },
             ...(u.rate === null ? {} : { rate: u.rate }),
+            // A --keep receiver's thread serves its other transfers meanwhile.
+            sharedThread: true,
           },
         }
         : {}),

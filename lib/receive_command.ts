@@ -178,6 +178,7 @@ export async function runReceive(
     if (typeof served === "number") return served;
     // A sender waiting with --listen was heard first: connect to it, as
     // --from does (this side connected, so it is A in the pairing).
+    reporter.found(formatAddress(served.hostname, served.port));
     const conn = await connect({ host: served.hostname, port: served.port }, {
       timeoutMs: cmd.timeoutMs,
       signal: rt.signal,
@@ -223,7 +224,6 @@ async function seekSender(
     );
     return undefined;
   }
-  reporter.found(formatAddress(found[0]!.hostname, found[0]!.port));
   return found[0];
 }
 

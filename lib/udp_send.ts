@@ -51,9 +51,15 @@ export class Pacer {
   #rate: RateController;
   #budget = 0;
   #last = performance.now();
+  #nap: boolean;
 
-  constructor(rate: RateController) {
+  /**
+   * `shared`: the thread also serves others (a `--keep` receiver sending a
+   * measurement back): it is never stopped, only yielded.
+   */
+  constructor(rate: RateController, options: { shared?: boolean } = {}) {
     this.#rate = rate;
+    this.#nap = !options.shared;
   }
 
   #refill(): number {
@@ -80,7 +86,7 @@ export class Pacer {
         if (this.#budget >= bytes) break;
         const waitMs = (bytes - this.#budget) / perMs;
         if (waitMs > 2) await new Promise((r) => setTimeout(r, waitMs - 1));
-        else if (waitMs > NAP_SLACK_MS) {
+        else if (this.#nap && waitMs > NAP_SLACK_MS) {
           Atomics.wait(NAP, 0, 0, waitMs - NAP_SLACK_MS);
         } else await yieldBriefly();
       }
@@ -135,6 +141,8 @@ export interface UdpSendOptions {
   target: { hostname: string; port: number };
   /** Most slots to put in one datagram, if the receiver agrees (absent: 1). */
   slotsPerDatagram?: number;
+  /** The thread serves other transfers too: the pacer must not stop it. */
+  sharedThread?: boolean;
 }
 
 /** What one UDP transfer shares across its files. */
@@ -405,7 +413,7 @@ export function openUdp(
     lossy: o.lossy,
     rate: controller,
     sizing,
-    pacer: new Pacer(controller),
+    pacer: new Pacer(controller, { shared: o.sharedThread === true }),
     inbox: new Inbox(),
     state,
     seal: link.datagramKeys?.out,

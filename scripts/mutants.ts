@@ -464,6 +464,13 @@ const MUTANTS: Mutant[] = [
     to: "      throw error;",
     tests: ["transfer_test.ts"],
   },
+  {
+    // a --keep receiver's thread is stopped while it paces a measurement back
+    file: "lib/udp_send.ts",
+    from: "    this.#nap = !options.shared;",
+    to: "    this.#nap = true;",
+    tests: ["pacer_test.ts"],
+  },
   // Issue 16: one definition per message.
   {
     // resume ranges need not be sorted and apart

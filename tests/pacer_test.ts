@@ -4,9 +4,15 @@ import { RateController } from "../lib/udp.ts";
 import { Pacer } from "../lib/udp_send.ts";
 
 /** Takes `count` pieces of `bytes` from a pacer at a fixed `bitsPerSecond`. */
-async function pace(bitsPerSecond: number, count: number, bytes: number) {
+async function pace(
+  bitsPerSecond: number,
+  count: number,
+  bytes: number,
+  shared = false,
+) {
   const pacer = new Pacer(
     new RateController({ fixed: bitsPerSecond, initial: bitsPerSecond }),
+    { shared },
   );
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -33,4 +39,14 @@ Deno.test("the pacer waits without spinning, leaving the CPU to the receiver on 
   const { ms, cpuMs } = await pace(8e6, 200, 1_000);
   assert.ok(ms >= 195);
   assert.ok(cpuMs < ms / 2, `${cpuMs} ms of CPU in ${ms} ms of pacing`);
+});
+
+Deno.test("a pacer on a thread that serves others never stops it: timers keep firing while it waits", async () => {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const { ms } = await pace(8e6, 200, 1_000, true);
+  clearInterval(timer);
+  assert.ok(ms >= 195);
+  // A stopped thread would run no timer while it waits.
+  assert.ok(ticks >= 20, `${ticks} timer ticks in ${ms} ms`);
 });
