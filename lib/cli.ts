@@ -23,6 +23,8 @@ export interface CommonFlags {
   timeoutMs: number;
   json: boolean;
   quiet: boolean;
+  /** List every file one by one, however many (else the first 100). */
+  everyFile: boolean;
 }
 
 /** `pasa receive`. */
@@ -169,6 +171,10 @@ function commonOptions(cmd: Commander): Commander {
       String(DEFAULT_TIMEOUT_S),
     )
     .option("--json", "print JSON Lines events on stdout, for scripts")
+    .option(
+      "--every-file",
+      "list every file as it is verified, however many (default: the first 100; the summary counts them all)",
+    )
     .option("-q, --quiet", "print nothing but errors");
 }
 
@@ -179,6 +185,7 @@ function common(o: Record<string, unknown>): CommonFlags {
     timeoutMs: parseTimeout(String(o.timeout)),
     json: o.json === true,
     quiet: o.quiet === true,
+    everyFile: o.everyFile === true,
   };
   if (o.code !== undefined) flags.code = String(o.code);
   checkSecurity(flags);

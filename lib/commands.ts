@@ -32,7 +32,7 @@ import {
 import { FrameReader } from "./frames.ts";
 import { Link } from "./link.ts";
 import { checkRawSize, rawSend } from "./raw.ts";
-import { Reporter } from "./report.ts";
+import { fileLister, Reporter } from "./report.ts";
 import {
   accept,
   INSECURE_WARNING,
@@ -268,7 +268,7 @@ async function sendOnce(
       onRestart: (name) => say.restart(name),
       onSkipped: (name) => say.skipped(name),
       onUnchanged: (files, bytes) => say.unchanged(files, bytes, "sender"),
-      onFile: (file) => say.file(file),
+      onFile: fileLister(say, cmd.everyFile),
     }).catch((error) => {
       // Cut in the middle of a file (Ctrl-C, the network): say how far it got.
       if (retryable(error) || error instanceof InterruptedError) {

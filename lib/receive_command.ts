@@ -30,7 +30,7 @@ import { Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
 import { rawReceive } from "./raw.ts";
 import { type ReceiveOptions, receiveSession } from "./receive.ts";
-import { plural, Reporter } from "./report.ts";
+import { fileLister, plural, Reporter } from "./report.ts";
 import { formatBytes } from "./units.ts";
 import {
   accept,
@@ -564,7 +564,7 @@ async function serve(
       onKept: (name, bytes, size) => say.kept(name, bytes, size),
       onSkipped: (name) => say.skipped(name),
       onUnchanged: (files, bytes) => say.unchanged(files, bytes, "receiver"),
-      onFile: (file) => say.file(file),
+      onFile: fileLister(say, cmd.everyFile),
     });
     bar?.stop();
     say.summary({ ...result, encrypted: link.pairing !== undefined });

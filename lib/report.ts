@@ -307,6 +307,16 @@ export class Reporter {
     else this.#say(`Found the sender waiting with this code at ${where}\n`);
   }
 
+  /** Files past the listed ones are not said one by one (see {@link fileLister}). */
+  moreFiles(listed: number): void {
+    if (this.json) this.#event({ event: "more-files", listed });
+    else {
+      this.#say(
+        `  ... and more: files past the first ${listed} are not listed one by one (--every-file lists them; the summary counts them)\n`,
+      );
+    }
+  }
+
   /** A connection is taking more than a second: say where it waits. */
   connecting(where: string, timeoutMs: number): void {
     if (this.json) this.#event({ event: "connecting", to: where });
@@ -485,4 +495,24 @@ export class Reporter {
     }
     this.#output.err(`pasa: ${text}\n`);
   }
+}
+
+/** How many files a transfer lists one by one, unless asked for all. */
+export const LISTED_FILES = 100;
+
+/**
+ * Says each verified file of one transfer, up to {@link LISTED_FILES} of
+ * them (or all, with `every`), then once that there are more: a folder of
+ * 100,000 files prints its progress and its summary, not 100,000 lines.
+ */
+export function fileLister(
+  reporter: Reporter,
+  every: boolean,
+): (file: FileResult) => void {
+  let said = 0;
+  return (file) => {
+    if (every || said < LISTED_FILES) reporter.file(file);
+    else if (said === LISTED_FILES) reporter.moreFiles(LISTED_FILES);
+    said++;
+  };
 }

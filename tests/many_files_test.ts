@@ -70,7 +70,7 @@ Deno.test("a folder of 1,200 small files and a large one arrives whole, every fi
   const names = await tree(src, 1200);
   const out = join(tmp.path, "out");
   await using receiver = await startListening(["receive", "--out", out]);
-  const sent = await sendTo(receiver.port, src, "--json");
+  const sent = await sendTo(receiver.port, src, "--json", "--every-file");
   assert.equal(sent.code, 0, sent.stderr);
   const acked = events(sent.stdout).filter((e) => e.event === "file").map((
     e,
@@ -118,7 +118,7 @@ Deno.test("kill -9 of the receiver mid-folder leaves every file under its final 
     );
   }
   await using receiver = await startListening(["receive", "--out", out]);
-  const rerun = await sendTo(receiver.port, src, "--json");
+  const rerun = await sendTo(receiver.port, src, "--json", "--every-file");
   assert.equal(rerun.code, 0, rerun.stderr);
   await receiver.result();
   // Files delivered before the kill are taken unchanged (same size and
@@ -218,7 +218,7 @@ Deno.test("files already there, among others to send, are still acknowledged in 
     await Deno.utime(copy, 1_000_000, 1_000_000);
   }
   await using receiver = await startListening(["receive", "--out", out]);
-  const sent = await sendTo(receiver.port, src, "--json");
+  const sent = await sendTo(receiver.port, src, "--json", "--every-file");
   assert.equal(sent.code, 0, sent.stderr);
   await receiver.result();
   const said = events(sent.stdout);
@@ -228,4 +228,33 @@ Deno.test("files already there, among others to send, are still acknowledged in 
   );
   assert.equal(acked.length, names.length);
   assert.deepEqual(acked, [...acked].sort(), "in the order of the manifest");
+});
+
+Deno.test("a folder of many files lists the first 100 one by one, then says there are more; --every-file lists all", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "src");
+  const names = await tree(src, 150); // and one large file
+  for (const every of [false, true]) {
+    const out = join(tmp.path, every ? "all" : "some");
+    await using receiver = await startListening(["receive", "--out", out]);
+    const sent = await sendTo(
+      receiver.port,
+      src,
+      "--json",
+      ...(every ? ["--every-file"] : []),
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    await receiver.result();
+    const said = events(sent.stdout);
+    const listed = said.filter((e) => e.event === "file").length;
+    const more = said.filter((e) => e.event === "more-files");
+    assert.equal(listed, every ? names.length : 100);
+    assert.deepEqual(more.map((e) => e.listed), every ? [] : [100]);
+    const summary = said.find((e) => e.event === "summary");
+    assert.equal(
+      (summary?.files as unknown[]).length,
+      names.length,
+      "all in the summary",
+    );
+  }
 });
