@@ -395,8 +395,8 @@ const MUTANTS: Mutant[] = [
   {
     // the pacer spins through its short waits again
     file: "lib/udp_send.ts",
-    from: "        else if (waitMs > NAP_SLACK_MS) {",
-    to: "        else if (waitMs < 0) {",
+    from: "        else if (this.#nap && waitMs > NAP_SLACK_MS) {",
+    to: "        else if (this.#nap && waitMs < 0) {",
     tests: ["pacer_test.ts"],
   },
   {
