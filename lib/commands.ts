@@ -42,7 +42,7 @@ import {
   securityHint,
   setNoDelay,
 } from "./runtime.ts";
-import type { Pairing } from "./secure.ts";
+import { type Pairing, PairingGate } from "./secure.ts";
 import { sendSession } from "./send.ts";
 import {
   handshake,
@@ -304,53 +304,103 @@ function linkFor(
 
 /** How long a connection to a waiting sender has to get through the hellos and the pairing. */
 const HANDSHAKE_WAIT_MS = 10_000;
+/** Connections a waiting sender lets pair at once; past that the oldest is let go. */
+const PAIRING_AT_ONCE = 16;
+
+/** A connection to a waiting sender, getting through its hellos and pairing. */
+interface Waiting {
+  conn: Deno.Conn;
+  link: Link;
+  frames: FrameReader;
+}
 
 /**
  * With --listen: the first connection that gets through the hellos and the
- * pairing. One that never does (a port scan, an HTTP request, garbage, a
- * peer that stops) is said and let go, and the sender keeps waiting, as a
- * one-shot receiver does; a pasa peer refused the pairing (a wrong code,
+ * pairing. Connections pair side by side, so one that never does (a port
+ * scan, an HTTP request, garbage, a peer that stops) delays nobody: it is
+ * said and let go after 10 s at most, and the sender keeps waiting, as a
+ * one-shot receiver does. A pasa peer refused the pairing (a wrong code,
  * `--insecure` on one side only, the same role, another version) ends it.
  */
-async function waitForReceiver(
+function waitForReceiver(
   listener: Deno.Listener,
   cmd: SendCommand,
   rt: Runtime,
   pairing: Pairing | undefined,
   reporter: Reporter,
 ): Promise<{ conn: Deno.Conn; reader: { link: Link; frames: FrameReader } }> {
-  for (;;) {
-    const conn = await accept(listener, rt.signal);
-    const link = linkFor(conn, cmd, rt, pairing);
-    const frames = new FrameReader(link, { bufferSize: 128 * 1024 });
-    const shaking = handshake(link, frames, "sender");
-    shaking.catch(() => {}); // awaited below; after a deadline, ended by the close
-    try {
-      await withDeadline(shaking, HANDSHAKE_WAIT_MS).catch((error) => {
-        if ((error as Error).message !== "deadline passed") throw error;
-        throw new TimeoutError(
-          `it did not pair within ${HANDSHAKE_WAIT_MS / 1000} s`,
-        );
-      });
-      return { conn, reader: { link, frames } };
-    } catch (error) {
-      const refused = error instanceof AuthError ||
-        (error instanceof PasaError &&
-          ["role", "version"].includes(error.code));
-      // Told why, as a receiver would be; a stranger briefly.
-      await hangUp(link, {
-        report: shouldReport(error) ? error : undefined,
-        lingerMs: refused ? 2000 : 500,
-      });
-      link.close();
-      if (refused || rt.signal.aborted) throw error;
-      reporter.warning(
-        `Connection from ${peerName(conn)} failed before pairing: ${
-          (error as Error).message
-        }; still waiting for the receiver`,
-      );
-    }
-  }
+  // One guess at the code, as a one-shot receiver gives: pairings run one
+  // at a time, and the first wrong code ends the wait.
+  const guarded = pairing && { ...pairing, gate: new PairingGate(1) };
+  return new Promise((resolve, reject) => {
+    const waiting = new Set<Waiting>();
+    let over = false;
+    const end = (then: () => void) => {
+      if (over) return;
+      over = true;
+      for (const w of waiting) w.link.close();
+      then();
+    };
+    const pairOne = async (w: Waiting) => {
+      const shaking = handshake(w.link, w.frames, "sender");
+      shaking.catch(() => {}); // awaited below; after a deadline, ended by the close
+      try {
+        await withDeadline(shaking, HANDSHAKE_WAIT_MS).catch((error) => {
+          if ((error as Error).message !== "deadline passed") throw error;
+          throw new TimeoutError(
+            `it did not pair within ${HANDSHAKE_WAIT_MS / 1000} s`,
+          );
+        });
+        waiting.delete(w);
+        end(() => resolve({ conn: w.conn, reader: w }));
+      } catch (error) {
+        waiting.delete(w);
+        if (over) return w.link.close();
+        if (rt.signal.aborted) return end(() => reject(error));
+        const refused = error instanceof AuthError ||
+          (error instanceof PasaError &&
+            ["role", "version"].includes(error.code));
+        if (!refused) {
+          reporter.warning(
+            `Connection from ${peerName(w.conn)} failed before pairing: ${
+              (error as Error).message
+            }; still waiting for the receiver`,
+          );
+        }
+        // Told why, as a receiver would be; a stranger briefly.
+        await hangUp(w.link, {
+          report: shouldReport(error) ? error : undefined,
+          lingerMs: refused ? 2000 : 500,
+        });
+        w.link.close();
+        if (refused) end(() => reject(error));
+      }
+    };
+    (async () => {
+      while (!over) {
+        let conn: Deno.Conn;
+        try {
+          conn = await accept(listener, rt.signal, undefined, () => over);
+        } catch (error) {
+          return end(() => reject(error));
+        }
+        if (over) return conn.close();
+        if (waiting.size >= PAIRING_AT_ONCE) {
+          const oldest = waiting.values().next().value!;
+          waiting.delete(oldest);
+          oldest.link.close();
+        }
+        const link = linkFor(conn, cmd, rt, guarded);
+        const w = {
+          conn,
+          link,
+          frames: new FrameReader(link, { bufferSize: 128 * 1024 }),
+        };
+        waiting.add(w);
+        pairOne(w);
+      }
+    })();
+  });
 }
 
 /**

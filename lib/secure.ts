@@ -204,7 +204,9 @@ export async function pair(
     const gate = pairing.gate;
     if (gate && !await gate.begin()) {
       throw new AuthError(
-        `The receiver is locked after ${gate.limit} wrong codes; start a new one (with a new code)`,
+        `The other side stopped pairing after ${gate.limit} wrong ${
+          gate.limit === 1 ? "code" : "codes"
+        }; start it again (with a new code)`,
         "locked",
       );
     }

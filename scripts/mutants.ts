@@ -460,8 +460,8 @@ const MUTANTS: Mutant[] = [
   {
     // a waiting sender ends at the first stranger
     file: "lib/commands.ts",
-    from: "      if (refused || rt.signal.aborted) throw error;",
-    to: "      throw error;",
+    from: "        if (refused) end(() => reject(error));",
+    to: "        end(() => reject(error));",
     tests: ["transfer_test.ts"],
   },
   {
@@ -477,6 +477,14 @@ const MUTANTS: Mutant[] = [
     from: "    if (every || said < LISTED_FILES) reporter.file(file);",
     to: "    if (true) reporter.file(file);",
     tests: ["many_files_test.ts"],
+  },
+  {
+    // a waiting sender lets guesses at its code run side by side
+    file: "lib/commands.ts",
+    from:
+      "  const guarded = pairing && { ...pairing, gate: new PairingGate(1) };",
+    to: "  const guarded = pairing;",
+    tests: ["pairing_test.ts"],
   },
   // Issue 16: one definition per message.
   {

@@ -94,6 +94,58 @@ Deno.test("a wrong code fails on both sides with exit 5 and writes nothing", asy
   assert.deepEqual(await listTree(out), []);
 });
 
+Deno.test("a sender waiting with --listen gives one guess at its code: a wrong one ends it with exit 5, and the right one comes too late", async () => {
+  await using tmp = await tempDir();
+  const file = await textFile(tmp.path, "a.txt", "secret");
+  await using sender = await startListening(
+    ["send", file, "--listen", "--code", "7-guitar-nebula"],
+  );
+  const from = `127.0.0.1:${sender.port}`;
+  const wrong = await runPasa(
+    ["receive", "--from", from, "--out", join(tmp.path, "x")],
+    undefined,
+    { PASA_CODE: "7-guitar-nebulae" },
+  );
+  assert.equal(wrong.code, 5, wrong.stderr);
+  const sent = await sender.result();
+  assert.equal(sent.code, 5, sent.stderr);
+  const right = await runPasa(
+    ["receive", "--from", from, "--timeout", "5", "--out", join(tmp.path, "y")],
+    undefined,
+    { PASA_CODE: "7-guitar-nebula" },
+  );
+  assert.equal(right.code, 1, "nobody waits there any more");
+  assert.deepEqual(await listTree(join(tmp.path, "y")).catch(() => []), []);
+});
+
+Deno.test("a sender waiting with --listen lets two guessers at once test one code between them, not two", async () => {
+  await using tmp = await tempDir();
+  const file = await textFile(tmp.path, "a.txt", "secret");
+  await using sender = await startListening(
+    ["send", file, "--listen", "--code", "7-guitar-nebula"],
+  );
+  const guess = (code: string, dir: string) =>
+    runPasa(
+      [
+        "receive",
+        "--from",
+        `127.0.0.1:${sender.port}`,
+        "--out",
+        join(tmp.path, dir),
+      ],
+      undefined,
+      { PASA_CODE: code },
+    );
+  const both = await Promise.all([
+    guess("7-guitar-nebulae", "x"),
+    guess("7-guitar-nebulas", "y"),
+  ]);
+  const tested = both.filter((r) => /Wrong code/.test(r.stderr));
+  assert.equal(tested.length, 1, both.map((r) => r.stderr).join("\n"));
+  assert.ok(both.every((r) => r.code !== 0));
+  assert.equal((await sender.result()).code, 5);
+});
+
 Deno.test("--insecure on one side only fails on both, saying what to do", async () => {
   await using tmp = await tempDir();
   const file = await textFile(tmp.path, "a.txt", "a");

@@ -363,36 +363,47 @@ Deno.test({
   },
 });
 
+/**
+ * A sender waiting with --listen (plain) to send `text` as `name`, and a
+ * receiver to run against it: `receive()` takes it into `out` and returns
+ * what the receiver said once the copy was checked.
+ */
+async function waitingSender(dir: string, name: string, text: string) {
+  const file = join(dir, name);
+  await Deno.writeTextFile(file, text);
+  const sender = await startListening(["send", file, "--listen", "--insecure"]);
+  const out = join(dir, "out");
+  return {
+    sender,
+    stranger: () => Deno.connect({ hostname: "127.0.0.1", port: sender.port }),
+    async receive(...flags: string[]) {
+      const received = await runPasa([
+        "receive",
+        "--from",
+        `127.0.0.1:${sender.port}`,
+        "--insecure",
+        ...flags,
+        "--out",
+        out,
+      ]);
+      assert.equal(received.code, 0, received.stderr);
+      assert.equal(await Deno.readTextFile(join(out, name)), text);
+    },
+    async [Symbol.asyncDispose]() {
+      await sender[Symbol.asyncDispose]();
+    },
+  };
+}
+
 Deno.test("a sender waiting with --listen lets strangers go (HTTP, a bare connect) and still serves the real receiver", async () => {
   await using tmp = await tempDir();
-  const file = join(tmp.path, "waiting.txt");
-  await Deno.writeTextFile(file, "still here\n");
-  await using sender = await startListening([
-    "send",
-    file,
-    "--listen",
-    "--insecure",
-  ]);
-  const http = await Deno.connect({ hostname: "127.0.0.1", port: sender.port });
+  await using waiting = await waitingSender(tmp.path, "waiting.txt", "here\n");
+  const http = await waiting.stranger();
   await http.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
-  const bare = await Deno.connect({ hostname: "127.0.0.1", port: sender.port });
-  bare.close();
-  const out = join(tmp.path, "out");
-  const received = await runPasa([
-    "receive",
-    "--from",
-    `127.0.0.1:${sender.port}`,
-    "--insecure",
-    "--out",
-    out,
-  ]);
+  (await waiting.stranger()).close();
+  await waiting.receive();
   http.close();
-  assert.equal(received.code, 0, received.stderr);
-  assert.equal(
-    await Deno.readTextFile(join(out, "waiting.txt")),
-    "still here\n",
-  );
-  const sent = await within(30_000, "the sender", sender.result());
+  const sent = await within(30_000, "the sender", waiting.sender.result());
   assert.equal(sent.code, 0, sent.stderr);
   const warned = events(sent.stdout).filter((e) => e.event === "warning")
     .map((e) => String(e.message)).filter((m) => m.includes("pairing:"));
@@ -400,4 +411,17 @@ Deno.test("a sender waiting with --listen lets strangers go (HTTP, a bare connec
   for (const w of warned) {
     assert.match(w, /failed before pairing.*still waiting for the receiver/);
   }
+});
+
+Deno.test("a silent stranger holding a connection to a waiting sender does not hold up the real receiver", async () => {
+  await using tmp = await tempDir();
+  await using waiting = await waitingSender(tmp.path, "prompt.txt", "now\n");
+  // Connected, and silent for as long as the transfer takes.
+  const silent = await waiting.stranger();
+  // Connections pair side by side: the receiver's own 5 s time-out is
+  // never reached, though the stranger has 10 s to pair.
+  await waiting.receive("--timeout", "5");
+  silent.close();
+  const sent = await within(30_000, "the sender", waiting.sender.result());
+  assert.equal(sent.code, 0, sent.stderr);
 });
