@@ -486,6 +486,14 @@ const MUTANTS: Mutant[] = [
     to: "  const guarded = pairing;",
     tests: ["pairing_test.ts"],
   },
+  {
+    // the sender waits for each file-ok before it sends the next file
+    file: "lib/send.ts",
+    from: "          await transport.end(end);\n        }\n        index++;",
+    to:
+      "          await transport.end(end);\n          await transport.flush();\n          for (let i = 0; i < 4000 && pending.has(index); i++) await new Promise((r) => setTimeout(r, 5));\n        }\n        index++;",
+    tests: ["conformance_test.ts"],
+  },
   // Issue 16: one definition per message.
   {
     // resume ranges need not be sorted and apart

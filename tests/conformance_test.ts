@@ -579,3 +579,46 @@ Deno.test("§5.2, plain: pasa as receiver takes a scripted sender's file and ans
   assert.equal(await Deno.readTextFile(join(tmp.path, "hola.txt")), "hola\n");
   await stop(receiver);
 });
+
+Deno.test("§5.1: the sender streams later files without waiting for earlier file-oks", async () => {
+  await using tmp = await tempDir();
+  const names = ["one.txt", "two.txt"];
+  for (const name of names) {
+    await Deno.writeTextFile(join(tmp.path, name), `${name}\n`);
+  }
+  using receiver = listenAsReceiver({ insecure: true });
+  const sending = runPasa([
+    "send",
+    ...names.map((n) => join(tmp.path, n)),
+    "--insecure",
+    "--timeout",
+    "20",
+    "--to",
+    `127.0.0.1:${receiver.port}`,
+  ]);
+  {
+    using peer = await within(20_000, "the sender", receiver.accept());
+    const manifest = await peer.next();
+    assert.equal(manifest.type, "manifest");
+    await peer.send({ type: "accept", security: "none" });
+    const ends = [];
+    // Both bodies and file-ends come before any file-ok is sent (a sender
+    // that waited for the first file-ok would send nothing more: the
+    // scripted receiver would wait here, and fail after ten seconds).
+    for (const _ of names) {
+      await within(
+        10_000,
+        "the next body, with no file-ok sent",
+        readBody(peer),
+      );
+      ends.push(await within(10_000, "its file-end", peer.next()));
+    }
+    for (const [index, end] of ends.entries()) {
+      assert.equal(end.type, "file-end");
+      if (end.type !== "file-end") continue;
+      await peer.send({ type: "file-ok", index, sha256: end.sha256 });
+    }
+    await peer.send({ type: "done", files: 2, bytes: 16 });
+    assert.equal((await within(20_000, "the sender", sending)).code, 0);
+  }
+});

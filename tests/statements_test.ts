@@ -83,7 +83,7 @@ const STATEMENTS: Statement[] = [
   },
   {
     says: "The sender SHOULD stream later files without waiting",
-    untested: true,
+    tests: [["conformance_test.ts", "§5.1: the sender streams later files"]],
   },
   {
     says: "a sender MUST read all `K` offers",
