@@ -21,6 +21,7 @@ import {
   encodePreamble,
 } from "../lib/protocol.ts";
 import {
+  keepReceiver,
   listTree,
   type Receiver,
   runPasa,
@@ -38,14 +39,6 @@ import {
   readBody,
   sendBody,
 } from "./peer.ts";
-
-/** `pasa receive --keep` into `out`, with the tests' code unless `flags` say otherwise. */
-function keepReceiver(
-  out: string,
-  flags: string[] = ["--code", TEST_CODE],
-): Promise<Receiver> {
-  return startListening(["receive", "--keep", ...flags, "--out", out]);
-}
 
 async function stop(receiver: Receiver): Promise<void> {
   receiver.kill();
@@ -493,11 +486,7 @@ Deno.test("§7: an error code a side does not know is a failure, with the peer's
 
 Deno.test("§9.1: over UDP every file entry must have a known size: a size of null is a protocol error", async () => {
   await using tmp = await tempDir();
-  await using receiver = await keepReceiver(tmp.path, [
-    "--udp",
-    "--code",
-    TEST_CODE,
-  ]);
+  await using receiver = await keepReceiver(tmp.path, "--udp");
   using peer = await connectAsSender(receiver.port);
   await peer.send({ type: "udp-request", datagramSize: 1472, lossy: false });
   await peer.send({
@@ -565,7 +554,7 @@ Deno.test("§5.1, plain: pasa as sender gives a scripted receiver the manifest, 
 
 Deno.test("§5.2, plain: pasa as receiver takes a scripted sender's file and answers accept none, file-ok and done", async () => {
   await using tmp = await tempDir();
-  await using receiver = await keepReceiver(tmp.path, ["--insecure"]);
+  await using receiver = await keepReceiver(tmp.path, "--insecure");
   using peer = await connectAsSender(receiver.port, { insecure: true });
   await peer.send({
     type: "manifest",

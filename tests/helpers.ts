@@ -174,6 +174,14 @@ export async function startListening(
   };
 }
 
+/** `pasa receive --keep --out OUT ...flags`, listening on a free port (paired with the tests' code). */
+export function keepReceiver(
+  out: string,
+  ...flags: string[]
+): Promise<Receiver> {
+  return startListening(["receive", "--keep", ...flags, "--out", out]);
+}
+
 /** Writes `dir/name`: `size` bytes of a fixed pattern; returns its path. */
 export async function patterned(
   dir: string,

@@ -17,6 +17,7 @@ import { slotPayload, writeHeader } from "../lib/udp.ts";
 import type { Entry, Message } from "../lib/protocol.ts";
 import {
   events,
+  keepReceiver,
   listTree,
   peakRss,
   type Receiver,
@@ -36,10 +37,6 @@ import {
 } from "./peer.ts";
 
 /** A `receive --keep` into `out`, with `flags`. */
-function keepReceiver(out: string, ...flags: string[]): Promise<Receiver> {
-  return startListening(["receive", "--keep", ...flags, "--out", out]);
-}
-
 /** Checks that `receiver` still serves a real sender, then stops it. */
 async function servesNext(receiver: Receiver) {
   const sent = await within(
