@@ -73,6 +73,14 @@ export interface SendCommand extends CommonFlags {
   check: boolean;
   /** Reconnect and resume this many times after a connection loss. */
   retry: number;
+  /** With --listen: wait for this many receivers and send to all at once (a group). */
+  receivers?: number;
+  /** With --receivers: start after this long with whoever joined. */
+  waitSeconds?: number;
+  /** With --receivers: datagrams to the multicast group (else to each by unicast). */
+  multicast: boolean;
+  /** With --receivers: a receiver under this rate (bit/s) for 3 s is dropped. */
+  minRate?: number;
 }
 
 /** `pasa bench`. */
@@ -385,6 +393,22 @@ ${EXIT_CODES}`,
       "start every file over, even where the receiver kept part of it",
     )
     .option(
+      "--receivers <n>",
+      "with --listen: wait for n receivers (1 to 64), then send to all at once; the data goes once, to a multicast group",
+    )
+    .option(
+      "--wait <seconds>",
+      "with --receivers: start after this long with whoever joined by then",
+    )
+    .option(
+      "--no-multicast",
+      "with --receivers: send to each receiver by unicast (where multicast does not pass)",
+    )
+    .option(
+      "--min-rate <bits/s>",
+      "with --receivers: drop a receiver that takes less than this for 3 s (it keeps what arrived)",
+    )
+    .option(
       "--check",
       "files already on the receiver: compare contents (SHA-256, both ends read them) instead of trusting the same size and modification time",
     )
@@ -415,6 +439,16 @@ Examples:
   pasa send data.bin --raw --to 127.0.0.1:5000  # classic format: python, nc
   pasa send big.iso --udp --to lab-3          # over UDP, rate adapted to loss
   pasa send big.iso --udp --lossy --rate 1G --to lab-3   # measure loss at 1 Gbit/s
+  pasa send exam/ --listen --receivers 30 --wait 120   # the whole room at once
+
+With --receivers, each receiver runs pasa receive --code CODE (or --from this
+address) and pairs on its own connection; the files then go once, over UDP to
+a multicast group, sealed with a key each receiver got over its own encrypted
+connection, and each one asks for what it missed. A receiver the group's
+datagrams do not reach gets them by unicast; one that holds the others back
+(under a quarter of what the group carries, or --min-rate, for 3 s) or stops
+answering is dropped and keeps what arrived. The sender exits 0 only if every
+receiver that joined checked every file.
 ${EXIT_CODES}`,
     )
     .action((paths: string[], o: Record<string, unknown>) => {
@@ -430,7 +464,17 @@ ${EXIT_CODES}`,
         noResume: o.resume === false,
         check: o.check === true,
         retry: parseRetry(String(o.retry)),
+        multicast: o.multicast !== false,
       };
+      if (o.receivers !== undefined) {
+        c.receivers = parseCount(String(o.receivers), "--receivers", 64);
+      }
+      if (o.wait !== undefined) {
+        c.waitSeconds = positiveSeconds(String(o.wait), "--wait");
+      }
+      if (o.minRate !== undefined) {
+        c.minRate = parseRate(String(o.minRate), "--min-rate");
+      }
       if (o.rate !== undefined) c.rate = parseRate(String(o.rate));
       if (o.datagramSize !== undefined) {
         c.datagramSize = parseDatagramSize(String(o.datagramSize));
@@ -713,7 +757,30 @@ function checkSend(c: SendCommand, o: Record<string, unknown>): void {
   ) {
     throw new UsageError("--rate, --datagram-size and --lossy go with --udp");
   }
-  if (c.udp && (c.listen || c.raw || c.paths.includes("-"))) {
+  if (
+    c.receivers === undefined &&
+    (c.waitSeconds !== undefined || !c.multicast || c.minRate !== undefined)
+  ) {
+    throw new UsageError(
+      "--wait, --no-multicast and --min-rate go with --receivers",
+    );
+  }
+  if (c.receivers !== undefined) {
+    if (!c.listen) {
+      throw new UsageError(
+        "--receivers waits for them: give --listen too (each receiver runs pasa receive --code CODE)",
+      );
+    }
+    if (c.raw || c.lossy || c.paths.includes("-") || c.retry > 0) {
+      throw new UsageError(
+        "--receivers sends files of known size to a group: not with --raw, --lossy, --retry or standard input",
+      );
+    }
+  }
+  if (
+    c.udp && c.receivers === undefined &&
+    (c.listen || c.raw || c.paths.includes("-"))
+  ) {
     throw new UsageError(
       "--udp sends files of known size to a listening receiver: not with --listen, --raw or standard input",
     );

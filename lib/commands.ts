@@ -69,6 +69,7 @@ import {
   nameplateOf,
 } from "./discovery.ts";
 import { udpDefaults } from "./udp_sizing.ts";
+import { sendToGroup } from "./group_command.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
 export { runReceive } from "./receive_command.ts";
@@ -131,6 +132,9 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
     // Asked once, before connecting: every retry pairs with the same code.
     const pairing = pairingOf(cmd, rt, cmd.listen, !fromStdin);
     if (cmd.insecure && !cmd.listen) reporter.warning(INSECURE_WARNING);
+    if (cmd.receivers !== undefined) {
+      return await sendToGroup(cmd, rt, sources, pairing, reporter);
+    }
     for (let attempt = 1;; attempt++) {
       try {
         return await sendOnce(cmd, rt, sources, pairing);

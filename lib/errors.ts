@@ -147,7 +147,9 @@ export function errorFromPeer(
   } else if (code === "timeout") error = new TimeoutError(text);
   else if (["auth", "locked", "insecure"].includes(code)) {
     error = new AuthError(text, code);
-  } else if (["network", "io", "disk", "interrupted"].includes(code)) {
+  } else if (
+    ["network", "io", "disk", "interrupted", "dropped"].includes(code)
+  ) {
     error = new NetworkError(text, code);
   } else error = new ProtocolError(text, code);
   error.fromPeer = true;

@@ -24,6 +24,11 @@ export const MAX_SLOTS_PER_DATAGRAM = 64;
 export const MAX_RESUME_RANGES = 1000;
 
 const NON_NEGATIVE = "must be a non-negative integer";
+const GROUP_ADDRESS =
+  "must be an IPv4 multicast address (224.0.0.0 to 239.255.255.255)";
+const PORT = "must be a port number, 1 to 65535";
+const TRANSFER = "must be 1 to 4294967295";
+const KEY = "must be 32 bytes in base64 (44 characters)";
 const HEX64 = "must be 64 lowercase hex digits";
 const BOOLEAN = "must be true or false";
 
@@ -237,9 +242,57 @@ export const MESSAGES = {
           `optional: 1 to ${MAX_SLOTS_PER_DATAGRAM}; absent means 1`,
         ),
       ),
+      group: v.pipe(
+        v.optional(v.object({
+          address: v.pipe(
+            v.string(GROUP_ADDRESS),
+            v.regex(
+              /^2(2[4-9]|3[0-9])\.\d{1,3}\.\d{1,3}\.\d{1,3}$/,
+              GROUP_ADDRESS,
+            ),
+            v.check(
+              (a) => a.split(".").every((n) => Number(n) <= 255),
+              GROUP_ADDRESS,
+            ),
+          ),
+          port: v.pipe(
+            count,
+            v.minValue(1, PORT),
+            v.maxValue(65_535, PORT),
+          ),
+          transfer: v.pipe(
+            count,
+            v.minValue(1, TRANSFER),
+            v.maxValue(2 ** 32 - 1, TRANSFER),
+          ),
+          key: v.pipe(
+            v.optional(v.pipe(
+              v.string(KEY),
+              v.regex(/^[A-Za-z0-9+/]{43}=$/, KEY),
+            )),
+            v.description("encrypted sessions only"),
+          ),
+        }, "must be an object")),
+        v.description(
+          "optional, one sender to many receivers: {address, port, transfer, key} (section 15)",
+        ),
+      ),
     }),
     v.description(
-      "The sender, before its first manifest: bodies as datagrams (section 9.1).",
+      "The sender, before its first manifest: bodies as datagrams (section 9.1; to a group, section 15).",
+    ),
+  ),
+  wait: v.pipe(
+    v.object({
+      type: v.literal("wait"),
+      joined: v.pipe(count, v.description("receivers paired so far")),
+      receivers: v.pipe(
+        count,
+        v.description("how many it waits for (0: until its deadline)"),
+      ),
+    }),
+    v.description(
+      "A sender waiting for more receivers to join a group, before its options, at least every 5 s (section 15).",
     ),
   ),
   manifest: v.pipe(
@@ -269,9 +322,14 @@ export const MESSAGES = {
           v.object({
             transfer: count,
             slotsPerDatagram: v.optional(slots),
+            port: v.optional(
+              v.pipe(count, v.minValue(1, PORT), v.maxValue(65_535, PORT)),
+            ),
           }, "must be an object"),
         ),
-        v.description("for UDP: {transfer, slotsPerDatagram} (section 9.1)"),
+        v.description(
+          "for UDP: {transfer, slotsPerDatagram} (section 9.1); to a group, also port (section 15)",
+        ),
       ),
       offers: v.pipe(
         v.optional(count),
@@ -531,6 +589,7 @@ export type PakeConfirm = Out<"pake-confirm">;
 export type Bench = Out<"bench">;
 export type BenchRequest = Out<"bench-request">;
 export type UdpRequest = Out<"udp-request">;
+export type Wait = Out<"wait">;
 export type Manifest = Out<"manifest">;
 export type Accept = Out<"accept">;
 export type ResumeOffer = Out<"resume-offer">;

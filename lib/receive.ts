@@ -94,8 +94,15 @@ export interface ReceiveOptions {
    * (receive --stdout); a manifest of anything but one file is refused.
    */
   stdout?: FileSink;
-  /** The receiver's datagram socket: UDP transfers are refused without one. */
+  /** The receiver's datagram socket: UDP transfers are refused without one (but a group's). */
   udp?: UdpEndpoint;
+  /**
+   * This side's address on the connection: a sender's group (PROTOCOL.md
+   * section 15) is joined on that interface; without it, groups are refused.
+   */
+  local?: string;
+  /** A sender waits for more receivers to join its group before it starts. */
+  onWait?: (joined: number, receivers: number) => void;
   /** Where a measurement (`bench` frame) goes instead of `dest`; refused without one. */
   scratch?: Target;
   /** Why measurements are refused here, when they are (no `scratch`). */
@@ -198,6 +205,12 @@ export async function receiveSession(
     }
     const { entries: list, udp: request, bench } = await readManifest(
       reader,
+      (joined, receivers) => {
+        // Each word from a sender gathering its group is a new deadline.
+        liftDeadline();
+        liftDeadline = link.deadline("the list of files");
+        options.onWait?.(joined, receivers);
+      },
       (bytes) => {
         if (options.budget && !options.budget.take(bytes)) {
           throw new RefusedError(
@@ -222,7 +235,7 @@ export async function receiveSession(
       );
     }
     dest = bench ? options.scratch! : target;
-    if (request) checkUdpRequest(request, entries, options);
+    if (request) checkUdpRequest(request, entries, options, link);
     liftDeadline();
     let present: Present = new Map();
     if (options.stdout) {
@@ -279,7 +292,9 @@ export async function receiveSession(
       // A generated payload is compared where it lands: no hash, no storage.
       ...(bench?.pattern ? { pattern: Pattern.fromHex(bench.pattern) } : {}),
     };
-    bodies = request
+    bodies = request?.group
+      ? UdpBodies.forGroup(context, request, options.local!)
+      : request
       ? new UdpBodies(context, options.udp!, request)
       : new TcpBodies(context);
 
@@ -484,8 +499,23 @@ function checkUdpRequest(
   request: UdpRequest,
   entries: readonly Entry[],
   options: ReceiveOptions,
+  link: Link,
 ): void {
-  if (!options.udp) {
+  if (request.group) {
+    if (options.local === undefined || options.stdout || request.lossy) {
+      throw new RefusedError(
+        "Refusing to join a group: only a receiver that connected to the sender (pasa receive --from, or with a code) writing files joins one",
+        "no-udp",
+      );
+    }
+    if ((request.group.key !== undefined) !== (link.pairing !== undefined)) {
+      throw new ProtocolError(
+        link.pairing
+          ? "A group's datagrams must be sealed in an encrypted session: the request has no key"
+          : "A group key in a session without encryption",
+      );
+    }
+  } else if (!options.udp) {
     throw new RefusedError(
       "Refusing a UDP transfer: this receiver takes TCP only (run pasa receive --udp)",
       "no-udp",
@@ -518,6 +548,7 @@ function checkUdpRequest(
  */
 async function readManifest(
   reader: FrameReader,
+  onWait: (joined: number, receivers: number) => void,
   charge: (bytes: number) => void,
 ): Promise<{ entries: Entry[]; udp?: UdpRequest; bench?: Bench }> {
   const entries: Entry[] = [];
@@ -530,6 +561,11 @@ async function readManifest(
     heap.tick(); // a long manifest's frames and their text are garbage
     if (message.type === "error") {
       throw errorFromPeer(message.code, message.message, "Sender");
+    }
+    // A sender gathering a group says so, as often as it likes, first.
+    if (message.type === "wait" && entries.length === 0 && !udp && !bench) {
+      onWait(message.joined, message.receivers);
+      continue;
     }
     // Options come before the first manifest frame, each at most once.
     if (

@@ -466,6 +466,16 @@ interface Serving {
   handover?: Promise<Found | undefined>;
 }
 
+/** Says a sender's group is still gathering, once per change in how many joined. */
+function waitReporter(say: Reporter): (joined: number, of: number) => void {
+  let said = "";
+  return (joined, of) => {
+    const now = `${joined}/${of}`;
+    if (now !== said) say.groupWait(joined, of);
+    said = now;
+  };
+}
+
 /** One receiving connection, start to end: returns the exit code, throws on failure. */
 async function serve(
   conn: Deno.Conn,
@@ -548,6 +558,11 @@ async function serve(
         : {}),
       ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
       ...(udp ? { udp } : {}),
+      // Connected out: a sender's group may be joined on this interface.
+      ...(serving.outgoing
+        ? { local: (conn.localAddr as Deno.NetAddr).hostname }
+        : {}),
+      onWait: waitReporter(say),
       // Only --json's summary lists every file: otherwise counts and totals.
       keepFiles: cmd.json,
       ...(ask ? { confirm: ask(peer) } : {}),

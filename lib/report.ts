@@ -251,6 +251,38 @@ export function renderRaw(
 }
 
 /** Reports a command's events as text or JSON Lines. */
+/** What a group send did, for its last line. */
+export interface GroupSummary {
+  receivers: number;
+  /** Receivers that checked every file. */
+  verified: number;
+  files: number;
+  bytes: number;
+  seconds: number;
+  /** Datagrams sent, repairs included: each once to the group (or once per unicast receiver). */
+  datagrams: number;
+  multicast: boolean;
+  encrypted: boolean;
+}
+
+/** The group send's last line: each receiver's bytes over the whole time. */
+export function renderGroupSummary(s: GroupSummary): string {
+  const all = s.verified === s.receivers;
+  return `${all ? "Sent" : "Sent only partly:"} ${plural(s.files, "file")}, ${
+    formatBytes(s.bytes)
+  }, to ${s.verified} of ${plural(s.receivers, "receiver")} in ${
+    formatDuration(s.seconds)
+  } (${formatRate(s.seconds > 0 ? s.bytes / s.seconds : 0)} to each${
+    s.verified > 1
+      ? `, ${
+        formatRate(s.seconds > 0 ? s.verified * s.bytes / s.seconds : 0)
+      } in all`
+      : ""
+  }), ${s.multicast ? "multicast" : "unicast"}, ${
+    s.encrypted ? "encrypted" : "NOT encrypted"
+  }, SHA-256 verified by each\n`;
+}
+
 export class Reporter {
   readonly json: boolean;
   readonly quiet: boolean;
@@ -297,6 +329,105 @@ export class Reporter {
         `Looking for the receiver with code ${nameplate}-... on this network (up to ${
           timeoutMs / 1000
         } s)...\n`,
+      );
+    }
+  }
+
+  /** A receiver is in a sender's group, which waits for more receivers. */
+  groupWait(joined: number, receivers: number): void {
+    if (this.json) this.#event({ event: "group-wait", joined, receivers });
+    else {
+      this.#say(
+        `In the sender's group: ${joined}${
+          receivers > 0 ? ` of ${receivers}` : ""
+        } receivers joined; it starts when ${
+          receivers > 0 ? "all have" : "its wait ends"
+        }\n`,
+      );
+    }
+  }
+
+  /** A sender gathering a group: a receiver paired and joined. */
+  groupJoined(peer: string, joined: number, receivers: number): void {
+    if (this.json) {
+      this.#event({ event: "joined", peer, joined, receivers });
+    } else {
+      this.#say(
+        `Receiver ${joined}${
+          receivers > 0 ? ` of ${receivers}` : ""
+        } joined: ${peer}\n`,
+      );
+    }
+  }
+
+  /** A sender starts sending to its group. */
+  groupStart(receivers: number, address: string | null): void {
+    if (this.json) {
+      this.#event({
+        event: "group-start",
+        receivers,
+        multicast: address !== null,
+        ...(address ? { group: address } : {}),
+      });
+    } else {
+      this.#say(
+        `Sending to ${plural(receivers, "receiver")} ${
+          address ? `through multicast group ${address}` : "by unicast, each"
+        }\n`,
+      );
+    }
+  }
+
+  /** A sender waits for a group of receivers. */
+  groupGathering(receivers: number, waitSeconds?: number): void {
+    if (this.json) {
+      this.#event({
+        event: "gathering",
+        receivers,
+        ...(waitSeconds !== undefined ? { waitSeconds } : {}),
+      });
+    } else {
+      this.#say(
+        `Waiting for ${plural(receivers, "receiver")}${
+          waitSeconds !== undefined
+            ? ` (or ${waitSeconds} s, then with whoever joined)`
+            : ""
+        }; each runs the command above with the same code\n`,
+      );
+    }
+  }
+
+  /** The end of a group send: how many receivers verified everything, in how long. */
+  groupSummary(s: GroupSummary): void {
+    if (this.json) this.#event({ event: "group-summary", ...s });
+    else this.#say(renderGroupSummary(s));
+  }
+
+  /** One receiver's outcome in a group send. */
+  groupOutcome(
+    peer: string,
+    outcome: { ok: true; files: number; bytes: number } | {
+      ok: false;
+      error: unknown;
+    },
+  ): void {
+    if (this.json) {
+      this.#event({
+        event: "receiver",
+        peer,
+        ok: outcome.ok,
+        ...(outcome.ok ? { files: outcome.files, bytes: outcome.bytes } : {
+          code: codeOf(outcome.error),
+          message: (outcome.error as Error).message,
+        }),
+      });
+    } else {
+      this.#say(
+        outcome.ok
+          ? `  ok      ${peer}: ${plural(outcome.files, "file")}, ${
+            formatBytes(outcome.bytes)
+          }, verified\n`
+          : `  failed  ${peer}: ${(outcome.error as Error).message}\n`,
       );
     }
   }

@@ -80,9 +80,10 @@ export interface SendStart {
 /** Errors after which the `.part` is kept for resuming. */
 export function resumable(error: unknown): boolean {
   return error instanceof PasaError &&
-    ["network", "timeout", "interrupted", "truncated", "disk"].includes(
-      error.code,
-    );
+    ["network", "timeout", "interrupted", "truncated", "disk", "dropped"]
+      .includes(
+        error.code,
+      );
 }
 
 /** Hashes the `.part` files interrupted transfers left, to offer them for resuming. */

@@ -35,6 +35,7 @@ import { claimResume, type SendStart } from "./resume.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import { openUdp, type UdpSendOptions } from "./udp_send.ts";
+import type { Seat } from "./group_send.ts";
 import type { BodySender } from "./bodies.ts";
 import { TcpBodySender } from "./tcp_bodies.ts";
 import { UdpBodySender } from "./udp_bodies.ts";
@@ -60,6 +61,8 @@ export interface SendOptions {
   onAccepted?: () => void;
   /** Move file bodies as UDP datagrams instead of over the TCP connection. */
   udp?: UdpSendOptions;
+  /** With `udp`: the bodies go to a group of receivers, this one among them (lib/group_send.ts). */
+  group?: Seat;
   /** A measurement: the receiver verifies the data, then discards it. */
   bench?: boolean;
   /** A measurement of this generated payload: a receiver that can compares it byte for byte, and nobody hashes. */
@@ -137,6 +140,7 @@ export async function sendSession(
         datagramSize: options.udp.datagramSize,
         lossy: options.udp.lossy,
         ...(slots > 1 ? { slotsPerDatagram: slots } : {}),
+        ...(options.group ? { group: options.group.request() } : {}),
       });
     }
     const sources = await sendManifest(link, walked);
@@ -161,9 +165,21 @@ export async function sendSession(
           "Receiver accepted a UDP transfer without a transfer id",
         );
       }
-      const udp = openUdp(link, reply.udp, options.udp, state);
-      udp.newHash = newHash;
-      bodies = new UdpBodySender(udp, options);
+      if (options.group) {
+        bodies = options.group.join(
+          link,
+          options.udp.target.hostname,
+          reply.udp,
+          {
+            datagramSize: options.udp.datagramSize,
+            slotsPerDatagram: options.udp.slotsPerDatagram ?? 1,
+          },
+        );
+      } else {
+        const udp = openUdp(link, reply.udp, options.udp, state);
+        udp.newHash = newHash;
+        bodies = new UdpBodySender(udp, options);
+      }
     } else {
       bodies = new TcpBodySender(link, state, options, () => failed, newHash);
     }

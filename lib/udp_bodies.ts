@@ -30,7 +30,8 @@ import {
 } from "./udp_send.ts";
 import { PartFile, type Present } from "./fsio.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
-import { DatagramOpener } from "./records.ts";
+import { DatagramOpener, type DirectionKey } from "./records.ts";
+import { groupKeyFrom } from "./group.ts";
 import {
   countersDelta,
   type NetCounters,
@@ -48,7 +49,7 @@ import {
   ReceiveCounters,
   receivePasses,
   receiverStats,
-  type UdpEndpoint,
+  UdpEndpoint,
   UdpFileReceiver,
   type UdpPassContext,
 } from "./udp_receive.ts";
@@ -80,6 +81,16 @@ interface UdpFile {
   resumed: number;
 }
 
+/** A group's datagrams (PROTOCOL.md section 15): where they come, and their key. */
+interface GroupReception {
+  address: string;
+  /** This side's address on the connection to the sender: the interface to join on. */
+  local: string;
+  /** A socket of its own, for datagrams the sender sends here alone. */
+  unicast: UdpEndpoint;
+  key: DirectionKey | undefined;
+}
+
 /** Bodies as datagrams, to the receiver's UDP endpoint. */
 export class UdpBodies implements BodyTransport {
   readonly align: number;
@@ -101,19 +112,58 @@ export class UdpBodies implements BodyTransport {
   #strayBefore: number;
   /** The host's kernel counters when this transfer began (null: not told). */
   #kernelBefore: Promise<NetCounters | null>;
+  /** Set when the datagrams come to a group: the sockets are this transfer's own. */
+  #group: GroupReception | undefined;
 
-  constructor(ctx: BodyContext, endpoint: UdpEndpoint, request: UdpRequest) {
+  /**
+   * Datagrams of a group (the request's `group`): a socket on the group's
+   * port, joined to it on the interface that reaches the sender, and one
+   * of its own for unicast.
+   */
+  static forGroup(
+    ctx: BodyContext,
+    request: UdpRequest,
+    local: string,
+  ): UdpBodies {
+    const g = request.group!;
+    const host = local.startsWith("::ffff:") && local.includes(".")
+      ? local.slice(7)
+      : local;
+    const shared = UdpEndpoint.forGroup(g.port);
+    let unicast: UdpEndpoint;
+    try {
+      unicast = UdpEndpoint.bind(host, 0);
+    } catch (error) {
+      shared.close();
+      throw error;
+    }
+    return new UdpBodies(ctx, shared, request, {
+      address: g.address,
+      local: host,
+      unicast,
+      key: g.key === undefined ? undefined : groupKeyFrom(g.key),
+    });
+  }
+
+  constructor(
+    ctx: BodyContext,
+    endpoint: UdpEndpoint,
+    request: UdpRequest,
+    group?: GroupReception,
+  ) {
     this.#ctx = ctx;
     this.#endpoint = endpoint;
     this.#request = request;
-    this.#transfer = endpoint.newTransferId();
+    this.#group = group;
+    this.#transfer = request.group?.transfer ?? endpoint.newTransferId();
     this.#sealed = ctx.link.datagramKeys !== undefined;
     this.align = slotPayload(request.datagramSize, this.#sealed);
     this.#perDatagram = slotsPerDatagram(request, this.align, this.#sealed);
     const counters = this.#counters;
     // Encrypted: every datagram is opened (tag, then replay check) first.
-    this.#opener = ctx.link.datagramKeys
-      ? new DatagramOpener(ctx.link.datagramKeys.in, (why) => {
+    const key = group ? group.key : ctx.link.datagramKeys?.in;
+    this.#opener = key
+      ? new DatagramOpener(key, (why) => {
         if (why === "replayed") counters.duplicates++;
         else counters.malformed++;
       })
@@ -135,9 +185,18 @@ export class UdpBodies implements BodyTransport {
     return new Map();
   }
 
-  acceptMember(): { transfer: number; slotsPerDatagram?: number } {
+  acceptMember(): {
+    transfer: number;
+    slotsPerDatagram?: number;
+    port?: number;
+  } {
     return {
       transfer: this.#transfer,
+      ...(this.#group
+        ? {
+          port: (this.#group.unicast.socket.addr as Deno.NetAddr).port,
+        }
+        : {}),
       ...(this.#request.slotsPerDatagram !== undefined
         ? { slotsPerDatagram: this.#perDatagram }
         : {}),
@@ -145,6 +204,13 @@ export class UdpBodies implements BodyTransport {
   }
 
   async ready(): Promise<void> {
+    const g = this.#group;
+    if (g && !g.local.includes(":")) {
+      // Not joined (no multicast on that interface): the sender finds that
+      // nothing arrives and sends here by unicast instead.
+      await this.#endpoint.socket.joinMulticastV4(g.address, g.local)
+        .catch(() => {});
+    }
     this.#next = await this.#prepare(0);
   }
 
@@ -200,6 +266,7 @@ export class UdpBodies implements BodyTransport {
     this.#open.push(file);
     if (this.#opener) this.#opener.inner = handler;
     this.#endpoint.route(this.#transfer, this.#opener ?? handler);
+    this.#group?.unicast.route(this.#transfer, this.#opener ?? handler);
     return file;
   }
 
@@ -283,7 +350,8 @@ export class UdpBodies implements BodyTransport {
     // (for no transfer at all), only those that came while it ran.
     return receiverStats(
       this.#counters,
-      this.#endpoint.malformed - this.#strayBefore,
+      this.#endpoint.malformed - this.#strayBefore +
+        (this.#group?.unicast.malformed ?? 0),
       {
         datagramSize: this.#request.datagramSize,
         slotsPerDatagram: this.#perDatagram,
@@ -298,6 +366,11 @@ export class UdpBodies implements BodyTransport {
   close(): void {
     clearInterval(this.#reports);
     this.#endpoint.route(this.#transfer, undefined);
+    if (this.#group) {
+      // The group's sockets were this transfer's own.
+      this.#group.unicast.close();
+      this.#endpoint.close();
+    }
   }
 }
 

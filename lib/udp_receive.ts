@@ -85,6 +85,31 @@ export class UdpEndpoint {
     );
   }
 
+  /**
+   * Binds UDP on `port` of every IPv4 address, shared with other sockets
+   * there (two receivers of one group on one host), to join a group on.
+   */
+  static forGroup(port: number): UdpEndpoint {
+    try {
+      return new UdpEndpoint(
+        Deno.listenDatagram({
+          hostname: "0.0.0.0",
+          port,
+          transport: "udp",
+          reuseAddress: true,
+        }),
+      );
+    } catch (error) {
+      throw new NetworkError(
+        `Cannot receive the group's datagrams on UDP port ${port}: ${
+          (error as Error).message
+        }`,
+        "network",
+        { cause: error },
+      );
+    }
+  }
+
   async #receive(): Promise<void> {
     const buf = new Uint8Array(65_536);
     let failing = 0;

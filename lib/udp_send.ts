@@ -48,7 +48,7 @@ const NAP_SLACK_MS = 0.07;
  * until the budget is back), and the last few microseconds yield.
  */
 export class Pacer {
-  #rate: RateController;
+  #rate: { readonly rate: number };
   #budget = 0;
   #last = performance.now();
   #nap: boolean;
@@ -57,7 +57,10 @@ export class Pacer {
    * `shared`: the thread also serves others (a `--keep` receiver sending a
    * measurement back): it is never stopped, only yielded.
    */
-  constructor(rate: RateController, options: { shared?: boolean } = {}) {
+  constructor(
+    rate: { readonly rate: number },
+    options: { shared?: boolean } = {},
+  ) {
     this.#rate = rate;
     this.#nap = !options.shared;
   }
@@ -145,20 +148,29 @@ export interface UdpSendOptions {
   sharedThread?: boolean;
 }
 
-/** What one UDP transfer shares across its files. */
-export interface UdpSendContext {
-  link: Link;
+/** The receiver's (or receivers') word at the end of a pass: all in, or what is missing. */
+export type PassVerdict =
+  | { complete: boolean }
+  | { ranges: [number, number][] };
+
+/**
+ * What sending a file's datagrams needs, to one receiver or to a group:
+ * where they go, the shared counters, and how a pass ends.
+ */
+export interface DatagramPath {
   socket: Deno.DatagramConn;
-  address: Deno.NetAddr;
+  /** Every datagram goes to each of these (a receiver, a group, receivers one by one). */
+  targets: Deno.NetAddr[];
   transfer: number;
   datagramSize: number;
-  lossy: boolean;
-  rate: RateController;
   /** How many slots each datagram carries. */
-  sizing: DatagramSizing;
+  sizing: Pick<DatagramSizing, "slotsAt" | "maxSlots">;
   pacer: Pacer;
-  inbox: Inbox;
   state: TransferState;
+  /** Throws once the transfer is over for this side (Ctrl-C, every receiver gone). */
+  ensureOpen(): void;
+  /** Sends `udp-pass-end` for file `index` and waits for the verdict. */
+  passEnd(index: number): Promise<PassVerdict>;
   /** Seal each datagram with this key (an encrypted session). */
   seal: DirectionKey | undefined;
   /** Next sequence number; counts every datagram sent; never reused. */
@@ -178,6 +190,15 @@ export interface UdpSendContext {
   newHash: () => Hash;
 }
 
+/** What one UDP transfer to one receiver shares across its files. */
+export interface UdpSendContext extends DatagramPath {
+  link: Link;
+  lossy: boolean;
+  rate: RateController;
+  sizing: DatagramSizing;
+  inbox: Inbox;
+}
+
 const READ_BLOCK = 1024 * 1024;
 
 /**
@@ -185,7 +206,7 @@ const READ_BLOCK = 1024 * 1024;
  * SHA-256 of the file and whether it arrived complete.
  */
 export async function sendUdpFile(
-  ctx: UdpSendContext,
+  ctx: DatagramPath,
   input: Input,
   index: number,
   size: number,
@@ -208,7 +229,7 @@ export async function sendUdpFile(
   const sendSlot = async (slot: number, bytes: Uint8Array) => {
     // Ctrl-C or a lost connection closes the link: stop sending at once,
     // not at the end of the pass (datagrams need no reply to go out).
-    ctx.link.ensureOpen("sending datagrams");
+    ctx.ensureOpen();
     writeHeader(datagram, {
       transfer: ctx.transfer,
       index,
@@ -232,20 +253,7 @@ export async function sendUdpFile(
     }
     ctx.lastSent = now;
     ctx.sentBytes += out.length;
-    try {
-      await ctx.socket.send(out, ctx.address);
-    } catch (error) {
-      // A full socket buffer drops like the network would; anything else is fatal.
-      if (!(error instanceof Deno.errors.WouldBlock)) {
-        throw new NetworkError(
-          `Cannot send datagrams: ${
-            error instanceof Error ? error.message : error
-          }`,
-          "network",
-          { cause: error },
-        );
-      }
-    }
+    for (const target of ctx.targets) await sendTo(ctx.socket, out, target);
   };
 
   // Slots the receiver kept from an interrupted transfer (resuming): not sent.
@@ -325,24 +333,10 @@ export async function sendUdpFile(
   const sha256 = hash.digest("hex");
 
   for (;;) {
-    await writeControl(ctx.link, {
-      type: "udp-pass-end",
-      index,
-      sent: ctx.sequence,
-      retransmittedBytes: ctx.retransmittedBytes,
-      rate: averageSent(ctx),
-    });
-    const reply = await ctx.inbox.next();
-    if (reply.type === "udp-file-done" && reply.index === index) {
-      return { sha256, complete: reply.complete };
-    }
-    if (reply.type !== "udp-missing" || reply.index !== index) {
-      throw new ProtocolError(
-        `Expected udp-missing or udp-file-done for file ${index}, got ${reply.type}`,
-      );
-    }
+    const verdict = await ctx.passEnd(index);
+    if ("complete" in verdict) return { sha256, complete: verdict.complete };
     ctx.repairRounds++;
-    for (const [firstSlot, count] of reply.ranges) {
+    for (const [firstSlot, count] of verdict.ranges) {
       if (firstSlot + count > slots || count === 0) {
         throw new ProtocolError(
           `Receiver asked for slots ${firstSlot}+${count} of a ${slots}-slot file`,
@@ -361,6 +355,58 @@ export async function sendUdpFile(
       }
     }
   }
+}
+
+/** Sends one datagram to `target`; a full socket buffer drops it as the network would. */
+export async function sendTo(
+  socket: Deno.DatagramConn,
+  out: Uint8Array,
+  target: Deno.NetAddr,
+): Promise<void> {
+  try {
+    await socket.send(out, target);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.WouldBlock)) {
+      throw new NetworkError(
+        `Cannot send datagrams: ${
+          error instanceof Error ? error.message : error
+        }`,
+        "network",
+        { cause: error },
+      );
+    }
+  }
+}
+
+/** The `udp-pass-end` frame for file `index` as `path` stands now (PROTOCOL.md 9.3). */
+export function passEndOf(path: DatagramPath, index: number): Message {
+  return {
+    type: "udp-pass-end",
+    index,
+    sent: path.sequence,
+    retransmittedBytes: path.retransmittedBytes,
+    rate: averageSent(path),
+  };
+}
+
+/** Sends `udp-pass-end` over `link` and reads the one receiver's verdict from `inbox`. */
+async function passEndOver(
+  link: Link,
+  inbox: Inbox,
+  path: DatagramPath,
+  index: number,
+): Promise<PassVerdict> {
+  await writeControl(link, passEndOf(path, index));
+  const reply = await inbox.next();
+  if (reply.type === "udp-file-done" && reply.index === index) {
+    return { complete: reply.complete };
+  }
+  if (reply.type !== "udp-missing" || reply.index !== index) {
+    throw new ProtocolError(
+      `Expected udp-missing or udp-file-done for file ${index}, got ${reply.type}`,
+    );
+  }
+  return { ranges: reply.ranges };
 }
 
 /** Opens the sender's datagram socket and the state one UDP transfer shares. */
@@ -404,17 +450,20 @@ export function openUdp(
       }
       : { fixed: o.rate, initial: o.rate },
   );
-  return {
+  const inbox = new Inbox();
+  const ctx: UdpSendContext = {
     link,
     socket,
-    address: { transport: "udp", hostname: host, port: peer.port },
+    targets: [{ transport: "udp", hostname: host, port: peer.port }],
+    ensureOpen: () => link.ensureOpen("sending datagrams"),
+    passEnd: (index) => passEndOver(link, inbox, ctx, index),
     transfer: accepted.transfer,
     datagramSize: o.datagramSize,
     lossy: o.lossy,
     rate: controller,
     sizing,
     pacer: new Pacer(controller, { shared: o.sharedThread === true }),
-    inbox: new Inbox(),
+    inbox,
     state,
     seal: link.datagramKeys?.out,
     sequence: 0,
@@ -427,10 +476,11 @@ export function openUdp(
     clock0: performance.now(),
     newHash: () => createHash("sha256"),
   };
+  return ctx;
 }
 
 /** Mean bytes of a datagram as `sizing` sends them now: seven large to one probe, or all single. */
-function averageDatagram(
+export function averageDatagram(
   datagramSize: number,
   sizing: DatagramSizing,
   sealed: boolean,
@@ -442,7 +492,12 @@ function averageDatagram(
 }
 
 /** Routes the receiver's UDP frames: reports to the rate and the sizing, the rest to the inbox. */
-export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
+export function udpDispatcher(
+  udp: Pick<
+    UdpSendContext,
+    "inbox" | "rate" | "sizing" | "datagramSize" | "seal"
+  >,
+): (m: Message) => void {
   let before = 0; // the rate before a test of the path
   return (m) => {
     if (m.type !== "udp-report") return udp.inbox.push(m);
@@ -480,7 +535,7 @@ export function udpDispatcher(udp: UdpSendContext): (m: Message) => void {
  * checks dilute the figure (with one datagram: to now). Never more than the
  * path took in, whatever the controller allowed.
  */
-function averageSent(udp: UdpSendContext): number {
+export function averageSent(udp: DatagramPath): number {
   if (udp.firstSent < 0) return 0;
   if (udp.lastSent > udp.firstSent) {
     const seconds = (udp.lastSent - udp.firstSent) / 1000;
@@ -494,7 +549,10 @@ function averageSent(udp: UdpSendContext): number {
 
 /** The sender's statistics joined with the receiver's, from its `done`. */
 export function senderStats(
-  udp: UdpSendContext,
+  udp: DatagramPath & {
+    lossy: boolean;
+    sizing: Pick<DatagramSizing, "maxSlots" | "verdict">;
+  },
   done: Done,
   complete: boolean,
 ): UdpStats {

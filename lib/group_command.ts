@@ -1,0 +1,327 @@
+/**
+ * `pasa send PATH... --listen --receivers N`: waits for receivers to pair,
+ * each on its own connection with the same code, then sends to all of
+ * them at once through one {@link UdpGroup} (PROTOCOL.md section 15), and
+ * says each receiver's outcome.
+ *
+ * @module
+ */
+
+import type { SendCommand } from "./cli.ts";
+import { AuthError, ExitCode, exitCodeOf, TimeoutError } from "./errors.ts";
+import { FrameReader, writeControl } from "./frames.ts";
+import { UdpGroup } from "./group_send.ts";
+import { SLOW_RULE } from "./group.ts";
+import { Link } from "./link.ts";
+import { Reporter } from "./report.ts";
+import {
+  accept,
+  INSECURE_WARNING,
+  progressFor,
+  type Runtime,
+  securityHint,
+  setNoDelay,
+} from "./runtime.ts";
+import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
+import { sendSession } from "./send.ts";
+import { handshake, hangUp, shouldReport, withDeadline } from "./session.ts";
+import type { SourceWalk } from "./sources.ts";
+import {
+  isIpv6,
+  isLoopback,
+  listen,
+  peerName,
+  reachableAddresses,
+} from "./tcp.ts";
+import { Announcer, nameplateOf } from "./discovery.ts";
+import { udpDefaults } from "./udp_sizing.ts";
+
+/** How long a connection has to pair. */
+const HANDSHAKE_WAIT_MS = 10_000;
+/** Pairings under way at once; past that the oldest is let go. */
+const PAIRING_AT_ONCE = 16;
+/** How often receivers that joined hear that the group still gathers (their deadline is longer). */
+const WAIT_EVERY_MS = 4000;
+
+/** A receiver that paired, waiting for the group to start. */
+interface Joined {
+  conn: Deno.Conn;
+  link: Link;
+  frames: FrameReader;
+  peer: string;
+}
+
+/** `pasa send --listen --receivers N`: returns the exit code; throws on failure to start. */
+export async function sendToGroup(
+  cmd: SendCommand,
+  rt: Runtime,
+  sources: SourceWalk,
+  pairing: Pairing | undefined,
+  reporter: Reporter,
+): Promise<number> {
+  const wanted = cmd.receivers!;
+  const listener = listen(cmd.host, cmd.port);
+  const addr = listener.addr as Deno.NetAddr;
+  const nameplate = pairing?.code ? nameplateOf(pairing.code) : null;
+  const announce = nameplate !== null && cmd.host === undefined &&
+    !cmd.noAnnounce && rt.env("PASA_DISCOVERY") !== "off";
+  reporter.listening({
+    host: addr.hostname,
+    port: addr.port,
+    announced: announce,
+    addresses: reachableAddresses(addr.hostname),
+    command: `pasa receive --from ADDR${securityHint(pairing, false)}`,
+    role: "sender",
+    raw: false,
+    code: pairing?.code ?? null,
+  });
+  if (cmd.insecure) reporter.warning(INSECURE_WARNING);
+  reporter.groupGathering(wanted, cmd.waitSeconds);
+  const announcer = announce
+    ? Announcer.start(
+      { role: "sender", nameplate: nameplate!, port: addr.port, udp: false },
+      (why) =>
+        reporter.warning(
+          `Cannot announce this sender on the network (${why}): receivers need --from`,
+        ),
+    )
+    : undefined;
+  let joined: Joined[];
+  try {
+    // Listed before anyone joins: every receiver gets the same manifest.
+    for await (const _ of sources) {
+      /* walked once, kept in sources.sources */
+    }
+    joined = await gather(listener, cmd, rt, pairing, reporter);
+  } finally {
+    announcer?.stop();
+    listener.close();
+  }
+  return await sendAll(joined, cmd, rt, sources, reporter, addr.port);
+}
+
+/**
+ * Takes receivers until `--receivers` of them paired, or `--wait` passed
+ * with at least one. Wrong codes are told and let go; after
+ * {@link LOCKOUT_FAILURES} of them nobody else may join, and the group
+ * starts with those who did (a guesser gets that many tries, as at a
+ * `--keep` receiver).
+ */
+function gather(
+  listener: Deno.Listener,
+  cmd: SendCommand,
+  rt: Runtime,
+  pairing: Pairing | undefined,
+  reporter: Reporter,
+): Promise<Joined[]> {
+  const wanted = cmd.receivers!;
+  const gate = new PairingGate(LOCKOUT_FAILURES);
+  const guarded = pairing && { ...pairing, gate };
+  return new Promise((resolve, reject) => {
+    const joined: Joined[] = [];
+    const trying = new Set<Joined>();
+    let over = false;
+    let deadlinePassed = false;
+    const tell = () => {
+      for (const j of joined) {
+        writeControl(j.link, {
+          type: "wait",
+          joined: joined.length,
+          receivers: wanted,
+        }).catch(() => {});
+      }
+    };
+    const ticker = setInterval(tell, WAIT_EVERY_MS);
+    const deadline = cmd.waitSeconds === undefined ? undefined : setTimeout(
+      () => {
+        deadlinePassed = true;
+        if (joined.length > 0) end(() => resolve(joined));
+      },
+      cmd.waitSeconds * 1000,
+    );
+    const end = (then: () => void) => {
+      if (over) return;
+      over = true;
+      clearInterval(ticker);
+      clearTimeout(deadline);
+      for (const p of trying) p.link.close();
+      then();
+    };
+    const pairOne = async (p: Joined) => {
+      const shaking = handshake(p.link, p.frames, "sender");
+      shaking.catch(() => {});
+      try {
+        await withDeadline(shaking, HANDSHAKE_WAIT_MS).catch((error) => {
+          if ((error as Error).message !== "deadline passed") throw error;
+          throw new TimeoutError(
+            `it did not pair within ${HANDSHAKE_WAIT_MS / 1000} s`,
+          );
+        });
+        trying.delete(p);
+        if (over) return p.link.close();
+        joined.push(p);
+        reporter.groupJoined(p.peer, joined.length, wanted);
+        tell();
+        if (joined.length >= wanted || deadlinePassed) {
+          end(() => resolve(joined));
+        }
+      } catch (error) {
+        trying.delete(p);
+        if (over) return p.link.close();
+        if (rt.signal.aborted) return end(() => reject(error));
+        reporter.warning(
+          `Connection from ${p.peer} did not join: ${(error as Error).message}`,
+        );
+        await hangUp(p.link, {
+          report: shouldReport(error) ? error : undefined,
+          lingerMs: error instanceof AuthError ? 2000 : 500,
+        });
+        p.link.close();
+        if (gate.locked) {
+          if (joined.length > 0) {
+            reporter.warning(
+              `${LOCKOUT_FAILURES} wrong codes: nobody else may join; starting with ${joined.length}`,
+            );
+            end(() => resolve(joined));
+          } else {
+            end(() =>
+              reject(
+                new AuthError(
+                  `${LOCKOUT_FAILURES} wrong codes and no receiver joined: stopped (a code is guessed one try at a time)`,
+                  "locked",
+                ),
+              )
+            );
+          }
+        }
+      }
+    };
+    (async () => {
+      while (!over) {
+        let conn: Deno.Conn;
+        try {
+          conn = await accept(listener, rt.signal, undefined, () => over);
+        } catch (error) {
+          if (over) return;
+          for (const j of joined) j.link.close();
+          return end(() => reject(error));
+        }
+        if (over) return conn.close();
+        if (trying.size >= PAIRING_AT_ONCE) {
+          const oldest = trying.values().next().value!;
+          trying.delete(oldest);
+          oldest.link.close();
+        }
+        setNoDelay(conn);
+        const link = new Link(conn, {
+          timeoutMs: cmd.timeoutMs,
+          signal: rt.signal,
+          ...(guarded ? { pairing: guarded } : {}),
+        });
+        const p = {
+          conn,
+          link,
+          frames: new FrameReader(link, { bufferSize: 128 * 1024 }),
+          peer: peerName(conn),
+        };
+        trying.add(p);
+        pairOne(p);
+      }
+    })();
+  });
+}
+
+/** Runs every receiver's session through one group; says each one's outcome. */
+async function sendAll(
+  joined: Joined[],
+  cmd: SendCommand,
+  rt: Runtime,
+  sources: SourceWalk,
+  reporter: Reporter,
+  port: number,
+): Promise<number> {
+  const remote = (j: Joined) => (j.conn.remoteAddr as Deno.NetAddr).hostname;
+  const local = joined.every((j) => isLoopback(remote(j)));
+  const defaults = udpDefaults(
+    local,
+    false,
+    cmd.datagramSize,
+    joined.some((j) => isIpv6(remote(j))),
+  );
+  const group = new UdpGroup({
+    port,
+    datagramSize: defaults.datagramSize,
+    slotsPerDatagram: defaults.slotsPerDatagram,
+    initialRate: defaults.initialRate,
+    ...(cmd.rate !== undefined ? { rate: cmd.rate } : {}),
+    sealed: joined[0]!.link.pairing !== undefined,
+    multicast: cmd.multicast,
+    rule: { ...SLOW_RULE, floor: cmd.minRate ?? 0 },
+    onEvent: (e) =>
+      e.type === "unicast"
+        ? reporter.warning(
+          `The group's datagrams do not reach ${e.receiver} (multicast filtered on the way?): sending to it by unicast`,
+        )
+        : reporter.warning(`Dropped ${e.receiver}: ${e.reason}`),
+  });
+  const { bar, output } = progressFor(rt, cmd.quiet, group.state);
+  const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });
+  say.groupStart(joined.length, cmd.multicast ? group.address : null);
+  const files = sources.sources.filter((s) => s.entry.type === "file");
+  group.state.setManifest(sources.sources.map((s) => s.entry));
+  bar?.start();
+  const started = performance.now();
+  const outcomes = await Promise.all(joined.map(async (j) => {
+    const seat = group.seat(j.peer);
+    try {
+      const result = await sendSession(j.link, sources.sources, {
+        handshaken: j.frames,
+        peer: j.peer,
+        noResume: true,
+        keepFiles: false,
+        udp: {
+          ...defaults,
+          lossy: false,
+          target: { hostname: remote(j), port },
+        },
+        group: seat,
+      });
+      return { peer: j.peer, ok: true as const, result };
+    } catch (error) {
+      seat.leave(error);
+      return { peer: j.peer, ok: false as const, error };
+    } finally {
+      j.link.close();
+    }
+  }));
+  bar?.stop();
+  group.close();
+  const seconds = (performance.now() - started) / 1000;
+  const bytes = files.reduce(
+    (sum, s) => sum + (s.entry.type === "file" ? s.entry.size ?? 0 : 0),
+    0,
+  );
+  for (const o of outcomes) {
+    say.groupOutcome(
+      o.peer,
+      o.ok
+        ? { ok: true, files: o.result.fileCount, bytes: o.result.bytes }
+        : { ok: false, error: o.error },
+    );
+  }
+  const ok = outcomes.filter((o) => o.ok).length;
+  say.groupSummary({
+    receivers: outcomes.length,
+    verified: ok,
+    files: files.length,
+    bytes,
+    seconds,
+    datagrams: group.datagramsSent,
+    multicast: cmd.multicast,
+    encrypted: joined[0]!.link.pairing !== undefined,
+  });
+  if (ok === outcomes.length) return ExitCode.ok;
+  // The exit code of the first failure: all the same kind, as a rule.
+  const first = outcomes.find((o) => !o.ok)!;
+  return first.ok ? ExitCode.ok : exitCodeOf(first.error);
+}

@@ -1,0 +1,611 @@
+/**
+ * One sender, many receivers (PROTOCOL.md section 15): each receiver has
+ * its own paired session (its own TCP connection, keys, manifest, acks);
+ * the file bodies go once, as datagrams to a multicast group, sealed with
+ * a key every receiver got over its own encrypted channel. Each file's
+ * first pass starts when every receiver still in has reached it; after
+ * each pass every receiver still missing slots lists them, and one repair
+ * to the group serves all of them. The group goes at the rate of its
+ * slowest receiver (each has its own controller); one that holds the
+ * others back, stops answering or loses its connection is dropped, told
+ * why, and the rest go on. A receiver the group's datagrams do not reach
+ * gets them by unicast instead.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { BodySender, FileEntry, SentBody } from "./bodies.ts";
+import { NetworkError, type PasaError } from "./errors.ts";
+import type { ByteSource } from "./frames.ts";
+import { writeAll, writeControl } from "./frames.ts";
+import {
+  groupAddress,
+  groupKey,
+  groupTransferId,
+  type Laggard,
+  type MemberPace,
+  SLOW_RULE,
+  type SlowRule,
+  SlowWatch,
+  unionRanges,
+} from "./group.ts";
+import type { Link } from "./link.ts";
+import type { Input } from "./payload.ts";
+import type { Done, Message, UdpRequest } from "./protocol.ts";
+import type { DirectionKey } from "./records.ts";
+import { TransferState } from "./session.ts";
+import { RateController, type UdpStats } from "./udp.ts";
+import { DatagramSizing } from "./udp_sizing.ts";
+import {
+  averageDatagram,
+  type DatagramPath,
+  Inbox,
+  Pacer,
+  passEndOf,
+  type PassVerdict,
+  senderStats,
+  sendUdpFile,
+  udpDispatcher,
+} from "./udp_send.ts";
+
+/** Settings of a group send. */
+export interface GroupOptions {
+  /** The UDP port datagrams go to (pasa: the number of its TCP port). */
+  port: number;
+  /** Size of a one-slot datagram, header and tag included. */
+  datagramSize: number;
+  /** Most slots a datagram may carry, if every receiver agrees. */
+  slotsPerDatagram: number;
+  /** Where each receiver's controller starts (bit/s). */
+  initialRate: number;
+  /** A fixed rate (bit/s), for every receiver. */
+  rate?: number;
+  /** Seal datagrams with a group key (an encrypted session). */
+  sealed: boolean;
+  /** False: every receiver by unicast from the start (`--no-multicast`). */
+  multicast: boolean;
+  /** When a receiver counts as too slow, or gone. @default {SLOW_RULE} */
+  rule?: SlowRule;
+  /** Told when a receiver is served by unicast, or dropped. */
+  onEvent?: (event: GroupEvent) => void;
+  /** The group's address, instead of a random one from 239.255.0.0/16. */
+  address?: string;
+}
+
+/** What the group tells the user as it goes. */
+export type GroupEvent =
+  | { type: "unicast"; receiver: string }
+  | { type: "dropped"; receiver: string; reason: string };
+
+/** A receiver's place in the group, from pairing to its last file. */
+type SeatStatus = "joining" | "in" | "gone";
+
+/** A file under way: every receiver still in waits on it. */
+interface FileJob {
+  index: number;
+  done: Promise<{ sha256: string } | { error: unknown }>;
+}
+
+/** Datagrams to the group and the sessions of its receivers. */
+export class UdpGroup {
+  readonly address: string;
+  readonly transfer: number;
+  readonly port: number;
+  /** Progress of the bodies themselves (each session keeps its own too). */
+  readonly state = new TransferState();
+  #key: (DirectionKey & { base64: string }) | undefined;
+  #options: GroupOptions;
+  #seats: Seat[] = [];
+  #socket: Deno.DatagramConn;
+  #path: DatagramPath;
+  #job: FileJob | undefined;
+  #watch: SlowWatch;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** The most one receiver got over a second (bit/s): what the group can carry. */
+  #best = 0;
+  #sizing = { maxSlots: 1, slotsAt: (_sequence: number) => 1 };
+
+  constructor(options: GroupOptions) {
+    this.#options = options;
+    this.address = options.address ?? groupAddress();
+    this.transfer = groupTransferId();
+    this.port = options.port;
+    this.#key = options.sealed ? groupKey() : undefined;
+    this.#watch = new SlowWatch(options.rule ?? SLOW_RULE);
+    try {
+      this.#socket = Deno.listenDatagram({
+        hostname: "0.0.0.0",
+        port: 0,
+        transport: "udp",
+      });
+    } catch (error) {
+      throw new NetworkError(
+        `Cannot open a UDP socket: ${(error as Error).message}`,
+        "network",
+        { cause: error },
+      );
+    }
+    const seats = () => this.#seats.filter((s) => s.status === "in");
+    const group = this;
+    const pace = {
+      get rate() {
+        const rates = seats().map((s) => s.rate.rate);
+        return rates.length > 0 ? Math.min(...rates) : options.initialRate;
+      },
+    };
+    const targets: Deno.NetAddr[] = [];
+    this.#path = {
+      socket: this.#socket,
+      targets,
+      transfer: this.transfer,
+      datagramSize: options.datagramSize,
+      sizing: this.#sizing,
+      pacer: new Pacer(pace),
+      state: this.state,
+      ensureOpen: () => {
+        if (seats().length === 0) {
+          throw new NetworkError(
+            "Every receiver left the group",
+            "network",
+          );
+        }
+      },
+      passEnd: (index) => group.#passEnd(index),
+      seal: this.#key,
+      sequence: 0,
+      sentBytes: 0,
+      firstSent: -1,
+      lastSent: -1,
+      firstSentBytes: 0,
+      retransmittedBytes: 0,
+      repairRounds: 0,
+      clock0: performance.now(),
+      newHash: () => createHash("sha256"),
+    };
+  }
+
+  /** The `group` member of `udp-request` (the key only in an encrypted session). */
+  request(): NonNullable<UdpRequest["group"]> {
+    return {
+      address: this.address,
+      port: this.port,
+      transfer: this.transfer,
+      ...(this.#key ? { key: this.#key.base64 } : {}),
+    };
+  }
+
+  /** The group's datagram key, in an encrypted session. */
+  get seal(): DirectionKey | undefined {
+    return this.#key;
+  }
+
+  /** Whether datagrams go to the group address (else each receiver by unicast). */
+  get multicast(): boolean {
+    return this.#options.multicast;
+  }
+
+  /** A place for one paired receiver, before its session starts. */
+  seat(name: string): Seat {
+    const seat = new Seat(this, name);
+    this.#seats.push(seat);
+    return seat;
+  }
+
+  /** Every seat, in the order they paired. */
+  get seats(): readonly Seat[] {
+    return this.#seats;
+  }
+
+  /** Datagrams sent, repairs included. */
+  get datagramsSent(): number {
+    return this.#path.sequence;
+  }
+
+  /** @internal A seat's receiver accepted: it joins the group. */
+  joined(seat: Seat): void {
+    seat.rate = new RateController(
+      this.#options.rate === undefined
+        ? {
+          initial: this.#options.initialRate,
+          datagramBytes: averageDatagram(
+            this.#options.datagramSize,
+            seat.sizing,
+            this.#key !== undefined,
+          ),
+        }
+        : { fixed: this.#options.rate, initial: this.#options.rate },
+    );
+    if (!this.#options.multicast) this.#unicast(seat, false);
+    this.#next();
+  }
+
+  /** @internal A seat is gone: the group goes on without it. */
+  left(seat: Seat): void {
+    const i = this.#path.targets.indexOf(seat.target!);
+    if (i >= 0 && seat.unicast) this.#path.targets.splice(i, 1);
+    this.#next();
+  }
+
+  /** @internal A seat reached file `index`: its body, once every seat still in has. */
+  async file(
+    seat: Seat,
+    index: number,
+    input: Input,
+    size: number,
+  ): Promise<{ sha256: string }> {
+    seat.at = index;
+    seat.input = input;
+    seat.size = size;
+    this.#next();
+    for (;;) {
+      const job = this.#job;
+      if (job && job.index === index) {
+        const outcome = await job.done;
+        if (seat.status === "gone") throw seat.why;
+        if ("error" in outcome) throw outcome.error;
+        return outcome;
+      }
+      if (seat.status === "gone") throw seat.why;
+      await seat.wake();
+    }
+  }
+
+  /** Starts the next file once no seat is still joining and every seat in has reached it. */
+  #next(): void {
+    if (this.#job) return;
+    if (this.#seats.some((s) => s.status === "joining")) return;
+    const seats = this.#seats.filter((s) => s.status === "in");
+    if (seats.length === 0) {
+      for (const s of this.#seats) s.notify();
+      return;
+    }
+    const index = seats[0]!.at;
+    if (index < 0 || seats.some((s) => s.at !== index)) return;
+    const lead = seats[0]!;
+    const maxSlots = Math.min(...seats.map((s) => s.sizing.maxSlots));
+    this.#sizing.maxSlots = maxSlots;
+    this.#sizing.slotsAt = (sequence) => {
+      let n = maxSlots;
+      for (const s of this.#seats) {
+        if (s.status === "in") n = Math.min(n, s.sizing.slotsAt(sequence));
+      }
+      return n;
+    };
+    // Each seat says again when it reaches the next file.
+    for (const s of seats) {
+      s.pending = index;
+      s.at = -1;
+    }
+    const done = sendUdpFile(this.#path, lead.input!, index, lead.size)
+      .then(({ sha256 }) => ({ sha256 }), (error) => ({ error }))
+      .finally(() => {
+        this.#job = undefined;
+        this.#stopWatching();
+        this.#next();
+      });
+    this.#job = { index, done };
+    this.#startWatching();
+    for (const s of this.#seats) s.notify();
+  }
+
+  /** Every 100 ms while a file goes: who is too slow or silent, and whom the group's datagrams miss. */
+  #startWatching(): void {
+    this.#timer ??= setInterval(() => this.#look(), 100);
+  }
+
+  #stopWatching(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #look(): void {
+    const now = performance.now();
+    const paces = new Map<string, MemberPace>();
+    for (const s of this.#seats) {
+      if (s.status !== "in") continue;
+      paces.set(s.name, { rate: s.rate.rate, heardAt: s.heardAt });
+      this.#best = Math.max(this.#best, s.delivered);
+      // Nothing came in half a second of the group's datagrams: they do not
+      // reach it (a switch that filters multicast, another subnet).
+      if (
+        !s.unicast && s.received === 0 && s.heardAt - s.joinedAt > 500 &&
+        this.#path.firstSent >= 0 && now - this.#path.firstSent > 500 &&
+        this.#path.sequence >= 64
+      ) {
+        this.#unicast(s, true);
+      }
+    }
+    for (const laggard of this.#watch.update(now, paces, this.#best)) {
+      const seat = this.#seats.find((s) => s.name === laggard.name)!;
+      this.drop(seat, laggard);
+    }
+  }
+
+  /** From now on `seat` gets every datagram by unicast too. */
+  #unicast(seat: Seat, fallback: boolean): void {
+    if (seat.unicast || !seat.target) return;
+    seat.unicast = true;
+    this.#path.targets.push(seat.target);
+    if (fallback) {
+      // What it reported so far was the group missing it, not its path.
+      seat.rate.restart(this.#options.initialRate);
+      this.#options.onEvent?.({ type: "unicast", receiver: seat.name });
+    }
+  }
+
+  /** Drops `seat` from the group: its session ends with the reason, the others go on. */
+  drop(seat: Seat, laggard: Laggard): void {
+    if (seat.status !== "in") return;
+    const reason = laggard.why === "silent"
+      ? `it sent no report for ${
+        (this.#options.rule ?? SLOW_RULE).silentMs / 1000
+      } s`
+      : `it took ${(seat.rate.rate / 1e6).toFixed(0)} Mbit/s for ${
+        (this.#options.rule ?? SLOW_RULE).graceMs / 1000
+      } s where the group carried ${(this.#best / 1e6).toFixed(0)}`;
+    seat.leave(
+      new NetworkError(
+        `Dropped from the group: ${reason}; what arrived is kept, run pasa receive again to fetch the rest`,
+        "dropped",
+      ),
+    );
+    this.#options.onEvent?.({ type: "dropped", receiver: seat.name, reason });
+  }
+
+  /**
+   * Ends a pass of file `index`: every seat still missing slots of it says
+   * which; one repair list serves them all. A seat whose connection fails
+   * here is gone; the others are not held by it.
+   */
+  async #passEnd(index: number): Promise<PassVerdict> {
+    const asked = this.#seats.filter((s) =>
+      s.status === "in" && s.pending === index
+    );
+    const frame = passEndOf(this.#path, index);
+    const answers = await Promise.all(asked.map(async (s) => {
+      try {
+        return { seat: s, verdict: await s.exchange(frame, index) };
+      } catch (error) {
+        s.leave(error);
+        return undefined;
+      }
+    }));
+    const lists: [number, number][][] = [];
+    for (const answer of answers) {
+      if (!answer) continue;
+      const { seat, verdict } = answer;
+      if ("complete" in verdict) {
+        seat.pending = -1;
+        continue;
+      }
+      // A whole file missing while nothing ever came: not its path's loss,
+      // the group's datagrams do not reach it.
+      if (seat.received === 0 && this.#options.multicast) {
+        this.#unicast(seat, true);
+      }
+      lists.push(verdict.ranges);
+    }
+    if (this.#seats.every((s) => s.status !== "in")) {
+      throw new NetworkError("Every receiver left the group", "network");
+    }
+    return lists.length === 0
+      ? { complete: true }
+      : { ranges: unionRanges(lists) };
+  }
+
+  /** Stops the watch and closes the group's socket. */
+  close(): void {
+    this.#stopWatching();
+    try {
+      this.#socket.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** @internal The sender's statistics for one seat's summary. */
+  stats(seat: Seat, done: Done, complete: boolean): UdpStats {
+    return senderStats(
+      { ...this.#path, sizing: seat.sizing, lossy: false },
+      done,
+      complete,
+    );
+  }
+}
+
+/** One receiver's place in a group: its link, its reports, its rate. */
+export class Seat {
+  readonly name: string;
+  status: SeatStatus = "joining";
+  /** Why it left, once gone. */
+  why: unknown;
+  link: Link | undefined;
+  inbox = new Inbox();
+  rate!: RateController;
+  sizing = new DatagramSizing(1);
+  /** Where unicast datagrams reach it. */
+  target: Deno.NetAddr | undefined;
+  unicast = false;
+  /** The file it has reached, and the one whose passes it still answers. */
+  at = -1;
+  pending = -1;
+  input: Input | undefined;
+  size = 0;
+  /** Datagrams it reported, and when. */
+  received = 0;
+  heardAt = 0;
+  joinedAt = 0;
+  /** What it got over the last second or so (bit/s). */
+  delivered = 0;
+  #window = { at: 0, received: 0 };
+  #group: UdpGroup;
+  #wakers: (() => void)[] = [];
+  #dispatch: ((m: Message) => void) | undefined;
+
+  constructor(group: UdpGroup, name: string) {
+    this.#group = group;
+    this.name = name;
+  }
+
+  /**
+   * Its receiver accepted the group: from here its session sends bodies
+   * through the group. `host` is its address, `accepted` its `accept`'s
+   * `udp` member.
+   */
+  join(
+    link: Link,
+    host: string,
+    accepted: { transfer: number; slotsPerDatagram?: number; port?: number },
+    asked: { datagramSize: number; slotsPerDatagram: number },
+  ): BodySender {
+    if (accepted.transfer !== this.#group.transfer) {
+      throw new NetworkError(
+        `Receiver accepted transfer ${accepted.transfer}, not the group's ${this.#group.transfer}`,
+        "protocol",
+      );
+    }
+    this.link = link;
+    this.sizing = new DatagramSizing(
+      Math.max(
+        1,
+        Math.min(accepted.slotsPerDatagram ?? 1, asked.slotsPerDatagram),
+      ),
+    );
+    if (accepted.port !== undefined) {
+      // A dual-stack listener sees an IPv4 peer as ::ffff:a.b.c.d.
+      const hostname = host.startsWith("::ffff:") && host.includes(".")
+        ? host.slice(7)
+        : host;
+      this.target = { transport: "udp", hostname, port: accepted.port };
+    }
+    this.joinedAt = this.heardAt = performance.now();
+    this.status = "in";
+    this.#group.joined(this);
+    const dispatch = udpDispatcher({
+      inbox: this.inbox,
+      rate: this.rate,
+      sizing: this.sizing,
+      datagramSize: asked.datagramSize,
+      seal: this.#group.seal,
+    });
+    this.#dispatch = (m) => {
+      if (m.type === "udp-report") this.#heard(m.received);
+      dispatch(m);
+    };
+    return new SeatSender(this.#group, this);
+  }
+
+  #heard(received: number): void {
+    const now = performance.now();
+    this.received = received;
+    this.heardAt = now;
+    if (now - this.#window.at >= 1000) {
+      if (this.#window.at > 0) {
+        const datagrams = received - this.#window.received;
+        this.delivered = datagrams * (this.rate.datagramBytes ?? 0) * 8 /
+          ((now - this.#window.at) / 1000);
+      }
+      this.#window = { at: now, received };
+    }
+  }
+
+  /** The `group` member of its `udp-request`. */
+  request(): NonNullable<UdpRequest["group"]> {
+    return this.#group.request();
+  }
+
+  /** Takes its receiver's UDP frames (reports, verdicts). */
+  onReply(m: Message): void {
+    this.#dispatch?.(m);
+  }
+
+  /** Sends a pass-end and waits for its receiver's verdict on file `index`. */
+  async exchange(frame: Message, index: number): Promise<PassVerdict> {
+    await writeControl(this.link!, frame);
+    const reply = await this.inbox.next();
+    if (reply.type === "udp-file-done" && reply.index === index) {
+      return { complete: reply.complete };
+    }
+    if (reply.type !== "udp-missing" || reply.index !== index) {
+      throw new NetworkError(
+        `Expected udp-missing or udp-file-done for file ${index}, got ${reply.type}`,
+        "protocol",
+      );
+    }
+    return { ranges: reply.ranges };
+  }
+
+  /** Leaves the group (its session failed or ended, or the group dropped it). */
+  leave(error?: unknown): void {
+    if (this.status === "gone") return;
+    this.status = "gone";
+    this.why = error ??
+      new NetworkError("This receiver's session ended", "network");
+    this.inbox.fail(this.why);
+    this.#group.left(this);
+    this.notify();
+  }
+
+  /** @internal Resolves at the group's next change. */
+  wake(): Promise<void> {
+    return new Promise((resolve) => this.#wakers.push(resolve));
+  }
+
+  /** @internal Wakes whoever waits on {@link wake}. */
+  notify(): void {
+    for (const w of this.#wakers.splice(0)) w();
+  }
+}
+
+/** A seat's end of the body interface: its session hands each file to the group. */
+class SeatSender implements BodySender {
+  readonly midBody = false;
+  readonly onReply: (m: Message) => void;
+  #group: UdpGroup;
+  #seat: Seat;
+
+  constructor(group: UdpGroup, seat: Seat) {
+    this.#group = group;
+    this.#seat = seat;
+    this.onReply = (m) => seat.onReply(m);
+  }
+
+  async send(
+    index: number,
+    entry: FileEntry,
+    input: ByteSource,
+  ): Promise<SentBody> {
+    const { sha256 } = await this.#group.file(
+      this.#seat,
+      index,
+      input as Input,
+      entry.size!,
+    );
+    return { bytes: entry.size!, resumed: 0, sha256, complete: true };
+  }
+
+  abort(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  end(frame: Uint8Array): Promise<void> {
+    return writeAll(this.#seat.link!, frame);
+  }
+
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  fail(error: PasaError): void {
+    this.#seat.leave(error);
+  }
+
+  stats(done: Done, complete: boolean): UdpStats {
+    return this.#group.stats(this.#seat, done, complete);
+  }
+
+  close(): void {
+    this.#seat.leave();
+  }
+}
