@@ -753,7 +753,8 @@ function checkSend(c: SendCommand, o: Record<string, unknown>): void {
     throw new UsageError("--raw sends exactly one file");
   }
   if (
-    !c.udp && (c.lossy || c.rate !== undefined || c.datagramSize !== undefined)
+    !c.udp && c.receivers === undefined &&
+    (c.lossy || c.rate !== undefined || c.datagramSize !== undefined)
   ) {
     throw new UsageError("--rate, --datagram-size and --lossy go with --udp");
   }

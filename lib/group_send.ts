@@ -127,14 +127,15 @@ export class UdpGroup {
       );
     }
     const seats = () => this.#seats.filter((s) => s.status === "in");
-    const group = this;
     const pace = {
       get rate() {
         const rates = seats().map((s) => s.rate.rate);
         return rates.length > 0 ? Math.min(...rates) : options.initialRate;
       },
     };
-    const targets: Deno.NetAddr[] = [];
+    const targets: Deno.NetAddr[] = options.multicast
+      ? [{ transport: "udp", hostname: this.address, port: options.port }]
+      : [];
     this.#path = {
       socket: this.#socket,
       targets,
@@ -151,7 +152,7 @@ export class UdpGroup {
           );
         }
       },
-      passEnd: (index) => group.#passEnd(index),
+      passEnd: (index) => this.#passEnd(index),
       seal: this.#key,
       sequence: 0,
       sentBytes: 0,
