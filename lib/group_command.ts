@@ -289,7 +289,12 @@ async function sendAll(
       return { peer: j.peer, ok: true as const, result };
     } catch (error) {
       seat.leave(error);
-      return { peer: j.peer, ok: false as const, error };
+      // Dropped by the group: that is why, whatever its session saw next.
+      return {
+        peer: j.peer,
+        ok: false as const,
+        error: seat.dropped ? seat.why : error,
+      };
     } finally {
       j.link.close();
     }

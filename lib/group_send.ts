@@ -34,7 +34,7 @@ import type { Link } from "./link.ts";
 import type { Input } from "./payload.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import type { DirectionKey } from "./records.ts";
-import { TransferState } from "./session.ts";
+import { hangUp, TransferState } from "./session.ts";
 import { RateController, type UdpStats } from "./udp.ts";
 import { DatagramSizing } from "./udp_sizing.ts";
 import {
@@ -338,19 +338,24 @@ export class UdpGroup {
   /** Drops `seat` from the group: its session ends with the reason, the others go on. */
   drop(seat: Seat, laggard: Laggard): void {
     if (seat.status !== "in") return;
+    const rule = this.#options.rule ?? SLOW_RULE;
+    const mbits = (bps: number) => `${(bps / 1e6).toFixed(0)} Mbit/s`;
     const reason = laggard.why === "silent"
-      ? `it sent no report for ${
-        (this.#options.rule ?? SLOW_RULE).silentMs / 1000
-      } s`
-      : `it took ${(seat.rate.rate / 1e6).toFixed(0)} Mbit/s for ${
-        (this.#options.rule ?? SLOW_RULE).graceMs / 1000
-      } s where the group carried ${(this.#best / 1e6).toFixed(0)}`;
-    seat.leave(
-      new NetworkError(
-        `Dropped from the group: ${reason}; what arrived is kept, run pasa receive again to fetch the rest`,
-        "dropped",
-      ),
+      ? `it sent no report for ${rule.silentMs / 1000} s`
+      : `it took ${mbits(seat.rate.rate)} for ${rule.graceMs / 1000} s, ${
+        rule.floor > rule.share * this.#best
+          ? `under the floor of ${mbits(rule.floor)}`
+          : `where the group carried ${mbits(this.#best)}`
+      }`;
+    const error = new NetworkError(
+      `Dropped from the group: ${reason}; what arrived is kept, run pasa receive again to fetch the rest`,
+      "dropped",
     );
+    seat.dropped = true;
+    seat.leave(error);
+    // Told now, and let go: the others must not wait on its session.
+    const link = seat.link!;
+    hangUp(link, { report: error, lingerMs: 1000 }).finally(() => link.close());
     this.#options.onEvent?.({ type: "dropped", receiver: seat.name, reason });
   }
 
@@ -421,6 +426,8 @@ export class Seat {
   status: SeatStatus = "joining";
   /** Why it left, once gone. */
   why: unknown;
+  /** The group gave up on it (slow, silent): {@link why} says why. */
+  dropped = false;
   link: Link | undefined;
   inbox = new Inbox();
   rate!: RateController;
