@@ -1,0 +1,289 @@
+/**
+ * One sender, many receivers: the pure parts (lib/group.ts), the messages
+ * that carry a group, and the command over loopback, each receiver served
+ * by unicast (`--no-multicast`; multicast itself is tried on the lab, in
+ * tests/group_lab_test.ts).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  GROUP_NONCE_PREFIX,
+  groupAddress,
+  groupKey,
+  groupKeyFrom,
+  SlowWatch,
+  unionRanges,
+} from "../lib/group.ts";
+import { parseMessage } from "../lib/messages.ts";
+import {
+  events,
+  listTree,
+  runPasa,
+  sha256File,
+  startListening,
+  tempDir,
+  within,
+} from "./helpers.ts";
+
+Deno.test("unionRanges() merges every receiver's missing slots into one sorted list", () => {
+  assert.deepEqual(
+    unionRanges([
+      [[10, 5], [100, 1]],
+      [[12, 6], [50, 2]],
+      [[0, 1], [18, 2], [101, 0]],
+    ]),
+    [[0, 1], [10, 10], [50, 2], [100, 1]],
+  );
+  assert.deepEqual(unionRanges([]), []);
+  assert.deepEqual(unionRanges([[[3, 2]], [[5, 1]]]), [[3, 3]]);
+});
+
+Deno.test("groupKey() is 32 bytes with the group's own nonce prefix, and survives base64", () => {
+  const k = groupKey();
+  assert.equal(k.key.length, 32);
+  assert.deepEqual(k.prefix, GROUP_NONCE_PREFIX);
+  assert.deepEqual(groupKeyFrom(k.base64).key, k.key);
+  assert.throws(() => groupKey(new Uint8Array(16)), RangeError);
+  assert.notDeepEqual(groupKey().key, k.key);
+});
+
+Deno.test("groupAddress() picks from 239.255.0.0/16, never .0 or .255", () => {
+  assert.equal(groupAddress(new Uint8Array([0, 253])), "239.255.1.254");
+  assert.equal(groupAddress(new Uint8Array([253, 255])), "239.255.254.2");
+  for (let i = 0; i < 50; i++) {
+    assert.match(
+      groupAddress(),
+      /^239\.255\.([1-9]\d?|1\d\d|2[0-4]\d|25[0-4])\.([1-9]\d?|1\d\d|2[0-4]\d|25[0-4])$/,
+    );
+  }
+});
+
+Deno.test("SlowWatch drops a receiver under a quarter of the best the group carried, only after its grace time", () => {
+  const watch = new SlowWatch({
+    floor: 0,
+    share: 0.25,
+    graceMs: 3000,
+    silentMs: 5000,
+  });
+  const paces = (slow: number, now: number) =>
+    new Map([
+      ["fast", { rate: 900e6, heardAt: now }],
+      ["slow", { rate: slow, heardAt: now }],
+    ]);
+  assert.deepEqual(watch.update(0, paces(100e6, 0), 900e6), []);
+  assert.deepEqual(watch.update(2999, paces(100e6, 2999), 900e6), []);
+  assert.deepEqual(watch.update(3000, paces(100e6, 3000), 900e6), [
+    { name: "slow", why: "slow" },
+  ]);
+});
+
+Deno.test("SlowWatch forgives a receiver that recovers before its grace time, and starts counting again", () => {
+  const watch = new SlowWatch({
+    floor: 0,
+    share: 0.25,
+    graceMs: 3000,
+    silentMs: 5000,
+  });
+  const at = (rate: number, now: number) =>
+    new Map([["a", { rate: 900e6, heardAt: now }], ["b", {
+      rate,
+      heardAt: now,
+    }]]);
+  watch.update(0, at(100e6, 0), 900e6);
+  watch.update(2000, at(500e6, 2000), 900e6);
+  assert.deepEqual(watch.update(4000, at(100e6, 4000), 900e6), []);
+  assert.deepEqual(watch.update(7000, at(100e6, 7000), 900e6).length, 1);
+});
+
+Deno.test("SlowWatch never drops a lone receiver for being slow, unless under the floor", () => {
+  const alone = new Map([["only", { rate: 1e6, heardAt: 0 }]]);
+  const relative = new SlowWatch({
+    floor: 0,
+    share: 0.25,
+    graceMs: 3000,
+    silentMs: 60_000,
+  });
+  relative.update(0, alone, 900e6);
+  assert.deepEqual(relative.update(10_000, alone, 900e6), []);
+  const floored = new SlowWatch({
+    floor: 50e6,
+    share: 0.25,
+    graceMs: 3000,
+    silentMs: 60_000,
+  });
+  floored.update(0, alone, 900e6);
+  assert.deepEqual(floored.update(3000, alone, 900e6), [{
+    name: "only",
+    why: "slow",
+  }]);
+});
+
+Deno.test("SlowWatch names a receiver that sent no report for the silent time, however fast it was", () => {
+  const watch = new SlowWatch({
+    floor: 0,
+    share: 0.25,
+    graceMs: 3000,
+    silentMs: 5000,
+  });
+  const members = new Map([
+    ["quiet", { rate: 900e6, heardAt: 0 }],
+    ["talks", { rate: 900e6, heardAt: 5000 }],
+  ]);
+  assert.deepEqual(watch.update(5000, members, 900e6), [{
+    name: "quiet",
+    why: "silent",
+  }]);
+});
+
+Deno.test("udp-request carries a group: a multicast address, a port, a transfer id and a 32-byte key", () => {
+  const ok = {
+    type: "udp-request",
+    datagramSize: 1472,
+    lossy: false,
+    slotsPerDatagram: 11,
+    group: {
+      address: "239.255.12.34",
+      port: 9000,
+      transfer: 7,
+      key: groupKey().base64,
+    },
+  };
+  assert.deepEqual(parseMessage(ok), { message: ok });
+  for (
+    const [group, member] of [
+      [{ ...ok.group, address: "10.0.0.1" }, "address"],
+      [{ ...ok.group, address: "239.255.300.1" }, "address"],
+      [{ ...ok.group, port: 0 }, "port"],
+      [{ ...ok.group, transfer: 0 }, "transfer"],
+      [{ ...ok.group, key: "c2hvcnQ=" }, "key"],
+    ] as const
+  ) {
+    const parsed = parseMessage({ ...ok, group });
+    assert.ok("why" in parsed);
+    assert.match(parsed.why, new RegExp(member));
+  }
+  const wait = { type: "wait", joined: 1, receivers: 3 };
+  assert.deepEqual(parseMessage(wait), { message: wait });
+});
+
+/** `pasa receive --from 127.0.0.1:PORT` into `out`, with more flags. */
+function receiveFrom(port: number, out: string, ...flags: string[]) {
+  return runPasa([
+    "receive",
+    "--from",
+    `127.0.0.1:${port}`,
+    "--out",
+    out,
+    "--json",
+    ...flags,
+  ]);
+}
+
+Deno.test("send --listen --receivers 2 --no-multicast: both receivers get the folder, verified, and the sender lists each", async () => {
+  await using tmp = await tempDir();
+  const src = join(tmp.path, "lab");
+  await Deno.mkdir(join(src, "sub"), { recursive: true });
+  const big = new Uint8Array(3_000_000).map((_, i) => (i * 7919) & 255);
+  await Deno.writeFile(join(src, "big.bin"), big);
+  await Deno.writeTextFile(join(src, "sub", "note.txt"), "for everyone\n");
+  await Deno.writeFile(join(src, "empty"), new Uint8Array());
+  await using sender = await startListening([
+    "send",
+    src,
+    "--listen",
+    "--receivers",
+    "2",
+    "--no-multicast",
+  ]);
+  const outs = [join(tmp.path, "one"), join(tmp.path, "two")];
+  const received = await within(
+    60_000,
+    "two receivers",
+    Promise.all(outs.map((out) => receiveFrom(sender.port, out))),
+  );
+  const sent = await within(30_000, "the sender", sender.result());
+  assert.equal(sent.code, 0, sent.stderr);
+  for (const r of received) assert.equal(r.code, 0, r.stderr);
+  for (const out of outs) {
+    assert.deepEqual(await listTree(join(out, "lab")), await listTree(src));
+    assert.equal(
+      await sha256File(join(out, "lab", "big.bin")),
+      await sha256File(join(src, "big.bin")),
+    );
+  }
+  const said = events(sent.stdout);
+  assert.equal(said.filter((e) => e.event === "joined").length, 2);
+  assert.equal(said.find((e) => e.event === "group-start")?.multicast, false);
+  const each = said.filter((e) => e.event === "receiver");
+  assert.deepEqual(each.map((e) => e.ok), [true, true]);
+  const end = said.find((e) => e.event === "group-summary")!;
+  assert.equal(end.verified, 2);
+  assert.equal(end.files, 3);
+  assert.equal(end.bytes, 3_000_000 + 13);
+  // The first receiver heard that it waited for the second.
+  assert.ok(
+    events(received[0]!.stdout).some((e) =>
+      e.event === "group-wait" && e.receivers === 2
+    ),
+  );
+});
+
+Deno.test("a receiver with a wrong code is told and let go; the group starts with the receivers that paired", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "exam.txt");
+  await Deno.writeTextFile(file, "question one\n");
+  await using sender = await startListening([
+    "send",
+    file,
+    "--listen",
+    "--receivers",
+    "1",
+    "--no-multicast",
+  ]);
+  const wrong = await within(
+    30_000,
+    "a guesser",
+    receiveFrom(
+      sender.port,
+      join(tmp.path, "wrong"),
+      "--code",
+      "42-wrong-words",
+    ),
+  );
+  assert.equal(wrong.code, 5, wrong.stderr);
+  const right = await within(
+    30_000,
+    "the receiver",
+    receiveFrom(sender.port, join(tmp.path, "right")),
+  );
+  assert.equal(right.code, 0, right.stderr);
+  const sent = await within(30_000, "the sender", sender.result());
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.match(sent.stdout + sent.stderr, /did not join: Wrong code/);
+  assert.equal(
+    await Deno.readTextFile(join(tmp.path, "right", "exam.txt")),
+    "question one\n",
+  );
+});
+
+Deno.test("--receivers needs --listen, and --wait goes with --receivers (usage errors, exit 2)", async () => {
+  const a = await runPasa([
+    "send",
+    "x",
+    "--receivers",
+    "3",
+    "--to",
+    "127.0.0.1:9",
+  ]);
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /--receivers waits for them: give --listen too/);
+  const b = await runPasa(["send", "x", "--listen", "--wait", "5"]);
+  assert.equal(b.code, 2);
+  assert.match(
+    b.stderr,
+    /--wait, --no-multicast and --min-rate go with --receivers/,
+  );
+  const c = await runPasa(["send", "x", "--listen", "--receivers", "65"]);
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, /--receivers/);
+});
