@@ -41,7 +41,7 @@ const HANDSHAKE_WAIT_MS = 10_000;
 /** Pairings under way at once; past that the oldest is let go. */
 const PAIRING_AT_ONCE = 16;
 /** How often receivers that joined hear that the group still gathers (their deadline is longer). */
-const WAIT_EVERY_MS = 4000;
+const WAIT_EVERY_MS = 2000;
 
 /** A receiver that paired, waiting for the group to start. */
 interface Joined {

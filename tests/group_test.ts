@@ -15,6 +15,10 @@ import {
   unionRanges,
 } from "../lib/group.ts";
 import { parseMessage } from "../lib/messages.ts";
+import type { Message } from "../lib/protocol.ts";
+import { FrameReader, writeControl } from "../lib/frames.ts";
+import { Link } from "../lib/link.ts";
+import { handshake } from "../lib/session.ts";
 import {
   events,
   listTree,
@@ -22,6 +26,7 @@ import {
   sha256File,
   startListening,
   tempDir,
+  TEST_CODE,
   within,
 } from "./helpers.ts";
 
@@ -286,4 +291,168 @@ Deno.test("--receivers needs --listen, and --wait goes with --receivers (usage e
   const c = await runPasa(["send", "x", "--listen", "--receivers", "65"]);
   assert.equal(c.code, 2);
   assert.match(c.stderr, /--receivers/);
+});
+
+/**
+ * A scripted sender waiting on a free port: the receiver `pasa receive
+ * --from` it connects, pairs (or not, `insecure`), and gets `script`.
+ * Returns the receiver's result and its answer (`accept` or `error`).
+ */
+async function scriptedGroupSender(
+  receiveFlags: string[],
+  insecure: boolean,
+  script: (send: (m: Message) => Promise<void>) => Promise<void>,
+) {
+  await using tmp = await tempDir();
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const receiving = runPasa([
+    "receive",
+    "--from",
+    `127.0.0.1:${port}`,
+    ...(receiveFlags.includes("--stdout")
+      ? []
+      : ["--out", join(tmp.path, "out")]),
+    ...(insecure ? ["--insecure"] : []),
+    ...receiveFlags,
+  ]);
+  const conn = await within(
+    10_000,
+    "the receiver to connect",
+    listener.accept(),
+  );
+  const link = new Link(conn, {
+    timeoutMs: 0,
+    ...(insecure ? {} : { pairing: { code: TEST_CODE, initiator: false } }),
+  });
+  const reader = new FrameReader(link);
+  await handshake(link, reader, "sender");
+  await script((m) => writeControl(link, m));
+  let answer: Message | undefined;
+  for (let i = 0; i < 20 && !answer; i++) {
+    const m = await within(
+      10_000,
+      "the receiver's answer",
+      reader.readControl(),
+    );
+    if (m.type === "error" || m.type === "accept") answer = m;
+  }
+  conn.close();
+  return { received: await within(10_000, "the receiver", receiving), answer };
+}
+
+const ONE_FILE = {
+  type: "manifest" as const,
+  entries: [{ path: "a.bin", type: "file" as const, size: 10 }],
+  last: true,
+};
+
+Deno.test("§15: a receiver refuses a group without a key in an encrypted session, and one with a key without encryption", async () => {
+  const group = { address: "239.255.9.9", port: 45_123, transfer: 77 };
+  for (
+    const [insecure, key] of [[false, undefined], [
+      true,
+      groupKey().base64,
+    ]] as const
+  ) {
+    const r = await scriptedGroupSender([], insecure, async (send) => {
+      await send({ type: "wait", joined: 1, receivers: 2 });
+      await send({
+        type: "udp-request",
+        datagramSize: 1472,
+        lossy: false,
+        group: { ...group, ...(key ? { key } : {}) },
+      });
+      await send(ONE_FILE);
+    });
+    assert.equal(r.answer?.type === "error" && r.answer.code, "protocol");
+    assert.equal(r.received.code, 1, r.received.stderr);
+    assert.match(
+      r.received.stderr,
+      insecure ? /group key in a session without encryption/ : /must be sealed/,
+    );
+  }
+});
+
+Deno.test("§15: a receiver writing to --stdout refuses a group (no-udp)", async () => {
+  const r = await scriptedGroupSender(["--stdout"], false, async (send) => {
+    await send({
+      type: "udp-request",
+      datagramSize: 1472,
+      lossy: false,
+      group: {
+        address: "239.255.9.9",
+        port: 45_124,
+        transfer: 78,
+        key: groupKey().base64,
+      },
+    });
+    await send(ONE_FILE);
+  });
+  assert.equal(r.answer?.type === "error" && r.answer.code, "no-udp");
+  assert.equal(r.received.code, 4, r.received.stderr);
+});
+
+Deno.test("§15: a receiver in a group accepts with the sender's transfer id and a port of its own for unicast", async () => {
+  const r = await scriptedGroupSender([], false, async (send) => {
+    await send({
+      type: "udp-request",
+      datagramSize: 1472,
+      lossy: false,
+      slotsPerDatagram: 11,
+      group: {
+        address: "239.255.9.9",
+        port: 45_125,
+        transfer: 4_000_000_000,
+        key: groupKey().base64,
+      },
+    });
+    await send(ONE_FILE);
+  });
+  assert.equal(r.answer?.type, "accept", JSON.stringify(r.answer));
+  const udp = r.answer?.type === "accept" ? r.answer.udp : undefined;
+  assert.equal(udp?.transfer, 4_000_000_000);
+  assert.equal(udp?.slotsPerDatagram, 11);
+  assert.ok(
+    udp?.port !== undefined && udp.port !== 45_125,
+    JSON.stringify(udp),
+  );
+  // Cut after the accept: it keeps nothing of a file that never came, and says so.
+  assert.equal(r.received.code, 1);
+});
+
+Deno.test("§15: a receiver that joined first outwaits its own --timeout while the sender gathers the rest: each wait frame extends it", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "slides.pdf");
+  await Deno.writeTextFile(file, "%PDF-1.7\n");
+  await using sender = await startListening([
+    "send",
+    file,
+    "--listen",
+    "--receivers",
+    "2",
+    "--no-multicast",
+  ]);
+  const early = receiveFrom(
+    sender.port,
+    join(tmp.path, "early"),
+    "--timeout",
+    "3",
+  );
+  // The second comes later than the first one's time-out (the sender says
+  // it still gathers every 2 s).
+  await new Promise((r) => setTimeout(r, 4500));
+  const late = await within(
+    30_000,
+    "the late receiver",
+    receiveFrom(sender.port, join(tmp.path, "late")),
+  );
+  const first = await within(30_000, "the early receiver", early);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(late.code, 0, late.stderr);
+  assert.equal((await within(30_000, "the sender", sender.result())).code, 0);
+  assert.equal(
+    await Deno.readTextFile(join(tmp.path, "early", "slides.pdf")),
+    "%PDF-1.7\n",
+  );
 });

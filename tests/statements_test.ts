@@ -192,6 +192,36 @@ const STATEMENTS: Statement[] = [
     says: "sender MUST read `accept.offers`",
     tests: [["conformance_test.ts", "offers, claims and answers in order"]],
   },
+  {
+    says: "SHOULD extend its time-out at each",
+    tests: [["group_test.ts", "outwaits its own --timeout"]],
+  },
+  {
+    says: "`T` MUST be the request's transfer id",
+    tests: [
+      ["group_test.ts", "accepts with the sender's transfer id"],
+      ["group_lab_test.ts", "reaches three receivers through a multicast"],
+    ],
+  },
+  {
+    says: "A receiver MUST refuse a group without a key",
+    tests: [["group_test.ts", "refuses a group without a key"]],
+  },
+  {
+    says: "SHOULD refuse one it cannot write files for",
+    tests: [["group_test.ts", "--stdout refuses a group"]],
+  },
+  {
+    says: "A sender SHOULD NOT let one receiver hold the others",
+    tests: [
+      ["group_lab_test.ts", "dropped under --min-rate 300M"],
+      ["group_lab_test.ts", "a receiver killed mid-transfer fails alone"],
+    ],
+  },
+  {
+    says: "MUST keep what arrived as for a cut transfer",
+    tests: [["group_lab_test.ts", "keeps what arrived"]],
+  },
 ];
 
 Deno.test("every MUST, MUST NOT and SHOULD of PROTOCOL.md is listed here, with its tests or as not yet tested", () => {
