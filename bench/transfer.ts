@@ -8,11 +8,13 @@
  * Prints each median time, the ratios, and pasa's peak RSS on each side.
  *
  * Then, as root, the same on a lab of two hosts (bench/lab.ts): pasa over
- * TCP and UDP beside nc, UFTP and iperf3, with and without random loss.
+ * TCP and UDP beside nc, UFTP and iperf3, with and without random loss;
+ * and one sender to `--group` receivers (bench/group.ts) beside UFTP's
+ * multicast.
  *
  *   deno task bench [--size 1GiB] [--runs 3] [--dir DIR]
  *                   [--lab 1gbit|off] [--lab-loss 0,0.02] [--lab-size 256MiB]
- *                   [--lab-only] [--many 10000|0]
+ *                   [--lab-only] [--many 10000|0] [--group 4|0]
  *
  * @module
  */
@@ -23,6 +25,7 @@ import { parseSize } from "../lib/units.ts";
 import { firstJsonLine, pasaArgv, quietReceiveArgs } from "../scripts/pasa.ts";
 import { labUnavailable } from "../scripts/lab.ts";
 import { labBench } from "./lab.ts";
+import { groupBench } from "./group.ts";
 import { floorLine, floorOf } from "./floor.ts";
 import { cryptoCosts } from "../lib/crypto_costs.ts";
 import { generateTree, hasRsync, rsyncDaemon, tarNc } from "./many.ts";
@@ -38,6 +41,7 @@ const { values } = parseArgs({
     "lab-size": { type: "string", default: "256MiB" },
     "lab-only": { type: "boolean", default: false },
     many: { type: "string", default: "10000" },
+    group: { type: "string", default: "4" },
   },
 });
 const size = parseSize(values.size!);
@@ -513,6 +517,18 @@ async function labPart(): Promise<void> {
       runs,
       rate: values.lab!,
       loss,
+      say,
+    });
+  }
+  const receivers = Number(values.group);
+  if (receivers > 0) {
+    await groupBench({
+      src,
+      size: labSize,
+      dir,
+      runs,
+      rate: values.lab!,
+      receivers,
       say,
     });
   }

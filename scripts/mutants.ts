@@ -517,6 +517,59 @@ const MUTANTS: Mutant[] = [
     to: '    v.looseObject({\n      type: v.literal("done"),',
     tests: ["protocol_test.ts"],
   },
+  // One sender, many receivers (issue 17).
+  {
+    file: "lib/group.ts",
+    from: "    if (current && from <= current[1]) {",
+    to: "    if (current && from < current[0]) {",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group.ts",
+    from: "      if (now - since >= this.#rule.graceMs) out.push",
+    to: "      if (true) out.push",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from:
+      '      ? [{ transport: "udp", hostname: this.address, port: options.port }]',
+    to: "      ? []",
+    tests: ["group_lab_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "    this.#path.targets.push(seat.target);",
+    to: "",
+    tests: ["group_test.ts", "group_lab_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "    hangUp(link, { report: error, lingerMs: 1000 })",
+    to: "    Promise.resolve()",
+    tests: ["group_lab_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "        // Each word from a sender gathering its group is a new deadline.\n        liftDeadline();",
+    to:
+      "        // Each word from a sender gathering its group is a new deadline.",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "    if ((request.group.key !== undefined) !== (link.pairing !== undefined)) {",
+    to: "    if (false) {",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "request.group?.transfer ?? endpoint.newTransferId()",
+    to: "endpoint.newTransferId()",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */
