@@ -14,6 +14,7 @@ import { UdpGroup } from "./group_send.ts";
 import { SLOW_RULE } from "./group.ts";
 import { Link } from "./link.ts";
 import { Reporter } from "./report.ts";
+import { ProgressTicker } from "./progress_events.ts";
 import {
   accept,
   INSECURE_WARNING,
@@ -270,6 +271,11 @@ async function sendAll(
   const files = sources.sources.filter((s) => s.entry.type === "file");
   group.state.setManifest(sources.sources.map((s) => s.entry));
   bar?.start();
+  // --json: where the group is, at most once a second, as for one receiver.
+  const ticker = cmd.json
+    ? new ProgressTicker(group.state, (e) => say.progress(e))
+    : undefined;
+  ticker?.start();
   const started = performance.now();
   const outcomes = await Promise.all(joined.map(async (j) => {
     const seat = group.seat(j.peer);
@@ -300,6 +306,7 @@ async function sendAll(
     }
   }));
   bar?.stop();
+  ticker?.stop();
   group.close();
   const seconds = (performance.now() - started) / 1000;
   const bytes = files.reduce(

@@ -233,11 +233,12 @@ export class UdpGroup {
     seat: Seat,
     index: number,
     input: Input,
-    size: number,
+    entry: { path: string; size: number },
   ): Promise<{ sha256: string }> {
     seat.at = index;
     seat.input = input;
-    seat.size = size;
+    seat.size = entry.size;
+    seat.path = entry.path;
     this.#next();
     for (;;) {
       const job = this.#job;
@@ -278,6 +279,7 @@ export class UdpGroup {
       s.pending = index;
       s.at = -1;
     }
+    this.state.beginFile(index, lead.path, lead.size);
     const done = sendUdpFile(this.#path, lead.input!, index, lead.size)
       .then(({ sha256 }) => ({ sha256 }), (error) => ({ error }))
       .finally(() => {
@@ -440,6 +442,8 @@ export class Seat {
   pending = -1;
   input: Input | undefined;
   size = 0;
+  /** The name of the file it reached. */
+  path = "";
   /** Datagrams it reported, and when. */
   received = 0;
   heardAt = 0;
@@ -588,7 +592,7 @@ class SeatSender implements BodySender {
       this.#seat,
       index,
       input as Input,
-      entry.size!,
+      { path: entry.path, size: entry.size! },
     );
     return { bytes: entry.size!, resumed: 0, sha256, complete: true };
   }
