@@ -93,8 +93,14 @@ async function pasaGroup(
   const stderr = await sendErr;
   await Deno.remove(out, { recursive: true }).catch(() => {});
   if (!done.success || got.some((g) => !g.success)) {
+    const said = (b: Uint8Array) =>
+      new TextDecoder().decode(b).split("\n").filter((l) =>
+        l.trim() !== "" && !l.startsWith("group-cost")
+      ).join(" / ");
     throw new Error(
-      `pasa group of ${count} failed: ${new TextDecoder().decode(stderr)}`,
+      `pasa group of ${count} failed: sender ${said(stderr)}; receivers ${
+        got.map((g) => said(g.stderr)).join("; ")
+      }`,
     );
   }
   const loss = got.map((g) => {
@@ -258,4 +264,7 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
   o.say(
     "  (pasa: encrypted, SHA-256 by each receiver, fsync; UFTP -Y none: neither)",
   );
+  for (const [name, why] of failures) {
+    if (results.get(name)!.length > 0) o.say(`  (${name} failed once: ${why})`);
+  }
 }

@@ -13,7 +13,7 @@
  * multicast.
  *
  *   deno task bench [--size 1GiB] [--runs 3] [--dir DIR]
- *                   [--lab 1gbit|off] [--lab-loss 0,0.02] [--lab-size 256MiB]
+ *                   [--lab 1gbit|off] [--lab-loss 0,0.02|none] [--lab-size 256MiB]
  *                   [--lab-only] [--many 10000|0] [--group 4|0]
  *
  * @module
@@ -509,7 +509,11 @@ async function labPart(): Promise<void> {
   const src = join(dir, "lab-source.bin");
   say(`\nGenerating ${values["lab-size"]} for the lab in ${dir} ...`);
   await generate(src, labSize);
-  for (const loss of values["lab-loss"]!.split(",").map(Number)) {
+  // --lab-loss none: the one-to-many part alone.
+  const losses = values["lab-loss"] === "none"
+    ? []
+    : values["lab-loss"]!.split(",").map(Number);
+  for (const loss of losses) {
     await labBench({
       src,
       size: labSize,

@@ -39,6 +39,7 @@ import { RateController, type UdpStats } from "./udp.ts";
 import { DatagramSizing } from "./udp_sizing.ts";
 import {
   averageDatagram,
+  averageSent,
   type DatagramPath,
   Inbox,
   Pacer,
@@ -308,7 +309,12 @@ export class UdpGroup {
     for (const s of this.#seats) {
       if (s.status !== "in") continue;
       paces.set(s.name, { rate: s.rate.rate, heardAt: s.heardAt });
-      this.#best = Math.max(this.#best, s.delivered);
+      // Reports that arrive late and then bunched make a second look
+      // shorter than it was: no receiver got more than was sent.
+      this.#best = Math.max(
+        this.#best,
+        Math.min(s.delivered, averageSent(this.#path)),
+      );
       // Nothing came in half a second of the group's datagrams: they do not
       // reach it (a switch that filters multicast, another subnet).
       if (
