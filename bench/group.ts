@@ -197,6 +197,7 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
     [`pasa, ${n} unicast`, n, () => pasaGroup(lab, o, n, ["--no-multicast"])],
   ];
   if (uftp) {
+    runners.push(["UFTP, 1 receiver", 1, () => uftpGroup(lab, o, 1)]);
     runners.push([`UFTP, ${n} multicast`, n, () => uftpGroup(lab, o, n)]);
   }
   const results = new Map<string, GroupRun[]>(runners.map(([k]) => [k, []]));
@@ -251,10 +252,13 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
   }
   const one = secondsOf("pasa, 1 receiver");
   const many = secondsOf(`pasa, ${n} multicast`);
-  const peer = secondsOf(`UFTP, ${n} multicast`);
+  const peer = uftp ? secondsOf(`UFTP, ${n} multicast`) : 0;
+  const peerOne = uftp ? secondsOf("UFTP, 1 receiver") : 0;
   if (one > 0 && many > 0) {
     o.say(
-      `  pasa ${n} receivers / 1 receiver, time: ${(many / one).toFixed(2)}${
+      `  ${n} receivers / 1 receiver, time: pasa ${(many / one).toFixed(2)}${
+        peer > 0 && peerOne > 0 ? `, UFTP ${(peer / peerOne).toFixed(2)}` : ""
+      }${
         peer > 0
           ? `; pasa / UFTP goodput, ${n} multicast: ${(peer / many).toFixed(2)}`
           : ""

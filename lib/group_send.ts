@@ -105,7 +105,11 @@ export class UdpGroup {
   #timer: ReturnType<typeof setInterval> | undefined;
   /** The most one receiver got over a second (bit/s): what the group can carry. */
   #best = 0;
-  #sizing = { maxSlots: 1, slotsAt: (_sequence: number) => 1 };
+  #sizing = {
+    maxSlots: 1,
+    slotsAt: (_sequence: number) => 1,
+    repairSlotsAt: (_sequence: number) => 1,
+  };
 
   constructor(options: GroupOptions) {
     this.#options = options;
@@ -268,11 +272,25 @@ export class UdpGroup {
     const lead = seats[0]!;
     const maxSlots = Math.min(...seats.map((s) => s.sizing.maxSlots));
     this.#sizing.maxSlots = maxSlots;
+    // One receiver whose path loses IP fragments (or seems to: a starved
+    // receiver's full buffer drops large datagrams first) must not cut the
+    // first pass into single slots for everyone: that takes most of the
+    // group's most, while the repairs, in single slots, still reach it.
+    // Only when most receivers say so does the first pass go single too.
+    const inside = () => this.#seats.filter((s) => s.status === "in");
     this.#sizing.slotsAt = (sequence) => {
+      const seats = inside();
+      const single = seats.filter((s) => s.sizing.single).length;
+      if (single * 2 > seats.length) return 1;
       let n = maxSlots;
-      for (const s of this.#seats) {
-        if (s.status === "in") n = Math.min(n, s.sizing.slotsAt(sequence));
+      for (const s of seats) {
+        if (!s.sizing.single) n = Math.min(n, s.sizing.slotsAt(sequence));
       }
+      return n;
+    };
+    this.#sizing.repairSlotsAt = (sequence) => {
+      let n = maxSlots;
+      for (const s of inside()) n = Math.min(n, s.sizing.slotsAt(sequence));
       return n;
     };
     // Each seat says again when it reaches the next file.

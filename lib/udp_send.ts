@@ -164,7 +164,10 @@ export interface DatagramPath {
   transfer: number;
   datagramSize: number;
   /** How many slots each datagram carries. */
-  sizing: Pick<DatagramSizing, "slotsAt" | "maxSlots">;
+  sizing: Pick<DatagramSizing, "slotsAt" | "maxSlots"> & {
+    /** Slots per datagram in repairs, where it differs (a group's). */
+    repairSlotsAt?: (sequence: number) => number;
+  };
   pacer: Pacer;
   state: TransferState;
   /** Throws once the transfer is over for this side (Ctrl-C, every receiver gone). */
@@ -292,7 +295,12 @@ export async function sendUdpFile(
         k++;
         continue;
       }
-      let n = Math.min(ctx.sizing.slotsAt(ctx.sequence), count - k);
+      // The first pass hashes as it goes; repairs may be cut finer.
+      const most = hashing
+        ? ctx.sizing.slotsAt(ctx.sequence)
+        : ctx.sizing.repairSlotsAt?.(ctx.sequence) ??
+          ctx.sizing.slotsAt(ctx.sequence);
+      let n = Math.min(most, count - k);
       for (let j = 1; j < n; j++) {
         if (isKept(first + k + j)) n = j;
       }
