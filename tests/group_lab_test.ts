@@ -252,3 +252,54 @@ Deno.test({
     assert.ok(kept.size > 0);
   },
 });
+
+Deno.test({
+  name:
+    `on the lab, receivers with only the code find a sender gathering a group, join it, and get the file${skipped}`,
+  ignore,
+  async fn() {
+    await using lab = await startLab({ hosts: 3, rate: "1gbit" });
+    const [a, b, c] = lab.hosts as [Host, Host, Host];
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "group.bin", 2 * 1024 * 1024);
+    const on = { PASA_DISCOVERY: "on" };
+    await using sender = await startListening(
+      [
+        "send",
+        file,
+        "--listen",
+        "--receivers",
+        "2",
+        "--code",
+        "671-amber-anchor",
+      ],
+      on,
+      lab.on(a),
+    );
+    assert.equal(sender.listening.announced, true);
+    const received = await within(
+      60_000,
+      "two receivers with a code",
+      Promise.all([b, c].map((host) =>
+        pasaCommand(
+          [
+            ...["receive", "--code", "671-amber-anchor", "--json"],
+            ...["--out", join(tmp.path, host.netns)],
+          ],
+          { on: lab.on(host), env: on },
+        ).output()
+      )),
+    );
+    for (const r of received) {
+      assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    }
+    const sent = await within(30_000, "the sender", sender.result());
+    assert.equal(sent.code, 0, sent.stderr);
+    for (const host of [b, c]) {
+      assert.equal(
+        await sha256File(join(tmp.path, host.netns, "group.bin")),
+        await sha256File(file),
+      );
+    }
+  },
+});
