@@ -32,6 +32,8 @@ interface GroupRun {
   recvRss?: number;
   /** First-pass loss of each receiver, in percent (pasa only). */
   loss?: number[];
+  /** pasa's own figure: from the group's start (all paired) to the last verdict. */
+  fromStart?: number;
 }
 
 const GNU_TIME = "/usr/bin/time";
@@ -89,17 +91,17 @@ async function pasaGroup(
   );
   const [done, ...got] = await Promise.all([sender.status, ...receivers]);
   const seconds = (performance.now() - started) / 1000;
-  await more();
+  const said = (await more()).trim().split("\n").map((l) => JSON.parse(l));
   const stderr = await sendErr;
   await Deno.remove(out, { recursive: true }).catch(() => {});
   if (!done.success || got.some((g) => !g.success)) {
-    const said = (b: Uint8Array) =>
+    const words = (b: Uint8Array) =>
       new TextDecoder().decode(b).split("\n").filter((l) =>
         l.trim() !== "" && !l.startsWith("group-cost")
       ).join(" / ");
     throw new Error(
-      `pasa group of ${count} failed: sender ${said(stderr)}; receivers ${
-        got.map((g) => said(g.stderr)).join("; ")
+      `pasa group of ${count} failed: sender ${words(stderr)}; receivers ${
+        got.map((g) => words(g.stderr)).join("; ")
       }`,
     );
   }
@@ -110,7 +112,13 @@ async function pasaGroup(
     return Number(summary?.udp?.firstPassLossPercent ?? 0);
   });
   const rss = got.map((g) => rssOf(g.stderr) ?? 0);
-  const run: GroupRun = { seconds, loss, recvRss: Math.max(...rss) };
+  const end = said.find((e) => e.event === "group-summary");
+  const run: GroupRun = {
+    seconds,
+    loss,
+    recvRss: Math.max(...rss),
+    fromStart: Number(end?.seconds ?? 0),
+  };
   const s = rssOf(stderr);
   if (s) run.sendRss = s;
   return run;
@@ -234,6 +242,7 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
     const s = secondsOf(name);
     const each = o.size / s / 1e6;
     const loss = rs.flatMap((r) => r.loss ?? []);
+    const own = rs.map((r) => r.fromStart).filter((x) => x !== undefined);
     const mb = (x: number | undefined) =>
       x === undefined ? "?" : (x / 1e6).toFixed(0);
     o.say(
@@ -242,6 +251,8 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
       } MB/s each, ${(each * count).toFixed(1)} in all; peak RSS send ${
         mb(Math.max(...rs.map((r) => r.sendRss ?? 0)))
       } MB, receive ${mb(Math.max(...rs.map((r) => r.recvRss ?? 0)))} MB${
+        own.length ? `; ${median(own).toFixed(2)} s from the group's start` : ""
+      }${
         loss.length
           ? `; first-pass loss ${Math.min(...loss).toFixed(1)}-${
             Math.max(...loss).toFixed(1)
