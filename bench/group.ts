@@ -12,6 +12,7 @@
 import { join } from "node:path";
 import { type Lab, type LabHost, startLab } from "../scripts/lab.ts";
 import { firstJsonLine, pasaArgv } from "../scripts/pasa.ts";
+import { median } from "./lab.ts";
 
 /** What {@link groupBench} needs. */
 export interface GroupBenchOptions {
@@ -183,12 +184,6 @@ async function uftpGroup(
   const s = rssOf(send.stderr);
   if (s) run.sendRss = s;
   return run;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Runs the one-to-many part and prints its table. */

@@ -231,7 +231,8 @@ async function iperfRun(lab: Lab, o: LabBenchOptions): Promise<LabRun> {
   return run;
 }
 
-function median(xs: number[]): number {
+/** The middle of `xs` (the mean of the two middle ones for an even count). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;

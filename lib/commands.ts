@@ -20,16 +20,14 @@ import {
 import type { BenchCommand, SendCommand } from "./cli.ts";
 import { generateCode } from "./codes.ts";
 import {
-  AuthError,
   ExitCode,
   exitCodeOf,
   InterruptedError,
   NetworkError,
   PasaError,
-  TimeoutError,
   UsageError,
 } from "./errors.ts";
-import { FrameReader } from "./frames.ts";
+import type { FrameReader } from "./frames.ts";
 import { Link } from "./link.ts";
 import { checkRawSize, rawSend } from "./raw.ts";
 import { fileLister, Reporter } from "./report.ts";
@@ -44,13 +42,7 @@ import {
 } from "./runtime.ts";
 import { type Pairing, PairingGate } from "./secure.ts";
 import { sendSession } from "./send.ts";
-import {
-  handshake,
-  hangUp,
-  shouldReport,
-  TransferState,
-  withDeadline,
-} from "./session.ts";
+import { TransferState } from "./session.ts";
 import { SourceWalk } from "./sources.ts";
 import {
   type Address,
@@ -69,6 +61,7 @@ import {
   nameplateOf,
 } from "./discovery.ts";
 import { udpDefaults } from "./udp_sizing.ts";
+import { takePairings } from "./pairings.ts";
 import { sendToGroup } from "./group_command.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
@@ -306,25 +299,12 @@ function linkFor(
   });
 }
 
-/** How long a connection to a waiting sender has to get through the hellos and the pairing. */
-const HANDSHAKE_WAIT_MS = 10_000;
-/** Connections a waiting sender lets pair at once; past that the oldest is let go. */
-const PAIRING_AT_ONCE = 16;
-
-/** A connection to a waiting sender, getting through its hellos and pairing. */
-interface Waiting {
-  conn: Deno.Conn;
-  link: Link;
-  frames: FrameReader;
-}
-
 /**
  * With --listen: the first connection that gets through the hellos and the
- * pairing. Connections pair side by side, so one that never does (a port
- * scan, an HTTP request, garbage, a peer that stops) delays nobody: it is
- * said and let go after 10 s at most, and the sender keeps waiting, as a
- * one-shot receiver does. A pasa peer refused the pairing (a wrong code,
- * `--insecure` on one side only, the same role, another version) ends it.
+ * pairing (lib/pairings.ts: they pair side by side, strangers said and let
+ * go), as a one-shot receiver does. A pasa peer refused the pairing (a
+ * wrong code, `--insecure` on one side only, the same role, another
+ * version) ends it.
  */
 function waitForReceiver(
   listener: Deno.Listener,
@@ -337,73 +317,34 @@ function waitForReceiver(
   // at a time, and the first wrong code ends the wait.
   const guarded = pairing && { ...pairing, gate: new PairingGate(1) };
   return new Promise((resolve, reject) => {
-    const waiting = new Set<Waiting>();
     let over = false;
     const end = (then: () => void) => {
       if (over) return;
       over = true;
-      for (const w of waiting) w.link.close();
+      stop();
       then();
     };
-    const pairOne = async (w: Waiting) => {
-      const shaking = handshake(w.link, w.frames, "sender");
-      shaking.catch(() => {}); // awaited below; after a deadline, ended by the close
-      try {
-        await withDeadline(shaking, HANDSHAKE_WAIT_MS).catch((error) => {
-          if ((error as Error).message !== "deadline passed") throw error;
-          throw new TimeoutError(
-            `it did not pair within ${HANDSHAKE_WAIT_MS / 1000} s`,
-          );
-        });
-        waiting.delete(w);
-        end(() => resolve({ conn: w.conn, reader: w }));
-      } catch (error) {
-        waiting.delete(w);
-        if (over) return w.link.close();
-        if (rt.signal.aborted) return end(() => reject(error));
-        const refused = error instanceof AuthError ||
-          (error instanceof PasaError &&
-            ["role", "version"].includes(error.code));
-        if (!refused) {
-          reporter.warning(
-            `Connection from ${peerName(w.conn)} failed before pairing: ${
-              (error as Error).message
-            }; still waiting for the receiver`,
-          );
-        }
-        // Told why, as a receiver would be; a stranger briefly.
-        await hangUp(w.link, {
-          report: shouldReport(error) ? error : undefined,
-          lingerMs: refused ? 2000 : 500,
-        });
-        w.link.close();
-        if (refused) end(() => reject(error));
-      }
-    };
-    (async () => {
-      while (!over) {
-        let conn: Deno.Conn;
-        try {
-          conn = await accept(listener, rt.signal, undefined, () => over);
-        } catch (error) {
-          return end(() => reject(error));
-        }
-        if (over) return conn.close();
-        if (waiting.size >= PAIRING_AT_ONCE) {
-          const oldest = waiting.values().next().value!;
-          waiting.delete(oldest);
-          oldest.link.close();
-        }
-        const link = linkFor(conn, cmd, rt, guarded);
-        const w = {
-          conn,
-          link,
-          frames: new FrameReader(link, { bufferSize: 128 * 1024 }),
-        };
-        waiting.add(w);
-        pairOne(w);
-      }
-    })();
+    const stop = takePairings(
+      listener,
+      { timeoutMs: cmd.timeoutMs, rt, pairing: guarded },
+      {
+        paired: (p) => end(() => resolve({ conn: p.conn, reader: p })),
+        failed: (p, error, refused) => {
+          if (rt.signal.aborted) return end(() => reject(error));
+          if (!refused) {
+            reporter.warning(
+              `Connection from ${p.peer} failed before pairing: ${
+                (error as Error).message
+              }; still waiting for the receiver`,
+            );
+          }
+        },
+        closed: (_, error, refused) => {
+          if (refused) end(() => reject(error));
+        },
+        stopped: (error) => end(() => reject(error)),
+      },
+    );
   });
 }
 

@@ -8,15 +8,13 @@
  */
 
 import type { SendCommand } from "./cli.ts";
-import { AuthError, ExitCode, exitCodeOf, TimeoutError } from "./errors.ts";
-import { FrameReader, writeControl } from "./frames.ts";
+import { AuthError, ExitCode, exitCodeOf } from "./errors.ts";
+import { writeControl } from "./frames.ts";
 import { UdpGroup } from "./group_send.ts";
 import { SLOW_RULE } from "./group.ts";
-import { Link } from "./link.ts";
 import { Reporter } from "./report.ts";
 import { ProgressTicker } from "./progress_events.ts";
 import {
-  accept,
   INSECURE_WARNING,
   progressFor,
   type Runtime,
@@ -25,32 +23,14 @@ import {
 } from "./runtime.ts";
 import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
 import { sendSession } from "./send.ts";
-import { handshake, hangUp, shouldReport, withDeadline } from "./session.ts";
 import type { SourceWalk } from "./sources.ts";
-import {
-  isIpv6,
-  isLoopback,
-  listen,
-  peerName,
-  reachableAddresses,
-} from "./tcp.ts";
+import { isIpv6, isLoopback, listen, reachableAddresses } from "./tcp.ts";
 import { Announcer, nameplateOf } from "./discovery.ts";
+import { type Incoming, takePairings } from "./pairings.ts";
 import { udpDefaults } from "./udp_sizing.ts";
 
-/** How long a connection has to pair. */
-const HANDSHAKE_WAIT_MS = 10_000;
-/** Pairings under way at once; past that the oldest is let go. */
-const PAIRING_AT_ONCE = 16;
 /** How often receivers that joined hear that the group still gathers (their deadline is longer). */
 const WAIT_EVERY_MS = 2000;
-
-/** A receiver that paired, waiting for the group to start. */
-interface Joined {
-  conn: Deno.Conn;
-  link: Link;
-  frames: FrameReader;
-  peer: string;
-}
 
 /** `pasa send --listen --receivers N`: returns the exit code; throws on failure to start. */
 export async function sendToGroup(
@@ -87,7 +67,7 @@ export async function sendToGroup(
         ),
     )
     : undefined;
-  let joined: Joined[];
+  let joined: Incoming[];
   try {
     // Listed before anyone joins: every receiver gets the same manifest.
     for await (const _ of sources) {
@@ -103,10 +83,10 @@ export async function sendToGroup(
 
 /**
  * Takes receivers until `--receivers` of them paired, or `--wait` passed
- * with at least one. Wrong codes are told and let go; after
- * {@link LOCKOUT_FAILURES} of them nobody else may join, and the group
- * starts with those who did (a guesser gets that many tries, as at a
- * `--keep` receiver).
+ * with at least one (connections pair side by side, lib/pairings.ts).
+ * Wrong codes are told and let go; after {@link LOCKOUT_FAILURES} of them
+ * nobody else may join, and the group starts with those who did (a
+ * guesser gets that many tries, as at a `--keep` receiver).
  */
 function gather(
   listener: Deno.Listener,
@@ -114,13 +94,11 @@ function gather(
   rt: Runtime,
   pairing: Pairing | undefined,
   reporter: Reporter,
-): Promise<Joined[]> {
+): Promise<Incoming[]> {
   const wanted = cmd.receivers!;
   const gate = new PairingGate(LOCKOUT_FAILURES);
-  const guarded = pairing && { ...pairing, gate };
   return new Promise((resolve, reject) => {
-    const joined: Joined[] = [];
-    const trying = new Set<Joined>();
+    const joined: Incoming[] = [];
     let over = false;
     let deadlinePassed = false;
     const tell = () => {
@@ -145,40 +123,38 @@ function gather(
       over = true;
       clearInterval(ticker);
       clearTimeout(deadline);
-      for (const p of trying) p.link.close();
+      stop();
       then();
     };
-    const pairOne = async (p: Joined) => {
-      const shaking = handshake(p.link, p.frames, "sender");
-      shaking.catch(() => {});
-      try {
-        await withDeadline(shaking, HANDSHAKE_WAIT_MS).catch((error) => {
-          if ((error as Error).message !== "deadline passed") throw error;
-          throw new TimeoutError(
-            `it did not pair within ${HANDSHAKE_WAIT_MS / 1000} s`,
+    const stop = takePairings(
+      listener,
+      {
+        timeoutMs: cmd.timeoutMs,
+        rt,
+        pairing: pairing && { ...pairing, gate },
+      },
+      {
+        paired: (p) => {
+          joined.push(p);
+          reporter.groupJoined(p.peer, joined.length, wanted);
+          tell();
+          if (joined.length >= wanted || deadlinePassed) {
+            end(() => resolve(joined));
+          }
+        },
+        failed: (p, error) => {
+          if (rt.signal.aborted) {
+            for (const j of joined) j.link.close();
+            return end(() => reject(error));
+          }
+          reporter.warning(
+            `Connection from ${p.peer} did not join: ${
+              (error as Error).message
+            }`,
           );
-        });
-        trying.delete(p);
-        if (over) return p.link.close();
-        joined.push(p);
-        reporter.groupJoined(p.peer, joined.length, wanted);
-        tell();
-        if (joined.length >= wanted || deadlinePassed) {
-          end(() => resolve(joined));
-        }
-      } catch (error) {
-        trying.delete(p);
-        if (over) return p.link.close();
-        if (rt.signal.aborted) return end(() => reject(error));
-        reporter.warning(
-          `Connection from ${p.peer} did not join: ${(error as Error).message}`,
-        );
-        await hangUp(p.link, {
-          report: shouldReport(error) ? error : undefined,
-          lingerMs: error instanceof AuthError ? 2000 : 500,
-        });
-        p.link.close();
-        if (gate.locked) {
+        },
+        closed: () => {
+          if (!gate.locked) return;
           if (joined.length > 0) {
             reporter.warning(
               `${LOCKOUT_FAILURES} wrong codes: nobody else may join; starting with ${joined.length}`,
@@ -194,54 +170,27 @@ function gather(
               )
             );
           }
-        }
-      }
-    };
-    (async () => {
-      while (!over) {
-        let conn: Deno.Conn;
-        try {
-          conn = await accept(listener, rt.signal, undefined, () => over);
-        } catch (error) {
-          if (over) return;
+        },
+        stopped: (error) => {
           for (const j of joined) j.link.close();
-          return end(() => reject(error));
-        }
-        if (over) return conn.close();
-        if (trying.size >= PAIRING_AT_ONCE) {
-          const oldest = trying.values().next().value!;
-          trying.delete(oldest);
-          oldest.link.close();
-        }
-        setNoDelay(conn);
-        const link = new Link(conn, {
-          timeoutMs: cmd.timeoutMs,
-          signal: rt.signal,
-          ...(guarded ? { pairing: guarded } : {}),
-        });
-        const p = {
-          conn,
-          link,
-          frames: new FrameReader(link, { bufferSize: 128 * 1024 }),
-          peer: peerName(conn),
-        };
-        trying.add(p);
-        pairOne(p);
-      }
-    })();
+          end(() => reject(error));
+        },
+      },
+    );
   });
 }
 
 /** Runs every receiver's session through one group; says each one's outcome. */
 async function sendAll(
-  joined: Joined[],
+  joined: Incoming[],
   cmd: SendCommand,
   rt: Runtime,
   sources: SourceWalk,
   reporter: Reporter,
   port: number,
 ): Promise<number> {
-  const remote = (j: Joined) => (j.conn.remoteAddr as Deno.NetAddr).hostname;
+  for (const j of joined) setNoDelay(j.conn);
+  const remote = (j: Incoming) => (j.conn.remoteAddr as Deno.NetAddr).hostname;
   const local = joined.every((j) => isLoopback(remote(j)));
   const defaults = udpDefaults(
     local,

@@ -14,7 +14,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { BodySender, FileEntry, SentBody } from "./bodies.ts";
 import { NetworkError, type PasaError } from "./errors.ts";
 import type { ByteSource } from "./frames.ts";
@@ -41,6 +40,7 @@ import {
   averageDatagram,
   averageSent,
   type DatagramPath,
+  freshCounters,
   Inbox,
   Pacer,
   passEndOf,
@@ -159,15 +159,7 @@ export class UdpGroup {
       },
       passEnd: (index) => this.#passEnd(index),
       seal: this.#key,
-      sequence: 0,
-      sentBytes: 0,
-      firstSent: -1,
-      lastSent: -1,
-      firstSentBytes: 0,
-      retransmittedBytes: 0,
-      repairRounds: 0,
-      clock0: performance.now(),
-      newHash: () => createHash("sha256"),
+      ...freshCounters(),
     };
   }
 

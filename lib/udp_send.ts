@@ -474,6 +474,25 @@ export function openUdp(
     inbox,
     state,
     seal: link.datagramKeys?.out,
+    ...freshCounters(),
+  };
+  return ctx;
+}
+
+/** A path's counters before its first datagram, and its digest maker. */
+export function freshCounters(): Pick<
+  DatagramPath,
+  | "sequence"
+  | "sentBytes"
+  | "firstSent"
+  | "lastSent"
+  | "firstSentBytes"
+  | "retransmittedBytes"
+  | "repairRounds"
+  | "clock0"
+  | "newHash"
+> {
+  return {
     sequence: 0,
     sentBytes: 0,
     firstSent: -1,
@@ -484,7 +503,6 @@ export function openUdp(
     clock0: performance.now(),
     newHash: () => createHash("sha256"),
   };
-  return ctx;
 }
 
 /** Mean bytes of a datagram as `sizing` sends them now: seven large to one probe, or all single. */
