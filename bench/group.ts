@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { type Lab, type LabHost, startLab } from "../scripts/lab.ts";
 import { firstJsonLine, pasaArgv } from "../scripts/pasa.ts";
-import { median } from "./lab.ts";
+import { alternate, median } from "./lab.ts";
 
 /** What {@link groupBench} needs. */
 export interface GroupBenchOptions {
@@ -203,22 +203,12 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
     runners.push(["UFTP, 1 receiver", 1, () => uftpGroup(lab, o, 1)]);
     runners.push([`UFTP, ${n} multicast`, n, () => uftpGroup(lab, o, n)]);
   }
-  const results = new Map<string, GroupRun[]>(runners.map(([k]) => [k, []]));
-  const failures = new Map<string, string>();
-  for (let i = 0; i < o.runs; i++) {
-    const line: string[] = [];
-    for (const [name, , run] of runners) {
-      try {
-        const r = await run();
-        results.get(name)!.push(r);
-        line.push(`${name} ${r.seconds.toFixed(2)} s`);
-      } catch (error) {
-        failures.set(name, (error as Error).message);
-        line.push(`${name} failed`);
-      }
-    }
-    o.say(`group run ${i + 1}/${o.runs}: ${line.join(", ")}`);
-  }
+  const { results, failures } = await alternate(
+    runners.map(([name, , run]) => [name, run]),
+    o.runs,
+    "group",
+    o.say,
+  );
   o.say(
     `\nOne to many: ${n + 1} lab hosts, ${o.rate}, MTU 1500; ${
       (o.size / 2 ** 20).toFixed(0)

@@ -238,6 +238,36 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/**
+ * Runs each of `runners` once per round, `runs` rounds, saying each round's
+ * times; one failing (a peer, or pasa) is kept with its reason, not the
+ * end of the run.
+ */
+export async function alternate<R extends { seconds: number }>(
+  runners: [string, () => Promise<R>][],
+  runs: number,
+  label: string,
+  say: (text: string) => void,
+): Promise<{ results: Map<string, R[]>; failures: Map<string, string> }> {
+  const results = new Map<string, R[]>(runners.map(([k]) => [k, []]));
+  const failures = new Map<string, string>();
+  for (let i = 0; i < runs; i++) {
+    const line: string[] = [];
+    for (const [name, run] of runners) {
+      try {
+        const r = await run();
+        results.get(name)!.push(r);
+        line.push(`${name} ${r.seconds.toFixed(2)} s`);
+      } catch (error) {
+        failures.set(name, (error as Error).message);
+        line.push(`${name} failed`);
+      }
+    }
+    say(`${label} run ${i + 1}/${runs}: ${line.join(", ")}`);
+  }
+  return { results, failures };
+}
+
 /** Runs the lab part and prints its table. */
 export async function labBench(o: LabBenchOptions): Promise<void> {
   const tools: [string, string | undefined][] = [
@@ -260,23 +290,7 @@ export async function labBench(o: LabBenchOptions): Promise<void> {
   if (await has("iperf3")) {
     runners.push([`iperf3 -u -b ${o.rate}`, () => iperfRun(lab, o)]);
   }
-  const results = new Map<string, LabRun[]>(runners.map(([k]) => [k, []]));
-  const failures = new Map<string, string>();
-  for (let i = 0; i < o.runs; i++) {
-    const line: string[] = [];
-    for (const [name, run] of runners) {
-      // One tool failing (a peer, or pasa) is reported, not the end of the run.
-      try {
-        const r = await run();
-        results.get(name)!.push(r);
-        line.push(`${name} ${r.seconds.toFixed(2)} s`);
-      } catch (error) {
-        failures.set(name, (error as Error).message);
-        line.push(`${name} failed`);
-      }
-    }
-    o.say(`lab run ${i + 1}/${o.runs}: ${line.join(", ")}`);
-  }
+  const { results, failures } = await alternate(runners, o.runs, "lab", o.say);
   const mbps = (name: string) => {
     const rs = results.get(name);
     return rs && rs.length

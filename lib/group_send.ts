@@ -42,6 +42,7 @@ import {
   type DatagramPath,
   freshCounters,
   Inbox,
+  openSendingSocket,
   Pacer,
   passEndOf,
   type PassVerdict,
@@ -118,19 +119,7 @@ export class UdpGroup {
     this.port = options.port;
     this.#key = options.sealed ? groupKey() : undefined;
     this.#watch = new SlowWatch(options.rule ?? SLOW_RULE);
-    try {
-      this.#socket = Deno.listenDatagram({
-        hostname: "0.0.0.0",
-        port: 0,
-        transport: "udp",
-      });
-    } catch (error) {
-      throw new NetworkError(
-        `Cannot open a UDP socket: ${(error as Error).message}`,
-        "network",
-        { cause: error },
-      );
-    }
+    this.#socket = openSendingSocket(false);
     const seats = () => this.#seats.filter((s) => s.status === "in");
     const pace = {
       get rate() {

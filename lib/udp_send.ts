@@ -365,6 +365,23 @@ export async function sendUdpFile(
   }
 }
 
+/** A socket to send datagrams from, on any port (IPv6 or IPv4). */
+export function openSendingSocket(ipv6: boolean): Deno.DatagramConn {
+  try {
+    return Deno.listenDatagram({
+      hostname: ipv6 ? "::" : "0.0.0.0",
+      port: 0,
+      transport: "udp",
+    });
+  } catch (error) {
+    throw new NetworkError(
+      `Cannot open a UDP socket: ${(error as Error).message}`,
+      "network",
+      { cause: error },
+    );
+  }
+}
+
 /** Sends one datagram to `target`; a full socket buffer drops it as the network would. */
 export async function sendTo(
   socket: Deno.DatagramConn,
@@ -429,20 +446,7 @@ export function openUdp(
     peer.hostname.startsWith("::ffff:") && peer.hostname.includes(".")
       ? peer.hostname.slice(7)
       : peer.hostname;
-  let socket: Deno.DatagramConn;
-  try {
-    socket = Deno.listenDatagram({
-      hostname: host.includes(":") ? "::" : "0.0.0.0",
-      port: 0,
-      transport: "udp",
-    });
-  } catch (error) {
-    throw new NetworkError(
-      `Cannot open a UDP socket: ${(error as Error).message}`,
-      "network",
-      { cause: error },
-    );
-  }
+  const socket = openSendingSocket(host.includes(":"));
   const sealed = link.datagramKeys !== undefined;
   const sizing = new DatagramSizing(
     Math.max(
