@@ -266,7 +266,15 @@ async function sendAll(
     say.groupOutcome(
       o.peer,
       o.ok
-        ? { ok: true, files: o.result.fileCount, bytes: o.result.bytes }
+        ? {
+          ok: true,
+          files: o.result.fileCount,
+          bytes: o.result.bytes,
+          seconds: o.result.seconds,
+          ...(o.result.udp
+            ? { firstPassLossPercent: o.result.udp.firstPassLossPercent }
+            : {}),
+        }
         : { ok: false, error: o.error },
     );
   }

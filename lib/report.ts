@@ -406,7 +406,14 @@ export class Reporter {
   /** One receiver's outcome in a group send. */
   groupOutcome(
     peer: string,
-    outcome: { ok: true; files: number; bytes: number } | {
+    outcome: {
+      ok: true;
+      files: number;
+      bytes: number;
+      /** Its session's time, pairing excluded, and its first-pass loss. */
+      seconds: number;
+      firstPassLossPercent?: number;
+    } | {
       ok: false;
       error: unknown;
     },
@@ -416,17 +423,37 @@ export class Reporter {
         event: "receiver",
         peer,
         ok: outcome.ok,
-        ...(outcome.ok ? { files: outcome.files, bytes: outcome.bytes } : {
-          code: codeOf(outcome.error),
-          message: (outcome.error as Error).message,
-        }),
+        ...(outcome.ok
+          ? {
+            files: outcome.files,
+            bytes: outcome.bytes,
+            seconds: outcome.seconds,
+            bytesPerSecond: outcome.seconds > 0
+              ? outcome.bytes / outcome.seconds
+              : 0,
+            ...(outcome.firstPassLossPercent !== undefined
+              ? { firstPassLossPercent: outcome.firstPassLossPercent }
+              : {}),
+          }
+          : {
+            code: codeOf(outcome.error),
+            message: (outcome.error as Error).message,
+          }),
       });
     } else {
       this.#say(
         outcome.ok
           ? `  ok      ${peer}: ${plural(outcome.files, "file")}, ${
             formatBytes(outcome.bytes)
-          }, verified\n`
+          } in ${formatDuration(outcome.seconds)} (${
+            formatRate(
+              outcome.seconds > 0 ? outcome.bytes / outcome.seconds : 0,
+            )
+          }), verified${
+            outcome.firstPassLossPercent !== undefined
+              ? `; first-pass loss ${outcome.firstPassLossPercent.toFixed(2)}%`
+              : ""
+          }\n`
           : `  failed  ${peer}: ${(outcome.error as Error).message}\n`,
       );
     }

@@ -221,6 +221,12 @@ Deno.test("send --listen --receivers 2 --no-multicast: both receivers get the fo
   assert.equal(said.find((e) => e.event === "group-start")?.multicast, false);
   const each = said.filter((e) => e.event === "receiver");
   assert.deepEqual(each.map((e) => e.ok), [true, true]);
+  for (const e of each) {
+    // Each receiver's own figures: its goodput and the loss of its first pass.
+    assert.equal(typeof e.firstPassLossPercent, "number");
+    assert.ok((e.bytesPerSecond as number) > 0);
+    assert.equal(e.bytes, 3_000_000 + 13);
+  }
   const end = said.find((e) => e.event === "group-summary")!;
   assert.equal(end.verified, 2);
   assert.equal(end.files, 3);
