@@ -15,7 +15,7 @@
  */
 
 import type { BodySender, FileEntry, SentBody } from "./bodies.ts";
-import { NetworkError, type PasaError } from "./errors.ts";
+import { NetworkError, type PasaError, ProtocolError } from "./errors.ts";
 import type { ByteSource } from "./frames.ts";
 import { writeAll, writeControl } from "./frames.ts";
 import {
@@ -34,7 +34,12 @@ import type { Input } from "./payload.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import type { DirectionKey } from "./records.ts";
 import { hangUp, TransferState } from "./session.ts";
-import { RateController, type UdpStats } from "./udp.ts";
+import {
+  RateController,
+  slotCount,
+  slotPayload,
+  type UdpStats,
+} from "./udp.ts";
 import { DatagramSizing } from "./udp_sizing.ts";
 import {
   averageDatagram,
@@ -50,6 +55,13 @@ import {
   sendUdpFile,
   udpDispatcher,
 } from "./udp_send.ts";
+
+/**
+ * Repair rounds one receiver may ask for in one file: far more than random
+ * loss needs (at 10% loss, a slot is still missing after 8 rounds once in
+ * 10^8), and the end of a receiver that asks for ever.
+ */
+export const MAX_GROUP_ROUNDS = 32;
 
 /** Settings of a group send. */
 export interface GroupOptions {
@@ -106,6 +118,8 @@ export class UdpGroup {
   #timer: ReturnType<typeof setInterval> | undefined;
   /** The most one receiver got over a second (bit/s): what the group can carry. */
   #best = 0;
+  /** Slots of the file under way. */
+  #slots = 0;
   #sizing = {
     maxSlots: 1,
     slotsAt: (_sequence: number) => 1,
@@ -275,9 +289,14 @@ export class UdpGroup {
       return n;
     };
     // Each seat says again when it reaches the next file.
+    this.#slots = slotCount(
+      lead.size,
+      slotPayload(this.#options.datagramSize, this.#key !== undefined),
+    );
     for (const s of seats) {
       s.pending = index;
       s.at = -1;
+      s.rounds = 0;
     }
     this.state.beginFile(index, lead.path, lead.size);
     const done = sendUdpFile(this.#path, lead.input!, index, lead.size)
@@ -358,12 +377,17 @@ export class UdpGroup {
       `Dropped from the group: ${reason}; what arrived is kept, run pasa receive again to fetch the rest`,
       "dropped",
     );
+    this.#expel(seat, error);
+    this.#options.onEvent?.({ type: "dropped", receiver: seat.name, reason });
+  }
+
+  /** Puts `seat` out of the group: it is told why at once and let go. */
+  #expel(seat: Seat, error: PasaError): void {
     seat.dropped = true;
     seat.leave(error);
-    // Told now, and let go: the others must not wait on its session.
+    // The others must not wait on its session.
     const link = seat.link!;
     hangUp(link, { report: error, lingerMs: 1000 }).finally(() => link.close());
-    this.#options.onEvent?.({ type: "dropped", receiver: seat.name, reason });
   }
 
   /**
@@ -390,6 +414,36 @@ export class UdpGroup {
       const { seat, verdict } = answer;
       if ("complete" in verdict) {
         seat.pending = -1;
+        continue;
+      }
+      // One receiver's word must not fail the others: slots the file does
+      // not have, or repairs without end, put that receiver out.
+      const bad = verdict.ranges.find(([first, count]) =>
+        count === 0 || first + count > this.#slots
+      );
+      if (bad) {
+        this.#expel(
+          seat,
+          new ProtocolError(
+            `Receiver asked for slots ${bad[0]}+${
+              bad[1]
+            } of a ${this.#slots}-slot file`,
+          ),
+        );
+        continue;
+      }
+      if (++seat.rounds > MAX_GROUP_ROUNDS) {
+        const reason =
+          `its repairs of one file did not end in ${MAX_GROUP_ROUNDS} rounds`;
+        this.#expel(
+          seat,
+          new NetworkError(`Dropped from the group: ${reason}`, "dropped"),
+        );
+        this.#options.onEvent?.({
+          type: "dropped",
+          receiver: seat.name,
+          reason,
+        });
         continue;
       }
       // A whole file missing while nothing ever came: not its path's loss,
@@ -442,6 +496,8 @@ export class Seat {
   /** Where unicast datagrams reach it. */
   target: Deno.NetAddr | undefined;
   unicast = false;
+  /** Repair rounds it asked for in the file under way. */
+  rounds = 0;
   /** The file it has reached, and the one whose passes it still answers. */
   at = -1;
   pending = -1;

@@ -570,6 +570,18 @@ const MUTANTS: Mutant[] = [
     to: "endpoint.newTransferId()",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/group_send.ts",
+    from: "        count === 0 || first + count > this.#slots",
+    to: "        false",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "      if (++seat.rounds > MAX_GROUP_ROUNDS) {",
+    to: "      if (false) {",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -462,3 +462,129 @@ Deno.test("§15: a receiver that joined first outwaits its own --timeout while t
     "%PDF-1.7\n",
   );
 });
+
+/**
+ * Joins a group as a scripted receiver that answers the first pass-end with
+ * `missing`, and returns every frame the sender sent it (an error last).
+ */
+async function scriptedGroupReceiver(
+  port: number,
+  missing: [number, number][],
+): Promise<Message[]> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const link = new Link(conn, {
+    timeoutMs: 0,
+    pairing: { code: TEST_CODE, initiator: true },
+  });
+  const reader = new FrameReader(link);
+  await handshake(link, reader, "receiver");
+  const own = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  const heard: Message[] = [];
+  try {
+    for (let i = 0; i < 50; i++) {
+      const m = await within(
+        20_000,
+        "the sender's frames",
+        reader.readControl(),
+      );
+      heard.push(m);
+      if (m.type === "manifest" && m.last) {
+        const request = heard.find((h) => h.type === "udp-request");
+        await writeControl(link, {
+          type: "accept",
+          security: "spake2-p256-chacha20poly1305",
+          udp: {
+            transfer: request?.type === "udp-request"
+              ? request.group!.transfer
+              : 0,
+            slotsPerDatagram: 1,
+            port: (own.addr as Deno.NetAddr).port,
+          },
+        });
+      }
+      if (m.type === "udp-pass-end") {
+        await writeControl(link, {
+          type: "udp-missing",
+          index: m.index,
+          ranges: missing,
+        });
+      }
+      if (m.type === "error") break;
+    }
+  } catch {
+    // the sender closed after its error: what it said is in `heard`
+  } finally {
+    conn.close();
+    own.close();
+  }
+  return heard;
+}
+
+Deno.test("§15: a receiver asking for slots the file does not have is put out of the group, told why, and the others get the file", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "data.bin");
+  await Deno.writeFile(file, new Uint8Array(100_000).fill(7));
+  await using sender = await startListening([
+    "send",
+    file,
+    "--listen",
+    "--receivers",
+    "2",
+    "--no-multicast",
+  ]);
+  const liar = scriptedGroupReceiver(sender.port, [[1_000_000, 5]]);
+  const honest = await within(
+    30_000,
+    "the honest receiver",
+    receiveFrom(sender.port, join(tmp.path, "honest")),
+  );
+  assert.equal(honest.code, 0, honest.stderr);
+  const told = await within(30_000, "the liar", liar);
+  const last = told.at(-1);
+  assert.equal(last?.type, "error", JSON.stringify(told.map((m) => m.type)));
+  assert.match(
+    last?.type === "error" ? last.message : "",
+    /slots 1000000\+5 of a \d+-slot file/,
+  );
+  const sent = await within(30_000, "the sender", sender.result());
+  assert.equal(sent.code, 1);
+  const each = events(sent.stdout).filter((e) => e.event === "receiver");
+  assert.deepEqual(each.map((e) => e.ok).sort(), [false, true]);
+  assert.deepEqual(
+    await Deno.readFile(join(tmp.path, "honest", "data.bin")),
+    new Uint8Array(100_000).fill(7),
+  );
+});
+
+Deno.test("§15: a receiver that asks for repairs without end is put out after 32 rounds; the others get the file", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "data.bin");
+  await Deno.writeFile(file, new Uint8Array(50_000).fill(9));
+  await using sender = await startListening([
+    "send",
+    file,
+    "--listen",
+    "--receivers",
+    "2",
+    "--no-multicast",
+  ]);
+  const greedy = scriptedGroupReceiver(sender.port, [[0, 1]]);
+  const honest = await within(
+    30_000,
+    "the honest receiver",
+    receiveFrom(sender.port, join(tmp.path, "honest")),
+  );
+  assert.equal(honest.code, 0, honest.stderr);
+  const told = await within(30_000, "the greedy one", greedy);
+  assert.equal(told.filter((m) => m.type === "udp-pass-end").length, 33);
+  const last = told.at(-1);
+  assert.match(
+    last?.type === "error" ? last.message : "",
+    /did not end in 32 rounds/,
+  );
+  assert.equal((await within(30_000, "the sender", sender.result())).code, 1);
+});
