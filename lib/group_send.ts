@@ -33,7 +33,7 @@ import type { Link } from "./link.ts";
 import type { Input } from "./payload.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import type { DirectionKey } from "./records.ts";
-import { hangUp, TransferState } from "./session.ts";
+import { hangUp, TransferState, withDeadline } from "./session.ts";
 import {
   RateController,
   slotCount,
@@ -62,6 +62,9 @@ import {
  * 10^8), and the end of a receiver that asks for ever.
  */
 export const MAX_GROUP_ROUNDS = 32;
+
+/** How long a receiver has to answer a pass's end (it waits at most 1 s for stragglers itself). */
+export const PASS_ANSWER_MS = 10_000;
 
 /** Settings of a group send. */
 export interface GroupOptions {
@@ -401,10 +404,24 @@ export class UdpGroup {
     );
     const frame = passEndOf(this.#path, index);
     const answers = await Promise.all(asked.map(async (s) => {
+      const answer = s.exchange(frame, index);
+      answer.catch(() => {}); // after a deadline, ended by the expulsion
       try {
-        return { seat: s, verdict: await s.exchange(frame, index) };
+        return { seat: s, verdict: await withDeadline(answer, PASS_ANSWER_MS) };
       } catch (error) {
-        s.leave(error);
+        if ((error as Error).message !== "deadline passed") {
+          s.leave(error);
+          return undefined;
+        }
+        // It reports, so its connection lives, but it does not answer.
+        const reason = `it did not answer the end of a pass within ${
+          PASS_ANSWER_MS / 1000
+        } s`;
+        this.#expel(
+          s,
+          new NetworkError(`Dropped from the group: ${reason}`, "dropped"),
+        );
+        this.#options.onEvent?.({ type: "dropped", receiver: s.name, reason });
         return undefined;
       }
     }));

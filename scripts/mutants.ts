@@ -582,6 +582,12 @@ const MUTANTS: Mutant[] = [
     to: "      if (false) {",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/group_send.ts",
+    from: "await withDeadline(answer, PASS_ANSWER_MS)",
+    to: "await answer",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -464,12 +464,13 @@ Deno.test("§15: a receiver that joined first outwaits its own --timeout while t
 });
 
 /**
- * Joins a group as a scripted receiver that answers the first pass-end with
- * `missing`, and returns every frame the sender sent it (an error last).
+ * Joins a group as a scripted receiver that answers every pass-end with
+ * `missing` (or, without, reports every 100 ms and never answers), and
+ * returns every frame the sender sent it (an error last).
  */
 async function scriptedGroupReceiver(
   port: number,
-  missing: [number, number][],
+  missing?: [number, number][],
 ): Promise<Message[]> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const link = new Link(conn, {
@@ -484,6 +485,7 @@ async function scriptedGroupReceiver(
     transport: "udp",
   });
   const heard: Message[] = [];
+  let reports: ReturnType<typeof setInterval> | undefined;
   try {
     for (let i = 0; i < 50; i++) {
       const m = await within(
@@ -505,8 +507,15 @@ async function scriptedGroupReceiver(
             port: (own.addr as Deno.NetAddr).port,
           },
         });
+        // Alive to the sender's eyes, whatever it does with the passes.
+        reports = setInterval(() =>
+          writeControl(link, {
+            type: "udp-report",
+            received: 1,
+            expected: 1,
+          }).catch(() => {}), 100);
       }
-      if (m.type === "udp-pass-end") {
+      if (m.type === "udp-pass-end" && missing) {
         await writeControl(link, {
           type: "udp-missing",
           index: m.index,
@@ -518,6 +527,7 @@ async function scriptedGroupReceiver(
   } catch {
     // the sender closed after its error: what it said is in `heard`
   } finally {
+    clearInterval(reports);
     conn.close();
     own.close();
   }
@@ -585,6 +595,34 @@ Deno.test("§15: a receiver that asks for repairs without end is put out after 3
   assert.match(
     last?.type === "error" ? last.message : "",
     /did not end in 32 rounds/,
+  );
+  assert.equal((await within(30_000, "the sender", sender.result())).code, 1);
+});
+
+Deno.test("§15: a receiver that reports but never answers the end of a pass is put out after 10 s; the others get the file", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "data.bin");
+  await Deno.writeFile(file, new Uint8Array(20_000).fill(3));
+  await using sender = await startListening([
+    "send",
+    file,
+    "--listen",
+    "--receivers",
+    "2",
+    "--no-multicast",
+  ]);
+  const mute = scriptedGroupReceiver(sender.port);
+  const honest = await within(
+    60_000,
+    "the honest receiver",
+    receiveFrom(sender.port, join(tmp.path, "honest")),
+  );
+  assert.equal(honest.code, 0, honest.stderr);
+  const told = await within(30_000, "the mute one", mute);
+  const last = told.at(-1);
+  assert.match(
+    last?.type === "error" ? last.message : "",
+    /did not answer the end of a pass within 10 s/,
   );
   assert.equal((await within(30_000, "the sender", sender.result())).code, 1);
 });
