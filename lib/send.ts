@@ -35,7 +35,7 @@ import { claimResume, type SendStart } from "./resume.ts";
 import { FileInput, type Input } from "./payload.ts";
 import type { Source } from "./sources.ts";
 import { openUdp, type UdpSendOptions } from "./udp_send.ts";
-import type { Seat } from "./group_send.ts";
+import type { Seat } from "./group_seat.ts";
 import type { BodySender } from "./bodies.ts";
 import { TcpBodySender } from "./tcp_bodies.ts";
 import { UdpBodySender } from "./udp_bodies.ts";
