@@ -534,10 +534,17 @@ async function scriptedGroupReceiver(
   return heard;
 }
 
-Deno.test("§15: a receiver asking for slots the file does not have is put out of the group, told why, and the others get the file", async () => {
+/**
+ * A group of two by unicast: the scripted receiver (answering pass-ends
+ * with `missing`, or never) beside a real one. Returns what the sender
+ * said to the scripted one, its last message's text, the sender's result,
+ * and whether the real one got the file.
+ */
+async function besideAnHonestOne(missing?: [number, number][]) {
   await using tmp = await tempDir();
+  const bytes = new Uint8Array(60_000).fill(7);
   const file = join(tmp.path, "data.bin");
-  await Deno.writeFile(file, new Uint8Array(100_000).fill(7));
+  await Deno.writeFile(file, bytes);
   await using sender = await startListening([
     "send",
     file,
@@ -546,83 +553,45 @@ Deno.test("§15: a receiver asking for slots the file does not have is put out o
     "2",
     "--no-multicast",
   ]);
-  const liar = scriptedGroupReceiver(sender.port, [[1_000_000, 5]]);
-  const honest = await within(
-    30_000,
-    "the honest receiver",
-    receiveFrom(sender.port, join(tmp.path, "honest")),
-  );
-  assert.equal(honest.code, 0, honest.stderr);
-  const told = await within(30_000, "the liar", liar);
-  const last = told.at(-1);
-  assert.equal(last?.type, "error", JSON.stringify(told.map((m) => m.type)));
-  assert.match(
-    last?.type === "error" ? last.message : "",
-    /slots 1000000\+5 of a \d+-slot file/,
-  );
-  const sent = await within(30_000, "the sender", sender.result());
-  assert.equal(sent.code, 1);
-  const each = events(sent.stdout).filter((e) => e.event === "receiver");
-  assert.deepEqual(each.map((e) => e.ok).sort(), [false, true]);
-  assert.deepEqual(
-    await Deno.readFile(join(tmp.path, "honest", "data.bin")),
-    new Uint8Array(100_000).fill(7),
-  );
-});
-
-Deno.test("§15: a receiver that asks for repairs without end is put out after 32 rounds; the others get the file", async () => {
-  await using tmp = await tempDir();
-  const file = join(tmp.path, "data.bin");
-  await Deno.writeFile(file, new Uint8Array(50_000).fill(9));
-  await using sender = await startListening([
-    "send",
-    file,
-    "--listen",
-    "--receivers",
-    "2",
-    "--no-multicast",
-  ]);
-  const greedy = scriptedGroupReceiver(sender.port, [[0, 1]]);
-  const honest = await within(
-    30_000,
-    "the honest receiver",
-    receiveFrom(sender.port, join(tmp.path, "honest")),
-  );
-  assert.equal(honest.code, 0, honest.stderr);
-  const told = await within(30_000, "the greedy one", greedy);
-  assert.equal(told.filter((m) => m.type === "udp-pass-end").length, 33);
-  const last = told.at(-1);
-  assert.match(
-    last?.type === "error" ? last.message : "",
-    /did not end in 32 rounds/,
-  );
-  assert.equal((await within(30_000, "the sender", sender.result())).code, 1);
-});
-
-Deno.test("§15: a receiver that reports but never answers the end of a pass is put out after 10 s; the others get the file", async () => {
-  await using tmp = await tempDir();
-  const file = join(tmp.path, "data.bin");
-  await Deno.writeFile(file, new Uint8Array(20_000).fill(3));
-  await using sender = await startListening([
-    "send",
-    file,
-    "--listen",
-    "--receivers",
-    "2",
-    "--no-multicast",
-  ]);
-  const mute = scriptedGroupReceiver(sender.port);
+  const scripted = scriptedGroupReceiver(sender.port, missing);
   const honest = await within(
     60_000,
     "the honest receiver",
     receiveFrom(sender.port, join(tmp.path, "honest")),
   );
   assert.equal(honest.code, 0, honest.stderr);
-  const told = await within(30_000, "the mute one", mute);
+  const told = await within(30_000, "the scripted receiver", scripted);
   const last = told.at(-1);
-  assert.match(
-    last?.type === "error" ? last.message : "",
-    /did not answer the end of a pass within 10 s/,
+  const sent = await within(30_000, "the sender", sender.result());
+  assert.deepEqual(
+    await Deno.readFile(join(tmp.path, "honest", "data.bin")),
+    bytes,
   );
-  assert.equal((await within(30_000, "the sender", sender.result())).code, 1);
+  return {
+    told,
+    why: last?.type === "error" ? last.message : "",
+    sent,
+    outcomes: events(sent.stdout).filter((e) => e.event === "receiver")
+      .map((e) => e.ok),
+  };
+}
+
+Deno.test("§15: a receiver asking for slots the file does not have is put out of the group, told why, and the others get the file", async () => {
+  const r = await besideAnHonestOne([[1_000_000, 5]]);
+  assert.match(r.why, /slots 1000000\+5 of a \d+-slot file/);
+  assert.equal(r.sent.code, 1);
+  assert.deepEqual(r.outcomes.sort(), [false, true]);
+});
+
+Deno.test("§15: a receiver that asks for repairs without end is put out after 32 rounds; the others get the file", async () => {
+  const r = await besideAnHonestOne([[0, 1]]);
+  assert.equal(r.told.filter((m) => m.type === "udp-pass-end").length, 33);
+  assert.match(r.why, /did not end in 32 rounds/);
+  assert.equal(r.sent.code, 1);
+});
+
+Deno.test("§15: a receiver that reports but never answers the end of a pass is put out after 10 s; the others get the file", async () => {
+  const r = await besideAnHonestOne();
+  assert.match(r.why, /did not answer the end of a pass within 10 s/);
+  assert.equal(r.sent.code, 1);
 });
