@@ -171,6 +171,18 @@ Deno.test("udp-request carries a group: a multicast address, a port, a transfer 
   assert.deepEqual(parseMessage(wait), { message: wait });
 });
 
+/** `pasa send PATH --listen --receivers N --no-multicast`, waiting on a free port. */
+function groupSender(path: string, receivers: number) {
+  return startListening([
+    "send",
+    path,
+    "--listen",
+    "--receivers",
+    String(receivers),
+    "--no-multicast",
+  ]);
+}
+
 /** `pasa receive --from 127.0.0.1:PORT` into `out`, with more flags. */
 function receiveFrom(port: number, out: string, ...flags: string[]) {
   return runPasa([
@@ -192,14 +204,7 @@ Deno.test("send --listen --receivers 2 --no-multicast: both receivers get the fo
   await Deno.writeFile(join(src, "big.bin"), big);
   await Deno.writeTextFile(join(src, "sub", "note.txt"), "for everyone\n");
   await Deno.writeFile(join(src, "empty"), new Uint8Array());
-  await using sender = await startListening([
-    "send",
-    src,
-    "--listen",
-    "--receivers",
-    "2",
-    "--no-multicast",
-  ]);
+  await using sender = await groupSender(src, 2);
   const outs = [join(tmp.path, "one"), join(tmp.path, "two")];
   const received = await within(
     60_000,
@@ -243,14 +248,7 @@ Deno.test("a receiver with a wrong code is told and let go; the group starts wit
   await using tmp = await tempDir();
   const file = join(tmp.path, "exam.txt");
   await Deno.writeTextFile(file, "question one\n");
-  await using sender = await startListening([
-    "send",
-    file,
-    "--listen",
-    "--receivers",
-    "1",
-    "--no-multicast",
-  ]);
+  await using sender = await groupSender(file, 1);
   const wrong = await within(
     30_000,
     "a guesser",
@@ -431,14 +429,7 @@ Deno.test("§15: a receiver that joined first outwaits its own --timeout while t
   await using tmp = await tempDir();
   const file = join(tmp.path, "slides.pdf");
   await Deno.writeTextFile(file, "%PDF-1.7\n");
-  await using sender = await startListening([
-    "send",
-    file,
-    "--listen",
-    "--receivers",
-    "2",
-    "--no-multicast",
-  ]);
+  await using sender = await groupSender(file, 2);
   const early = receiveFrom(
     sender.port,
     join(tmp.path, "early"),
@@ -545,14 +536,7 @@ async function besideAnHonestOne(missing?: [number, number][]) {
   const bytes = new Uint8Array(60_000).fill(7);
   const file = join(tmp.path, "data.bin");
   await Deno.writeFile(file, bytes);
-  await using sender = await startListening([
-    "send",
-    file,
-    "--listen",
-    "--receivers",
-    "2",
-    "--no-multicast",
-  ]);
+  await using sender = await groupSender(file, 2);
   const scripted = scriptedGroupReceiver(sender.port, missing);
   const honest = await within(
     60_000,
