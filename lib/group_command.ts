@@ -78,7 +78,7 @@ export async function sendToGroup(
     announcer?.stop();
     listener.close();
   }
-  return await sendAll(joined, cmd, rt, sources, reporter, addr.port);
+  return await sendAll(joined, cmd, rt, sources, addr.port);
 }
 
 /**
@@ -186,7 +186,6 @@ async function sendAll(
   cmd: SendCommand,
   rt: Runtime,
   sources: SourceWalk,
-  reporter: Reporter,
   port: number,
 ): Promise<number> {
   for (const j of joined) setNoDelay(j.conn);
@@ -207,12 +206,13 @@ async function sendAll(
     sealed: joined[0]!.link.pairing !== undefined,
     multicast: cmd.multicast,
     rule: { ...SLOW_RULE, floor: cmd.minRate ?? 0 },
+    // Said through the progress bar's output, which clears its line first.
     onEvent: (e) =>
       e.type === "unicast"
-        ? reporter.warning(
+        ? say.warning(
           `The group's datagrams do not reach ${e.receiver} (multicast filtered on the way?): sending to it by unicast`,
         )
-        : reporter.warning(`Dropped ${e.receiver}: ${e.reason}`),
+        : say.warning(`Dropped ${e.receiver}: ${e.reason}`),
   });
   const { bar, output } = progressFor(rt, cmd.quiet, group.state);
   const say = new Reporter(output, { json: cmd.json, quiet: cmd.quiet });
