@@ -87,6 +87,14 @@ export interface SendCommand extends CommonFlags {
 export interface BenchCommand {
   kind: "bench";
   to?: Address;
+  /** One to many: wait for this many receivers and send the payload once to all (a group). */
+  receivers?: number;
+  /** With `receivers`: start after this long with whoever joined. */
+  waitSeconds?: number;
+  /** With `receivers`: to the multicast group (else to each by unicast). */
+  multicast: boolean;
+  /** With `receivers`: the port to wait on. */
+  port: number;
   size: number;
   file?: string;
   durationSeconds?: number;
@@ -565,6 +573,23 @@ ${EXIT_CODES}`,
       "also measure what SHA-256 and ChaCha20-Poly1305 cost on this machine, on a line of their own",
     )
     .option("-q, --quiet", "print nothing but the table and errors")
+    .option(
+      "--receivers <n>",
+      "one to many: wait for n receivers (pasa receive --code CODE, or --from this address) and send the payload once to all, through a multicast group",
+    )
+    .option(
+      "--wait <seconds>",
+      "with --receivers: start after this long with whoever joined",
+    )
+    .option(
+      "--no-multicast",
+      "with --receivers: send to each receiver by unicast",
+    )
+    .option(
+      "-p, --port <port>",
+      "with --receivers: port to wait on (0: any free port)",
+      String(DEFAULT_PORT),
+    )
     .addHelpText(
       "after",
       `
@@ -584,6 +609,7 @@ Examples:
   pasa bench --to lab-3 --reverse              # ...and lab-3 sends to us
   pasa bench --rates 100M,500M,1G,2G --chart bench.svg
   pasa bench --duration 5 --json > bench.json
+  pasa bench --receivers 4 --size 1GiB         # one to many: each of 4 runs pasa receive --code CODE
 ${EXIT_CODES}`,
     )
     .action((o: Record<string, unknown>) => {
@@ -606,7 +632,36 @@ ${EXIT_CODES}`,
         timeoutMs: parseTimeout(String(o.timeout)),
         json: o.json === true,
         quiet: o.quiet === true,
+        multicast: o.multicast !== false,
+        port: parsePort(String(o.port)),
       };
+      if (o.receivers !== undefined) {
+        c.receivers = parseCount(String(o.receivers), "--receivers", 64);
+      }
+      if (o.wait !== undefined) {
+        c.waitSeconds = positiveSeconds(String(o.wait), "--wait");
+      }
+      const alone = c.receivers === undefined;
+      if (
+        alone &&
+        (c.waitSeconds !== undefined || !c.multicast ||
+          o.port !== String(DEFAULT_PORT))
+      ) {
+        throw new UsageError(
+          "--wait, --no-multicast and --port go with --receivers",
+        );
+      }
+      if (
+        !alone &&
+        (o.to !== undefined || o.reverse || o.file !== undefined ||
+          o.duration !== undefined || o.rates !== undefined ||
+          o.parallel !== "1" || o.runs !== "1" || o.csv ||
+          o.chart !== undefined)
+      ) {
+        throw new UsageError(
+          "--receivers measures one payload sent once to a group: not with --to, --reverse, --file, --duration, --rates, --parallel, --runs, --csv or --chart",
+        );
+      }
       if (c.encrypt && c.insecure) {
         throw new UsageError("Choose one of --encrypt and --insecure");
       }

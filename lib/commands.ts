@@ -43,7 +43,9 @@ import {
 import { type Pairing, PairingGate } from "./secure.ts";
 import { sendSession } from "./send.ts";
 import { TransferState } from "./session.ts";
-import { SourceWalk } from "./sources.ts";
+import { type Source, SourceWalk } from "./sources.ts";
+import { Pattern } from "./pattern.ts";
+import { Payload } from "./payload.ts";
 import {
   type Address,
   connect,
@@ -394,6 +396,63 @@ async function findReceiver(
   return { host: found[0]!.hostname, port: found[0]!.port };
 }
 
+/**
+ * `pasa bench --receivers N`: a generated payload sent once to a group, as
+ * `send --listen --receivers N` sends files; each receiver compares it
+ * where it lands and keeps nothing. The group's lines say each receiver's
+ * goodput and loss, and the total.
+ */
+function benchGroup(
+  cmd: BenchCommand,
+  rt: Runtime,
+  reporter: Reporter,
+): Promise<number> {
+  const pattern = Pattern.random();
+  const source: Source = {
+    entry: { path: "pasa-bench.bin", type: "file", size: cmd.size },
+    input: () => new Payload(cmd.size, pattern),
+  };
+  const send: SendCommand = {
+    kind: "send",
+    paths: [],
+    raw: false,
+    insecure: cmd.insecure,
+    ...(cmd.code !== undefined ? { code: cmd.code } : {}),
+    timeoutMs: cmd.timeoutMs,
+    json: cmd.json,
+    quiet: cmd.quiet,
+    everyFile: false,
+    listen: true,
+    noAnnounce: false,
+    port: cmd.port,
+    udp: true,
+    lossy: false,
+    noResume: true,
+    check: false,
+    retry: 0,
+    receivers: cmd.receivers!,
+    multicast: cmd.multicast,
+    ...(cmd.waitSeconds !== undefined ? { waitSeconds: cmd.waitSeconds } : {}),
+    ...(cmd.datagramSize !== undefined
+      ? { datagramSize: cmd.datagramSize }
+      : {}),
+  };
+  const payload = {
+    sources: [source],
+    async *[Symbol.asyncIterator]() {
+      yield source;
+    },
+  };
+  return sendToGroup(
+    send,
+    rt,
+    payload,
+    pairingOf(cmd, rt, true),
+    reporter,
+    pattern,
+  );
+}
+
 /** `pasa bench`: returns the exit code (1 if any run failed). */
 export async function runBenchCommand(
   cmd: BenchCommand,
@@ -405,6 +464,7 @@ export async function runBenchCommand(
   });
   const live = !cmd.json && !cmd.csv && !cmd.quiet;
   try {
+    if (cmd.receivers !== undefined) return await benchGroup(cmd, rt, reporter);
     if (cmd.file) {
       await Deno.stat(cmd.file).catch(() => {
         throw new UsageError(`Cannot measure ${cmd.file}: no such file`);

@@ -23,7 +23,11 @@ import {
 } from "./runtime.ts";
 import { LOCKOUT_FAILURES, type Pairing, PairingGate } from "./secure.ts";
 import { sendSession } from "./send.ts";
-import type { SourceWalk } from "./sources.ts";
+import type { Source } from "./sources.ts";
+import type { Pattern } from "./pattern.ts";
+
+/** What is sent: a walk of the command line's paths, or a generated payload. */
+type Walked = AsyncIterable<Source> & { sources: Source[] };
 import { isIpv6, isLoopback, listen, reachableAddresses } from "./tcp.ts";
 import { Announcer, nameplateOf } from "./discovery.ts";
 import { type Incoming, takePairings } from "./pairings.ts";
@@ -36,9 +40,10 @@ const WAIT_EVERY_MS = 2000;
 export async function sendToGroup(
   cmd: SendCommand,
   rt: Runtime,
-  sources: SourceWalk,
+  sources: Walked,
   pairing: Pairing | undefined,
   reporter: Reporter,
+  measure?: Pattern,
 ): Promise<number> {
   const wanted = cmd.receivers!;
   const listener = listen(cmd.host, cmd.port);
@@ -78,7 +83,7 @@ export async function sendToGroup(
     announcer?.stop();
     listener.close();
   }
-  return await sendAll(joined, cmd, rt, sources, addr.port);
+  return await sendAll(joined, cmd, rt, sources, addr.port, measure);
 }
 
 /**
@@ -185,8 +190,9 @@ async function sendAll(
   joined: Incoming[],
   cmd: SendCommand,
   rt: Runtime,
-  sources: SourceWalk,
+  sources: Walked,
   port: number,
+  measure: Pattern | undefined,
 ): Promise<number> {
   for (const j of joined) setNoDelay(j.conn);
   const remote = (j: Incoming) => (j.conn.remoteAddr as Deno.NetAddr).hostname;
@@ -205,6 +211,7 @@ async function sendAll(
     ...(cmd.rate !== undefined ? { rate: cmd.rate } : {}),
     sealed: joined[0]!.link.pairing !== undefined,
     multicast: cmd.multicast,
+    ...(measure ? { pattern: true } : {}),
     rule: { ...SLOW_RULE, floor: cmd.minRate ?? 0 },
     // Said through the progress bar's output, which clears its line first.
     onEvent: (e) =>
@@ -240,6 +247,8 @@ async function sendAll(
           target: { hostname: remote(j), port },
         },
         group: seat,
+        // A measurement: compared where it lands, nothing kept.
+        ...(measure ? { bench: true, pattern: measure } : {}),
       });
       return { peer: j.peer, ok: true as const, result };
     } catch (error) {
@@ -270,6 +279,7 @@ async function sendAll(
           ok: true,
           files: o.result.fileCount,
           bytes: o.result.bytes,
+          check: o.result.patternChecked ? "pattern" : "sha256",
           seconds: o.result.seconds,
           ...(o.result.udp
             ? { firstPassLossPercent: o.result.udp.firstPassLossPercent }
@@ -288,6 +298,7 @@ async function sendAll(
     datagrams: group.datagramsSent,
     multicast: cmd.multicast,
     encrypted: joined[0]!.link.pairing !== undefined,
+    ...(measure ? { measurement: true } : {}),
   });
   if (ok === outcomes.length) return ExitCode.ok;
   // The exit code of the first failure: all the same kind, as a rule.

@@ -32,6 +32,7 @@ import type { Done, UdpRequest } from "./protocol.ts";
 import type { DirectionKey } from "./records.ts";
 import { hangUp, TransferState, withDeadline } from "./session.ts";
 import { Seat } from "./group_seat.ts";
+import { noDigest } from "./pattern.ts";
 import {
   RateController,
   slotCount,
@@ -83,6 +84,8 @@ export interface GroupOptions {
   onEvent?: (event: GroupEvent) => void;
   /** The group's address, instead of a random one from 239.255.0.0/16. */
   address?: string;
+  /** A measurement's generated payload: the receivers compare it, nobody hashes. */
+  pattern?: boolean;
 }
 
 /** What the group tells the user as it goes. */
@@ -158,6 +161,7 @@ export class UdpGroup {
       passEnd: (index) => this.#passEnd(index),
       seal: this.#key,
       ...freshCounters(),
+      ...(options.pattern ? { newHash: noDigest } : {}),
     };
   }
 

@@ -545,7 +545,11 @@ async function serve(
       state,
       peer,
       // A measurement is several transfers: only a --keep receiver serves one.
-      ...(cmd.keep ? { scratch } : { noMeasurements: ONE_SHOT_BENCH }),
+      // So does one that connected out: it measures what the sender it
+      // chose sends (pasa bench --receivers), and nothing is kept.
+      ...(cmd.keep || serving.outgoing
+        ? { scratch }
+        : { noMeasurements: ONE_SHOT_BENCH }),
       // Only a listening receiver serves bench --reverse clients; one that
       // connected out (--from, or to a sender it found) expects a sender.
       ...(!serving.outgoing

@@ -263,12 +263,15 @@ export interface GroupSummary {
   datagrams: number;
   multicast: boolean;
   encrypted: boolean;
+  /** A measurement (`pasa bench --receivers`): a generated payload compared where it landed, nothing kept. */
+  measurement?: boolean;
 }
 
 /** The group send's last line: each receiver's bytes over the whole time. */
 export function renderGroupSummary(s: GroupSummary): string {
   const all = s.verified === s.receivers;
-  return `${all ? "Sent" : "Sent only partly:"} ${plural(s.files, "file")}, ${
+  const verb = s.measurement ? "Measured" : "Sent";
+  return `${all ? verb : `${verb} only partly:`} ${plural(s.files, "file")}, ${
     formatBytes(s.bytes)
   }, to ${s.verified} of ${plural(s.receivers, "receiver")} in ${
     formatDuration(s.seconds)
@@ -280,7 +283,11 @@ export function renderGroupSummary(s: GroupSummary): string {
       : ""
   }), ${s.multicast ? "multicast" : "unicast"}, ${
     s.encrypted ? "encrypted" : "NOT encrypted"
-  }, SHA-256 verified by each\n`;
+  }, ${
+    s.measurement
+      ? "every byte compared with its generated pattern by each, nothing kept"
+      : "SHA-256 verified by each"
+  }\n`;
 }
 
 export class Reporter {
@@ -410,6 +417,8 @@ export class Reporter {
       ok: true;
       files: number;
       bytes: number;
+      /** How it was checked: `sha256`, or `pattern` (a measurement, compared byte for byte). */
+      check: "sha256" | "pattern";
       /** Its session's time, pairing excluded, and its first-pass loss. */
       seconds: number;
       firstPassLossPercent?: number;
@@ -427,6 +436,7 @@ export class Reporter {
           ? {
             files: outcome.files,
             bytes: outcome.bytes,
+            check: outcome.check,
             seconds: outcome.seconds,
             bytesPerSecond: outcome.seconds > 0
               ? outcome.bytes / outcome.seconds
@@ -449,7 +459,7 @@ export class Reporter {
             formatRate(
               outcome.seconds > 0 ? outcome.bytes / outcome.seconds : 0,
             )
-          }), verified${
+          }), ${outcome.check === "pattern" ? "compared" : "verified"}${
             outcome.firstPassLossPercent !== undefined
               ? `; first-pass loss ${outcome.firstPassLossPercent.toFixed(2)}%`
               : ""

@@ -579,3 +579,55 @@ Deno.test("§15: a receiver that reports but never answers the end of a pass is 
   assert.match(r.why, /did not answer the end of a pass within 10 s/);
   assert.equal(r.sent.code, 1);
 });
+
+Deno.test("pasa bench --receivers 2 measures one generated payload sent once to both: each compares it where it lands, keeps nothing, and has its own goodput and loss", async () => {
+  await using tmp = await tempDir();
+  await using sender = await startListening([
+    "bench",
+    "--receivers",
+    "2",
+    "--no-multicast",
+    "--size",
+    "3MiB",
+  ]);
+  const outs = [join(tmp.path, "a"), join(tmp.path, "b")];
+  const received = await within(
+    60_000,
+    "two receivers",
+    Promise.all(outs.map((out) => receiveFrom(sender.port, out))),
+  );
+  for (const r of received) {
+    assert.equal(r.code, 0, r.stderr);
+    const summary = events(r.stdout).find((e) => e.event === "summary")!;
+    assert.equal(summary.measurement, true);
+  }
+  for (const out of outs) assert.deepEqual(await listTree(out), []);
+  const sent = await within(30_000, "the sender", sender.result());
+  assert.equal(sent.code, 0, sent.stderr);
+  const said = events(sent.stdout);
+  const each = said.filter((e) => e.event === "receiver");
+  assert.deepEqual(each.map((e) => e.check), ["pattern", "pattern"]);
+  for (const e of each) {
+    assert.equal(e.bytes, 3 * 1024 * 1024);
+    assert.ok((e.bytesPerSecond as number) > 0);
+    assert.equal(typeof e.firstPassLossPercent, "number");
+  }
+  const end = said.find((e) => e.event === "group-summary")!;
+  assert.equal(end.measurement, true);
+  assert.equal(end.verified, 2);
+});
+
+Deno.test("pasa bench --receivers goes alone: not with --to or --runs, and --wait needs it (usage errors, exit 2)", async () => {
+  const a = await runPasa(["bench", "--receivers", "2", "--to", "127.0.0.1:9"]);
+  assert.equal(a.code, 2);
+  assert.match(
+    a.stderr,
+    /--receivers measures one payload sent once to a group/,
+  );
+  const b = await runPasa(["bench", "--wait", "3"]);
+  assert.equal(b.code, 2);
+  assert.match(
+    b.stderr,
+    /--wait, --no-multicast and --port go with --receivers/,
+  );
+});
