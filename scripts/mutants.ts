@@ -588,6 +588,18 @@ const MUTANTS: Mutant[] = [
     to: "await answer",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/receive_command.ts",
+    from: "      ...(cmd.keep || serving.outgoing",
+    to: "      ...(cmd.keep",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "      ...(options.pattern ? { newHash: noDigest } : {}),",
+    to: "",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */
