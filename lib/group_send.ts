@@ -109,6 +109,8 @@ export class UdpGroup {
   #key: (DirectionKey & { base64: string }) | undefined;
   #options: GroupOptions;
   #seats: Seat[] = [];
+  /** The seats in the group now (status "in"), kept as they join and leave. */
+  #inside: Seat[] = [];
   #socket: Deno.DatagramConn;
   #path: DatagramPath;
   #job: FileJob | undefined;
@@ -132,11 +134,15 @@ export class UdpGroup {
     this.#key = options.sealed ? groupKey() : undefined;
     this.#watch = new SlowWatch(options.rule ?? SLOW_RULE);
     this.#socket = openSendingSocket(false);
-    const seats = () => this.#seats.filter((s) => s.status === "in");
+    // Read for every datagram: a loop over the seats in, no allocation.
+    const lowest = () => {
+      let rate = Infinity;
+      for (const s of this.#inside) rate = Math.min(rate, s.rate.rate);
+      return rate === Infinity ? options.initialRate : rate;
+    };
     const pace = {
       get rate() {
-        const rates = seats().map((s) => s.rate.rate);
-        return rates.length > 0 ? Math.min(...rates) : options.initialRate;
+        return lowest();
       },
     };
     const targets: Deno.NetAddr[] = options.multicast
@@ -151,7 +157,7 @@ export class UdpGroup {
       pacer: new Pacer(pace),
       state: this.state,
       ensureOpen: () => {
-        if (seats().length === 0) {
+        if (this.#inside.length === 0) {
           throw new NetworkError(
             "Every receiver left the group",
             "network",
@@ -216,6 +222,7 @@ export class UdpGroup {
         }
         : { fixed: this.#options.rate, initial: this.#options.rate },
     );
+    this.#inside = this.#seats.filter((s) => s.status === "in");
     if (!this.#options.multicast) this.#unicast(seat, false);
     this.#next();
   }
@@ -224,6 +231,7 @@ export class UdpGroup {
   left(seat: Seat): void {
     const i = this.#path.targets.indexOf(seat.target!);
     if (i >= 0 && seat.unicast) this.#path.targets.splice(i, 1);
+    this.#inside = this.#seats.filter((s) => s.status === "in");
     this.#next();
   }
 
@@ -271,20 +279,21 @@ export class UdpGroup {
     // first pass into single slots for everyone: that takes most of the
     // group's most, while the repairs, in single slots, still reach it.
     // Only when most receivers say so does the first pass go single too.
-    const inside = () => this.#seats.filter((s) => s.status === "in");
+    // Asked for every datagram: loops over the seats in, no allocation.
     this.#sizing.slotsAt = (sequence) => {
-      const seats = inside();
-      const single = seats.filter((s) => s.sizing.single).length;
-      if (single * 2 > seats.length) return 1;
+      let single = 0;
       let n = maxSlots;
-      for (const s of seats) {
-        if (!s.sizing.single) n = Math.min(n, s.sizing.slotsAt(sequence));
+      for (const s of this.#inside) {
+        if (s.sizing.single) single++;
+        else n = Math.min(n, s.sizing.slotsAt(sequence));
       }
-      return n;
+      return single * 2 > this.#inside.length ? 1 : n;
     };
     this.#sizing.repairSlotsAt = (sequence) => {
       let n = maxSlots;
-      for (const s of inside()) n = Math.min(n, s.sizing.slotsAt(sequence));
+      for (const s of this.#inside) {
+        n = Math.min(n, s.sizing.slotsAt(sequence));
+      }
       return n;
     };
     // Each seat says again when it reaches the next file.

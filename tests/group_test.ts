@@ -63,13 +63,11 @@ Deno.test("groupAddress() picks from 239.255.0.0/16, never .0 or .255", () => {
   }
 });
 
+/** The rule the SlowWatch tests read against: 3 s of grace, 5 s of silence, a quarter. */
+const RULE = { floor: 0, share: 0.25, graceMs: 3000, silentMs: 5000 };
+
 Deno.test("SlowWatch drops a receiver under a quarter of the best the group carried, only after its grace time", () => {
-  const watch = new SlowWatch({
-    floor: 0,
-    share: 0.25,
-    graceMs: 3000,
-    silentMs: 5000,
-  });
+  const watch = new SlowWatch(RULE);
   const paces = (slow: number, now: number) =>
     new Map([
       ["fast", { rate: 900e6, heardAt: now }],
@@ -83,12 +81,7 @@ Deno.test("SlowWatch drops a receiver under a quarter of the best the group carr
 });
 
 Deno.test("SlowWatch forgives a receiver that recovers before its grace time, and starts counting again", () => {
-  const watch = new SlowWatch({
-    floor: 0,
-    share: 0.25,
-    graceMs: 3000,
-    silentMs: 5000,
-  });
+  const watch = new SlowWatch(RULE);
   const at = (rate: number, now: number) =>
     new Map([["a", { rate: 900e6, heardAt: now }], ["b", {
       rate,
@@ -102,20 +95,10 @@ Deno.test("SlowWatch forgives a receiver that recovers before its grace time, an
 
 Deno.test("SlowWatch never drops a lone receiver for being slow, unless under the floor", () => {
   const alone = new Map([["only", { rate: 1e6, heardAt: 0 }]]);
-  const relative = new SlowWatch({
-    floor: 0,
-    share: 0.25,
-    graceMs: 3000,
-    silentMs: 60_000,
-  });
+  const relative = new SlowWatch({ ...RULE, silentMs: 60_000 });
   relative.update(0, alone, 900e6);
   assert.deepEqual(relative.update(10_000, alone, 900e6), []);
-  const floored = new SlowWatch({
-    floor: 50e6,
-    share: 0.25,
-    graceMs: 3000,
-    silentMs: 60_000,
-  });
+  const floored = new SlowWatch({ ...RULE, floor: 50e6, silentMs: 60_000 });
   floored.update(0, alone, 900e6);
   assert.deepEqual(floored.update(3000, alone, 900e6), [{
     name: "only",
@@ -124,12 +107,7 @@ Deno.test("SlowWatch never drops a lone receiver for being slow, unless under th
 });
 
 Deno.test("SlowWatch names a receiver that sent no report for the silent time, however fast it was", () => {
-  const watch = new SlowWatch({
-    floor: 0,
-    share: 0.25,
-    graceMs: 3000,
-    silentMs: 5000,
-  });
+  const watch = new SlowWatch(RULE);
   const members = new Map([
     ["quiet", { rate: 900e6, heardAt: 0 }],
     ["talks", { rate: 900e6, heardAt: 5000 }],
