@@ -30,6 +30,7 @@ import {
   shouldReport,
   type TransferResult,
   TransferState,
+  withDeadline,
 } from "./session.ts";
 import { claimResume, type SendStart } from "./resume.ts";
 import { FileInput, type Input } from "./payload.ts";
@@ -46,6 +47,13 @@ import { collectAfter, Collector } from "./heap.ts";
 
 /** A full collection every this many files sent (lib/heap.ts). */
 const FILES_PER_COLLECTION = 4096;
+
+/**
+ * How long a sender that failed mid-transfer waits for the receiver's own
+ * word (an `error` frame that explains a broken connection) before it
+ * reports its failure and hangs up.
+ */
+export const REPLY_GRACE_MS = 1000;
 
 /** Options of {@link sendSession}. */
 export interface SendOptions {
@@ -276,8 +284,10 @@ export async function sendSession(
       }
       await transport.flush();
     } catch (error) {
-      // A receiver that stopped us mid-stream says why in an error frame.
-      await replies.catch(() => {});
+      // A receiver that stopped us mid-stream says why in an error frame,
+      // and closes. A failure of our own (datagrams that cannot be sent)
+      // leaves it waiting: it is told at once below, not after its time-out.
+      await withDeadline(replies, REPLY_GRACE_MS).catch(() => {});
       throw abandoned ?? failed ?? error;
     }
     const done = await replies;

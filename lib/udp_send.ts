@@ -392,10 +392,13 @@ export async function sendTo(
     await socket.send(out, target);
   } catch (error) {
     if (!(error instanceof Deno.errors.WouldBlock)) {
+      const detail = error instanceof Error ? error.message : String(error);
+      // EPERM from sendto: this machine's own firewall refuses them.
+      const hint = /os error 1\)/.test(detail)
+        ? " (does a firewall on this machine refuse outgoing UDP? send without --udp, or allow it)"
+        : "";
       throw new NetworkError(
-        `Cannot send datagrams: ${
-          error instanceof Error ? error.message : error
-        }`,
+        `Cannot send datagrams: ${detail}${hint}`,
         "network",
         { cause: error },
       );

@@ -600,6 +600,12 @@ const MUTANTS: Mutant[] = [
     to: "",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/send.ts",
+    from: "      await withDeadline(replies, REPLY_GRACE_MS).catch(() => {});",
+    to: "      await replies.catch(() => {});",
+    tests: ["lab_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -581,3 +581,47 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    `on the lab, a UDP sender whose own firewall refuses its datagrams stops at once and both sides say why${skipped}`,
+  ignore,
+  fn: async () => {
+    await using lab = await startLab({ hosts: 2 });
+    const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
+    const drop = await new Deno.Command(lab.on(a)[0]!, {
+      args: [
+        ...lab.on(a).slice(1),
+        ...["iptables", "-A", "OUTPUT", "-p", "udp", "-d", b.address],
+        ...["-j", "DROP"],
+      ],
+    }).output();
+    assert.ok(drop.success, new TextDecoder().decode(drop.stderr));
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "walled.bin", 8_000_000);
+    const out = join(tmp.path, "out");
+    await using receiver = await startListening(
+      ["receive", "--udp", "--host", b.address, "--out", out],
+      undefined,
+      lab.on(b),
+    );
+    // Before, the sender waited for the receiver's word, which waited for
+    // datagrams: both stopped at the receiver's 60-second time-out.
+    const sent = await within(
+      20_000,
+      "a sender that cannot send datagrams",
+      runPasa(
+        ["send", file, "--udp", "--to", `${b.address}:${receiver.port}`],
+        undefined,
+        undefined,
+        lab.on(a),
+      ),
+    );
+    assert.notEqual(sent.code, 0);
+    assert.match(sent.stderr, /Cannot send datagrams: .*firewall/);
+    const received = await within(20_000, "the receiver", receiver.result());
+    assert.notEqual(received.code, 0);
+    assert.match(received.stderr, /Sender reported: Cannot send datagrams/);
+    await assert.rejects(Deno.stat(join(out, "walled.bin")));
+  },
+});
