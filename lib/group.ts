@@ -77,6 +77,115 @@ export function unionRanges(
   return out.map(([from, to]) => [from, to - from]);
 }
 
+/** One receiver's missing slots at the end of a pass, and whether it can be sent to alone. */
+export interface RepairList {
+  ranges: readonly (readonly [number, number])[];
+  /** False: it has no address of its own (its repairs go to the group). */
+  alone: boolean;
+}
+
+/** Where a pass's repairs go: to the whole group, and to each receiver alone. */
+export interface RepairSplit {
+  /** Slots for everyone (sorted, merged `[first, count]` ranges). */
+  shared: [number, number][];
+  /** For each list, in order: its slots that are not in {@link shared}. */
+  own: [number, number][][];
+}
+
+/**
+ * Splits the receivers' missing slots between the group and each receiver
+ * alone: a slot that at least `least` of them lack goes once to the group
+ * (it reaches all of them), one fewer lack goes to each of those alone, so
+ * that the others neither receive nor decrypt it. A receiver that cannot
+ * be reached alone has all its slots sent to the group. `least` 1 sends
+ * everything to the group; `Infinity`, everything alone.
+ */
+export function splitRepairs(
+  lists: readonly RepairList[],
+  least: number,
+): RepairSplit {
+  // How many lists lack each stretch of slots: +1 where a range begins, -1 where it ends.
+  const edges = new Map<number, number>();
+  for (const { ranges } of lists) {
+    for (const [first, count] of ranges) {
+      if (count <= 0) continue;
+      edges.set(first, (edges.get(first) ?? 0) + 1);
+      edges.set(first + count, (edges.get(first + count) ?? 0) - 1);
+    }
+  }
+  const points = [...edges.keys()].sort((a, b) => a - b);
+  const many: [number, number][] = [];
+  let depth = 0;
+  for (let i = 0; i < points.length - 1; i++) {
+    depth += edges.get(points[i]!)!;
+    if (depth >= least) many.push([points[i]!, points[i + 1]! - points[i]!]);
+  }
+  const shared = unionRanges([
+    many,
+    ...lists.filter((l) => !l.alone).map((l) => l.ranges),
+  ]);
+  return { shared, own: lists.map((l) => withoutRanges(l.ranges, shared)) };
+}
+
+/** The slots of `ranges` that are not in `remove` (sorted, merged, both). */
+export function withoutRanges(
+  ranges: readonly (readonly [number, number])[],
+  remove: readonly (readonly [number, number])[],
+): [number, number][] {
+  const out: [number, number][] = [];
+  let j = 0;
+  for (const [first, count] of unionRanges([ranges])) {
+    let from = first;
+    const to = first + count;
+    while (j < remove.length && remove[j]![0] + remove[j]![1] <= from) j++;
+    for (let k = j; k < remove.length && remove[k]![0] < to; k++) {
+      const [rFirst, rCount] = remove[k]!;
+      if (rFirst > from) out.push([from, rFirst - from]);
+      from = Math.max(from, rFirst + rCount);
+    }
+    if (from < to) out.push([from, to - from]);
+  }
+  return out;
+}
+
+/**
+ * The sequence numbers a receiver was not sent (repairs to others alone),
+ * so that its reports, which count up to the highest number it saw, do not
+ * show them as lost. Stretches come in increasing order; reports too.
+ */
+export class SkippedSequences {
+  #open: [number, number][] = [];
+  /** Skipped numbers below the latest report, folded. */
+  #below = 0;
+  #total = 0;
+
+  /** Numbers `from` to `end` (excluded) went to others alone. */
+  skip(from: number, end: number): void {
+    if (end <= from) return;
+    this.#open.push([from, end]);
+    this.#total += end - from;
+  }
+
+  /** How many were skipped in all. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** How many of the numbers under `expected` were skipped. */
+  under(expected: number): number {
+    while (this.#open.length > 0 && this.#open[0]![1] <= expected) {
+      const [from, end] = this.#open.shift()!;
+      this.#below += end - from;
+    }
+    let n = this.#below;
+    for (const [from, end] of this.#open) {
+      if (from >= expected) break;
+      n += Math.min(end, expected) - from;
+    }
+    return n;
+  }
+}
+
 /** When a receiver counts as holding the others back, or as gone. */
 export interface SlowRule {
   /** Below this rate (bit/s) a receiver is slow, even alone. @default {0} */

@@ -10,6 +10,7 @@ import type { BodySender, FileEntry, SentBody } from "./bodies.ts";
 import { NetworkError, type PasaError } from "./errors.ts";
 import { type ByteSource, writeAll, writeControl } from "./frames.ts";
 import type { UdpGroup } from "./group_send.ts";
+import { SkippedSequences } from "./group.ts";
 import type { Link } from "./link.ts";
 import type { Input } from "./payload.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
@@ -50,6 +51,10 @@ export class Seat {
   joinedAt = 0;
   /** What it got over the last second or so (bit/s). */
   delivered = 0;
+  /** Bytes of slots sent again to it: to the group, or to it alone. */
+  retransmitted = 0;
+  /** Sequence numbers sent to other receivers alone. */
+  readonly skipped = new SkippedSequences();
   #window = { at: 0, received: 0 };
   #group: UdpGroup;
   #wakers: (() => void)[] = [];
@@ -102,8 +107,10 @@ export class Seat {
       seal: this.#group.seal,
     });
     this.#dispatch = (m) => {
-      if (m.type === "udp-report") this.#heard(m.received);
-      dispatch(m);
+      if (m.type !== "udp-report") return dispatch(m);
+      this.#heard(m.received);
+      // Datagrams sent to others alone were never meant for it: not lost.
+      dispatch({ ...m, expected: m.expected - this.skipped.under(m.expected) });
     };
     return new SeatSender(this.#group, this);
   }

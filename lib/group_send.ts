@@ -25,7 +25,8 @@ import {
   SLOW_RULE,
   type SlowRule,
   SlowWatch,
-  unionRanges,
+  splitRepairs,
+  withoutRanges,
 } from "./group.ts";
 import type { Input } from "./payload.ts";
 import type { Done, UdpRequest } from "./protocol.ts";
@@ -58,6 +59,13 @@ import {
  * 10^8), and the end of a receiver that asks for ever.
  */
 export const MAX_GROUP_ROUNDS = 32;
+
+/**
+ * How many receivers must lack a slot for its repair to go to the group;
+ * fewer get it alone. Measured on the lab against every repair to the
+ * group and every repair alone (bench/README.md).
+ */
+export const SHARED_REPAIR = 2;
 
 /** How long a receiver has to answer a pass's end (it waits at most 1 s for stragglers itself). */
 export const PASS_ANSWER_MS = 10_000;
@@ -165,6 +173,12 @@ export class UdpGroup {
         }
       },
       passEnd: (index) => this.#passEnd(index),
+      repaired: (to, from, end, bytes) => {
+        for (const s of this.#inside) {
+          if (to === undefined || to === s.target) s.retransmitted += bytes;
+          else s.skipped.skip(from, end);
+        }
+      },
       seal: this.#key,
       ...freshCounters(),
       ...(options.pattern ? { newHash: noDigest } : {}),
@@ -409,7 +423,11 @@ export class UdpGroup {
     );
     const frame = passEndOf(this.#path, index);
     const answers = await Promise.all(asked.map(async (s) => {
-      const answer = s.exchange(frame, index);
+      const answer = s.exchange({
+        ...frame,
+        retransmittedBytes: s.retransmitted,
+        addressed: this.#path.sequence - s.skipped.total,
+      }, index);
       answer.catch(() => {}); // after a deadline, ended by the expulsion
       try {
         return { seat: s, verdict: await withDeadline(answer, PASS_ANSWER_MS) };
@@ -430,7 +448,7 @@ export class UdpGroup {
         return undefined;
       }
     }));
-    const lists: [number, number][][] = [];
+    const lists: { seat: Seat; ranges: [number, number][] }[] = [];
     for (const answer of answers) {
       if (!answer) continue;
       const { seat, verdict } = answer;
@@ -473,14 +491,36 @@ export class UdpGroup {
       if (seat.received === 0 && this.#options.multicast) {
         this.#unicast(seat, true);
       }
-      lists.push(verdict.ranges);
+      lists.push({ seat, ranges: verdict.ranges });
     }
     if (this.#seats.every((s) => s.status !== "in")) {
       throw new NetworkError("Every receiver left the group", "network");
     }
-    return lists.length === 0
-      ? { complete: true }
-      : { ranges: unionRanges(lists) };
+    return lists.length === 0 ? { complete: true } : this.#repairs(lists);
+  }
+
+  /**
+   * Where a pass's repairs go. Through multicast, a slot that several
+   * receivers lack goes once to the group, and one that one receiver lacks
+   * goes to it alone, so that the others do not receive and open it again
+   * (bench/README.md measures this against sending every one to the group).
+   * A receiver served by unicast gets the group's anyway, and the rest alone.
+   */
+  #repairs(
+    lists: { seat: Seat; ranges: [number, number][] }[],
+  ): PassVerdict {
+    const viaGroup = lists.filter((l) => !l.seat.unicast);
+    const split = splitRepairs(
+      viaGroup.map((l) => ({ ranges: l.ranges, alone: !!l.seat.target })),
+      SHARED_REPAIR,
+    );
+    const alone: { to: Deno.NetAddr; ranges: [number, number][] }[] = [];
+    for (const { seat, ranges } of lists) {
+      const i = viaGroup.findIndex((l) => l.seat === seat);
+      const own = i >= 0 ? split.own[i]! : withoutRanges(ranges, split.shared);
+      if (own.length > 0) alone.push({ to: seat.target!, ranges: own });
+    }
+    return { ranges: split.shared, alone };
   }
 
   /** Stops the watch and closes the group's socket. */
@@ -496,7 +536,13 @@ export class UdpGroup {
   /** @internal The sender's statistics for one seat's summary. */
   stats(seat: Seat, done: Done, complete: boolean): UdpStats {
     return senderStats(
-      { ...this.#path, sizing: seat.sizing, lossy: false },
+      {
+        ...this.#path,
+        sequence: this.#path.sequence - seat.skipped.total,
+        retransmittedBytes: seat.retransmitted,
+        sizing: seat.sizing,
+        lossy: false,
+      },
       done,
       complete,
     );

@@ -471,6 +471,12 @@ export const MESSAGES = {
         count,
         v.description("the rate really sent at so far, bit/s"),
       ),
+      addressed: v.pipe(
+        v.optional(count),
+        v.description(
+          "optional, in a group: of the `sent`, those sent to this receiver (section 15)",
+        ),
+      ),
     }),
     v.description("The sender, after each pass over a file (section 9.3)."),
   ),

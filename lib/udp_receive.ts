@@ -501,7 +501,7 @@ export function receiverStats(
   return {
     ...sizes,
     fragmentsLost: false, // the sender's call, from what only it knows
-    datagramsSent: passEnd?.sent ?? 0,
+    datagramsSent: passEnd?.addressed ?? passEnd?.sent ?? 0,
     datagramsReceived: counters.received,
     firstPassLossPercent: Math.round(loss * 1000) / 1000,
     outOfOrder: counters.outOfOrder,

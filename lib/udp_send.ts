@@ -15,7 +15,7 @@ import { writeControl } from "./frames.ts";
 import { displayName } from "./names.ts";
 import { rate } from "./units.ts";
 import type { Input } from "./payload.ts";
-import type { Done, Message } from "./protocol.ts";
+import type { Done, Message, UdpPassEnd } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
 import { type DirectionKey, sealDatagram } from "./records.ts";
 import { DatagramSizing, PROBE_EVERY } from "./udp_sizing.ts";
@@ -148,10 +148,17 @@ export interface UdpSendOptions {
   sharedThread?: boolean;
 }
 
-/** The receiver's (or receivers') word at the end of a pass: all in, or what is missing. */
+/**
+ * The receiver's (or receivers') word at the end of a pass: all in, or what
+ * is missing: `ranges` go to every target, each of `alone` to its own
+ * receiver only (a group's slots that one receiver lacks).
+ */
 export type PassVerdict =
   | { complete: boolean }
-  | { ranges: [number, number][] };
+  | {
+    ranges: [number, number][];
+    alone?: { to: Deno.NetAddr; ranges: [number, number][] }[];
+  };
 
 /**
  * What sending a file's datagrams needs, to one receiver or to a group:
@@ -174,6 +181,16 @@ export interface DatagramPath {
   ensureOpen(): void;
   /** Sends `udp-pass-end` for file `index` and waits for the verdict. */
   passEnd(index: number): Promise<PassVerdict>;
+  /**
+   * Told after each stretch of repairs: sequence numbers `from` to `end`
+   * (excluded), `bytes` of slots, went to `to` alone, or to every target.
+   */
+  repaired?(
+    to: Deno.NetAddr | undefined,
+    from: number,
+    end: number,
+    bytes: number,
+  ): void;
   /** Seal each datagram with this key (an encrypted session). */
   seal: DirectionKey | undefined;
   /** Next sequence number; counts every datagram sent; never reused. */
@@ -229,7 +246,11 @@ export async function sendUdpFile(
   ctx.state.fileBytes = from;
   ctx.state.doneBytes += from;
 
-  const sendSlot = async (slot: number, bytes: Uint8Array) => {
+  const sendSlot = async (
+    slot: number,
+    bytes: Uint8Array,
+    targets: readonly Deno.NetAddr[],
+  ) => {
     // Ctrl-C or a lost connection closes the link: stop sending at once,
     // not at the end of the pass (datagrams need no reply to go out).
     ctx.ensureOpen();
@@ -256,7 +277,7 @@ export async function sendUdpFile(
     }
     ctx.lastSent = now;
     ctx.sentBytes += out.length;
-    for (const target of ctx.targets) await sendTo(ctx.socket, out, target);
+    for (const target of targets) await sendTo(ctx.socket, out, target);
   };
 
   // Slots the receiver kept from an interrupted transfer (resuming): not sent.
@@ -285,6 +306,7 @@ export async function sendUdpFile(
     first: number,
     bytes: Uint8Array,
     hashing?: Hash,
+    targets: readonly Deno.NetAddr[] = ctx.targets,
   ) => {
     const count = Math.ceil(bytes.length / payload);
     const slice = (k: number, n: number) =>
@@ -304,7 +326,7 @@ export async function sendUdpFile(
       for (let j = 1; j < n; j++) {
         if (isKept(first + k + j)) n = j;
       }
-      await sendSlot(first + k, slice(k, n));
+      await sendSlot(first + k, slice(k, n), targets);
       hashing?.update(slice(k, n));
       k += n;
     }
@@ -340,11 +362,11 @@ export async function sendUdpFile(
   }
   const sha256 = hash.digest("hex");
 
-  for (;;) {
-    const verdict = await ctx.passEnd(index);
-    if ("complete" in verdict) return { sha256, complete: verdict.complete };
-    ctx.repairRounds++;
-    for (const [firstSlot, count] of verdict.ranges) {
+  /** Sends `ranges` again, to `to` alone or to every target. */
+  const repair = async (ranges: [number, number][], to?: Deno.NetAddr) => {
+    const from = ctx.sequence;
+    let bytes = 0;
+    for (const [firstSlot, count] of ranges) {
       if (firstSlot + count > slots || count === 0) {
         throw new ProtocolError(
           `Receiver asked for slots ${firstSlot}+${count} of a ${slots}-slot file`,
@@ -358,10 +380,22 @@ export async function sendUdpFile(
         const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);
         const piece = block.subarray(0, length);
         await input.readAt(start, piece);
-        await sendSlots(s, piece);
-        ctx.retransmittedBytes += piece.length;
+        await sendSlots(s, piece, undefined, to ? [to] : ctx.targets);
+        bytes += piece.length;
       }
     }
+    ctx.retransmittedBytes += bytes;
+    if (ctx.sequence > from) ctx.repaired?.(to, from, ctx.sequence, bytes);
+  };
+
+  for (;;) {
+    const verdict = await ctx.passEnd(index);
+    if ("complete" in verdict) return { sha256, complete: verdict.complete };
+    ctx.repairRounds++;
+    // Each receiver's own slots first, the group's last: the pass's last
+    // datagrams then reach everyone, who need not wait for more.
+    for (const one of verdict.alone ?? []) await repair(one.ranges, one.to);
+    await repair(verdict.ranges);
   }
 }
 
@@ -407,7 +441,7 @@ export async function sendTo(
 }
 
 /** The `udp-pass-end` frame for file `index` as `path` stands now (PROTOCOL.md 9.3). */
-export function passEndOf(path: DatagramPath, index: number): Message {
+export function passEndOf(path: DatagramPath, index: number): UdpPassEnd {
   return {
     type: "udp-pass-end",
     index,

@@ -606,6 +606,24 @@ const MUTANTS: Mutant[] = [
     to: "      await replies.catch(() => {});",
     tests: ["lab_test.ts"],
   },
+  {
+    file: "lib/group_seat.ts",
+    from: "expected: m.expected - this.skipped.under(m.expected)",
+    to: "expected: m.expected",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "await repair(one.ranges, one.to);",
+    to: "await repair(one.ranges);",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "addressed: this.#path.sequence - s.skipped.total,",
+    to: "addressed: this.#path.sequence,",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -11,9 +11,15 @@ import {
   groupAddress,
   groupKey,
   groupKeyFrom,
+  SkippedSequences,
   SlowWatch,
+  splitRepairs,
   unionRanges,
+  withoutRanges,
 } from "../lib/group.ts";
+import { type DatagramHeader, readHeader } from "../lib/udp.ts";
+import { UdpGroup } from "../lib/group_send.ts";
+import type { Seat } from "../lib/group_seat.ts";
 import { parseMessage } from "../lib/messages.ts";
 import type { Message } from "../lib/protocol.ts";
 import { FrameReader, writeControl } from "../lib/frames.ts";
@@ -41,6 +47,93 @@ Deno.test("unionRanges() merges every receiver's missing slots into one sorted l
   );
   assert.deepEqual(unionRanges([]), []);
   assert.deepEqual(unionRanges([[[3, 2]], [[5, 1]]]), [[3, 3]]);
+});
+
+Deno.test("splitRepairs() sends a slot several receivers lack to the group, and one that one receiver lacks to it alone", () => {
+  const lists = [
+    { ranges: [[0, 10]] as [number, number][], alone: true },
+    { ranges: [[5, 10]] as [number, number][], alone: true },
+    { ranges: [[30, 2]] as [number, number][], alone: true },
+  ];
+  assert.deepEqual(splitRepairs(lists, 2), {
+    shared: [[5, 5]],
+    own: [[[0, 5]], [[10, 5]], [[30, 2]]],
+  });
+  // 1: everything to the group, as one union; Infinity: everything alone.
+  assert.deepEqual(splitRepairs(lists, 1).shared, [[0, 15], [30, 2]]);
+  assert.deepEqual(splitRepairs(lists, 1).own, [[], [], []]);
+  assert.deepEqual(splitRepairs(lists, Infinity).shared, []);
+  assert.deepEqual(
+    splitRepairs(lists, Infinity).own,
+    lists.map((l) => l.ranges),
+  );
+});
+
+Deno.test("splitRepairs() sends every slot of a receiver that has no address of its own to the group", () => {
+  const split = splitRepairs([
+    { ranges: [[0, 10]], alone: true },
+    { ranges: [[5, 10]], alone: false },
+  ], 2);
+  assert.deepEqual(split, { shared: [[5, 10]], own: [[[0, 5]], []] });
+  assert.deepEqual(splitRepairs([], 2), { shared: [], own: [] });
+});
+
+Deno.test("withoutRanges() keeps the slots outside the ranges taken away", () => {
+  assert.deepEqual(
+    withoutRanges([[0, 10], [20, 5]], [[2, 3], [8, 14]]),
+    [[0, 2], [5, 3], [22, 3]],
+  );
+  assert.deepEqual(withoutRanges([[0, 4]], []), [[0, 4]]);
+  assert.deepEqual(withoutRanges([[0, 4]], [[0, 4]]), []);
+});
+
+Deno.test("SkippedSequences counts the numbers under a report that went to others alone", () => {
+  const skipped = new SkippedSequences();
+  skipped.skip(100, 110);
+  skipped.skip(120, 125);
+  skipped.skip(130, 130); // empty: nothing
+  assert.equal(skipped.total, 15);
+  assert.equal(skipped.under(50), 0);
+  assert.equal(skipped.under(105), 5);
+  assert.equal(skipped.under(121), 11);
+  assert.equal(skipped.under(200), 15);
+  skipped.skip(300, 310);
+  assert.equal(skipped.under(305), 20);
+  assert.equal(skipped.total, 25);
+});
+
+Deno.test("a receiver's controller does not count repairs sent to other receivers alone as its loss", () => {
+  const group = new UdpGroup({
+    port: 9,
+    datagramSize: 1472,
+    slotsPerDatagram: 1,
+    initialRate: 100e6,
+    sealed: false,
+    multicast: false,
+  });
+  try {
+    const seats = ["a", "b"].map((name) => {
+      const seat = group.seat(name);
+      seat.join(
+        {} as Link,
+        "127.0.0.1",
+        { transfer: group.transfer, port: 9 },
+        { datagramSize: 1472, slotsPerDatagram: 1 },
+      );
+      seat.onReply({ type: "udp-report", received: 1000, expected: 1000 });
+      return seat;
+    });
+    const [a, b] = seats as [Seat, Seat];
+    // 500 datagrams went to b alone; a got all of its own.
+    a.skipped.skip(1000, 1500);
+    a.onReply({ type: "udp-report", received: 2000, expected: 2500 });
+    assert.ok(a.rate.rate >= 100e6, `a lost nothing: ${a.rate.rate}`);
+    // b lost 500 of its own: that is loss.
+    b.onReply({ type: "udp-report", received: 2000, expected: 2500 });
+    assert.ok(b.rate.rate < 100e6, `b backs off: ${b.rate.rate}`);
+  } finally {
+    group.close();
+  }
 });
 
 Deno.test("groupKey() is 32 bytes with the group's own nonce prefix, and survives base64", () => {
@@ -437,10 +530,18 @@ Deno.test("§15: a receiver that joined first outwaits its own --timeout while t
  * `missing` (or, without, reports every 100 ms and never answers), and
  * returns every frame the sender sent it (an error last).
  */
+/** How a scripted receiver answers the `n`-th pass-end (from 0): slots it lacks, all in, or nothing. */
+type PassAnswer = (n: number) => [number, number][] | "done" | undefined;
+
 async function scriptedGroupReceiver(
   port: number,
-  missing?: [number, number][],
+  missing?: [number, number][] | PassAnswer,
+  /** Every datagram that reaches its own socket goes here. */
+  datagrams?: DatagramHeader[],
 ): Promise<Message[]> {
+  const answer: PassAnswer = typeof missing === "function"
+    ? missing
+    : () => missing;
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const link = new Link(conn, {
     timeoutMs: 0,
@@ -455,6 +556,14 @@ async function scriptedGroupReceiver(
   });
   const heard: Message[] = [];
   let reports: ReturnType<typeof setInterval> | undefined;
+  const listening = (async () => {
+    for (;;) {
+      const [d] = await own.receive();
+      const header = readHeader(d);
+      if (typeof header !== "string") datagrams?.push(header);
+    }
+  })().catch(() => {}); // ends when the socket closes
+  let passEnds = 0;
   try {
     for (let i = 0; i < 50; i++) {
       const m = await within(
@@ -484,14 +593,26 @@ async function scriptedGroupReceiver(
             expected: 1,
           }).catch(() => {}), 100);
       }
-      if (m.type === "udp-pass-end" && missing) {
+      const said = m.type === "udp-pass-end" ? answer(passEnds++) : undefined;
+      if (m.type === "udp-pass-end" && said === "done") {
+        await writeControl(link, {
+          type: "udp-file-done",
+          index: m.index,
+          complete: true,
+        });
+      } else if (m.type === "udp-pass-end" && Array.isArray(said)) {
         await writeControl(link, {
           type: "udp-missing",
           index: m.index,
-          ranges: missing,
+          ranges: said,
         });
       }
       if (m.type === "error") break;
+      if (m.type === "file-end") {
+        // The datagrams of the file are over: what came is in `datagrams`.
+        await new Promise((r) => setTimeout(r, 100));
+        break;
+      }
     }
   } catch {
     // the sender closed after its error: what it said is in `heard`
@@ -499,6 +620,7 @@ async function scriptedGroupReceiver(
     clearInterval(reports);
     conn.close();
     own.close();
+    await listening;
   }
   return heard;
 }
@@ -556,6 +678,60 @@ Deno.test("§15: a receiver that reports but never answers the end of a pass is 
   const r = await besideAnHonestOne();
   assert.match(r.why, /did not answer the end of a pass within 10 s/);
   assert.equal(r.sent.code, 1);
+});
+
+Deno.test("§15: a slot that one receiver lacks is repaired to it alone: the other is not sent it, and each pass-end says how many datagrams were addressed to its receiver", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "data.bin");
+  await Deno.writeFile(file, new Uint8Array(60_000).fill(7));
+  await using sender = await groupSender(file, 2);
+  const toFirst: DatagramHeader[] = [];
+  const toSecond: DatagramHeader[] = [];
+  // One lacks slot 0, the other slot 1. Then the first asks for slots the
+  // file does not have (and is put out), the other has it all.
+  const [first, second] = await within(
+    60_000,
+    "two scripted receivers",
+    Promise.all([
+      scriptedGroupReceiver(
+        sender.port,
+        (n) => n === 0 ? [[0, 1]] : [[1_000_000, 1]],
+        toFirst,
+      ),
+      scriptedGroupReceiver(
+        sender.port,
+        (n) => n === 0 ? [[1, 1]] : "done",
+        toSecond,
+      ),
+    ]),
+  );
+  await within(30_000, "the sender", sender.result());
+  type PassEnd = Extract<Message, { type: "udp-pass-end" }>;
+  const ends = (heard: Message[]) =>
+    heard.filter((m) => m.type === "udp-pass-end") as PassEnd[];
+  for (
+    const [heard, slot, got, other] of [
+      [first, 0, toFirst, toSecond],
+      [second, 1, toSecond, toFirst],
+    ] as const
+  ) {
+    const [pass, repair] = ends(heard);
+    assert.ok(pass && repair, JSON.stringify(heard.map((m) => m.type)));
+    assert.equal(repair.sent, pass.sent + 2, "one repair datagram each");
+    assert.equal(repair.addressed, repair.sent - 1, "the other's went alone");
+    assert.ok(repair.retransmittedBytes > 0);
+    const repairs = got.filter((h) => h.sequence >= pass.sent);
+    assert.equal(repairs.length, 1, JSON.stringify(repairs));
+    // One slot a datagram: slot 1 starts where the first pass's second did.
+    const payload = Math.min(
+      ...got.filter((h) => h.offset > 0).map((h) => h.offset),
+    );
+    assert.equal(repairs[0]!.offset, slot * payload);
+    assert.ok(
+      !other.some((h) => h.sequence === repairs[0]!.sequence),
+      "the other receiver was not sent it",
+    );
+  }
 });
 
 Deno.test("pasa bench --receivers 2 measures one generated payload sent once to both: each compares it where it lands, keeps nothing, and has its own goodput and loss", async () => {
