@@ -29,6 +29,17 @@ function writeSync(
   }
 }
 
+/** Resolves when a line is typed on the terminal; never, if it closes first. */
+async function enterPressed(): Promise<void> {
+  const buf = new Uint8Array(256);
+  for (;;) {
+    const n = await Deno.stdin.read(buf);
+    if (n === null) return await new Promise<never>(() => {});
+    const typed = buf.subarray(0, n);
+    if (typed.includes(10) || typed.includes(13)) return;
+  }
+}
+
 const controller = new AbortController();
 function onSignal(): void {
   // A second Ctrl-C leaves at once; the first lets transfers clean up.
@@ -54,7 +65,10 @@ const runtime: Runtime = {
     }
   },
 };
-if (Deno.stdin.isTerminal()) runtime.prompt = (question) => prompt(question);
+if (Deno.stdin.isTerminal()) {
+  runtime.prompt = (question) => prompt(question);
+  runtime.enterPressed = enterPressed;
+}
 if (Deno.stderr.isTerminal()) {
   runtime.terminal = {
     write: (text) => writeSync(Deno.stderr, text),

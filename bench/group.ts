@@ -85,7 +85,10 @@ async function pasaGroup(
       h,
       pasaArgv([
         ...["receive", "--from", `${a.address}:${line.port}`],
-        ...["--code", String(line.code), "--out", join(out, h.netns)],
+        ...(flags.includes("--insecure")
+          ? ["--insecure"]
+          : ["--code", String(line.code)]),
+        ...["--out", join(out, h.netns)],
         "--json",
       ]),
     ).output()
@@ -198,6 +201,9 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
     ["pasa, 1 receiver", 1, () => pasaGroup(lab, o, 1, [])],
     [`pasa, ${n} multicast`, n, () => pasaGroup(lab, o, n, [])],
     [`pasa, ${n} unicast`, n, () => pasaGroup(lab, o, n, ["--no-multicast"])],
+    // Neither encrypted nor authenticated, as UFTP -Y none: what the
+    // encryption costs on these shared cores.
+    [`pasa --insecure, ${n}`, n, () => pasaGroup(lab, o, n, ["--insecure"])],
   ];
   if (uftp) {
     runners.push(["UFTP, 1 receiver", 1, () => uftpGroup(lab, o, 1)]);
@@ -250,19 +256,22 @@ export async function groupBench(o: GroupBenchOptions): Promise<void> {
   const many = secondsOf(`pasa, ${n} multicast`);
   const peer = uftp ? secondsOf(`UFTP, ${n} multicast`) : 0;
   const peerOne = uftp ? secondsOf("UFTP, 1 receiver") : 0;
+  const plain = secondsOf(`pasa --insecure, ${n}`);
   if (one > 0 && many > 0) {
     o.say(
       `  ${n} receivers / 1 receiver, time: pasa ${(many / one).toFixed(2)}${
         peer > 0 && peerOne > 0 ? `, UFTP ${(peer / peerOne).toFixed(2)}` : ""
       }${
         peer > 0
-          ? `; pasa / UFTP goodput, ${n} multicast: ${(peer / many).toFixed(2)}`
+          ? `; pasa / UFTP goodput, ${n} multicast: ${
+            (peer / many).toFixed(2)
+          }${plain > 0 ? ` (--insecure: ${(peer / plain).toFixed(2)})` : ""}`
           : ""
       }`,
     );
   }
   o.say(
-    "  (pasa: encrypted, SHA-256 by each receiver, fsync; UFTP -Y none: neither)",
+    "  (pasa: encrypted unless --insecure, SHA-256 by each receiver, fsync; UFTP -Y none: neither encrypted nor hashed)",
   );
   for (const [name, why] of failures) {
     if (results.get(name)!.length > 0) o.say(`  (${name} failed once: ${why})`);

@@ -406,7 +406,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "--wait <seconds>",
-      "with --receivers: start after this long with whoever joined by then",
+      "with --receivers: start after this long with whoever joined by then (Enter on the terminal starts at once)",
     )
     .option(
       "--no-multicast",
@@ -450,7 +450,8 @@ Examples:
   pasa send exam/ --listen --receivers 30 --wait 120   # the whole room at once
 
 With --receivers, each receiver runs pasa receive --code CODE (or --from this
-address) and pairs on its own connection; the files then go once, over UDP to
+address) and pairs on its own connection; Enter on the sender's terminal starts
+with whoever has joined. The files then go once, over UDP to
 a multicast group, sealed with a key each receiver got over its own encrypted
 connection, and each one asks for what it missed. A receiver the group's
 datagrams do not reach gets them by unicast; one that holds the others back

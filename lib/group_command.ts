@@ -62,7 +62,12 @@ export async function sendToGroup(
     code: pairing?.code ?? null,
   });
   if (cmd.insecure) reporter.warning(INSECURE_WARNING);
-  reporter.groupGathering(wanted, cmd.waitSeconds);
+  // Enter on the terminal starts with whoever joined (not when the
+  // terminal is also what is sent: `pasa send -`).
+  const enter = sources.sources.some((s) => s.local === null)
+    ? undefined
+    : rt.enterPressed;
+  reporter.groupGathering(wanted, cmd.waitSeconds, enter !== undefined);
   const announcer = announce
     ? Announcer.start(
       { role: "sender", nameplate: nameplate!, port: addr.port, udp: false },
@@ -78,7 +83,7 @@ export async function sendToGroup(
     for await (const _ of sources) {
       /* walked once, kept in sources.sources */
     }
-    joined = await gather(listener, cmd, rt, pairing, reporter);
+    joined = await gather(listener, cmd, rt, pairing, reporter, enter);
   } finally {
     announcer?.stop();
     listener.close();
@@ -88,10 +93,12 @@ export async function sendToGroup(
 
 /**
  * Takes receivers until `--receivers` of them paired, or `--wait` passed
- * with at least one (connections pair side by side, lib/pairings.ts).
- * Wrong codes are told and let go; after {@link LOCKOUT_FAILURES} of them
- * nobody else may join, and the group starts with those who did (a
- * guesser gets that many tries, as at a `--keep` receiver).
+ * with at least one, or Enter was pressed with at least one (connections
+ * pair side by side, lib/pairings.ts). Wrong codes are told and let go;
+ * after {@link LOCKOUT_FAILURES} of them nobody else may join, and the
+ * group starts with those who did (a guesser gets that many tries, as at a
+ * `--keep` receiver). A receiver whose connection fails while the group
+ * gathers (its `wait` frame cannot be written) is no longer counted.
  */
 function gather(
   listener: Deno.Listener,
@@ -99,6 +106,7 @@ function gather(
   rt: Runtime,
   pairing: Pairing | undefined,
   reporter: Reporter,
+  enter?: () => Promise<void>,
 ): Promise<Incoming[]> {
   const wanted = cmd.receivers!;
   const gate = new PairingGate(LOCKOUT_FAILURES);
@@ -106,15 +114,40 @@ function gather(
     const joined: Incoming[] = [];
     let over = false;
     let deadlinePassed = false;
+    const left = (j: Incoming, error: unknown) => {
+      const i = joined.indexOf(j);
+      if (over || i < 0) return;
+      joined.splice(i, 1);
+      j.link.close();
+      reporter.groupLeft(
+        j.peer,
+        (error as Error).message,
+        joined.length,
+        wanted,
+      );
+    };
     const tell = () => {
-      for (const j of joined) {
+      for (const j of [...joined]) {
         writeControl(j.link, {
           type: "wait",
           joined: joined.length,
           receivers: wanted,
-        }).catch(() => {});
+        }).catch((error) => left(j, error));
       }
     };
+    const pressed = () => {
+      enter?.().then(() => {
+        if (over) return;
+        if (joined.length === 0) {
+          reporter.warning(
+            "Nobody has joined yet: Enter starts the group once someone has",
+          );
+          return pressed();
+        }
+        end(() => resolve(joined));
+      });
+    };
+    pressed();
     const ticker = setInterval(tell, WAIT_EVERY_MS);
     const deadline = cmd.waitSeconds === undefined ? undefined : setTimeout(
       () => {

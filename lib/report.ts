@@ -386,12 +386,17 @@ export class Reporter {
   }
 
   /** A sender waits for a group of receivers. */
-  groupGathering(receivers: number, waitSeconds?: number): void {
+  groupGathering(
+    receivers: number,
+    waitSeconds?: number,
+    enter = false,
+  ): void {
     if (this.json) {
       this.#event({
         event: "gathering",
         receivers,
         ...(waitSeconds !== undefined ? { waitSeconds } : {}),
+        ...(enter ? { enter } : {}),
       });
     } else {
       this.#say(
@@ -399,7 +404,27 @@ export class Reporter {
           waitSeconds !== undefined
             ? ` (or ${waitSeconds} s, then with whoever joined)`
             : ""
-        }; each runs the command above with the same code\n`,
+        }; each runs the command above with the same code${
+          enter ? "\nPress Enter to start with whoever has joined" : ""
+        }\n`,
+      );
+    }
+  }
+
+  /** A sender gathering a group: a receiver that joined is gone before the start. */
+  groupLeft(
+    peer: string,
+    reason: string,
+    joined: number,
+    receivers: number,
+  ): void {
+    if (this.json) {
+      this.#event({ event: "left", peer, reason, joined, receivers });
+    } else {
+      this.#say(
+        `Receiver ${peer} left before the start (${reason}): ${joined}${
+          receivers > 0 ? ` of ${receivers}` : ""
+        } joined\n`,
       );
     }
   }

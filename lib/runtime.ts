@@ -29,6 +29,8 @@ export interface Runtime {
   env(name: string): string | undefined;
   /** Asks the user a question; undefined when standard input is not a terminal. */
   prompt?: (question: string) => string | null;
+  /** Resolves when the user presses Enter; undefined when standard input is not a terminal. */
+  enterPressed?: () => Promise<void>;
 }
 
 /** What a command says about pairing. */

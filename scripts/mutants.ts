@@ -624,6 +624,18 @@ const MUTANTS: Mutant[] = [
     to: "addressed: this.#path.sequence,",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/group_command.ts",
+    from: "}).catch((error) => left(j, error));",
+    to: "}).catch(() => {});",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_command.ts",
+    from: "    : rt.enterPressed;",
+    to: "    : undefined;",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -28,6 +28,8 @@ import { handshake } from "../lib/session.ts";
 import {
   events,
   listTree,
+  onTerminal,
+  pasaCommand,
   runPasa,
   sha256File,
   startListening,
@@ -525,13 +527,120 @@ Deno.test("§15: a receiver that joined first outwaits its own --timeout while t
   );
 });
 
+/** How a scripted receiver answers the `n`-th pass-end (from 0): slots it lacks, all in, or nothing. */
+type PassAnswer = (n: number) => [number, number][] | "done" | undefined;
+
+Deno.test("on a terminal, Enter starts the group with whoever joined: not before anyone has", async (t) => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "notes.txt");
+  await Deno.writeTextFile(file, "week 1\n");
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  // Enter at once, with nobody there: said, and waited on.
+  const sender = await onTerminal([
+    ...["send", file, "--listen", "--receivers", "3", "--no-multicast"],
+    ...["--no-announce", "--port", String(port)],
+  ], "\n");
+  if (typeof sender === "string") {
+    await t.step({ name: `(skipped: ${sender})`, ignore: true, fn: () => {} });
+    return;
+  }
+  try {
+    await sender.seen(/Press Enter to start with whoever has joined/);
+    await sender.seen(/Nobody has joined yet/);
+    const one = receiveFrom(port, join(tmp.path, "one"));
+    await sender.seen(/Receiver 1 of 3 joined/);
+    await sender.type("\n");
+    const got = await within(30_000, "the one receiver", one);
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(
+      await Deno.readTextFile(join(tmp.path, "one", "notes.txt")),
+      "week 1\n",
+    );
+    const said = await within(30_000, "the sender", sender.output);
+    assert.match(said, /Sending to 1 receiver/);
+    assert.match(said, /to 1 of 1 receivers?/);
+    assert.equal((await sender.child.status).code, 0);
+  } finally {
+    await sender.child.stdin.close().catch(() => {});
+    try {
+      sender.child.kill("SIGKILL"); // still there only if a check failed
+    } catch { /* ended */ }
+    await sender.child.status;
+  }
+});
+
+Deno.test("a receiver that joined and is gone before the start no longer counts: the sender says so and waits for another", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "notes.txt");
+  await Deno.writeTextFile(file, "week 2\n");
+  const child = pasaCommand([
+    ...["send", file, "--listen", "--receivers", "2", "--no-multicast"],
+    ...["--port", "0", "--json"],
+  ]).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  const said: Record<string, unknown>[] = [];
+  /** Reads the sender's events until one named `event` (bounded). */
+  const until = (event: string) =>
+    within(
+      20_000,
+      `the sender's ${event} event`,
+      (async () => {
+        for (;;) {
+          const found = said.find((e) => e.event === event);
+          if (found) return found;
+          const { value, done } = await lines.read();
+          if (done) {
+            throw new Error(`the sender ended: ${JSON.stringify(said)}`);
+          }
+          buffered += value;
+          const parts = buffered.split("\n");
+          buffered = parts.pop()!;
+          said.push(...parts.filter((l) => l.trim()).map((l) => JSON.parse(l)));
+        }
+      })(),
+    );
+  try {
+    const { port } = await until("listening") as { port: number };
+    // Pairs, then vanishes while the sender would wait for more.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const link = new Link(conn, {
+      timeoutMs: 0,
+      pairing: { code: TEST_CODE, initiator: true },
+    });
+    await handshake(link, new FrameReader(link), "receiver");
+    conn.close();
+    const left = await until("left");
+    assert.equal(left.joined, 0);
+    assert.equal(left.receivers, 2);
+    const got = await within(
+      30_000,
+      "two receivers after it",
+      Promise.all(
+        ["b", "c"].map((out) => receiveFrom(port, join(tmp.path, out))),
+      ),
+    );
+    for (const r of got) assert.equal(r.code, 0, r.stderr);
+    const end = await until("group-summary");
+    assert.equal(end.receivers, 2);
+    assert.equal(end.verified, 2);
+    assert.equal((await child.status).code, 0);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+    await child.status;
+    lines.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+  }
+});
+
 /**
  * Joins a group as a scripted receiver that answers every pass-end with
  * `missing` (or, without, reports every 100 ms and never answers), and
  * returns every frame the sender sent it (an error last).
  */
-/** How a scripted receiver answers the `n`-th pass-end (from 0): slots it lacks, all in, or nothing. */
-type PassAnswer = (n: number) => [number, number][] | "done" | undefined;
 
 async function scriptedGroupReceiver(
   port: number,

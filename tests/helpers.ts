@@ -7,7 +7,12 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { firstJsonLine, pasaCommand, ROOT } from "../scripts/pasa.ts";
+import {
+  firstJsonLine,
+  pasaCommand,
+  pasaFlags,
+  ROOT,
+} from "../scripts/pasa.ts";
 
 export { pasaCommand, pasaFlags, ROOT } from "../scripts/pasa.ts";
 
@@ -310,4 +315,62 @@ export async function slowUdpSendUnderWay(
     await new Promise((r) => setTimeout(r, 5));
   }
   return sender;
+}
+
+/** pasa running on a terminal (`script` makes one): what it printed, and a keyboard. */
+export interface OnTerminal {
+  child: Deno.ChildProcess;
+  /** Types `text` on its terminal. */
+  type(text: string): Promise<void>;
+  /** Resolves once its output matches `pattern` (within `ms`), with the output so far. */
+  seen(pattern: RegExp, ms?: number): Promise<string>;
+  /** Everything it printed, once it ends. */
+  output: Promise<string>;
+}
+
+/**
+ * Runs pasa with `args` on a terminal (`script`, from util-linux, makes
+ * one), typing `typed` at once (it waits in the terminal until read); a
+ * reason instead where `script` is missing.
+ */
+export async function onTerminal(
+  args: string[],
+  typed = "",
+): Promise<OnTerminal | string> {
+  const line = [Deno.execPath(), "run", ...pasaFlags(), "main.ts", ...args]
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  } catch {
+    return "needs script (util-linux)";
+  }
+  const writer = child.stdin.getWriter();
+  const type = (text: string) => writer.write(new TextEncoder().encode(text));
+  if (typed !== "") await type(typed);
+  let text = "";
+  const output = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      text += decoder.decode(chunk, { stream: true });
+    }
+    return text;
+  })();
+  const seen = async (pattern: RegExp, ms = 20_000) => {
+    const until = performance.now() + ms;
+    while (!pattern.test(text)) {
+      if (performance.now() > until) {
+        throw new Error(`Not seen on the terminal: ${pattern}\n${text}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return text;
+  };
+  return { child, type, seen, output };
 }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   events,
+  onTerminal,
   runPasa,
   startListening,
   tempDir,
@@ -191,33 +192,6 @@ Deno.test("an answer to 'Accept ...? [Y/n]' is yes when empty, y or yes, in any 
     assert.ok(!acceptsAnswer(no), JSON.stringify(no));
   }
 });
-
-/** Runs a receiver on a terminal (`script` makes one), typing `typed` after a moment. */
-async function onTerminal(
-  args: string[],
-  typed: string,
-): Promise<{ child: Deno.ChildProcess; output: Promise<string> } | string> {
-  const { pasaFlags } = await import("./helpers.ts");
-  const line = [Deno.execPath(), "run", ...pasaFlags(), "main.ts", ...args]
-    .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command("script", {
-      args: ["-qec", line, "/dev/null"],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-  } catch {
-    return "needs script (util-linux)";
-  }
-  const writer = child.stdin.getWriter();
-  // What is typed waits in the terminal until the question reads it.
-  await writer.write(new TextEncoder().encode(typed));
-  writer.releaseLock();
-  return { child, output: new Response(child.stdout).text() };
-}
 
 for (
   const [typed, accepted] of [["n\n", false], ["\n", true], ["", true]] as const
