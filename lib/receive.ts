@@ -146,7 +146,12 @@ export interface ReceiveOptions {
   /** A file continues after `offset` verified bytes; `kept` in all (UDP: whole slots past it too). */
   onResumed?: (name: string, offset: number, kept?: number) => void;
   /** A cut transfer left `bytes` of file `name` (of `size`) as a .part to resume. */
-  onKept?: (name: string, bytes: number, size: number | null) => void;
+  onKept?: (
+    name: string,
+    bytes: number,
+    size: number | null,
+    group?: boolean,
+  ) => void;
   /** Called when a file already here is confirmed identical and skipped. */
   onSkipped?: (name: string) => void;
   /** The sender took these files as they are here (same size and time): nothing was read or received. */

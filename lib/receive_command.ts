@@ -580,7 +580,7 @@ async function serve(
         ),
       onChecking: (name, bytes) => say.checking(name, bytes),
       onResumed: (name, offset, kept) => say.resumed(name, offset, kept),
-      onKept: (name, bytes, size) => say.kept(name, bytes, size),
+      onKept: (name, bytes, size, group) => say.kept(name, bytes, size, group),
       onSkipped: (name) => say.skipped(name),
       onUnchanged: (files, bytes) => say.unchanged(files, bytes, "receiver"),
       onFile: fileLister(say, cmd.everyFile),

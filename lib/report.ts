@@ -271,6 +271,16 @@ export interface GroupSummary {
 export function renderGroupSummary(s: GroupSummary): string {
   const all = s.verified === s.receivers;
   const verb = s.measurement ? "Measured" : "Sent";
+  if (s.verified === 0) {
+    // Nobody got it all: no rate to claim.
+    return `${s.measurement ? "Measured at" : "Delivered to"} none of ${
+      plural(s.receivers, "receiver")
+    } (${plural(s.files, "file")}, ${formatBytes(s.bytes)}); stopped after ${
+      formatDuration(s.seconds)
+    }, ${s.multicast ? "multicast" : "unicast"}, ${
+      s.encrypted ? "encrypted" : "NOT encrypted"
+    }\n`;
+  }
   return `${all ? verb : `${verb} only partly:`} ${plural(s.files, "file")}, ${
     formatBytes(s.bytes)
   }, to ${s.verified} of ${plural(s.receivers, "receiver")} in ${
@@ -576,15 +586,20 @@ export class Reporter {
     }
   }
 
-  /** A cut transfer left part of a file, kept to be resumed. */
-  kept(name: string, bytes: number, size: number | null): void {
+  /**
+   * A cut transfer left part of a file, kept to be resumed (a group's by a
+   * send to this receiver alone: a group starts every file over).
+   */
+  kept(name: string, bytes: number, size: number | null, group = false): void {
     if (this.json) this.#event({ event: "kept", name, bytes, size });
     else {this.#say(
         `Kept ${formatBytes(bytes)}${
           size === null ? "" : ` of ${formatBytes(size)}`
-        } of ${
-          displayName(name)
-        } (as a .pasa.part file): the same pasa send resumes it\n`,
+        } of ${displayName(name)} (as a .pasa.part file): ${
+          group
+            ? "a pasa send to this receiver alone (not to a group) resumes it"
+            : "the same pasa send resumes it"
+        }\n`,
       );}
   }
 

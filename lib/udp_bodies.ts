@@ -333,7 +333,12 @@ export class UdpBodies implements BodyTransport {
       // Keep every whole slot that arrived; the holes read as zeros.
       const kept = keep.handler.keepReceived();
       if (kept > 0 && await keep.part.keep()) {
-        this.#ctx.options.onKept?.(keep.entry.path, kept, keep.entry.size);
+        this.#ctx.options.onKept?.(
+          keep.entry.path,
+          kept,
+          keep.entry.size,
+          this.#group !== undefined,
+        );
       } else keep = undefined; // nothing worth keeping: discarded below
     } else keep = undefined;
     for (const { part } of this.#open) {

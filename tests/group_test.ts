@@ -19,6 +19,7 @@ import {
 } from "../lib/group.ts";
 import { type DatagramHeader, readHeader } from "../lib/udp.ts";
 import { UdpGroup } from "../lib/group_send.ts";
+import { renderGroupSummary, Reporter } from "../lib/report.ts";
 import type { Seat } from "../lib/group_seat.ts";
 import { parseMessage } from "../lib/messages.ts";
 import type { Message } from "../lib/protocol.ts";
@@ -136,6 +137,34 @@ Deno.test("a receiver's controller does not count repairs sent to other receiver
   } finally {
     group.close();
   }
+});
+
+Deno.test("the group's last line claims a rate only for receivers that got everything", () => {
+  const base = {
+    receivers: 3,
+    files: 1,
+    bytes: 256 * 2 ** 20,
+    seconds: 2.26,
+    datagrams: 9000,
+    multicast: true,
+    encrypted: true,
+  };
+  const none = renderGroupSummary({ ...base, verified: 0 });
+  assert.match(none, /^Delivered to none of 3 receivers \(1 file, 256 MiB\)/);
+  assert.doesNotMatch(none, /MB\/s/);
+  const some = renderGroupSummary({ ...base, verified: 2 });
+  assert.match(some, /^Sent only partly: 1 file, 256 MiB, to 2 of 3 receivers/);
+  assert.match(some, /MB\/s to each, [\d.]+ MB\/s in all/);
+});
+
+Deno.test("a group's receiver that keeps part of a file is told that a send to it alone resumes it", () => {
+  let text = "";
+  const say = new Reporter({ out: (t) => text += t, err: () => {} });
+  say.kept("f256", 139 * 2 ** 20, 256 * 2 ** 20, true);
+  assert.match(text, /a pasa send to this receiver alone \(not to a group\)/);
+  text = "";
+  say.kept("f256", 139 * 2 ** 20, 256 * 2 ** 20);
+  assert.match(text, /the same pasa send resumes it/);
 });
 
 Deno.test("groupKey() is 32 bytes with the group's own nonce prefix, and survives base64", () => {
