@@ -12,6 +12,7 @@ import type { ByteSink, ByteSource } from "./frames.ts";
 import { ProgressBar } from "./progress.ts";
 import type { Output } from "./report.ts";
 import { type Pairing, secretOf } from "./secure.ts";
+import { warmUp } from "./pake.ts";
 import type { TransferState } from "./session.ts";
 
 /** What a command may use of the process; main.ts provides the real one. */
@@ -67,6 +68,8 @@ export function pairingOf(
     );
   }
   secretOf(code); // the memory-hard step, now rather than mid-handshake
+  // A side that waits has time: the curve's first, slow multiplication too.
+  if (listening) warmUp();
   return { code, initiator: !listening };
 }
 
