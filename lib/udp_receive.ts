@@ -450,7 +450,11 @@ export async function receivePasses(
       );
     }
     ctx.lastPassEnd = m;
-    await settle(ctx.counters, m.sent);
+    // Stragglers matter only to a file that still lacks slots: a complete
+    // one (a small file's every pass) answers at once.
+    if (handler.map.count < handler.map.slots) {
+      await settle(ctx.counters, m.sent);
+    }
     handler.flush();
     handler.check();
     if (first) {
