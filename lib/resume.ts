@@ -311,7 +311,11 @@ export async function claimResume(
     }
     if (local && fits) {
       await out.flush();
-      options.onChecking?.(entry.path, offer.offset);
+      // Over UDP the whole slots past the prefix are read and hashed too.
+      const checked = options.udp && offer.ranges
+        ? offer.ranges.reduce((sum, [, length]) => sum + length, offer.offset)
+        : offer.offset;
+      options.onChecking?.(entry.path, checked);
       const prefix = await hashPrefix(local, offer.offset);
       if (prefix && offer.offset > 0) {
         claim = { ...claim, offset: offer.offset, sha256: prefix.sha256 };

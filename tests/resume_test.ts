@@ -485,6 +485,9 @@ Deno.test("a UDP transfer cut with holes keeps every whole slot that arrived, an
     kept > (resumed?.offset as number) && kept > 2e6,
     `slots past the first hole were kept: ${JSON.stringify(resumed)}`,
   );
+  // The sender said how much it read to check them: all of it, not the prefix.
+  const checking = events(rerun.stdout).find((e) => e.event === "checking");
+  assert.equal(checking?.bytes, kept);
   assert.equal(
     await sha256File(join(out, "holes.bin")),
     await sha256File(file),
