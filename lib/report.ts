@@ -389,7 +389,11 @@ export class Reporter {
     } else {
       this.#say(
         `Sending to ${plural(receivers, "receiver")} ${
-          address ? `through multicast group ${address}` : "by unicast, each"
+          address
+            ? `through multicast group ${address}`
+            : receivers > 1
+            ? "by unicast, a copy to each"
+            : "by unicast"
         }\n`,
       );
     }
