@@ -267,7 +267,7 @@ async function sendAll(
   ticker?.start();
   const started = performance.now();
   const outcomes = await Promise.all(joined.map(async (j) => {
-    const seat = group.seat(j.peer);
+    const seat = group.seat(j.peer, j.link);
     try {
       const result = await sendSession(j.link, sources.sources, {
         handshaken: j.frames,

@@ -60,9 +60,11 @@ export class Seat {
   #wakers: (() => void)[] = [];
   #dispatch: ((m: Message) => void) | undefined;
 
-  constructor(group: UdpGroup, name: string) {
+  /** `link`: its connection, known before it accepts (to put it out if it never does). */
+  constructor(group: UdpGroup, name: string, link?: Link) {
     this.#group = group;
     this.name = name;
+    this.link = link;
   }
 
   /**

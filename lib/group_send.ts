@@ -32,6 +32,7 @@ import type { Input } from "./payload.ts";
 import type { Done, UdpRequest } from "./protocol.ts";
 import type { DirectionKey } from "./records.ts";
 import { hangUp, TransferState, withDeadline } from "./session.ts";
+import type { Link } from "./link.ts";
 import { Seat } from "./group_seat.ts";
 import { noDigest } from "./pattern.ts";
 import {
@@ -67,6 +68,14 @@ export const MAX_GROUP_ROUNDS = 32;
  */
 export const SHARED_REPAIR = 2;
 
+/**
+ * How long the group waits, once one receiver has accepted, for the others
+ * to accept (a receiver on a terminal asks its user first). Those that have
+ * not are put out, and the group starts: the ones that accepted wait with
+ * nothing to read, under their own time-out (60 s unless told otherwise).
+ */
+export const ACCEPT_GRACE_MS = 30_000;
+
 /** How long a receiver has to answer a pass's end (it waits at most 1 s for stragglers itself). */
 export const PASS_ANSWER_MS = 10_000;
 
@@ -94,6 +103,8 @@ export interface GroupOptions {
   address?: string;
   /** A measurement's generated payload: the receivers compare it, nobody hashes. */
   pattern?: boolean;
+  /** @default {ACCEPT_GRACE_MS} */
+  acceptGraceMs?: number;
 }
 
 /** What the group tells the user as it goes. */
@@ -124,6 +135,8 @@ export class UdpGroup {
   #job: FileJob | undefined;
   #watch: SlowWatch;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Runs out {@link ACCEPT_GRACE_MS} after the first accept. */
+  #acceptTimer: ReturnType<typeof setTimeout> | undefined;
   /** The most one receiver got over a second (bit/s): what the group can carry. */
   #best = 0;
   /** Slots of the file under way. */
@@ -205,9 +218,9 @@ export class UdpGroup {
     return this.#options.multicast;
   }
 
-  /** A place for one paired receiver, before its session starts. */
-  seat(name: string): Seat {
-    const seat = new Seat(this, name);
+  /** A place for one paired receiver (on `link`), before its session starts. */
+  seat(name: string, link?: Link): Seat {
+    const seat = new Seat(this, name, link);
     this.#seats.push(seat);
     return seat;
   }
@@ -238,7 +251,26 @@ export class UdpGroup {
     );
     this.#inside = this.#seats.filter((s) => s.status === "in");
     if (!this.#options.multicast) this.#unicast(seat, false);
+    this.#acceptTimer ??= setTimeout(
+      () => this.#lateAccepts(),
+      this.#options.acceptGraceMs ?? ACCEPT_GRACE_MS,
+    );
     this.#next();
+  }
+
+  /** Puts out the receivers that paired but have not accepted in time. */
+  #lateAccepts(): void {
+    const grace = (this.#options.acceptGraceMs ?? ACCEPT_GRACE_MS) / 1000;
+    const reason =
+      `it did not accept the transfer within ${grace} s of the first receiver (is its user being asked?)`;
+    for (const seat of this.#seats) {
+      if (seat.status !== "joining" || !seat.link) continue;
+      this.#expel(
+        seat,
+        new NetworkError(`Dropped from the group: ${reason}`, "dropped"),
+      );
+      this.#options.onEvent?.({ type: "dropped", receiver: seat.name, reason });
+    }
   }
 
   /** @internal A seat is gone: the group goes on without it. */
@@ -526,6 +558,7 @@ export class UdpGroup {
   /** Stops the watch and closes the group's socket. */
   close(): void {
     this.#stopWatching();
+    clearTimeout(this.#acceptTimer);
     try {
       this.#socket.close();
     } catch {

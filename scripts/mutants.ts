@@ -636,6 +636,12 @@ const MUTANTS: Mutant[] = [
     to: "    : undefined;",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/group_send.ts",
+    from: '      if (seat.status !== "joining" || !seat.link) continue;',
+    to: "      continue;",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

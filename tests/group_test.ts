@@ -167,6 +167,58 @@ Deno.test("a group's receiver that keeps part of a file is told that a send to i
   assert.match(text, /the same pasa send resumes it/);
 });
 
+Deno.test("a receiver that paired but does not accept within the grace time is put out, told why, and the group goes on with those that did", async () => {
+  const group = new UdpGroup({
+    port: 9,
+    datagramSize: 1472,
+    slotsPerDatagram: 1,
+    initialRate: 100e6,
+    sealed: false,
+    multicast: false,
+    acceptGraceMs: 100,
+  });
+  // A connection that keeps what is written to it and has nothing to read.
+  const written: Uint8Array[] = [];
+  const link = {
+    timedOut: false,
+    write: (
+      p: Uint8Array,
+    ) => (written.push(p.slice()), Promise.resolve(p.length)),
+    closeWrite: () => Promise.resolve(),
+    read: () => Promise.resolve(null),
+    close: () => {},
+  } as unknown as Link;
+  try {
+    const asking = group.seat("asking", link);
+    const ready = group.seat("ready", link);
+    ready.join(
+      link,
+      "127.0.0.1",
+      { transfer: group.transfer, port: 9 },
+      { datagramSize: 1472, slotsPerDatagram: 1 },
+    );
+    await within(
+      5_000,
+      "the grace time",
+      (async () => {
+        while (asking.status !== "gone") {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(),
+    );
+    assert.equal(asking.dropped, true);
+    assert.match(
+      (asking.why as Error).message,
+      /did not accept the transfer within 0\.1 s of the first receiver/,
+    );
+    assert.equal(ready.status, "in");
+    const told = new TextDecoder().decode(written.at(-1)!);
+    assert.match(told, /"code":"dropped"/);
+  } finally {
+    group.close();
+  }
+});
+
 Deno.test("groupKey() is 32 bytes with the group's own nonce prefix, and survives base64", () => {
   const k = groupKey();
   assert.equal(k.key.length, 32);
