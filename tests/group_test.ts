@@ -105,15 +105,21 @@ Deno.test("SkippedSequences counts the numbers under a report that went to other
   assert.equal(skipped.total, 25);
 });
 
-Deno.test("a receiver's controller does not count repairs sent to other receivers alone as its loss", () => {
-  const group = new UdpGroup({
+/** A group in this process, by unicast, plain, that sends nothing until a file is handed to it. */
+function unicastGroup(more: { acceptGraceMs?: number } = {}): UdpGroup {
+  return new UdpGroup({
     port: 9,
     datagramSize: 1472,
     slotsPerDatagram: 1,
     initialRate: 100e6,
     sealed: false,
     multicast: false,
+    ...more,
   });
+}
+
+Deno.test("a receiver's controller does not count repairs sent to other receivers alone as its loss", () => {
+  const group = unicastGroup();
   try {
     const seats = ["a", "b"].map((name) => {
       const seat = group.seat(name);
@@ -168,15 +174,7 @@ Deno.test("a group's receiver that keeps part of a file is told that a send to i
 });
 
 Deno.test("a receiver that paired but does not accept within the grace time is put out, told why, and the group goes on with those that did", async () => {
-  const group = new UdpGroup({
-    port: 9,
-    datagramSize: 1472,
-    slotsPerDatagram: 1,
-    initialRate: 100e6,
-    sealed: false,
-    multicast: false,
-    acceptGraceMs: 100,
-  });
+  const group = unicastGroup({ acceptGraceMs: 100 });
   // A connection that keeps what is written to it and has nothing to read.
   const written: Uint8Array[] = [];
   const link = {
