@@ -252,6 +252,10 @@ async function sendAll(
         ? say.warning(
           `The group's datagrams do not reach ${e.receiver} (multicast filtered on the way?): sending to it by unicast`,
         )
+        : e.type === "no-multicast"
+        ? say.warning(
+          `Cannot send to the multicast group from this machine (${e.reason}): sending to each receiver by unicast`,
+        )
         : say.warning(`Dropped ${e.receiver}: ${e.reason}`),
   });
   const { bar, output } = progressFor(rt, cmd.quiet, group.state);
@@ -329,7 +333,7 @@ async function sendAll(
     bytes,
     seconds,
     datagrams: group.datagramsSent,
-    multicast: cmd.multicast,
+    multicast: group.multicast,
     encrypted: joined[0]!.link.pairing !== undefined,
     ...(measure ? { measurement: true } : {}),
   });

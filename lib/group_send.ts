@@ -110,6 +110,7 @@ export interface GroupOptions {
 /** What the group tells the user as it goes. */
 export type GroupEvent =
   | { type: "unicast"; receiver: string }
+  | { type: "no-multicast"; reason: string }
   | { type: "dropped"; receiver: string; reason: string };
 
 /** A file under way: every receiver still in waits on it. */
@@ -135,6 +136,8 @@ export class UdpGroup {
   #job: FileJob | undefined;
   #watch: SlowWatch;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Datagrams go to the group address (until this machine cannot send there). */
+  #multicast: boolean;
   /** Runs out {@link ACCEPT_GRACE_MS} after the first accept. */
   #acceptTimer: ReturnType<typeof setTimeout> | undefined;
   /** The most one receiver got over a second (bit/s): what the group can carry. */
@@ -149,6 +152,7 @@ export class UdpGroup {
 
   constructor(options: GroupOptions) {
     this.#options = options;
+    this.#multicast = options.multicast;
     this.address = options.address ?? groupAddress();
     this.transfer = groupTransferId();
     this.port = options.port;
@@ -186,6 +190,7 @@ export class UdpGroup {
         }
       },
       passEnd: (index) => this.#passEnd(index),
+      unreachable: (target, error) => this.#unreachable(target, error),
       repaired: (to, from, end, bytes) => {
         for (const s of this.#inside) {
           if (to === undefined || to === s.target) s.retransmitted += bytes;
@@ -215,7 +220,7 @@ export class UdpGroup {
 
   /** Whether datagrams go to the group address (else each receiver by unicast). */
   get multicast(): boolean {
-    return this.#options.multicast;
+    return this.#multicast;
   }
 
   /** A place for one paired receiver (on `link`), before its session starts. */
@@ -250,7 +255,7 @@ export class UdpGroup {
         : { fixed: this.#options.rate, initial: this.#options.rate },
     );
     this.#inside = this.#seats.filter((s) => s.status === "in");
-    if (!this.#options.multicast) this.#unicast(seat, false);
+    if (!this.#multicast) this.#unicast(seat, false);
     this.#acceptTimer ??= setTimeout(
       () => this.#lateAccepts(),
       this.#options.acceptGraceMs ?? ACCEPT_GRACE_MS,
@@ -403,6 +408,46 @@ export class UdpGroup {
     }
   }
 
+  /**
+   * This machine cannot send to the group address (no route for multicast,
+   * a firewall): every receiver is served by unicast from now on, and the
+   * datagram that failed goes to each. Any other target's failure stands.
+   */
+  #unreachable(
+    target: Deno.NetAddr,
+    error: unknown,
+  ): Deno.NetAddr[] | undefined {
+    const i = this.#path.targets.indexOf(target);
+    if (!this.#multicast || target.hostname !== this.address || i < 0) {
+      return undefined;
+    }
+    this.#multicast = false;
+    this.#path.targets.splice(i, 1);
+    // The system's words (the error's own are "Cannot send datagrams: ...").
+    const reason = ((error as Error).cause as Error | undefined)?.message ??
+      (error as Error).message;
+    this.#options.onEvent?.({ type: "no-multicast", reason });
+    const instead: Deno.NetAddr[] = [];
+    for (const seat of [...this.#inside]) {
+      if (seat.unicast) continue;
+      if (!seat.target) {
+        // It gave no port of its own (PROTOCOL.md 15): nothing can reach it.
+        this.#expel(
+          seat,
+          new NetworkError(
+            `Dropped from the group: ${reason}, and it gave no port of its own for unicast`,
+            "network",
+          ),
+        );
+        continue;
+      }
+      seat.unicast = true;
+      this.#path.targets.push(seat.target);
+      instead.push(seat.target);
+    }
+    return instead;
+  }
+
   /** From now on `seat` gets every datagram by unicast too. */
   #unicast(seat: Seat, fallback: boolean): void {
     if (seat.unicast || !seat.target) return;
@@ -520,7 +565,7 @@ export class UdpGroup {
       }
       // A whole file missing while nothing ever came: not its path's loss,
       // the group's datagrams do not reach it.
-      if (seat.received === 0 && this.#options.multicast) {
+      if (seat.received === 0 && this.#multicast) {
         this.#unicast(seat, true);
       }
       lists.push({ seat, ranges: verdict.ranges });

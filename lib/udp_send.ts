@@ -182,6 +182,14 @@ export interface DatagramPath {
   /** Sends `udp-pass-end` for file `index` and waits for the verdict. */
   passEnd(index: number): Promise<PassVerdict>;
   /**
+   * Told when sending to `target` failed: the targets to send to instead
+   * (from now on, and this datagram), or nothing to fail the transfer.
+   */
+  unreachable?(
+    target: Deno.NetAddr,
+    error: unknown,
+  ): Deno.NetAddr[] | undefined;
+  /**
    * Told after each stretch of repairs: sequence numbers `from` to `end`
    * (excluded), `bytes` of slots, went to `to` alone, or to every target.
    */
@@ -277,7 +285,16 @@ export async function sendUdpFile(
     }
     ctx.lastSent = now;
     ctx.sentBytes += out.length;
-    for (const target of targets) await sendTo(ctx.socket, out, target);
+    for (const target of [...targets]) {
+      try {
+        await sendTo(ctx.socket, out, target);
+      } catch (error) {
+        // A target this machine cannot send to may have others instead.
+        const instead = ctx.unreachable?.(target, error);
+        if (!instead) throw error;
+        for (const t of instead) await sendTo(ctx.socket, out, t);
+      }
+    }
   };
 
   // Slots the receiver kept from an interrupted transfer (resuming): not sent.

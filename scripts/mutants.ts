@@ -642,6 +642,13 @@ const MUTANTS: Mutant[] = [
     to: "      continue;",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/group_send.ts",
+    from:
+      "      unreachable: (target, error) => this.#unreachable(target, error),",
+    to: "",
+    tests: ["group_lab_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

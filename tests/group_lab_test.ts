@@ -101,6 +101,21 @@ async function toGroup(
   return { sent, received, same, said: events(sent.stdout), hosts: rest };
 }
 
+/** What the sender of `r` (a {@link toGroup}) warned about. */
+function warningsOf(r: Awaited<ReturnType<typeof toGroup>>): string[] {
+  return r.said.filter((e) => e.event === "warning")
+    .map((e) => String(e.message));
+}
+
+/** Every receiver of `r` (a {@link toGroup}) got the file, verified, and the sender said so. */
+function allDelivered(r: Awaited<ReturnType<typeof toGroup>>): void {
+  assert.equal(r.sent.code, 0, r.sent.stderr + r.sent.stdout);
+  for (const got of r.received) assert.equal(got.code, 0, got.stderr);
+  assert.deepEqual(r.same, r.hosts.map(() => true));
+  const end = r.said.find((e) => e.event === "group-summary");
+  assert.equal(end?.verified, r.hosts.length);
+}
+
 Deno.test({
   name:
     `on a lab of four hosts, one sender's file reaches three receivers through a multicast group, each verified${skipped}`,
@@ -114,15 +129,12 @@ Deno.test({
       "a group send",
       toGroup(lab, file, join(tmp.path, "out")),
     );
-    assert.equal(r.sent.code, 0, r.sent.stderr + r.sent.stdout);
-    for (const got of r.received) assert.equal(got.code, 0, got.stderr);
-    assert.deepEqual(r.same, [true, true, true]);
+    allDelivered(r);
     const start = r.said.find((e) => e.event === "group-start")!;
     assert.equal(start.multicast, true);
     assert.match(String(start.group), /^239\.255\./);
     // Nobody fell back: the group's datagrams reached all three.
     assert.doesNotMatch(r.sent.stdout + r.sent.stderr, /by unicast/);
-    assert.equal(r.said.find((e) => e.event === "group-summary")?.verified, 3);
   },
 });
 
@@ -148,10 +160,8 @@ Deno.test({
       "a group send",
       toGroup(lab, file, join(tmp.path, "out")),
     );
-    assert.equal(r.sent.code, 0, r.sent.stderr + r.sent.stdout);
-    assert.deepEqual(r.same, [true, true, true]);
-    const warned = r.said.filter((e) => e.event === "warning")
-      .map((e) => String(e.message));
+    allDelivered(r);
+    const warned = warningsOf(r);
     assert.ok(
       warned.some((w) => w.includes(c.address) && /by unicast/.test(w)),
       JSON.stringify(warned),
@@ -301,5 +311,33 @@ Deno.test({
         await sha256File(file),
       );
     }
+  },
+});
+
+Deno.test({
+  name:
+    `on the lab, a sender that cannot send to the multicast group itself (no route for it) serves every receiver by unicast and says so${skipped}`,
+  ignore,
+  async fn() {
+    await using lab = await startLab({ hosts: 3, rate: "1gbit" });
+    const [a] = lab.hosts as [Host];
+    await onHost(lab, a, ["ip", "route", "del", "224.0.0.0/4"]);
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "group.bin", 8 * 1024 * 1024);
+    const r = await within(
+      150_000,
+      "a group send without multicast at the sender",
+      toGroup(lab, file, join(tmp.path, "out")),
+    );
+    allDelivered(r);
+    const warned = warningsOf(r);
+    assert.ok(
+      warned.some((w) =>
+        /Cannot send to the multicast group from this machine/.test(w)
+      ),
+      JSON.stringify(warned),
+    );
+    const end = r.said.find((e) => e.event === "group-summary")!;
+    assert.equal(end.multicast, false, "the summary says how it went");
   },
 });
