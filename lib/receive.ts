@@ -513,6 +513,15 @@ function checkUdpRequest(
         "no-udp",
       );
     }
+    const local = options.local;
+    if (local.includes(":") && !/^::ffff:\d/.test(local)) {
+      // The group is an IPv4 multicast address, and the unicast fallback
+      // goes to the address this connection came from.
+      throw new RefusedError(
+        "Refusing to join a group over IPv6: a group's datagrams go to an IPv4 multicast address; connect to the sender by its IPv4 address (pasa receive --from IPV4:PORT)",
+        "no-udp",
+      );
+    }
     if ((request.group.key !== undefined) !== (link.pairing !== undefined)) {
       throw new ProtocolError(
         link.pairing

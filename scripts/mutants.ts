@@ -649,6 +649,12 @@ const MUTANTS: Mutant[] = [
     to: "",
     tests: ["group_lab_test.ts"],
   },
+  {
+    file: "lib/receive.ts",
+    from: '    if (local.includes(":") && !/^::ffff:\\d/.test(local)) {',
+    to: "    if (false) {",
+    tests: ["group_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

@@ -530,6 +530,29 @@ Deno.test("§15: a receiver refuses a group without a key in an encrypted sessio
   }
 });
 
+Deno.test("a receiver that reached the group's sender over IPv6 refuses the group, and says to connect by IPv4", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "notes.txt");
+  await Deno.writeTextFile(file, "week 3\n");
+  await using sender = await groupSender(file, 1);
+  const got = await within(
+    30_000,
+    "the receiver over IPv6",
+    runPasa([
+      ...["receive", "--from", `[::1]:${sender.port}`],
+      ...["--out", join(tmp.path, "six"), "--json"],
+    ]),
+  );
+  assert.notEqual(got.code, 0);
+  assert.match(
+    got.stderr,
+    /Refusing to join a group over IPv6: .* connect to the sender by its IPv4 address/,
+  );
+  const sent = await within(30_000, "the sender", sender.result());
+  assert.notEqual(sent.code, 0);
+  assert.deepEqual(await listTree(join(tmp.path, "six")).catch(() => []), []);
+});
+
 Deno.test("§15: a receiver writing to --stdout refuses a group (no-udp)", async () => {
   const r = await scriptedGroupSender(["--stdout"], false, async (send) => {
     await send({
