@@ -411,16 +411,21 @@ export class UdpGroup {
   /**
    * This machine cannot send to the group address (no route for multicast,
    * a firewall): every receiver is served by unicast from now on, and the
-   * datagram that failed goes to each. Any other target's failure stands.
+   * datagram that failed goes to each. It cannot send to one receiver's
+   * own address: that receiver is put out, the others go on.
    */
   #unreachable(
     target: Deno.NetAddr,
     error: unknown,
   ): Deno.NetAddr[] | undefined {
     const i = this.#path.targets.indexOf(target);
-    if (!this.#multicast || target.hostname !== this.address || i < 0) {
-      return undefined;
+    if (i < 0) return undefined;
+    const seat = this.#inside.find((s) => s.target === target);
+    if (seat) {
+      this.#expel(seat, error as PasaError); // which takes its address out
+      return [];
     }
+    if (!this.#multicast || target.hostname !== this.address) return undefined;
     this.#multicast = false;
     this.#path.targets.splice(i, 1);
     // The system's words (the error's own are "Cannot send datagrams: ...").

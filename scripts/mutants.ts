@@ -655,6 +655,13 @@ const MUTANTS: Mutant[] = [
     to: "    if (false) {",
     tests: ["group_test.ts"],
   },
+  {
+    file: "lib/group_send.ts",
+    from:
+      "      this.#expel(seat, error as PasaError); // which takes its address out\n      return [];",
+    to: "      return undefined;",
+    tests: ["group_lab_test.ts"],
+  },
 ];
 
 /** Copies the repository (without .git) into a new temporary directory. */

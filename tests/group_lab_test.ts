@@ -341,3 +341,31 @@ Deno.test({
     assert.equal(end.multicast, false, "the summary says how it went");
   },
 });
+
+Deno.test({
+  name:
+    `on the lab, a receiver that the sender cannot send datagrams to (its own firewall) is put out alone; the other gets the file${skipped}`,
+  ignore,
+  async fn() {
+    await using lab = await startLab({ hosts: 3, rate: "1gbit" });
+    const [a, , c] = lab.hosts as [Host, Host, Host];
+    await onHost(lab, a, [
+      ..."iptables -A OUTPUT -p udp -d".split(" "),
+      c.address,
+      ..."-j DROP".split(" "),
+    ]);
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "group.bin", 8 * 1024 * 1024);
+    const r = await within(
+      150_000,
+      "a group send by unicast, one receiver walled off",
+      toGroup(lab, file, join(tmp.path, "out"), ["--no-multicast"]),
+    );
+    assert.equal(r.sent.code, 1, r.sent.stderr + r.sent.stdout);
+    assert.deepEqual(r.same, [true, false]);
+    assert.equal(r.received[0]!.code, 0, r.received[0]!.stderr);
+    assert.match(r.received[1]!.stderr, /Cannot send datagrams/);
+    const failed = r.said.find((e) => e.event === "receiver" && !e.ok);
+    assert.match(String(failed?.peer), new RegExp(`^${c.address}:`));
+  },
+});
