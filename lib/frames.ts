@@ -141,7 +141,7 @@ export class FrameReader {
         throw new ProtocolError(
           `Cannot read ${what}: ${
             this.buffered === 0
-              ? "the other side closed the connection"
+              ? "the other side closed the connection (it was stopped, or failed without saying why)"
               : `stream ended after ${this.buffered} of ${n} bytes`
           }`,
           "truncated",

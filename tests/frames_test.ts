@@ -89,7 +89,7 @@ Deno.test("FrameReader says the other side hung up when a stream ends between fr
     (e: unknown) =>
       e instanceof ProtocolError && e.code === "truncated" &&
       e.message ===
-        "Cannot read control frame header: the other side closed the connection",
+        "Cannot read control frame header: the other side closed the connection (it was stopped, or failed without saying why)",
   );
 });
 
