@@ -1,0 +1,656 @@
+/**
+ * The bugs `deno task mutants` plants (scripts/mutants.ts), one at a time:
+ * the first eight are the ones a review planted (issue 11) that every test
+ * then passed; the rest guard the hardening that followed. Each names the
+ * code it changes exactly, so a test (tests/mutants_test.ts) fails when
+ * that code moves and the mutant would plant nothing.
+ *
+ * @module
+ */
+
+/** One planted bug: `from` becomes `to` in `file`; `tests` should fail. */
+export interface Mutant {
+  file: string;
+  from: string;
+  to: string;
+  tests: string[];
+}
+
+export const MUTANTS: Mutant[] = [
+  {
+    file: "lib/manifest.ts",
+    from: "    checkWirePath(entry.path, options.windows ?? false);",
+    to:
+      '    if (entry.type === "file") checkWirePath(entry.path, options.windows ?? false);',
+    tests: ["liars_test.ts", "safety_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from: "    if (claim.offset !== 0 && claim.offset !== prefix.offset) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from: "    if (answer.offset !== 0 && answer.offset !== claim.offset) {",
+    to: "    if (false) {",
+    tests: ["liars_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from: "        if (item === undefined || item.sha256 !== message.sha256) {",
+    to: "        if (item === undefined) {",
+    tests: ["liars_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from: "    if (files.count + incomplete !== fileCount) {",
+    to: "    if (false) {",
+    tests: ["liars_test.ts"],
+  },
+  {
+    file: "lib/records.ts",
+    from:
+      "    if (length <= TAG || length > RECORD_MAX + TAG) throw recordFailed();",
+    to: "    if (length <= TAG) throw recordFailed();",
+    tests: ["secure_test.ts"],
+  },
+  {
+    file: "lib/secure.ts",
+    from: "      gate?.end(ok || !exposed);",
+    to: "      gate?.end(ok);",
+    tests: ["liars_test.ts", "pairing_test.ts"],
+  },
+  {
+    file: "lib/secure.ts",
+    from: "export const LOCKOUT_FAILURES = 5;",
+    to: "export const LOCKOUT_FAILURES = 6;",
+    tests: ["pairing_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from:
+      "        const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);",
+    to: "        const length = n * payload;",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from: "  if (!path.isWellFormed()) {",
+    to: "  if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from: "    if (segment.toLowerCase().endsWith(PART_SUFFIX)) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from: "  if (segments.length > MAX_DEPTH) {",
+    to: "  if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/runtime.ts",
+    from: "        onTrouble(error);",
+    to: "        throw error;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/runtime.ts",
+    from: "        if (!oneConnection && failures > 0) {",
+    to: "        if (failures > 0) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/manifest.ts",
+    from:
+      '    if (entry.type === "file" && next.key.startsWith(here.key + "\\u0000")) {',
+    to: "    if (false) {",
+    tests: ["hostile_test.ts", "safety_test.ts"],
+  },
+  {
+    file: "lib/manifest.ts",
+    from: "    if (next.key === here.key) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts", "safety_test.ts"],
+  },
+  {
+    file: "lib/fsio.ts",
+    from:
+      "      now === null || !now.isFile || now.ino !== opened.ino ||\n      now.dev !== opened.dev",
+    to: "      false",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/manifest.ts",
+    from: "    footprint += size > 0 ? size : ENTRY_COST;",
+    to: "    footprint += size;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: "    if (memory + cost > MAX_MANIFEST_MEMORY) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from: '        if (held.state !== "unpaired" || this.full) return false;',
+    to: '        if (held.state !== "unpaired") return false;',
+    tests: ["load_test.ts", "hostile_test.ts", "admission_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from:
+      "    if (own.length >= this.maxUnpairedPerPeer) this.#dropOldest(peer);",
+    to: "    if (false) this.#dropOldest(peer);",
+    tests: ["hostile_test.ts", "admission_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from: "    else if (this.#unpairedCount >= this.maxUnpaired) {",
+    to: "    else if (false) {",
+    tests: ["hostile_test.ts", "admission_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: '        link.ensureOpen("creating directories");',
+    to: "        void 0;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/fsio.ts",
+    from: "        mode: (mode & 0o777) | 0o600,",
+    to: "        mode: 0o644,",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/secure.ts",
+    from: "    pairing.onShare?.();",
+    to: "    void 0;",
+    tests: ["hostile_test.ts", "load_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from:
+      "      (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069)",
+    to: "      false",
+    tests: ["names_test.ts", "hostile_test.ts"],
+  },
+  {
+    file: "lib/messages.ts",
+    from:
+      '        v.pipe(count, v.maxValue(MAX_MTIME, "must be before the year 10000")),',
+    to: "        count,",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "    const fresh = () => state.doneBytes;",
+    to: "    const fresh = () => counters.received;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "          resume.starts = settled; // the first file opens at its start",
+    to: "          void settled;",
+    tests: ["resume_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: '    ensureOpen: () => link.ensureOpen("sending datagrams"),',
+    to: "    ensureOpen: () => {},",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp.ts",
+    from: "          Math.min(this.#max, target, ceiling),",
+    to: "          Math.min(this.#max, target),",
+    tests: ["udp_unit_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "      if (isKept(first + k)) {",
+    to: "      if (false && isKept(first + k)) {",
+    tests: ["resume_test.ts"],
+  },
+  {
+    file: "lib/hash.ts",
+    from: "      if (allZero(bytes)) {",
+    to: "      if (false && allZero(bytes)) {",
+    tests: ["hash_test.ts"],
+  },
+  {
+    file: "lib/udp_sizing.ts",
+    from: "    slotsPerDatagram: datagramSize !== undefined || lossy",
+    to: "    slotsPerDatagram: datagramSize !== undefined",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "        probes: counters.probes,",
+    to: "",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "        this.#ctx.options.onKept?.(",
+    to: "        ((..._: unknown[]) => {})(",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_sizing.ts",
+    from: "    if (!lopsided) {",
+    to: "    if (!lopsided && false) {",
+    tests: ["udp_sizing_test.ts"],
+  },
+  {
+    file: "lib/udp_receive.ts",
+    from: "      !Number.isInteger(slot) || n < 1 || n > this.#perDatagram ||",
+    to: "      !Number.isInteger(slot) || n < 1 ||",
+    tests: ["udp_receive_test.ts"],
+  },
+  {
+    file: "lib/udp.ts",
+    from: "    const over = loss > floor + BACK_OFF_ABOVE;",
+    to: "    const over = loss > BACK_OFF_ABOVE;",
+    tests: ["udp_unit_test.ts"],
+  },
+  // Issue 13: numbers that say what happened.
+  {
+    file: "lib/accounting.ts",
+    from: "    bytesPerSecond: sentBytes > 0 ? rate(sentBytes, seconds) : 0,",
+    to: "    bytesPerSecond: rate(bytes, seconds),",
+    tests: ["accounting_test.ts", "resume_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "      this.#endpoint.malformed - this.#strayBefore +",
+    to: "      this.#endpoint.malformed +",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/pattern.ts",
+    from: "      if (!theirs.equals(this.bytes.subarray(at, at + n))) {",
+    to: "      if (false) {",
+    tests: ["pattern_test.ts", "bench_test.ts"],
+  },
+  {
+    file: "lib/intervals.ts",
+    from: "      if (tail.end - tail.start < this.#period / 2) {",
+    to: "      if (false) {",
+    tests: ["intervals_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from: "        : { noMeasurements: ONE_SHOT_BENCH }),",
+    to: "        : { scratch }),",
+    tests: ["bench_test.ts"],
+  },
+  {
+    file: "lib/bench.ts",
+    from: "        : sentRate >= 0.95 * offered,",
+    to: "        : true,",
+    tests: ["bench_report_test.ts", "bench_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "        hashing?.update(slice(k, 1));",
+    to: "",
+    tests: ["resume_test.ts"],
+  },
+  // Issue 14: group commit.
+  {
+    file: "lib/receive.ts",
+    from:
+      "      await commitGroup(); // what is held goes first: file-oks in manifest order",
+    to: "",
+    tests: ["many_files_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "        if (await quietFor(readable, GROUP_WAIT_MS)) await commitGroup();",
+    to: "",
+    tests: ["fuzz_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from: "      await transport.flush();",
+    to: "",
+    tests: ["many_files_test.ts"],
+  },
+  // Issue 14: files taken unchanged, by size and time.
+  {
+    file: "lib/resume.ts",
+    from: "      if (!prefix.unchanged) {",
+    to: "      if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from: "    entry.mtime !== undefined && there.mtime === entry.mtime;",
+    to: "    entry.mtime !== undefined;",
+    tests: ["resume_test.ts"],
+  },
+  // Issue 13: the receiving kernel's drops, for this transfer only.
+  {
+    file: "lib/net_counters.ts",
+    from: "      after.udpRcvbufErrors - before.udpRcvbufErrors,",
+    to: "      after.udpRcvbufErrors,",
+    tests: ["net_counters_test.ts"],
+  },
+  // Issue 15: a receiver that cannot write leaves nothing behind.
+  {
+    file: "lib/fsio.ts",
+    from: "      if (!existed) await Deno.remove(this.root).catch(() => {});",
+    to: "",
+    tests: ["setup_test.ts"],
+  },
+  // Issue 15: finding the receiver by its code, and a receiver's set-up.
+  {
+    file: "lib/commands.ts",
+    from: "  if (found.length > 1) {",
+    to: "  if (false) {",
+    tests: ["lab_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from: "    serving.onPaired?.();",
+    to: "",
+    tests: ["lab_test.ts"],
+  },
+  {
+    file: "lib/tcp.ts",
+    from: "  return [bound];",
+    to: "  return lanAddresses();",
+    tests: ["setup_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from: "  return answer !== null && /^\\s*(y|yes)?\\s*$/i.test(answer);",
+    to: "  return true;",
+    tests: ["setup_test.ts"],
+  },
+  // Issue 14: results kept only when asked for.
+  {
+    file: "lib/accounting.ts",
+    from: "    if (this.#keep) this.files.push(f);",
+    to: "    this.files.push(f);",
+    tests: ["accounting_test.ts"],
+  },
+  {
+    // the pacer spins through its short waits again
+    file: "lib/udp_send.ts",
+    from: "        else if (this.#nap && waitMs > NAP_SLACK_MS) {",
+    to: "        else if (this.#nap && waitMs < 0) {",
+    tests: ["pacer_test.ts"],
+  },
+  {
+    // UDP slots are no longer counted toward the background write-back
+    file: "lib/udp_receive.ts",
+    from: "      this.onWritten?.(run.length);",
+    to: "",
+    tests: ["udp_receive_test.ts"],
+  },
+  {
+    // a lone lossy interval backs off again
+    file: "lib/udp.ts",
+    from: "    const spike = over && !this.#slowStart && !this.#wasOver &&",
+    to:
+      "    const spike = false && over && !this.#slowStart && !this.#wasOver &&",
+    tests: ["udp_unit_test.ts"],
+  },
+  {
+    // a cleared path is tested again at every lopsided window
+    file: "lib/udp_sizing.ts",
+    from: "(this.#cleared ? RETEST_AFTER : 1)",
+    to: "1",
+    tests: ["udp_sizing_test.ts"],
+  },
+  {
+    // a window waits for 100 probes however long it takes
+    file: "lib/udp_sizing.ts",
+    from: "    if (probesSent < MIN_PROBES && !long) return undefined;",
+    to: "    if (probesSent < MIN_PROBES) return undefined;",
+    tests: ["udp_sizing_test.ts"],
+  },
+  {
+    // a side looking for another hears either role
+    file: "lib/discovery.ts",
+    from: "      if (a?.nameplate !== nameplate || a.role !== role) continue;",
+    to: "      if (a?.nameplate !== nameplate) continue;",
+    tests: ["lab_test.ts"],
+  },
+  {
+    // a sender waiting with --listen does not announce itself
+    file: "lib/commands.ts",
+    from: "    const announce = nameplate !== null && !cmd.raw &&",
+    to: "    const announce = false && nameplate !== null && !cmd.raw &&",
+    tests: ["lab_test.ts"],
+  },
+  {
+    // one side heard over IPv4 and IPv6 counts twice
+    file: "lib/discovery.ts",
+    from: "    const key = a.id ?? formatAddress(hostname, a.port);",
+    to: "    const key = formatAddress(hostname, a.port);",
+    tests: ["lab_test.ts"],
+  },
+  {
+    // a link-local address found without its interface
+    file: "lib/discovery.ts",
+    from:
+      '          heard(a, scope && !host.includes("%") ? `${host}%${scope}` : host);',
+    to: "          heard(a, host);",
+    tests: ["lab_test.ts"],
+  },
+  {
+    // a waiting sender ends at the first stranger
+    file: "lib/commands.ts",
+    from: "        if (refused) end(() => reject(error));",
+    to: "        end(() => reject(error));",
+    tests: ["transfer_test.ts"],
+  },
+  {
+    // a --keep receiver's thread is stopped while it paces a measurement back
+    file: "lib/udp_send.ts",
+    from: "    this.#nap = !options.shared;",
+    to: "    this.#nap = true;",
+    tests: ["pacer_test.ts"],
+  },
+  {
+    // every file gets its line however many there are
+    file: "lib/report.ts",
+    from: "    if (every || said < LISTED_FILES) reporter.file(file);",
+    to: "    if (true) reporter.file(file);",
+    tests: ["many_files_test.ts"],
+  },
+  {
+    // a waiting sender lets guesses at its code run side by side
+    file: "lib/commands.ts",
+    from:
+      "  const guarded = pairing && { ...pairing, gate: new PairingGate(1) };",
+    to: "  const guarded = pairing;",
+    tests: ["pairing_test.ts"],
+  },
+  {
+    // the sender waits for each file-ok before it sends the next file
+    file: "lib/send.ts",
+    from: "          await transport.end(end);\n        }\n        index++;",
+    to:
+      "          await transport.end(end);\n          await transport.flush();\n          for (let i = 0; i < 4000 && pending.has(index); i++) await new Promise((r) => setTimeout(r, 5));\n        }\n        index++;",
+    tests: ["conformance_test.ts"],
+  },
+  // Issue 16: one definition per message.
+  {
+    // resume ranges need not be sorted and apart
+    file: "lib/messages.ts",
+    from: "        if (length === 0 || start <= end) return false;",
+    to: "        if (length === 0) return false;",
+    tests: ["protocol_test.ts", "conformance_test.ts", "hostile_test.ts"],
+  },
+  {
+    // a claim past 0 may leave out its digest
+    file: "lib/messages.ts",
+    from:
+      "      (m) => m.unchanged === true || m.offset === 0 || m.sha256 !== undefined,",
+    to: "      (m) => true,",
+    tests: ["protocol_test.ts", "conformance_test.ts", "liars_test.ts"],
+  },
+  {
+    // unknown members are kept instead of dropped
+    file: "lib/messages.ts",
+    from: '    v.object({\n      type: v.literal("done"),',
+    to: '    v.looseObject({\n      type: v.literal("done"),',
+    tests: ["protocol_test.ts"],
+  },
+  // One sender, many receivers (issue 17).
+  {
+    file: "lib/group.ts",
+    from: "    if (current && from <= current[1]) {",
+    to: "    if (current && from < current[0]) {",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group.ts",
+    from: "      if (now - since >= this.#rule.graceMs) out.push",
+    to: "      if (true) out.push",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from:
+      '      ? [{ transport: "udp", hostname: this.address, port: options.port }]',
+    to: "      ? []",
+    tests: ["group_lab_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "    this.#path.targets.push(seat.target);\n    if (fallback) {",
+    to: "    if (fallback) {",
+    tests: ["group_test.ts", "group_lab_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "    hangUp(link, { report: error, lingerMs: 1000 })",
+    to: "    Promise.resolve()",
+    tests: ["group_lab_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "        // Each word from a sender gathering its group is a new deadline.\n        liftDeadline();",
+    to:
+      "        // Each word from a sender gathering its group is a new deadline.",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "    if ((request.group.key !== undefined) !== (link.pairing !== undefined)) {",
+    to: "    if (false) {",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "request.group?.transfer ?? endpoint.newTransferId()",
+    to: "endpoint.newTransferId()",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "        count === 0 || first + count > this.#slots",
+    to: "        false",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "      if (++seat.rounds > MAX_GROUP_ROUNDS) {",
+    to: "      if (false) {",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "await withDeadline(answer, PASS_ANSWER_MS)",
+    to: "await answer",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from: "      ...(cmd.keep || serving.outgoing",
+    to: "      ...(cmd.keep",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "      ...(options.pattern ? { newHash: noDigest } : {}),",
+    to: "",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from: "      await withDeadline(replies, REPLY_GRACE_MS).catch(() => {});",
+    to: "      await replies.catch(() => {});",
+    tests: ["lab_test.ts"],
+  },
+  {
+    file: "lib/group_seat.ts",
+    from: "expected: m.expected - this.skipped.under(m.expected)",
+    to: "expected: m.expected",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "await repair(one.ranges, one.to);",
+    to: "await repair(one.ranges);",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "addressed: this.#path.sequence - s.skipped.total,",
+    to: "addressed: this.#path.sequence,",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_command.ts",
+    from: "}).catch((error) => left(j, error));",
+    to: "}).catch(() => {});",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_command.ts",
+    from: "    : rt.enterPressed;",
+    to: "    : undefined;",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: '      if (seat.status !== "joining" || !seat.link) continue;',
+    to: "      continue;",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from:
+      "      unreachable: (target, error) => this.#unreachable(target, error),",
+    to: "",
+    tests: ["group_lab_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: '    if (local.includes(":") && !/^::ffff:\\d/.test(local)) {',
+    to: "    if (false) {",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from:
+      "      this.#expel(seat, error as PasaError); // which takes its address out\n      return [];",
+    to: "      return undefined;",
+    tests: ["group_lab_test.ts"],
+  },
+];
