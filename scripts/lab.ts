@@ -68,6 +68,15 @@ async function must(argv: string[]): Promise<void> {
   }
 }
 
+/** Runs `argv` on `host` to completion (iptables, ip route); throws with its words if it fails. */
+export function onHost(
+  lab: Lab,
+  host: LabHost,
+  argv: string[],
+): Promise<void> {
+  return must([...lab.on(host), ...argv]);
+}
+
 /** Why a lab cannot be built here, or undefined when it can. */
 export async function labUnavailable(): Promise<string | undefined> {
   if (Deno.build.os !== "linux") return "the lab needs Linux namespaces";

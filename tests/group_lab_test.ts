@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Lab, labUnavailable, startLab } from "../scripts/lab.ts";
+import { type Lab, labUnavailable, onHost, startLab } from "../scripts/lab.ts";
 import {
   events,
   pasaCommand,
@@ -24,22 +24,6 @@ const ignore = unavailable !== undefined;
 const skipped = ignore ? ` (ignored: ${unavailable})` : "";
 
 type Host = Lab["hosts"][0];
-
-/** Runs a command on a lab host to completion (iptables, mostly). */
-async function onHost(lab: Lab, host: Host, argv: string[]): Promise<void> {
-  const [cmd, ...args] = [...lab.on(host), ...argv];
-  const out = await new Deno.Command(cmd!, {
-    args,
-    stdout: "null",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    throw new Error(
-      `${argv.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-}
 
 /** The lab's interface on host `i` (1-based), as scripts/lab.ts names it. */
 function dev(lab: Lab, host: Host): string {

@@ -11,6 +11,7 @@ import {
   type LabLoss,
   type LabOptions,
   labUnavailable,
+  onHost,
   startLab,
 } from "../scripts/lab.ts";
 import { SLOTS_PER_DATAGRAM_NETWORK } from "../lib/udp_sizing.ts";
@@ -536,14 +537,10 @@ Deno.test({
     await using lab = await startLab({ hosts: 2 });
     const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
     // Host A hears no IPv4 announcement; IPv6 is another path.
-    const drop = await new Deno.Command(lab.on(a)[0]!, {
-      args: [
-        ...lab.on(a).slice(1),
-        ...["iptables", "-A", "INPUT", "-p", "udp", "--dport", "9009"],
-        ...["-j", "DROP"],
-      ],
-    }).output();
-    assert.ok(drop.success, new TextDecoder().decode(drop.stderr));
+    await onHost(lab, a, [
+      ...["iptables", "-A", "INPUT", "-p", "udp", "--dport", "9009"],
+      ...["-j", "DROP"],
+    ]);
     await using tmp = await tempDir();
     const file = await patterned(tmp.path, "six.bin", 3_000_000);
     await using onB = await startListening(
@@ -589,14 +586,10 @@ Deno.test({
   fn: async () => {
     await using lab = await startLab({ hosts: 2 });
     const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
-    const drop = await new Deno.Command(lab.on(a)[0]!, {
-      args: [
-        ...lab.on(a).slice(1),
-        ...["iptables", "-A", "OUTPUT", "-p", "udp", "-d", b.address],
-        ...["-j", "DROP"],
-      ],
-    }).output();
-    assert.ok(drop.success, new TextDecoder().decode(drop.stderr));
+    await onHost(lab, a, [
+      ...["iptables", "-A", "OUTPUT", "-p", "udp", "-d", b.address],
+      ...["-j", "DROP"],
+    ]);
     await using tmp = await tempDir();
     const file = await patterned(tmp.path, "walled.bin", 8_000_000);
     const out = join(tmp.path, "out");
