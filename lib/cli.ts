@@ -32,6 +32,8 @@ export interface ReceiveCommand extends CommonFlags {
   kind: "receive";
   /** Also take UDP transfers (on the same port number). */
   udp: boolean;
+  /** UDP datagrams on the main port only: no lanes (PROTOCOL.md 9.1). */
+  onePort: boolean;
   port: number;
   host?: string;
   from?: Address;
@@ -297,6 +299,10 @@ ${EXIT_CODES}`,
       "also take UDP transfers (pasa send --udp, pasa bench), on the same port number",
     )
     .option(
+      "--one-port",
+      "with --udp: take datagrams on that port only, where a firewall or port forwarding lets no other through (default: also on up to 15 ports the system picks, each a socket buffer of its own, as the sender asks)",
+    )
+    .option(
       "--max-size <size>",
       "refuse transfers larger than this (e.g. 500M, 2GiB; each directory or empty file counts 4 KiB)",
     )
@@ -340,6 +346,7 @@ ${EXIT_CODES}`,
           ? Infinity
           : sizeFlag(String(o.maxSize)),
         udp: o.udp === true,
+        onePort: o.onePort === true,
         maxConnections: parseCount(
           String(o.maxConnections),
           "--max-connections",
@@ -746,6 +753,9 @@ function parseDatagramSize(text: string): number {
 }
 
 function checkReceive(c: ReceiveCommand, o: Record<string, unknown>): void {
+  if (c.onePort && !c.udp) {
+    throw new UsageError("--one-port goes with --udp");
+  }
   if (c.udp && (c.from || c.stdout || c.raw)) {
     throw new UsageError(
       "--udp needs a listening receiver writing files: not with --from, --stdout or --raw",

@@ -13,6 +13,7 @@
  */
 
 import * as v from "valibot";
+import { LANES_MAX } from "./lanes.ts";
 
 /** Permission bits, 0 to 0o777. */
 export const MAX_MODE = 0o777;
@@ -49,6 +50,12 @@ const slots = v.pipe(
   v.maxValue(MAX_SLOTS_PER_DATAGRAM, `must be 1 to ${MAX_SLOTS_PER_DATAGRAM}`),
 );
 /** A `[first, count]` or `[start, length]` pair of non-negative integers. */
+const lanes = v.pipe(
+  count,
+  v.minValue(1, `must be 1 to ${LANES_MAX}`),
+  v.maxValue(LANES_MAX, `must be 1 to ${LANES_MAX}`),
+);
+const port = v.pipe(count, v.minValue(1, PORT), v.maxValue(65_535, PORT));
 const pair = v.tuple([count, count], "must be a [first, count] pair");
 
 /** `ranges` of a resume: sorted, apart, non-empty `[start, length]` byte ranges. */
@@ -242,6 +249,12 @@ export const MESSAGES = {
           `optional: 1 to ${MAX_SLOTS_PER_DATAGRAM}; absent means 1`,
         ),
       ),
+      lanes: v.pipe(
+        v.optional(lanes),
+        v.description(
+          `optional: 1 to ${LANES_MAX} UDP ports to spread datagrams over, the main one included; absent means 1`,
+        ),
+      ),
       group: v.pipe(
         v.optional(v.object({
           address: v.pipe(
@@ -322,13 +335,20 @@ export const MESSAGES = {
           v.object({
             transfer: count,
             slotsPerDatagram: v.optional(slots),
-            port: v.optional(
-              v.pipe(count, v.minValue(1, PORT), v.maxValue(65_535, PORT)),
+            ports: v.optional(
+              v.pipe(
+                v.array(port, "must be an array of port numbers"),
+                v.maxLength(
+                  LANES_MAX - 1,
+                  `must list at most ${LANES_MAX - 1} ports`,
+                ),
+              ),
             ),
+            port: v.optional(port),
           }, "must be an object"),
         ),
         v.description(
-          "for UDP: {transfer, slotsPerDatagram} (section 9.1); to a group, also port (section 15)",
+          "for UDP: {transfer, slotsPerDatagram, ports} (section 9.1); to a group, also port (section 15)",
         ),
       ),
       offers: v.pipe(
@@ -452,6 +472,17 @@ export const MESSAGES = {
       probes: v.pipe(
         v.optional(count),
         v.description("optional: of those received, the probes"),
+      ),
+      lanes: v.pipe(
+        v.optional(
+          v.pipe(
+            v.array(count, "must be an array of counts"),
+            v.maxLength(LANES_MAX - 1, `must list at most ${LANES_MAX - 1}`),
+          ),
+        ),
+        v.description(
+          "optional: datagrams received on each of the accept's ports, in order",
+        ),
       ),
     }),
     v.description(

@@ -96,6 +96,8 @@ export interface ReceiveOptions {
   stdout?: FileSink;
   /** The receiver's datagram socket: UDP transfers are refused without one (but a group's). */
   udp?: UdpEndpoint;
+  /** At most this many UDP ports per transfer, the main one included (default: what the sender asks, up to 16). */
+  udpLanes?: number;
   /**
    * This side's address on the connection: a sender's group (PROTOCOL.md
    * section 15) is joined on that interface; without it, groups are refused.

@@ -562,6 +562,7 @@ async function serve(
         : {}),
       ...(cmd.stdout ? { stdout: new StreamSink(rt.stdout) } : {}),
       ...(udp ? { udp } : {}),
+      ...(cmd.onePort ? { udpLanes: 1 } : {}),
       // Connected out: a sender's group may be joined on this interface.
       ...(serving.outgoing
         ? { local: (conn.localAddr as Deno.NetAddr).hostname }

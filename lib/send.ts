@@ -148,6 +148,10 @@ export async function sendSession(
         datagramSize: options.udp.datagramSize,
         lossy: options.udp.lossy,
         ...(slots > 1 ? { slotsPerDatagram: slots } : {}),
+        // A group's datagrams go to one port of each receiver.
+        ...(!options.group && (options.udp.lanes ?? 1) > 1
+          ? { lanes: options.udp.lanes }
+          : {}),
         ...(options.group ? { group: options.group.request() } : {}),
       });
     }

@@ -241,6 +241,20 @@ export class RateController {
   }
 
   /**
+   * Takes a report's counts as the start of the next interval, judging
+   * nothing: its loss was not the path's (a lane given up).
+   */
+  rebase(
+    received: number,
+    expected: number,
+    now: number = performance.now(),
+  ): void {
+    this.#lastReceived = received;
+    this.#lastExpected = expected;
+    this.#lastAt = now;
+  }
+
+  /**
    * Takes a cumulative report: datagrams received so far and datagrams the
    * receiver knows were sent (highest sequence seen + 1), at time `now`
    * (milliseconds). Returns the interval's loss fraction.

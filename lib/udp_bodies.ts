@@ -31,6 +31,7 @@ import {
 import { PartFile, type Present } from "./fsio.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import { DatagramOpener, type DirectionKey } from "./records.ts";
+import { LANES_MAX } from "./lanes.ts";
 import { groupKeyFrom } from "./group.ts";
 import {
   countersDelta,
@@ -64,6 +65,37 @@ function slotsPerDatagram(
     (DATAGRAM_SIZE_MAX - UDP_HEADER - (sealed ? SEALED_TAG : 0)) / payload,
   );
   return Math.max(1, Math.min(request.slotsPerDatagram ?? 1, fit));
+}
+
+/**
+ * Lane sockets open at once in this process, across every transfer: a
+ * `--keep` receiver serving many UDP senders must keep descriptors for
+ * their files. A transfer past the budget gets fewer lanes.
+ */
+export const LANE_SOCKETS_MAX = 128;
+let laneSockets = 0;
+
+/**
+ * Up to `asked - 1` more sockets for one transfer, on the address the main
+ * one is bound to, each on a port of the system's choosing (PROTOCOL.md
+ * 9.1). A socket that cannot be opened is one lane fewer, never a failure.
+ */
+function openLanes(main: UdpEndpoint, asked: number): UdpEndpoint[] {
+  const host = (main.socket.addr as Deno.NetAddr).hostname;
+  const lanes: UdpEndpoint[] = [];
+  for (
+    let k = 1;
+    k < Math.min(asked, LANES_MAX) && laneSockets < LANE_SOCKETS_MAX;
+    k++
+  ) {
+    try {
+      lanes.push(UdpEndpoint.bind(host, 0));
+      laneSockets++;
+    } catch {
+      break;
+    }
+  }
+  return lanes;
 }
 
 /** Bytes a resumed file already has: its prefix and the ranges past it. */
@@ -114,6 +146,8 @@ export class UdpBodies implements BodyTransport {
   #kernelBefore: Promise<NetCounters | null>;
   /** Set when the datagrams come to a group: the sockets are this transfer's own. */
   #group: GroupReception | undefined;
+  /** This transfer's other ports (lanes, PROTOCOL.md 9.1), its own sockets. */
+  #lanes: UdpEndpoint[] = [];
 
   /**
    * Datagrams of a group (the request's `group`): a socket on the group's
@@ -178,6 +212,12 @@ export class UdpBodies implements BodyTransport {
     };
     this.#strayBefore = endpoint.malformed;
     this.#kernelBefore = readNetCounters();
+    if (!group) {
+      this.#lanes = openLanes(
+        endpoint,
+        Math.min(request.lanes ?? 1, ctx.options.udpLanes ?? LANES_MAX),
+      );
+    }
   }
 
   /** Finished files are not offered over UDP (PROTOCOL.md 5.3). */
@@ -188,10 +228,18 @@ export class UdpBodies implements BodyTransport {
   acceptMember(): {
     transfer: number;
     slotsPerDatagram?: number;
+    ports?: number[];
     port?: number;
   } {
     return {
       transfer: this.#transfer,
+      ...(this.#lanes.length > 0
+        ? {
+          ports: this.#lanes.map((lane) =>
+            (lane.socket.addr as Deno.NetAddr).port
+          ),
+        }
+        : {}),
       ...(this.#group
         ? {
           port: (this.#group.unicast.socket.addr as Deno.NetAddr).port,
@@ -267,6 +315,9 @@ export class UdpBodies implements BodyTransport {
     if (this.#opener) this.#opener.inner = handler;
     this.#endpoint.route(this.#transfer, this.#opener ?? handler);
     this.#group?.unicast.route(this.#transfer, this.#opener ?? handler);
+    for (const lane of this.#lanes) {
+      lane.route(this.#transfer, this.#opener ?? handler);
+    }
     return file;
   }
 
@@ -287,6 +338,9 @@ export class UdpBodies implements BodyTransport {
         received: counters.received,
         expected: counters.highest + 1,
         probes: counters.probes,
+        ...(this.#lanes.length > 0
+          ? { lanes: this.#lanes.map((lane) => lane.received) }
+          : {}),
       }, { quiet: true }).catch(() => {});
     }, 100);
   }
@@ -356,7 +410,8 @@ export class UdpBodies implements BodyTransport {
     return receiverStats(
       this.#counters,
       this.#endpoint.malformed - this.#strayBefore +
-        (this.#group?.unicast.malformed ?? 0),
+        (this.#group?.unicast.malformed ?? 0) +
+        this.#lanes.reduce((sum, lane) => sum + lane.malformed, 0),
       {
         datagramSize: this.#request.datagramSize,
         slotsPerDatagram: this.#perDatagram,
@@ -371,6 +426,9 @@ export class UdpBodies implements BodyTransport {
   close(): void {
     clearInterval(this.#reports);
     this.#endpoint.route(this.#transfer, undefined);
+    for (const lane of this.#lanes) lane.close();
+    laneSockets -= this.#lanes.length;
+    this.#lanes = [];
     if (this.#group) {
       // The group's sockets were this transfer's own.
       this.#group.unicast.close();

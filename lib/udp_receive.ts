@@ -183,6 +183,8 @@ export class ReceiveCounters {
 
 // Small enough that writing and hashing a run stalls the socket under 0.3 ms.
 const RUN_SIZE = 256 * 1024;
+/** Bytes read back and hashed past the in-order prefix, at most, per run written. */
+const CATCH_UP_STEP = 128 * 1024;
 
 /** How a file is cut for UDP: its size, the slot size, and the most slots in one datagram. */
 export interface SlotLayout {
@@ -322,15 +324,22 @@ export class UdpFileReceiver implements DatagramHandler {
     const contiguous = this.#runLength > 0 &&
       offset === this.#runStart + this.#runLength;
     if (!contiguous || this.#runLength + bytes.length > RUN_SIZE) {
-      this.flush();
+      // Slots from `offset` on are marked but not written yet.
+      this.flush(offset);
       this.#runStart = offset;
     }
     this.#run.set(bytes, this.#runLength);
     this.#runLength += bytes.length;
   }
 
-  /** Writes the pending run at its offset; hashes it when it extends the in-order prefix. */
-  flush(): void {
+  /**
+   * Writes the pending run at its offset; hashes it when it extends the
+   * in-order prefix, and then as much of what arrived ahead of it as a
+   * step allows (read back: datagrams that came out of order, over lanes).
+   * `unwritten`: the offset from which slots marked received are not yet
+   * in the file.
+   */
+  flush(unwritten = Infinity): void {
     if (this.#runLength === 0 || this.#error !== undefined) return;
     const run = this.#run.subarray(0, this.#runLength);
     try {
@@ -347,6 +356,43 @@ export class UdpFileReceiver implements DatagramHandler {
       this.#hashed += run.length;
     }
     this.#runLength = 0;
+    this.#catchUp(unwritten);
+  }
+
+  /**
+   * Hashes slots already in the file that directly follow the in-order
+   * prefix, up to {@link CATCH_UP_STEP} bytes: one step per run written,
+   * so that filling a hole never stops the socket's draining for long
+   * (what is left is read back at the end, by {@link finishHash}).
+   */
+  #catchUp(unwritten: number): void {
+    if (this.#file.checksInPlace || this.#error !== undefined) return;
+    const payload = this.#payload;
+    if (this.#hashed >= this.#size || this.#hashed % payload !== 0) return;
+    let slot = this.#hashed / payload;
+    let bytes = 0;
+    while (
+      slot < this.map.slots && this.map.has(slot) &&
+      slot * payload < unwritten && bytes < CATCH_UP_STEP
+    ) {
+      bytes += slotLength(this.#size, payload, slot);
+      slot++;
+    }
+    if (bytes === 0) return;
+    const into = this.#run.subarray(0, Math.min(bytes, this.#run.length));
+    try {
+      this.#file.seekSync(this.#hashed, Deno.SeekMode.Start);
+      for (let done = 0; done < into.length;) {
+        const n = this.#file.readSync(into.subarray(done));
+        if (n === null || n === 0) return; // nothing hashed; finishHash reports it
+        done += n;
+      }
+    } catch (error) {
+      this.#error = error;
+      return;
+    }
+    this.hash.update(into);
+    this.#hashed += into.length;
   }
 
   /** Throws the first write error, if any. */

@@ -11,6 +11,7 @@ import { createHash, type Hash } from "node:crypto";
 import { setImmediate } from "node:timers";
 import { NetworkError, ProtocolError } from "./errors.ts";
 import type { Link } from "./link.ts";
+import { Lanes } from "./lanes.ts";
 import { writeControl } from "./frames.ts";
 import { displayName } from "./names.ts";
 import { rate } from "./units.ts";
@@ -144,6 +145,8 @@ export interface UdpSendOptions {
   target: { hostname: string; port: number };
   /** Most slots to put in one datagram, if the receiver agrees (absent: 1). */
   slotsPerDatagram?: number;
+  /** Most of the receiver's UDP ports to spread datagrams over, if it gives them (absent: 1). */
+  lanes?: number;
   /** The thread serves other transfers too: the pacer must not stop it. */
   sharedThread?: boolean;
 }
@@ -199,6 +202,8 @@ export interface DatagramPath {
     end: number,
     bytes: number,
   ): void;
+  /** One receiver's ports to spread datagrams over (PROTOCOL.md 9.1); absent: the targets' own. */
+  lanes?: Lanes;
   /** Seal each datagram with this key (an encrypted session). */
   seal: DirectionKey | undefined;
   /** Next sequence number; counts every datagram sent; never reused. */
@@ -287,7 +292,13 @@ export async function sendUdpFile(
     ctx.sentBytes += out.length;
     for (const target of [...targets]) {
       try {
-        await sendTo(ctx.socket, out, target);
+        await sendTo(
+          ctx.socket,
+          out,
+          ctx.lanes
+            ? { ...target, port: ctx.lanes.portFor(ctx.sequence - 1) }
+            : target,
+        );
       } catch (error) {
         // A target this machine cannot send to may have others instead.
         const instead = ctx.unreachable?.(target, error);
@@ -491,7 +502,7 @@ async function passEndOver(
 /** Opens the sender's datagram socket and the state one UDP transfer shares. */
 export function openUdp(
   link: Link,
-  accepted: { transfer: number; slotsPerDatagram?: number },
+  accepted: { transfer: number; slotsPerDatagram?: number; ports?: number[] },
   o: UdpSendOptions,
   state: TransferState,
 ): UdpSendContext {
@@ -517,6 +528,11 @@ export function openUdp(
       : { fixed: o.rate, initial: o.rate },
   );
   const inbox = new Inbox();
+  // The receiver's other ports, as many as were asked for.
+  const extra = (accepted.ports ?? []).slice(
+    0,
+    Math.max(0, (o.lanes ?? 1) - 1),
+  );
   const ctx: UdpSendContext = {
     link,
     socket,
@@ -532,6 +548,7 @@ export function openUdp(
     inbox,
     state,
     seal: link.datagramKeys?.out,
+    ...(extra.length > 0 ? { lanes: new Lanes(peer.port, extra) } : {}),
     ...freshCounters(),
   };
   return ctx;
@@ -579,12 +596,21 @@ export function averageDatagram(
 export function udpDispatcher(
   udp: Pick<
     UdpSendContext,
-    "inbox" | "rate" | "sizing" | "datagramSize" | "seal"
+    "inbox" | "rate" | "sizing" | "datagramSize" | "seal" | "lanes"
   >,
 ): (m: Message) => void {
   let before = 0; // the rate before a test of the path
   return (m) => {
     if (m.type !== "udp-report") return udp.inbox.push(m);
+    const dropped = udp.lanes?.report(m.received, m.lanes) ?? [];
+    if (dropped.length > 0) {
+      // That loss was the blocked ports', not the path's: judge from here.
+      udp.rate.rebase(m.received, m.expected);
+      if (m.probes !== undefined) {
+        udp.sizing.rebase(m.received, m.probes, m.expected);
+      }
+      return;
+    }
     udp.rate.report(m.received, m.expected);
     if (m.probes === undefined) return;
     const step = udp.sizing.report(m.received, m.probes, m.expected);

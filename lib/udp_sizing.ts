@@ -40,10 +40,19 @@ export const SLOTS_PER_DATAGRAM_NETWORK = 11;
 /** Slots in a large datagram to this machine: about 31 KB (loopback has no 1,500-byte MTU). */
 export const SLOTS_PER_DATAGRAM_LOOPBACK = 22;
 
+/**
+ * UDP ports of the receiver a sender asks to spread its datagrams over, the
+ * main one included (lanes, lib/lanes.ts), where datagrams carry several
+ * slots: each port's socket buffer adds to the others'.
+ */
+export const LANES_ASKED = 16;
+
 /** How a UDP sender starts, by where it sends. */
 export interface UdpDefaults {
   datagramSize: number;
   slotsPerDatagram: number;
+  /** UDP ports of the receiver to spread datagrams over, the main one included. */
+  lanes: number;
   /** Starting rate, bit/s. */
   initialRate: number;
 }
@@ -70,6 +79,8 @@ export function udpDefaults(
       : loopback
       ? SLOTS_PER_DATAGRAM_LOOPBACK
       : SLOTS_PER_DATAGRAM_NETWORK,
+    // A --lossy measurement's datagrams meet one socket, as iperf3's do.
+    lanes: datagramSize !== undefined || lossy ? 1 : LANES_ASKED,
     initialRate: loopback ? 1e9 : 5e8,
   };
 }
@@ -157,6 +168,20 @@ export class DatagramSizing {
    * sequence seen + 1) at time `now` (milliseconds). Returns what the rate
    * should do, when this report closed a window that decides.
    */
+  /**
+   * Starts the window afresh from these counts, judging nothing: what was
+   * lost before them says nothing of the path (a lane given up).
+   */
+  rebase(
+    received: number,
+    probes: number,
+    expected: number,
+    now: number = performance.now(),
+  ): void {
+    this.#from = { received, probes, expected };
+    this.#since = now;
+  }
+
   report(
     received: number,
     probes: number,

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { concat, FrameReader } from "../lib/frames.ts";
+import { UDP_HEADER, writeHeader } from "../lib/udp.ts";
 import { errorFromPeer, ExitCode, exitCodeOf } from "../lib/errors.ts";
 import {
   ABORT_CHUNK,
@@ -497,6 +498,86 @@ Deno.test("§9.1: over UDP every file entry must have a known size: a size of nu
   const error = await refusal(peer);
   assert.equal(error.code, "protocol");
   assert.match(error.message, /needs every file's size/);
+  await stop(receiver);
+});
+
+Deno.test("§9.1: a receiver asked for lanes lists its other ports, takes datagrams on each, and counts each port's in its reports", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path, "--udp", "--insecure");
+  using peer = await connectAsSender(receiver.port, { insecure: true });
+  await peer.send({
+    type: "udp-request",
+    datagramSize: 1472,
+    lossy: false,
+    lanes: 4,
+  });
+  const P = 1472 - UDP_HEADER; // plain: a slot is the datagram less its header
+  const body = new Uint8Array(3 * P).map((_, i) => (i * 13) & 0xff);
+  await peer.send({
+    type: "manifest",
+    entries: [{ path: "lanes.bin", type: "file", size: body.length }],
+    last: true,
+  });
+  const accept = await peer.next();
+  assert.equal(accept.type, "accept");
+  const udp = accept.type === "accept" ? accept.udp! : undefined;
+  assert.equal(udp?.ports?.length, 3, JSON.stringify(accept));
+  // Slot 0 to the main port, slots 1 and 2 to the first two others.
+  const ports = [receiver.port, udp!.ports![0]!, udp!.ports![1]!];
+  const socket = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  for (const [slot, port] of ports.entries()) {
+    const d = new Uint8Array(UDP_HEADER + P);
+    writeHeader(d, {
+      transfer: udp!.transfer,
+      index: 0,
+      sequence: slot,
+      offset: slot * P,
+      sentMicros: 0,
+    });
+    d.set(body.subarray(slot * P, (slot + 1) * P), UDP_HEADER);
+    await socket.send(d, { transport: "udp", hostname: "127.0.0.1", port });
+  }
+  socket.close();
+  // Reports come about every 100 ms: wait (bounded) for one with all three.
+  let lanes: number[] | undefined;
+  for (let k = 0; k < 50 && lanes?.[1] !== 1; k++) {
+    const m = await within(5_000, "a udp-report", peer.next());
+    assert.equal(m.type, "udp-report");
+    if (m.type === "udp-report") lanes = m.lanes;
+  }
+  assert.deepEqual(lanes, [1, 1, 0]);
+  await peer.send({
+    type: "udp-pass-end",
+    index: 0,
+    sent: 3,
+    retransmittedBytes: 0,
+    rate: 0,
+  });
+  let verdict = await peer.next();
+  while (verdict.type === "udp-report") verdict = await peer.next();
+  assert.deepEqual(verdict, {
+    type: "udp-file-done",
+    index: 0,
+    complete: true,
+  });
+  const sha256 = createHash("sha256").update(body).digest("hex");
+  await peer.send({
+    type: "file-end",
+    index: 0,
+    size: body.length,
+    sha256,
+  });
+  let ok = await peer.next();
+  while (ok.type === "udp-report") ok = await peer.next();
+  assert.deepEqual(ok, { type: "file-ok", index: 0, sha256 });
+  assert.deepEqual(
+    await Deno.readFile(join(tmp.path, "lanes.bin")),
+    body,
+  );
   await stop(receiver);
 });
 

@@ -455,9 +455,11 @@ Deno.test("a UDP transfer cut with holes keeps every whole slot that arrived, an
   const out = join(tmp.path, "out");
   const part = join(out, "holes.bin.pasa.part");
   {
+    // The relay forwards one port: no lanes around it.
     await using receiver = await startListening([
       "receive",
       "--udp",
+      "--one-port",
       "--out",
       out,
     ]);

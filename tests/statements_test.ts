@@ -169,6 +169,13 @@ const STATEMENTS: Statement[] = [
     tests: [["udp_test.ts", "every fixture round-trips over UDP"]],
   },
   {
+    says: "A receiver that lists ports MUST add to each `udp-report`",
+    tests: [[
+      "conformance_test.ts",
+      "§9.1: a receiver asked for lanes lists its other ports",
+    ]],
+  },
+  {
     says: "senders MUST accept reports without `probes`",
     tests: [["conformance_test.ts", "a report without probes is a report"]],
   },

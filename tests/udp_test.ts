@@ -118,9 +118,11 @@ async function throughRelay(
   await using tmp = await tempDir();
   const file = await patterned(tmp.path, "pattern.bin", size);
   const out = join(tmp.path, "out");
+  // The relay forwards one port, as port forwarding does: no lanes.
   await using receiver = await startListening([
     "receive",
     "--udp",
+    "--one-port",
     "--out",
     out,
   ]);
