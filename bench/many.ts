@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { pasaFlags, ROOT } from "../scripts/pasa.ts";
 
 /** Writes `count` files of 100 B to 8 KB into `root`, 100 per folder; returns their bytes. */
 export async function generateTree(
@@ -38,6 +39,39 @@ export async function generateTree(
     bytes += size;
   }
   return bytes;
+}
+
+/**
+ * This runtime's floor for receiving the folder `src` into `out`
+ * (bench/many_floor.ts, run with pasa's own permissions): seconds of
+ * creating, writing and renaming each file, and with `durable` syncing
+ * them as pasa's group commit does.
+ */
+export async function receiveFloor(
+  src: string,
+  out: string,
+  durable: boolean,
+): Promise<number> {
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...pasaFlags(),
+      join(ROOT, "bench", "many_floor.ts"),
+      src,
+      out,
+      ...(durable ? ["--durable"] : []),
+    ],
+    stderr: "piped",
+  }).output();
+  if (!run.success) {
+    throw new Error(
+      `the floor failed: ${new TextDecoder().decode(run.stderr)}`,
+    );
+  }
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  return JSON.parse(new TextDecoder().decode(run.stdout)).seconds;
 }
 
 /** `tar c | nc` into `nc | tar x` over loopback; seconds. */

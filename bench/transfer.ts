@@ -28,7 +28,13 @@ import { labBench } from "./lab.ts";
 import { groupBench } from "./group.ts";
 import { floorLine, floorOf } from "./floor.ts";
 import { cryptoCosts } from "../lib/crypto_costs.ts";
-import { generateTree, hasRsync, rsyncDaemon, tarNc } from "./many.ts";
+import {
+  generateTree,
+  hasRsync,
+  receiveFloor,
+  rsyncDaemon,
+  tarNc,
+} from "./many.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -433,12 +439,16 @@ async function manyPart(): Promise<void> {
   const tar: number[] = [];
   const rsync = await hasRsync();
   const rs: number[] = [], rsSync: number[] = [], rsAgain: number[] = [];
+  const floor: number[] = [], durableFloor: number[] = [];
+  const floorOut = join(dir, "floor-out");
   const rsOut = join(dir, "rsync-out");
   for (let i = 0; i < runs; i++) {
     pasa.push(await pasaOnce(src, out));
     // The same folder again, every file already there (a rerun, a resume).
     again.push(await pasaOnce(src, out, [], true));
     if (hasNc) tar.push(await tarNc(src, join(dir, "tar-out"), freePort()));
+    floor.push(await receiveFloor(src, floorOut, false));
+    durableFloor.push(await receiveFloor(src, floorOut, true));
     if (rsync) {
       rs.push(await rsyncDaemon(src, rsOut, freePort(), []));
       rsSync.push(await rsyncDaemon(src, rsOut, freePort(), ["--fsync"]));
@@ -464,6 +474,30 @@ async function manyPart(): Promise<void> {
       `  tar c | nc -> tar x    ${t.toFixed(2)} s  ${
         (count / t).toFixed(0)
       } files/s  pasa/tar = ${(p / t).toFixed(1)} (tar: no hash, no fsync)`,
+    );
+  }
+  {
+    const t = tar.length > 0 ? median(tar) : undefined;
+    const line = (what: string, times: number[], note: string) => {
+      const f = median(times);
+      say(
+        `  ${what.padEnd(21)}  ${f.toFixed(2)} s  ${
+          (count / f).toFixed(0)
+        } files/s${
+          t ? `  floor/tar = ${(f / t).toFixed(1)}` : ""
+        }  pasa/floor = ${(p / f).toFixed(1)} (${note})`,
+      );
+    };
+    // What any receiver keeping pasa's promise must do here, and no more.
+    line(
+      "runtime floor",
+      floor,
+      "create .pasa.part, write, rename each file: nothing sent, hashed or synced",
+    );
+    line(
+      "runtime floor, synced",
+      durableFloor,
+      "the same, synced 256 at a time",
     );
   }
   if (rs.length > 0) {

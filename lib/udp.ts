@@ -241,6 +241,15 @@ export class RateController {
   }
 
   /**
+   * The first datagram went out at `at`: until a report counts one, the
+   * next interval starts there, so that the first report with data can be
+   * judged (and slow start grow) without waiting for a second one.
+   */
+  begin(at: number): void {
+    if (this.#lastExpected === 0) this.#lastAt = at;
+  }
+
+  /**
    * Takes a report's counts as the start of the next interval, judging
    * nothing: its loss was not the path's (a lane given up).
    */

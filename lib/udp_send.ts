@@ -594,10 +594,12 @@ export function averageDatagram(
 
 /** Routes the receiver's UDP frames: reports to the rate and the sizing, the rest to the inbox. */
 export function udpDispatcher(
-  udp: Pick<
-    UdpSendContext,
-    "inbox" | "rate" | "sizing" | "datagramSize" | "seal" | "lanes"
-  >,
+  udp:
+    & Pick<
+      UdpSendContext,
+      "inbox" | "rate" | "sizing" | "datagramSize" | "seal"
+    >
+    & Partial<Pick<UdpSendContext, "lanes" | "firstSent">>,
 ): (m: Message) => void {
   let before = 0; // the rate before a test of the path
   return (m) => {
@@ -611,6 +613,8 @@ export function udpDispatcher(
       }
       return;
     }
+    const first = udp.firstSent ?? -1;
+    if (first >= 0) udp.rate.begin(first);
     udp.rate.report(m.received, m.expected);
     if (m.probes === undefined) return;
     const step = udp.sizing.report(m.received, m.probes, m.expected);

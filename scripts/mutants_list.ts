@@ -653,4 +653,28 @@ export const MUTANTS: Mutant[] = [
     to: "      return undefined;",
     tests: ["group_lab_test.ts"],
   },
+  {
+    file: "lib/udp_receive.ts",
+    from: "    this.#catchUp(unwritten);",
+    to: "",
+    tests: ["udp_receive_test.ts"],
+  },
+  {
+    file: "lib/udp.ts",
+    from: "    if (this.#lastExpected === 0) this.#lastAt = at;",
+    to: "",
+    tests: ["udp_unit_test.ts"],
+  },
+  {
+    file: "lib/lanes.ts",
+    from: "      if (blocked) {",
+    to: "      if (false) {",
+    tests: ["lanes_test.ts", "lab_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "          ports: this.#lanes.map((lane) =>",
+    to: "          portz: this.#lanes.map((lane) =>",
+    tests: ["conformance_test.ts"],
+  },
 ];

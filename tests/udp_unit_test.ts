@@ -120,6 +120,17 @@ Deno.test("RateController backs off to just under what the path delivered", () =
   assert.ok(Math.abs(c.rate - 150e6 * 0.95) < 1, `${c.rate}`);
 });
 
+Deno.test("RateController judges the first report from the first datagram: slow start grows at once, not a report later", () => {
+  // 10,000 datagrams of 1,250 bytes in the 100 ms since the first went out: 1 Gbit/s.
+  const judged = new RateController({ initial: 5e8, datagramBytes: 1250 });
+  judged.begin(0);
+  judged.report(10_000, 10_000, 100);
+  assert.equal(judged.rate, 1e9);
+  const unjudged = new RateController({ initial: 5e8, datagramBytes: 1250 });
+  unjudged.report(10_000, 10_000, 100);
+  assert.equal(unjudged.rate, 5e8, "without a start, nothing to judge by");
+});
+
 Deno.test("RateController never grows past what was really sent, nor reports more", () => {
   // A sender held to 1,000 datagrams of 1,472 bytes a second (11.8 Mbit/s)
   // by its own CPU: no loss, but no room either.
