@@ -249,6 +249,12 @@ export const MESSAGES = {
           `optional: 1 to ${MAX_SLOTS_PER_DATAGRAM}; absent means 1`,
         ),
       ),
+      earlyRepair: v.pipe(
+        v.optional(yes),
+        v.description(
+          "optional: the sender takes udp-missing during a pass (section 9.3)",
+        ),
+      ),
       lanes: v.pipe(
         v.optional(lanes),
         v.description(
@@ -519,8 +525,16 @@ export const MESSAGES = {
         v.array(pair, "must be a list of [first, count] pairs"),
         v.description("slots still missing, as [first slot, count] pairs"),
       ),
+      early: v.pipe(
+        v.optional(yes),
+        v.description(
+          "optional: sent during a pass, to a request with earlyRepair; no pass ends with it",
+        ),
+      ),
     }),
-    v.description("The receiver, after a pass that left holes (section 9.3)."),
+    v.description(
+      "The receiver, after a pass that left holes, or during one (section 9.3).",
+    ),
   ),
   "udp-file-done": v.pipe(
     v.object({

@@ -30,7 +30,21 @@ export class FileInput implements Input {
     }
   }
 
-  async readAt(position: number, into: Uint8Array): Promise<void> {
+  /** The read under way: a seek and its reads must not interleave with another's. */
+  #busy: Promise<void> = Promise.resolve();
+
+  /**
+   * Reads `into.length` bytes at `position`. Calls overlap safely (the
+   * next block read ahead while holes are read for a repair): each waits
+   * for the one before, since a seek and its reads share the file's offset.
+   */
+  readAt(position: number, into: Uint8Array): Promise<void> {
+    const turn = this.#busy.then(() => this.#readAt(position, into));
+    this.#busy = turn.catch(() => {});
+    return turn;
+  }
+
+  async #readAt(position: number, into: Uint8Array): Promise<void> {
     await this.file.seek(position, Deno.SeekMode.Start);
     let done = 0;
     while (done < into.length) {

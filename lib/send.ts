@@ -152,6 +152,8 @@ export async function sendSession(
         ...(!options.group && (options.udp.lanes ?? 1) > 1
           ? { lanes: options.udp.lanes }
           : {}),
+        // Holes asked for during a pass: not to a group, not when measuring loss.
+        ...(!options.group && !options.udp.lossy ? { earlyRepair: true } : {}),
         ...(options.group ? { group: options.group.request() } : {}),
       });
     }

@@ -451,11 +451,15 @@ export class SlotMap {
     return (this.#bits[slot >>> 3]! & (1 << (slot & 7))) !== 0;
   }
 
-  /** Missing slots as `[first, count]` ranges, at most `limit` of them. */
-  missing(limit = Infinity): [number, number][] {
+  /**
+   * Missing slots as `[first, count]` ranges, at most `limit` of them,
+   * among slots `from` up to `to` (excluded; by default all of them).
+   */
+  missing(limit = Infinity, from = 0, to = this.slots): [number, number][] {
     const out: [number, number][] = [];
-    let slot = 0;
-    while (slot < this.slots && out.length < limit) {
+    const end = Math.min(to, this.slots);
+    let slot = Math.max(0, from);
+    while (slot < end && out.length < limit) {
       // Skip whole bytes of received slots quickly.
       if ((slot & 7) === 0 && this.#bits[slot >>> 3] === 0xff) {
         slot += 8;
@@ -466,7 +470,7 @@ export class SlotMap {
         continue;
       }
       const first = slot;
-      while (slot < this.slots && !this.has(slot)) slot++;
+      while (slot < end && !this.has(slot)) slot++;
       out.push([first, slot - first]);
     }
     return out;

@@ -41,6 +41,7 @@ import {
 import { resumable } from "./resume.ts";
 import {
   DATAGRAM_SIZE_MAX,
+  RANGES_PER_FRAME,
   SEALED_TAG,
   slotPayload,
   UDP_HEADER,
@@ -97,6 +98,13 @@ function openLanes(main: UdpEndpoint, asked: number): UdpEndpoint[] {
   }
   return lanes;
 }
+
+/**
+ * A hole is asked for during the pass once datagrams this many slots
+ * further on have arrived (about 1.4 MiB): datagrams dealt over several
+ * ports overtake one another by far less.
+ */
+const EARLY_MARGIN_SLOTS = 1024;
 
 /** Bytes a resumed file already has: its prefix and the ranges past it. */
 function keptBytes(offset: number, ranges: [number, number][] = []): number {
@@ -342,7 +350,30 @@ export class UdpBodies implements BodyTransport {
           ? { lanes: this.#lanes.map((lane) => lane.received) }
           : {}),
       }, { quiet: true }).catch(() => {});
+      this.#askEarly();
     }, 100);
+  }
+
+  /**
+   * Asks, during a pass, for the holes that later datagrams have long
+   * passed (PROTOCOL.md 9.3), where the sender takes that: once filled, the
+   * hash catches up over what came after them before the pass is over,
+   * instead of reading the rest of the file back after it.
+   */
+  #askEarly(): void {
+    const current = this.#current;
+    if (!this.#request.earlyRepair || this.#request.lossy || !current) return;
+    const ranges = current.handler.earlyHoles(
+      EARLY_MARGIN_SLOTS,
+      RANGES_PER_FRAME,
+    );
+    if (ranges.length === 0) return;
+    this.#ctx.send({
+      type: "udp-missing",
+      index: current.handler.index,
+      ranges,
+      early: true,
+    }, { quiet: true }).catch(() => {});
   }
 
   async receive(index: number): Promise<FileBody | undefined> {

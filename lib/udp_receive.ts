@@ -183,8 +183,12 @@ export class ReceiveCounters {
 
 // Small enough that writing and hashing a run stalls the socket under 0.3 ms.
 const RUN_SIZE = 256 * 1024;
-/** Bytes read back and hashed past the in-order prefix, at most, per run written. */
-const CATCH_UP_STEP = 128 * 1024;
+/**
+ * Bytes read back and hashed past the in-order prefix, at most, per run
+ * written: four runs' worth, so that once a hole is filled during the pass
+ * the hash gains on the data arriving, a millisecond or so at a time.
+ */
+const CATCH_UP_STEP = 4 * RUN_SIZE;
 
 /** How a file is cut for UDP: its size, the slot size, and the most slots in one datagram. */
 export interface SlotLayout {
@@ -210,6 +214,11 @@ export class UdpFileReceiver implements DatagramHandler {
   #runStart = 0;
   #runLength = 0;
   #hashed = 0;
+  /** The slot after the furthest one any datagram carried. */
+  #reach = 0;
+  /** Holes before this slot were listed early already, these. */
+  #askedTo = 0;
+  #askedEarly: [number, number][] = [];
   #error: unknown;
   /** Told of every run written, so that write-back can start during the pass. */
   onWritten: ((bytes: number) => void) | undefined;
@@ -294,6 +303,7 @@ export class UdpFileReceiver implements DatagramHandler {
       return;
     }
     c.received++;
+    if (slot + n > this.#reach) this.#reach = slot + n;
     if (isProbe(h.sequence)) c.probes++;
     c.lastArrival = arrivalMs;
     if (h.sequence < c.highest) c.outOfOrder++;
@@ -378,21 +388,53 @@ export class UdpFileReceiver implements DatagramHandler {
       bytes += slotLength(this.#size, payload, slot);
       slot++;
     }
-    if (bytes === 0) return;
-    const into = this.#run.subarray(0, Math.min(bytes, this.#run.length));
-    try {
-      this.#file.seekSync(this.#hashed, Deno.SeekMode.Start);
-      for (let done = 0; done < into.length;) {
-        const n = this.#file.readSync(into.subarray(done));
-        if (n === null || n === 0) return; // nothing hashed; finishHash reports it
-        done += n;
+    while (bytes > 0) {
+      const into = this.#run.subarray(0, Math.min(bytes, this.#run.length));
+      try {
+        this.#file.seekSync(this.#hashed, Deno.SeekMode.Start);
+        for (let done = 0; done < into.length;) {
+          const n = this.#file.readSync(into.subarray(done));
+          if (n === null || n === 0) return; // nothing hashed; finishHash reports it
+          done += n;
+        }
+      } catch (error) {
+        this.#error = error;
+        return;
       }
-    } catch (error) {
-      this.#error = error;
-      return;
+      this.hash.update(into);
+      this.#hashed += into.length;
+      bytes -= into.length;
     }
-    this.hash.update(into);
-    this.#hashed += into.length;
+  }
+
+  /** The file's index in the manifest. */
+  get index(): number {
+    return this.#index;
+  }
+
+  /**
+   * Holes that datagrams at least `margin` slots further on have passed,
+   * each listed once (at most `limit` ranges): what a receiver asks for
+   * during the pass (PROTOCOL.md 9.3, early repair). Datagrams over several
+   * ports overtake one another by a few only.
+   */
+  earlyHoles(margin: number, limit: number): [number, number][] {
+    const to = this.#reach - margin;
+    if (to <= this.#askedTo) return [];
+    const holes = this.map.missing(limit, this.#askedTo, to);
+    const last = holes.at(-1);
+    this.#askedTo = holes.length >= limit && last ? last[0] + last[1] : to;
+    this.#askedEarly.push(...holes);
+    return holes;
+  }
+
+  /** Of the slots asked for during the pass, those that have arrived since. */
+  filledEarly(): number {
+    let filled = 0;
+    for (const [first, count] of this.#askedEarly) {
+      for (let s = first; s < first + count; s++) if (this.map.has(s)) filled++;
+    }
+    return filled;
   }
 
   /** Throws the first write error, if any. */
@@ -506,7 +548,9 @@ export async function receivePasses(
     if (first) {
       // Of the slots this pass had to carry (not those kept from before).
       ctx.counters.firstPassSlots += handler.map.slots - handler.keptSlots;
-      ctx.counters.firstPassLost += handler.map.slots - handler.map.count;
+      // Holes asked for during the pass and filled since were lost too.
+      ctx.counters.firstPassLost += handler.map.slots - handler.map.count +
+        handler.filledEarly();
       first = false;
     }
     const missing = handler.map.missing(RANGES_PER_FRAME);

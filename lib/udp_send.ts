@@ -16,7 +16,7 @@ import { writeControl } from "./frames.ts";
 import { displayName } from "./names.ts";
 import { rate } from "./units.ts";
 import type { Input } from "./payload.ts";
-import type { Done, Message, UdpPassEnd } from "./protocol.ts";
+import type { Done, Message, UdpMissing, UdpPassEnd } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
 import { type DirectionKey, sealDatagram } from "./records.ts";
 import { DatagramSizing, PROBE_EVERY } from "./udp_sizing.ts";
@@ -204,6 +204,8 @@ export interface DatagramPath {
   ): void;
   /** One receiver's ports to spread datagrams over (PROTOCOL.md 9.1); absent: the targets' own. */
   lanes?: Lanes;
+  /** Holes the receiver asked for during the pass (PROTOCOL.md 9.3), not yet sent; absent: not asked for. */
+  early?: UdpMissing[];
   /** Seal each datagram with this key (an encrypted session). */
   seal: DirectionKey | undefined;
   /** Next sequence number; counts every datagram sent; never reused. */
@@ -360,6 +362,50 @@ export async function sendUdpFile(
     }
   };
 
+  /** Sends `ranges` again, to `to` alone or to every target, read through `into`. */
+  const repair = async (
+    ranges: [number, number][],
+    to?: Deno.NetAddr,
+    into: Uint8Array = block,
+  ) => {
+    const from = ctx.sequence;
+    let bytes = 0;
+    for (const [firstSlot, count] of ranges) {
+      if (firstSlot + count > slots || count === 0) {
+        throw new ProtocolError(
+          `Receiver asked for slots ${firstSlot}+${count} of a ${slots}-slot file`,
+        );
+      }
+      // Read whole stretches of the range at once, then cut them into datagrams.
+      const perBlock = Math.floor(into.length / payload);
+      for (let s = firstSlot; s < firstSlot + count; s += perBlock) {
+        const n = Math.min(perBlock, firstSlot + count - s);
+        const start = s * payload;
+        const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);
+        const piece = into.subarray(0, length);
+        await input.readAt(start, piece);
+        await sendSlots(s, piece, undefined, to ? [to] : ctx.targets);
+        bytes += piece.length;
+      }
+    }
+    ctx.retransmittedBytes += bytes;
+    if (ctx.sequence > from) ctx.repaired?.(to, from, ctx.sequence, bytes);
+  };
+
+  /**
+   * Sends the holes the receiver asked for during this first pass, between
+   * blocks, through a buffer of their own (the pass's are in use).
+   */
+  let earlyBlock: Uint8Array | undefined;
+  const repairEarly = async () => {
+    const asked = ctx.early?.splice(0) ?? [];
+    for (const m of asked) {
+      if (m.index !== index) continue; // a file already past
+      earlyBlock ??= new Uint8Array(block.length);
+      await repair(m.ranges, undefined, earlyBlock);
+    }
+  };
+
   // First pass: in order, hashing as we send. The next block is read while
   // this one goes out, so that the pacer never waits for the disk.
   const blocks = [block, new Uint8Array(block.length)];
@@ -387,36 +433,13 @@ export async function sendUdpFile(
     await sendSlots(offset / payload, piece, hash);
     ctx.state.fileBytes = offset + piece.length;
     ctx.state.doneBytes += piece.length;
+    await repairEarly();
   }
   const sha256 = hash.digest("hex");
 
-  /** Sends `ranges` again, to `to` alone or to every target. */
-  const repair = async (ranges: [number, number][], to?: Deno.NetAddr) => {
-    const from = ctx.sequence;
-    let bytes = 0;
-    for (const [firstSlot, count] of ranges) {
-      if (firstSlot + count > slots || count === 0) {
-        throw new ProtocolError(
-          `Receiver asked for slots ${firstSlot}+${count} of a ${slots}-slot file`,
-        );
-      }
-      // Read whole stretches of the range at once, then cut them into datagrams.
-      const perBlock = Math.floor(block.length / payload);
-      for (let s = firstSlot; s < firstSlot + count; s += perBlock) {
-        const n = Math.min(perBlock, firstSlot + count - s);
-        const start = s * payload;
-        const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);
-        const piece = block.subarray(0, length);
-        await input.readAt(start, piece);
-        await sendSlots(s, piece, undefined, to ? [to] : ctx.targets);
-        bytes += piece.length;
-      }
-    }
-    ctx.retransmittedBytes += bytes;
-    if (ctx.sequence > from) ctx.repaired?.(to, from, ctx.sequence, bytes);
-  };
-
   for (;;) {
+    // A pass-end's answer lists every hole: what was asked before is in it.
+    ctx.early?.splice(0);
     const verdict = await ctx.passEnd(index);
     if ("complete" in verdict) return { sha256, complete: verdict.complete };
     ctx.repairRounds++;
@@ -549,6 +572,7 @@ export function openUdp(
     state,
     seal: link.datagramKeys?.out,
     ...(extra.length > 0 ? { lanes: new Lanes(peer.port, extra) } : {}),
+    ...(o.lossy ? {} : { early: [] }),
     ...freshCounters(),
   };
   return ctx;
@@ -599,10 +623,15 @@ export function udpDispatcher(
       UdpSendContext,
       "inbox" | "rate" | "sizing" | "datagramSize" | "seal"
     >
-    & Partial<Pick<UdpSendContext, "lanes" | "firstSent">>,
+    & Partial<Pick<UdpSendContext, "lanes" | "firstSent" | "early">>,
 ): (m: Message) => void {
   let before = 0; // the rate before a test of the path
   return (m) => {
+    if (m.type === "udp-missing" && m.early) {
+      // Taken between blocks of the pass; where not asked for, ignored.
+      udp.early?.push(m);
+      return;
+    }
     if (m.type !== "udp-report") return udp.inbox.push(m);
     const dropped = udp.lanes?.report(m.received, m.lanes) ?? [];
     if (dropped.length > 0) {

@@ -677,4 +677,31 @@ export const MUTANTS: Mutant[] = [
     to: "          portz: this.#lanes.map((lane) =>",
     tests: ["conformance_test.ts"],
   },
+  {
+    file: "lib/payload.ts",
+    from:
+      "    const turn = this.#busy.then(() => this.#readAt(position, into));",
+    to: "    const turn = this.#readAt(position, into);",
+    tests: ["payload_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from:
+      "    if (!this.#request.earlyRepair || this.#request.lossy || !current) return;",
+    to: "    if (this.#request.lossy || !current) return;",
+    tests: ["conformance_test.ts"],
+  },
+  {
+    file: "lib/udp_receive.ts",
+    from:
+      "    this.#askedTo = holes.length >= limit && last ? last[0] + last[1] : to;",
+    to: "",
+    tests: ["udp_receive_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "      udp.early?.push(m);\n      return;",
+    to: "      udp.early?.push(m);",
+    tests: ["udp_unit_test.ts"],
+  },
 ];

@@ -581,6 +581,109 @@ Deno.test("§9.1: a receiver asked for lanes lists its other ports, takes datagr
   await stop(receiver);
 });
 
+/**
+ * A scripted UDP sender over loopback, plain: asks for `request` members,
+ * sends the manifest of one file of `slots` full slots, and returns what it
+ * needs to send datagrams of several slots.
+ */
+async function scriptedUdpSender(
+  tmp: string,
+  slots: number,
+  request: Record<string, unknown>,
+) {
+  const receiver = await keepReceiver(tmp, "--udp", "--insecure");
+  const peer = await connectAsSender(receiver.port, { insecure: true });
+  await peer.send({
+    type: "udp-request",
+    datagramSize: 1472,
+    lossy: false,
+    slotsPerDatagram: 11,
+    ...request,
+  });
+  const P = 1472 - UDP_HEADER;
+  await peer.send({
+    type: "manifest",
+    entries: [{ path: "holes.bin", type: "file", size: slots * P }],
+    last: true,
+  });
+  const accept = await peer.next();
+  assert.equal(accept.type, "accept");
+  const transfer = accept.type === "accept" ? accept.udp!.transfer : 0;
+  const socket = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  let sequence = 0;
+  /** Sends slots `first` to `first + n - 1` in one datagram, to the main port. */
+  const send = async (first: number, n: number) => {
+    const d = new Uint8Array(UDP_HEADER + n * P).fill(7);
+    writeHeader(d, {
+      transfer,
+      index: 0,
+      sequence: sequence++,
+      offset: first * P,
+      sentMicros: 0,
+    });
+    await socket.send(d, {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: receiver.port,
+    });
+  };
+  return {
+    receiver,
+    peer,
+    send,
+    async close() {
+      socket.close();
+      peer.conn.close();
+      await stop(receiver);
+    },
+  };
+}
+
+/** Frames the receiver sends in the next `reports` udp-reports' time (bounded). */
+async function framesFor(peer: Peer, reports: number) {
+  const seen: Awaited<ReturnType<Peer["next"]>>[] = [];
+  for (let k = 0; k < reports;) {
+    const m = await within(5_000, "a frame", peer.next());
+    seen.push(m);
+    if (m.type === "udp-report") k++;
+  }
+  return seen;
+}
+
+/** A hole at slot 5, then 2,000 slots after it: the receiver's frames meanwhile. */
+async function earlyFrames(tmp: string, asked: boolean) {
+  const s = await scriptedUdpSender(
+    tmp,
+    2200,
+    asked ? { earlyRepair: true } : {},
+  );
+  try {
+    await s.send(0, 5);
+    for (let first = 6; first < 2006; first += 10) await s.send(first, 10);
+    return (await framesFor(s.peer, 5)).filter((m) => m.type === "udp-missing");
+  } finally {
+    await s.close();
+  }
+}
+
+Deno.test("§9.3: a receiver asks during the pass for a hole far behind, when the sender said earlyRepair", async () => {
+  await using tmp = await tempDir();
+  const early = await earlyFrames(tmp.path, true);
+  assert.ok(early.length >= 1, "an early udp-missing");
+  const m = early[0]!;
+  assert.ok(m.type === "udp-missing" && m.early === true);
+  assert.deepEqual(m.type === "udp-missing" && m.ranges[0], [5, 1]);
+});
+
+Deno.test("§9.3: a receiver never asks during the pass when the sender did not say earlyRepair", async () => {
+  await using tmp = await tempDir();
+  assert.deepEqual(await earlyFrames(tmp.path, false), []);
+});
+
 Deno.test("§9.3: a report without probes is a report; §9.5: statistics that are not finite numbers are dropped", () => {
   const read = (json: string) => decodeControl(new TextEncoder().encode(json));
   assert.deepEqual(read('{"type":"udp-report","received":9,"expected":10}'), {

@@ -169,6 +169,14 @@ const STATEMENTS: Statement[] = [
     tests: [["udp_test.ts", "every fixture round-trips over UDP"]],
   },
   {
+    says:
+      "A receiver MUST NOT send `early` frames to a sender that did not ask",
+    tests: [[
+      "conformance_test.ts",
+      "§9.3: a receiver never asks during the pass when the sender did not say earlyRepair",
+    ]],
+  },
+  {
     says: "A receiver that lists ports MUST add to each `udp-report`",
     tests: [[
       "conformance_test.ts",

@@ -145,3 +145,18 @@ Deno.test("a long stretch ahead of a gap is caught up a step at a time, and the 
     createHash("sha256").update(expected).digest("hex"),
   );
 });
+
+Deno.test("holes are asked for early once later datagrams are far past them, each hole once", async () => {
+  await using t = await receiver(100 * P, 1);
+  for (let s = 0; s < 40; s++) {
+    if (s !== 3 && s !== 30) t.r.onDatagram(datagram(s, fill(P, 1), s), 0);
+  }
+  // Slot 30 is only 9 slots behind the furthest: it may still be on its way.
+  assert.deepEqual(t.r.earlyHoles(10, 100), [[3, 1]]);
+  assert.deepEqual(t.r.earlyHoles(10, 100), [], "asked for once");
+  for (let s = 40; s < 50; s++) t.r.onDatagram(datagram(s, fill(P, 1), s), 0);
+  assert.deepEqual(t.r.earlyHoles(10, 100), [[30, 1]]);
+  // Filled since, they still count as lost in the first pass.
+  t.r.onDatagram(datagram(3, fill(P, 1), 50), 0);
+  assert.equal(t.r.filledEarly(), 1);
+});

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../lib/errors.ts";
+import { Inbox, udpDispatcher } from "../lib/udp_send.ts";
+import { DatagramSizing } from "../lib/udp_sizing.ts";
 import {
   Jitter,
   parseRate,
@@ -75,6 +77,7 @@ Deno.test("SlotMap lists missing ranges and counts duplicates", () => {
   assert.equal(map.mark(5), false, "a second copy is a duplicate");
   assert.deepEqual(map.missing(), [[3, 2], [7, 2], [18, 2]]);
   assert.deepEqual(map.missing(2), [[3, 2], [7, 2]]);
+  assert.deepEqual(map.missing(Infinity, 4, 8), [[4, 1], [7, 1]], "a window");
   for (const s of [3, 4, 7, 8, 18, 19]) map.mark(s);
   assert.deepEqual(map.missing(), []);
   assert.equal(map.count, 20);
@@ -235,4 +238,30 @@ Deno.test("Jitter follows RFC 3550: J += (|D| - J) / 16", () => {
   assert.equal(j.value, 1);
   j.add(26); // |D| = 0
   assert.equal(j.value, 1 - 1 / 16);
+});
+
+Deno.test("a sender that asked for early repair keeps the holes asked during a pass apart from the pass's answer; one that did not ignores them", async () => {
+  const early = {
+    type: "udp-missing" as const,
+    index: 0,
+    ranges: [[5, 1]] as [number, number][],
+    early: true as const,
+  };
+  const answer = { type: "udp-file-done" as const, index: 0, complete: true };
+  for (const asked of [true, false]) {
+    const inbox = new Inbox();
+    const queue: unknown[] = [];
+    const dispatch = udpDispatcher({
+      inbox,
+      rate: new RateController({ initial: 1e8 }),
+      sizing: new DatagramSizing(11),
+      datagramSize: 1472,
+      seal: undefined,
+      ...(asked ? { early: queue as never } : {}),
+    });
+    dispatch(early);
+    dispatch(answer);
+    assert.deepEqual(queue, asked ? [early] : []);
+    assert.deepEqual(await inbox.next(), answer, "the pass's answer is next");
+  }
 });
