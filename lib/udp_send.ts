@@ -397,12 +397,23 @@ export async function sendUdpFile(
    * blocks, through a buffer of their own (the pass's are in use).
    */
   let earlyBlock: Uint8Array | undefined;
-  const repairEarly = async () => {
+  // Never more than the file again: a receiver that asks and asks gets
+  // the rest of its holes at the pass's end, as any receiver does.
+  let earlyBudget = size;
+  const repairEarly = async (sentTo: number) => {
     const asked = ctx.early?.splice(0) ?? [];
     for (const m of asked) {
       if (m.index !== index) continue; // a file already past
+      // Only slots this pass has sent can be holes.
+      const ranges = m.ranges.filter(([first, count]) =>
+        (first + count) * payload <= sentTo
+      );
+      const bytes = ranges.reduce((sum, [, count]) => sum + count, 0) *
+        payload;
+      if (ranges.length === 0 || bytes > earlyBudget) continue;
+      earlyBudget -= bytes;
       earlyBlock ??= new Uint8Array(block.length);
-      await repair(m.ranges, undefined, earlyBlock);
+      await repair(ranges, undefined, earlyBlock);
     }
   };
 
@@ -433,7 +444,7 @@ export async function sendUdpFile(
     await sendSlots(offset / payload, piece, hash);
     ctx.state.fileBytes = offset + piece.length;
     ctx.state.doneBytes += piece.length;
-    await repairEarly();
+    await repairEarly(offset + piece.length);
   }
   const sha256 = hash.digest("hex");
 

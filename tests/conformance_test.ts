@@ -663,7 +663,11 @@ async function earlyFrames(tmp: string, asked: boolean) {
   );
   try {
     await s.send(0, 5);
-    for (let first = 6; first < 2006; first += 10) await s.send(first, 10);
+    for (let first = 6; first < 2006; first += 10) {
+      await s.send(first, 10);
+      // Paced, so that the one socket's buffer does not overflow meanwhile.
+      if (first % 100 === 6) await new Promise((r) => setTimeout(r, 2));
+    }
     return (await framesFor(s.peer, 5)).filter((m) => m.type === "udp-missing");
   } finally {
     await s.close();
@@ -674,9 +678,15 @@ Deno.test("§9.3: a receiver asks during the pass for a hole far behind, when th
   await using tmp = await tempDir();
   const early = await earlyFrames(tmp.path, true);
   assert.ok(early.length >= 1, "an early udp-missing");
-  const m = early[0]!;
-  assert.ok(m.type === "udp-missing" && m.early === true);
-  assert.deepEqual(m.type === "udp-missing" && m.ranges[0], [5, 1]);
+  for (const m of early) assert.ok(m.type === "udp-missing" && m.early);
+  // Slot 5 among the holes listed (others only if the host dropped some).
+  assert.ok(
+    early.some((m) =>
+      m.type === "udp-missing" &&
+      m.ranges.some(([first, count]) => first <= 5 && 5 < first + count)
+    ),
+    JSON.stringify(early),
+  );
 });
 
 Deno.test("§9.3: a receiver never asks during the pass when the sender did not say earlyRepair", async () => {
