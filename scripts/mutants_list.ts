@@ -704,4 +704,10 @@ export const MUTANTS: Mutant[] = [
     to: "      udp.early?.push(m);",
     tests: ["udp_unit_test.ts"],
   },
+  {
+    file: "lib/udp_send.ts",
+    from: "      if (ranges.length === 0 || bytes > earlyBudget) continue;",
+    to: "      if (ranges.length === 0) continue;",
+    tests: ["udp_send_test.ts"],
+  },
 ];
