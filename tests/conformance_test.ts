@@ -501,94 +501,17 @@ Deno.test("§9.1: over UDP every file entry must have a known size: a size of nu
   await stop(receiver);
 });
 
-Deno.test("§9.1: a receiver asked for lanes lists its other ports, takes datagrams on each, and counts each port's in its reports", async () => {
-  await using tmp = await tempDir();
-  await using receiver = await keepReceiver(tmp.path, "--udp", "--insecure");
-  using peer = await connectAsSender(receiver.port, { insecure: true });
-  await peer.send({
-    type: "udp-request",
-    datagramSize: 1472,
-    lossy: false,
-    lanes: 4,
-  });
-  const P = 1472 - UDP_HEADER; // plain: a slot is the datagram less its header
-  const body = new Uint8Array(3 * P).map((_, i) => (i * 13) & 0xff);
-  await peer.send({
-    type: "manifest",
-    entries: [{ path: "lanes.bin", type: "file", size: body.length }],
-    last: true,
-  });
-  const accept = await peer.next();
-  assert.equal(accept.type, "accept");
-  const udp = accept.type === "accept" ? accept.udp! : undefined;
-  assert.equal(udp?.ports?.length, 3, JSON.stringify(accept));
-  // Slot 0 to the main port, slots 1 and 2 to the first two others.
-  const ports = [receiver.port, udp!.ports![0]!, udp!.ports![1]!];
-  const socket = Deno.listenDatagram({
-    hostname: "127.0.0.1",
-    port: 0,
-    transport: "udp",
-  });
-  for (const [slot, port] of ports.entries()) {
-    const d = new Uint8Array(UDP_HEADER + P);
-    writeHeader(d, {
-      transfer: udp!.transfer,
-      index: 0,
-      sequence: slot,
-      offset: slot * P,
-      sentMicros: 0,
-    });
-    d.set(body.subarray(slot * P, (slot + 1) * P), UDP_HEADER);
-    await socket.send(d, { transport: "udp", hostname: "127.0.0.1", port });
-  }
-  socket.close();
-  // Reports come about every 100 ms: wait (bounded) for one with all three.
-  let lanes: number[] | undefined;
-  for (let k = 0; k < 50 && lanes?.[1] !== 1; k++) {
-    const m = await within(5_000, "a udp-report", peer.next());
-    assert.equal(m.type, "udp-report");
-    if (m.type === "udp-report") lanes = m.lanes;
-  }
-  assert.deepEqual(lanes, [1, 1, 0]);
-  await peer.send({
-    type: "udp-pass-end",
-    index: 0,
-    sent: 3,
-    retransmittedBytes: 0,
-    rate: 0,
-  });
-  let verdict = await peer.next();
-  while (verdict.type === "udp-report") verdict = await peer.next();
-  assert.deepEqual(verdict, {
-    type: "udp-file-done",
-    index: 0,
-    complete: true,
-  });
-  const sha256 = createHash("sha256").update(body).digest("hex");
-  await peer.send({
-    type: "file-end",
-    index: 0,
-    size: body.length,
-    sha256,
-  });
-  let ok = await peer.next();
-  while (ok.type === "udp-report") ok = await peer.next();
-  assert.deepEqual(ok, { type: "file-ok", index: 0, sha256 });
-  assert.deepEqual(
-    await Deno.readFile(join(tmp.path, "lanes.bin")),
-    body,
-  );
-  await stop(receiver);
-});
+/** A slot's bytes in a plain session: the datagram less its header. */
+const PLAIN_SLOT = 1472 - UDP_HEADER;
 
 /**
  * A scripted UDP sender over loopback, plain: asks for `request` members,
- * sends the manifest of one file of `slots` full slots, and returns what it
- * needs to send datagrams of several slots.
+ * sends the manifest of one file holding `body` (whole slots), and returns
+ * the receiver's `udp` member and a way to send datagrams of its slots.
  */
 async function scriptedUdpSender(
   tmp: string,
-  slots: number,
+  body: Uint8Array,
   request: Record<string, unknown>,
 ) {
   const receiver = await keepReceiver(tmp, "--udp", "--insecure");
@@ -600,40 +523,39 @@ async function scriptedUdpSender(
     slotsPerDatagram: 11,
     ...request,
   });
-  const P = 1472 - UDP_HEADER;
   await peer.send({
     type: "manifest",
-    entries: [{ path: "holes.bin", type: "file", size: slots * P }],
+    entries: [{ path: "udp.bin", type: "file", size: body.length }],
     last: true,
   });
   const accept = await peer.next();
   assert.equal(accept.type, "accept");
-  const transfer = accept.type === "accept" ? accept.udp!.transfer : 0;
+  const udp = accept.type === "accept" ? accept.udp : undefined;
+  assert.ok(udp, JSON.stringify(accept));
   const socket = Deno.listenDatagram({
     hostname: "127.0.0.1",
     port: 0,
     transport: "udp",
   });
   let sequence = 0;
-  /** Sends slots `first` to `first + n - 1` in one datagram, to the main port. */
-  const send = async (first: number, n: number) => {
-    const d = new Uint8Array(UDP_HEADER + n * P).fill(7);
+  const P = PLAIN_SLOT;
+  /** Sends slots `first` to `first + n - 1` in one datagram, to `port` (the main one unless told). */
+  const send = async (first: number, n: number, port = receiver.port) => {
+    const d = new Uint8Array(UDP_HEADER + n * P);
     writeHeader(d, {
-      transfer,
+      transfer: udp.transfer,
       index: 0,
       sequence: sequence++,
       offset: first * P,
       sentMicros: 0,
     });
-    await socket.send(d, {
-      transport: "udp",
-      hostname: "127.0.0.1",
-      port: receiver.port,
-    });
+    d.set(body.subarray(first * P, (first + n) * P), UDP_HEADER);
+    await socket.send(d, { transport: "udp", hostname: "127.0.0.1", port });
   };
   return {
     receiver,
     peer,
+    udp,
     send,
     async close() {
       socket.close();
@@ -642,6 +564,54 @@ async function scriptedUdpSender(
     },
   };
 }
+
+Deno.test("§9.1: a receiver asked for lanes lists its other ports, takes datagrams on each, and counts each port's in its reports", async () => {
+  await using tmp = await tempDir();
+  const body = new Uint8Array(3 * PLAIN_SLOT).map((_, i) => (i * 13) & 0xff);
+  const s = await scriptedUdpSender(tmp.path, body, { lanes: 4 });
+  try {
+    assert.equal(s.udp.ports?.length, 3, JSON.stringify(s.udp));
+    // Slot 0 to the main port, slots 1 and 2 to the first two others.
+    await s.send(0, 1);
+    await s.send(1, 1, s.udp.ports![0]!);
+    await s.send(2, 1, s.udp.ports![1]!);
+    // Reports come about every 100 ms: wait (bounded) for one with all three.
+    let lanes: number[] | undefined;
+    for (let k = 0; k < 50 && lanes?.[1] !== 1; k++) {
+      const m = await within(5_000, "a udp-report", s.peer.next());
+      assert.equal(m.type, "udp-report");
+      if (m.type === "udp-report") lanes = m.lanes;
+    }
+    assert.deepEqual(lanes, [1, 1, 0]);
+    await s.peer.send({
+      type: "udp-pass-end",
+      index: 0,
+      sent: 3,
+      retransmittedBytes: 0,
+      rate: 0,
+    });
+    let verdict = await s.peer.next();
+    while (verdict.type === "udp-report") verdict = await s.peer.next();
+    assert.deepEqual(verdict, {
+      type: "udp-file-done",
+      index: 0,
+      complete: true,
+    });
+    const sha256 = createHash("sha256").update(body).digest("hex");
+    await s.peer.send({
+      type: "file-end",
+      index: 0,
+      size: body.length,
+      sha256,
+    });
+    let ok = await s.peer.next();
+    while (ok.type === "udp-report") ok = await s.peer.next();
+    assert.deepEqual(ok, { type: "file-ok", index: 0, sha256 });
+    assert.deepEqual(await Deno.readFile(join(tmp.path, "udp.bin")), body);
+  } finally {
+    await s.close();
+  }
+});
 
 /** Frames the receiver sends in the next `reports` udp-reports' time (bounded). */
 async function framesFor(peer: Peer, reports: number) {
@@ -658,7 +628,7 @@ async function framesFor(peer: Peer, reports: number) {
 async function earlyFrames(tmp: string, asked: boolean) {
   const s = await scriptedUdpSender(
     tmp,
-    2200,
+    new Uint8Array(2200 * PLAIN_SLOT).fill(7),
     asked ? { earlyRepair: true } : {},
   );
   try {
