@@ -62,8 +62,6 @@ export interface BodyContext {
 export interface BodyTransport {
   /** What resume prefixes are counted in: 1 (bytes), or a UDP slot. */
   readonly align: number;
-  /** Of the files already here, those it can confirm whole by resuming. */
-  offerable(present: Present): Present;
   /** The `udp` member of the accept, if it has one. */
   acceptMember(): Accept["udp"];
   /** Readies for the first body: called before the accept, or the last resume answer. */

@@ -276,7 +276,10 @@ async function sendAll(
       const result = await sendSession(j.link, sources.sources, {
         handshaken: j.frames,
         peer: j.peer,
-        noResume: true,
+        // What a receiver has whole it keeps; a part starts over (the
+        // group sends each file once, to everyone who lacks it).
+        wholeFilesOnly: true,
+        check: cmd.check,
         keepFiles: false,
         udp: {
           ...defaults,
@@ -316,6 +319,7 @@ async function sendAll(
           ok: true,
           files: o.result.fileCount,
           bytes: o.result.bytes,
+          sentBytes: o.result.sentBytes,
           check: o.result.patternChecked ? "pattern" : "sha256",
           seconds: o.result.seconds,
           ...(o.result.udp
@@ -326,11 +330,20 @@ async function sendAll(
     );
   }
   const ok = outcomes.filter((o) => o.ok).length;
+  let delivered = 0;
+  let alreadyThere = 0;
+  for (const o of outcomes) {
+    if (!o.ok) continue;
+    delivered += o.result.sentBytes;
+    alreadyThere += o.result.bytes - o.result.sentBytes;
+  }
   say.groupSummary({
     receivers: outcomes.length,
     verified: ok,
     files: files.length,
     bytes,
+    alreadyThere,
+    delivered,
     seconds,
     datagrams: group.datagramsSent,
     multicast: group.multicast,

@@ -214,7 +214,9 @@ class SeatSender implements BodySender {
     return writeAll(this.#seat.link!, frame);
   }
 
+  /** After its last file: the group no longer waits for this seat. */
   flush(): Promise<void> {
+    this.#group.finished(this.#seat);
     return Promise.resolve();
   }
 

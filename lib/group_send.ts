@@ -131,6 +131,11 @@ export class UdpGroup {
   #seats: Seat[] = [];
   /** The seats in the group now (status "in"), kept as they join and leave. */
   #inside: Seat[] = [];
+  /**
+   * Of those, the ones the file under way is for (the others have it):
+   * they set the pace and are watched.
+   */
+  #taking: Seat[] = [];
   #socket: Deno.DatagramConn;
   #path: DatagramPath;
   #job: FileJob | undefined;
@@ -162,7 +167,7 @@ export class UdpGroup {
     // Read for every datagram: a loop over the seats in, no allocation.
     const lowest = () => {
       let rate = Infinity;
-      for (const s of this.#inside) rate = Math.min(rate, s.rate.rate);
+      for (const s of this.#taking) rate = Math.min(rate, s.rate.rate);
       return rate === Infinity ? options.initialRate : rate;
     };
     const pace = {
@@ -181,6 +186,7 @@ export class UdpGroup {
       sizing: this.#sizing,
       pacer: new Pacer(pace),
       state: this.state,
+      // Checked before every datagram: no receiver the file is for is left.
       ensureOpen: () => {
         if (this.#inside.length === 0) {
           throw new NetworkError(
@@ -188,6 +194,11 @@ export class UdpGroup {
             "network",
           );
         }
+        for (const s of this.#taking) if (s.status === "in") return;
+        throw new NetworkError(
+          "Every receiver this file was for left the group",
+          "network",
+        );
       },
       passEnd: (index) => this.#passEnd(index),
       unreachable: (target, error) => this.#unreachable(target, error),
@@ -283,6 +294,7 @@ export class UdpGroup {
     const i = this.#path.targets.indexOf(seat.target!);
     if (i >= 0 && seat.unicast) this.#path.targets.splice(i, 1);
     this.#inside = this.#seats.filter((s) => s.status === "in");
+    this.#taking = this.#taking.filter((s) => s.status === "in");
     this.#next();
   }
 
@@ -311,17 +323,31 @@ export class UdpGroup {
     }
   }
 
-  /** Starts the next file once no seat is still joining and every seat in has reached it. */
+  /** @internal A seat's session has sent every file it needs: the group no longer waits for it. */
+  finished(seat: Seat): void {
+    seat.at = Infinity;
+    this.#next();
+  }
+
+  /**
+   * Starts the next file once no seat is still joining and every seat in
+   * has reached its next one (or needs none): the lowest of those, for the
+   * seats that lack it. A seat that has a file as it is skipped it, and
+   * waits at a later one.
+   */
   #next(): void {
     if (this.#job) return;
     if (this.#seats.some((s) => s.status === "joining")) return;
-    const seats = this.#seats.filter((s) => s.status === "in");
-    if (seats.length === 0) {
+    const inside = this.#seats.filter((s) => s.status === "in");
+    if (inside.length === 0) {
       for (const s of this.#seats) s.notify();
       return;
     }
-    const index = seats[0]!.at;
-    if (index < 0 || seats.some((s) => s.at !== index)) return;
+    if (inside.some((s) => s.at < 0)) return;
+    const index = Math.min(...inside.map((s) => s.at));
+    if (index === Infinity) return;
+    const seats = inside.filter((s) => s.at === index);
+    this.#taking = seats;
     const lead = seats[0]!;
     const maxSlots = Math.min(...seats.map((s) => s.sizing.maxSlots));
     this.#sizing.maxSlots = maxSlots;
@@ -334,15 +360,15 @@ export class UdpGroup {
     this.#sizing.slotsAt = (sequence) => {
       let single = 0;
       let n = maxSlots;
-      for (const s of this.#inside) {
+      for (const s of this.#taking) {
         if (s.sizing.single) single++;
         else n = Math.min(n, s.sizing.slotsAt(sequence));
       }
-      return single * 2 > this.#inside.length ? 1 : n;
+      return single * 2 > this.#taking.length ? 1 : n;
     };
     this.#sizing.repairSlotsAt = (sequence) => {
       let n = maxSlots;
-      for (const s of this.#inside) {
+      for (const s of this.#taking) {
         n = Math.min(n, s.sizing.slotsAt(sequence));
       }
       return n;
@@ -383,7 +409,7 @@ export class UdpGroup {
   #look(): void {
     const now = performance.now();
     const paces = new Map<string, MemberPace>();
-    for (const s of this.#seats) {
+    for (const s of this.#taking) {
       if (s.status !== "in") continue;
       paces.set(s.name, { rate: s.rate.rate, heardAt: s.heardAt });
       // Reports that arrive late and then bunched make a second look

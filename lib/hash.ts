@@ -72,7 +72,8 @@ function allZero(b: Uint8Array): boolean {
  * zeros) in slots of `slot` bytes of a `size`-byte file: the prefix of
  * slots that are not all zeros, hashed with its running state, then the
  * runs of such slots past it, at most `maxRanges`, and their digest. A slot
- * of zeros in the file itself counts as missing: it is sent again.
+ * of zeros in the file itself counts as missing: it is sent again, as is
+ * the last slot of a part that has all the others.
  */
 export async function scanSlots(
   path: string,
@@ -112,6 +113,9 @@ export async function scanSlots(
         inPrefix = false;
         continue;
       }
+      // A prefix ends short of the file's last slot: an offer of the whole
+      // size would say the file is already under its name (PROTOCOL.md 5.3).
+      if (inPrefix && start + bytes.length === size) break;
       if (inPrefix) {
         prefix.update(bytes);
         offset = start + bytes.length;

@@ -409,14 +409,10 @@ export const MESSAGES = {
       unchanged: v.pipe(
         v.optional(yes),
         v.description(
-          "optional: claims an unchanged offer (offset > 0, no sha256)",
+          "optional: claims an unchanged offer (at its offset, no sha256)",
         ),
       ),
     }),
-    v.check(
-      (m) => m.unchanged !== true || m.offset > 0,
-      `an "unchanged" claim needs the offset`,
-    ),
     v.check(
       (m) => m.unchanged === true || m.offset === 0 || m.sha256 !== undefined,
       `"sha256" must be 64 lowercase hex digits`,
@@ -441,7 +437,7 @@ export const MESSAGES = {
       };
     }),
     v.description(
-      "The sender's answer to each offer (section 5.3). With unchanged, offset is more than 0 and sha256 is not read; otherwise sha256 is required when offset is more than 0.",
+      "The sender's answer to each offer (section 5.3). With unchanged, offset is the offer's (0 for an empty file) and sha256 is not read; otherwise sha256 is required when offset is more than 0.",
     ),
   ),
   "resume-answer": v.pipe(

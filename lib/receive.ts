@@ -49,7 +49,7 @@ import type { UdpEndpoint } from "./udp_receive.ts";
 import { UdpBodies } from "./udp_bodies.ts";
 import { TcpBodies } from "./tcp_bodies.ts";
 import { findPrefixes, type Prefix, settleResume } from "./resume.ts";
-import { formatBytes } from "./units.ts";
+import { formatBytes, formatList } from "./units.ts";
 import { addUnchanged, fileResult, Ledger } from "./accounting.ts";
 import { CommitGroup, GROUP_WAIT_MS } from "./group_commit.ts";
 import { PartFile } from "./fsio.ts";
@@ -257,15 +257,6 @@ export async function receiveSession(
       // A measurement compared where it lands stores nothing: no space needed.
       present = await dest.vet(entries, { storing: !bench?.pattern });
       vetted = true;
-      // Only a resume offer can confirm a file already there; without one it is a clash.
-      if ((request || options.stdout) && present.size > 0 && !dest.force) {
-        throw new RefusedError(
-          `Refusing to overwrite: ${
-            [...present.keys()].map(displayName).join(", ")
-          } exist (pasa receive --force replaces them)`,
-          "exists",
-        );
-      }
     }
     collectAfter(entries.length); // the manifest's frames, decoded and vetted
     state.setManifest(entries);
@@ -327,14 +318,17 @@ export async function receiveSession(
       : await findPrefixes(
         dest,
         fileEntries,
-        bodies.offerable(present),
+        present,
         options,
         bodies.align,
       );
     // The first file's datagrams follow the accept (or the last resume
     // answer) at once: be ready for them.
     const transport = bodies;
-    if (resume.prefixes.size === 0) await transport.ready();
+    if (resume.prefixes.size === 0) {
+      refuseClashes(fileEntries, present, resume.prefixes, new Map(), dest);
+      await transport.ready();
+    }
     const member = transport.acceptMember();
     await send({
       type: "accept",
@@ -344,16 +338,15 @@ export async function receiveSession(
       ...(context.pattern ? { pattern: true as const } : {}),
     });
     if (resume.prefixes.size > 0) {
-      resume.starts = await settleResume(
-        reader,
-        send,
-        resume.prefixes,
-        (index) => dest.localPath(fileEntries[index]!.path),
-        (settled) => {
+      resume.starts = await settleResume(reader, send, resume.prefixes, {
+        localPath: (index) => dest.localPath(fileEntries[index]!.path),
+        beforeAnswers: (settled) => {
+          refuseClashes(fileEntries, present, resume.prefixes, settled, dest);
           resume.starts = settled; // the first file opens at its start
           return transport.ready();
         },
-      );
+        wholeAsIs: request !== undefined,
+      });
     }
     // Only now: nothing may come between the answers.
     collectAfter(resume.prefixes.size); // offers, claims, answers
@@ -361,10 +354,19 @@ export async function receiveSession(
 
     const files = new Ledger(options.keepFiles ?? true);
     const incomplete: string[] = [];
-    // Files taken as they are (same size and time): nothing follows for them.
+    // Files taken as they are (same size and time; over UDP also the same
+    // SHA-256): nothing follows for them.
     const unchanged = new Set<number>();
+    const asIs = new Set<number>();
     for (const [index, prefix] of resume.prefixes) {
       if (prefix.takenUnchanged) unchanged.add(index);
+      else if (prefix.takenWhole) {
+        asIs.add(index);
+        const { path, size } = fileEntries[index]!;
+        files.add(fileResult(path, size!, size!, prefix.sha256!, 0));
+        state.doneBytes += size!;
+        options.onSkipped?.(path);
+      }
     }
     if (unchanged.size > 0) {
       const bytes = addUnchanged(files, fileEntries, unchanged);
@@ -394,7 +396,7 @@ export async function receiveSession(
     };
     const heap = new Collector(FILES_PER_COLLECTION);
     for (let index = 0; index < fileEntries.length; index++) {
-      if (unchanged.has(index)) continue;
+      if (unchanged.has(index) || asIs.has(index)) continue;
       heap.tick();
       const entry = fileEntries[index]!;
       // A large file commits alone: the small ones before it go first.
@@ -467,6 +469,39 @@ export async function receiveSession(
     if (vetted && entries) dest.release(entries);
     options.budget?.give(held);
   }
+}
+
+/**
+ * Refuses files already here that the sender did not prove its own (by
+ * size and time, or SHA-256), unless they are to be replaced: before any
+ * body, all of them in one refusal.
+ */
+function refuseClashes(
+  files: readonly FileEntry[],
+  present: Present,
+  prefixes: Map<number, Prefix>,
+  starts: Map<number, number>,
+  dest: Target,
+): void {
+  if (present.size === 0 || dest.force) return;
+  const clashes: string[] = [];
+  for (let index = 0; index < files.length; index++) {
+    const entry = files[index]!;
+    if (!present.has(entry.path)) continue;
+    const prefix = prefixes.get(index);
+    const same = prefix?.whole &&
+      (prefix.takenUnchanged || starts.get(index) === entry.size);
+    if (!same) clashes.push(displayName(entry.path));
+  }
+  if (clashes.length === 0) return;
+  throw new RefusedError(
+    `Refusing to overwrite: ${formatList(clashes)} ${
+      clashes.length === 1
+        ? "exists and differs from the sender's file (pasa receive --force replaces it)"
+        : "exist and differ from the sender's files (pasa receive --force replaces them)"
+    }`,
+    "exists",
+  );
 }
 
 /** Checks the sender's `file-end` against the body that arrived. */

@@ -12,7 +12,12 @@ import type { RawResult } from "./raw.ts";
 import type { FileResult, TransferResult } from "./session.ts";
 import { formatAddress, isLoopback } from "./tcp.ts";
 import { formatBits, type UdpStats } from "./udp.ts";
-import { formatBytes, formatDuration, formatRate } from "./units.ts";
+import {
+  formatBytes,
+  formatDuration,
+  formatList,
+  formatRate,
+} from "./units.ts";
 import type { ProgressEvent } from "./progress_events.ts";
 
 /** Where a reporter writes: data-free text streams. */
@@ -186,7 +191,11 @@ export function renderSummary(result: TransferResult): string {
   const dirs = result.dirs > 0
     ? ` and ${plural(result.dirs, "directory").replace("ys", "ies")}`
     : "";
-  const udp = result.udp ? renderUdp(result.udp) : "";
+  // Every file already there: no datagram's figures to give.
+  const udp = result.udp &&
+      (result.sentBytes > 0 || !result.verified || result.measurement)
+    ? renderUdp(result.udp)
+    : "";
   const security = result.encrypted === undefined
     ? ""
     : result.encrypted
@@ -211,7 +220,7 @@ export function renderSummary(result: TransferResult): string {
       displayName(n + ".pasa.part")
     );
     const where = kept.length > 0
-      ? `kept only as ${kept.join(", ")} on the receiver`
+      ? `kept only as ${formatList(kept)} on the receiver`
       : "kept only as .pasa.part files on the receiver";
     return udp +
       `INCOMPLETE: --lossy made one pass and lost ${
@@ -258,6 +267,13 @@ export interface GroupSummary {
   verified: number;
   files: number;
   bytes: number;
+  /**
+   * Of the bytes every receiver that verified everything has, those they
+   * had already (files taken as they are), all together.
+   */
+  alreadyThere: number;
+  /** And those sent to them, all together: what the rate is over. */
+  delivered: number;
   seconds: number;
   /** Datagrams sent, repairs included: each once to the group (or once per unicast receiver). */
   datagrams: number;
@@ -265,6 +281,23 @@ export interface GroupSummary {
   encrypted: boolean;
   /** A measurement (`pasa bench --receivers`): a generated payload compared where it landed, nothing kept. */
   measurement?: boolean;
+}
+
+/** One receiver's bytes in a group: what was sent to it, over its time, and what it had. */
+function groupMoved(
+  o: { bytes: number; sentBytes: number; seconds: number },
+): string {
+  const time = formatDuration(o.seconds);
+  const rate = formatRate(o.seconds > 0 ? o.sentBytes / o.seconds : 0);
+  if (o.sentBytes === o.bytes) {
+    return `${formatBytes(o.bytes)} in ${time} (${rate})`;
+  }
+  if (o.sentBytes === 0) {
+    return `${formatBytes(o.bytes)}, all of it already there, nothing sent`;
+  }
+  return `${formatBytes(o.bytes)}: ${
+    formatBytes(o.bytes - o.sentBytes)
+  } already there, ${formatBytes(o.sentBytes)} sent in ${time} (${rate})`;
 }
 
 /** The group send's last line: each receiver's bytes over the whole time. */
@@ -281,17 +314,23 @@ export function renderGroupSummary(s: GroupSummary): string {
       s.encrypted ? "encrypted" : "NOT encrypted"
     }\n`;
   }
+  const allRate = formatRate(s.seconds > 0 ? s.delivered / s.seconds : 0);
+  // Each receiver got the same bytes, or some had files already: then the
+  // rate is over what was sent to them, all together.
+  const moved = s.alreadyThere === 0
+    ? `(${formatRate(s.seconds > 0 ? s.bytes / s.seconds : 0)} to each${
+      s.verified > 1 ? `, ${allRate} in all` : ""
+    })`
+    : s.delivered === 0
+    ? "(all of it already there, nothing sent)"
+    : `(${formatBytes(s.alreadyThere)} already there, ${
+      formatBytes(s.delivered)
+    } sent, ${allRate} in all)`;
   return `${all ? verb : `${verb} only partly:`} ${plural(s.files, "file")}, ${
     formatBytes(s.bytes)
   }, to ${s.verified} of ${plural(s.receivers, "receiver")} in ${
     formatDuration(s.seconds)
-  } (${formatRate(s.seconds > 0 ? s.bytes / s.seconds : 0)} to each${
-    s.verified > 1
-      ? `, ${
-        formatRate(s.seconds > 0 ? s.verified * s.bytes / s.seconds : 0)
-      } in all`
-      : ""
-  }), ${s.multicast ? "multicast" : "unicast"}, ${
+  } ${moved}, ${s.multicast ? "multicast" : "unicast"}, ${
     s.encrypted ? "encrypted" : "NOT encrypted"
   }, ${
     s.measurement
@@ -304,6 +343,8 @@ export class Reporter {
   readonly json: boolean;
   readonly quiet: boolean;
   #output: Output;
+  /** Files said to be skipped so far. */
+  #skipped = 0;
 
   constructor(
     output: Output,
@@ -456,6 +497,8 @@ export class Reporter {
       ok: true;
       files: number;
       bytes: number;
+      /** Of those, the bytes sent to it (the rest it had, taken as they are). */
+      sentBytes: number;
       /** How it was checked: `sha256`, or `pattern` (a measurement, compared byte for byte). */
       check: "sha256" | "pattern";
       /** Its session's time, pairing excluded, and its first-pass loss. */
@@ -475,10 +518,11 @@ export class Reporter {
           ? {
             files: outcome.files,
             bytes: outcome.bytes,
+            sentBytes: outcome.sentBytes,
             check: outcome.check,
             seconds: outcome.seconds,
             bytesPerSecond: outcome.seconds > 0
-              ? outcome.bytes / outcome.seconds
+              ? outcome.sentBytes / outcome.seconds
               : 0,
             ...(outcome.firstPassLossPercent !== undefined
               ? { firstPassLossPercent: outcome.firstPassLossPercent }
@@ -493,12 +537,8 @@ export class Reporter {
       this.#say(
         outcome.ok
           ? `  ok      ${peer}: ${plural(outcome.files, "file")}, ${
-            formatBytes(outcome.bytes)
-          } in ${formatDuration(outcome.seconds)} (${
-            formatRate(
-              outcome.seconds > 0 ? outcome.bytes / outcome.seconds : 0,
-            )
-          }), ${outcome.check === "pattern" ? "compared" : "verified"}${
+            groupMoved(outcome)
+          }, ${outcome.check === "pattern" ? "compared" : "verified"}${
             outcome.firstPassLossPercent !== undefined
               ? `; first-pass loss ${outcome.firstPassLossPercent.toFixed(2)}%`
               : ""
@@ -557,13 +597,20 @@ export class Reporter {
   }
 
   /** Re-hashing a prefix an interrupted transfer left, before resuming. */
+  /**
+   * What was already received of a file is hashed before it is resumed.
+   * Said in text only where that takes a while: a folder of small files
+   * says nothing per file.
+   */
   checking(name: string, bytes: number): void {
     if (this.json) this.#event({ event: "checking", name, bytes });
-    else {this.#say(
+    else if (bytes >= CHECKING_SAID_FROM) {
+      this.#say(
         `Checking the ${formatBytes(bytes)} of ${
           displayName(name)
         } already received...\n`,
-      );}
+      );
+    }
   }
 
   /** A file continues after a verified prefix. */
@@ -636,14 +683,23 @@ export class Reporter {
     }
   }
 
-  /** A file the receiver already has, identical: skipped. */
+  /**
+   * A file the receiver already has, identical: skipped. Said for the
+   * first {@link LISTED_FILES} in text (the summary counts them all).
+   */
   skipped(name: string): void {
     if (this.json) this.#event({ event: "skipped", name });
-    else {this.#say(
+    else if (this.#skipped++ < LISTED_FILES) {
+      this.#say(
         `Skipping ${
           displayName(name)
         }: the receiver already has it (same SHA-256)\n`,
-      );}
+      );
+    } else if (this.#skipped === LISTED_FILES + 1) {
+      this.#say(
+        `  ... and more files the receiver already has (the summary counts them)\n`,
+      );
+    }
   }
 
   /** The receiver's prefix differs from the file: it starts over. */
@@ -711,6 +767,9 @@ export class Reporter {
 
 /** How many files a transfer lists one by one, unless asked for all. */
 export const LISTED_FILES = 100;
+
+/** Checking what was already received is said in text from this size on (16 MiB: ~10 ms of hashing). */
+export const CHECKING_SAID_FROM = 16 * 1024 * 1024;
 
 /**
  * Says each verified file of one transfer, up to {@link LISTED_FILES} of

@@ -48,6 +48,13 @@ export interface Prefix extends Partial<PrefixHash> {
   unchanged?: true;
   /** The sender claimed it unchanged: taken as it is, no body follows. */
   takenUnchanged?: boolean;
+  /** The whole file, under its final name (`offset` is its size). */
+  whole?: true;
+  /**
+   * Over UDP, the sender proved the whole file the same (or it is empty):
+   * delivered as it is, no body follows.
+   */
+  takenWhole?: boolean;
   /** UDP: whole slots kept past the prefix (byte ranges), and their digest. */
   ranges?: [number, number][];
   rangesSha256?: string;
@@ -105,12 +112,14 @@ export async function findPrefixes(
       // announced size and time it is offered unchanged, read only if the
       // sender asks for a digest after all.
       if (looksUnchanged(there, entry)) {
-        found.set(index, { offset: entry.size, unchanged: true });
+        found.set(index, { offset: entry.size, unchanged: true, whole: true });
         continue;
       }
-      options.onChecking?.(entry.path, entry.size);
-      const whole = await hashPrefix(dest.localPath(entry.path), entry.size);
-      if (whole) found.set(index, { ...whole, offset: entry.size });
+      if (entry.size > 0) options.onChecking?.(entry.path, entry.size);
+      const hashed = await hashPrefix(dest.localPath(entry.path), entry.size);
+      if (hashed) {
+        found.set(index, { ...hashed, offset: entry.size, whole: true });
+      }
       continue;
     }
     const size = await dest.partSize(entry.path, listings);
@@ -139,23 +148,35 @@ export async function findPrefixes(
   return found;
 }
 
+/** How the receiver settles the exchange ({@link settleResume}). */
+export interface SettleOptions {
+  /** File `index`'s path, to hash a file offered unchanged when a claim asks. */
+  localPath: (index: number) => string;
+  /**
+   * Given the starts, runs between the claims and the answers (refuse what
+   * clashes; over UDP, be ready for datagrams, which follow the last answer
+   * at once).
+   */
+  beforeAnswers?: (starts: Map<number, number>) => Promise<unknown>;
+  /**
+   * Over UDP: a whole file answered at its size is delivered as it is, with
+   * no body (PROTOCOL.md 5.3).
+   */
+  wholeAsIs?: boolean;
+}
+
 /**
  * The receiver's half of the exchange, once its `accept` (with `offers`)
  * is out: one `resume-offer` per prefix (length only, never its digest),
  * then one `resume-answer` per claim the sender makes: the claimed offset
- * if the sender's digest equals the receiver's, else 0. `localPath` gives
- * file `index`'s path, to hash a file offered unchanged when a claim asks.
- * `beforeAnswers`, given the starts, runs between the claims and the
- * answers (UDP: be ready for datagrams, which follow the last answer at
- * once). Returns where each offered file's body starts.
+ * if the sender's digest equals the receiver's, else 0. Returns where each
+ * offered file's body starts.
  */
 export async function settleResume(
   reader: FrameReader,
   send: (message: Message) => Promise<void>,
   offered: Map<number, Prefix>,
-  localPath: (index: number) => string,
-  beforeAnswers: (starts: Map<number, number>) => Promise<unknown> = () =>
-    Promise.resolve(),
+  options: SettleOptions,
 ): Promise<Map<number, number>> {
   // The offers go out while the claims are read: a sender that claims as
   // it reads would otherwise fill both directions' buffers and wait forever.
@@ -189,9 +210,10 @@ export async function settleResume(
       );
     }
     if (claim.unchanged) {
-      if (!prefix.unchanged) {
+      // At the offer's own offset: the file's size, 0 for an empty one.
+      if (!prefix.unchanged || claim.offset !== prefix.offset) {
         throw new ProtocolError(
-          `Sender claims file ${index} unchanged, which was not offered so`,
+          `Sender claims file ${index} unchanged at ${claim.offset}, which was not offered so`,
         );
       }
       prefix.takenUnchanged = true;
@@ -200,18 +222,26 @@ export async function settleResume(
     }
     if (claim.offset > 0 && prefix.unchanged && !prefix.sha256) {
       // Offered unchanged, but the sender compares contents: hash it now.
-      Object.assign(prefix, await hashPrefix(localPath(index), prefix.offset));
+      Object.assign(
+        prefix,
+        await hashPrefix(options.localPath(index), prefix.offset),
+      );
     }
     const same = claim.offset > 0 && prefix.sha256 !== undefined &&
       claim.sha256 === prefix.sha256;
-    starts.set(index, same ? claim.offset : 0);
+    const start = same ? claim.offset : 0;
+    starts.set(index, start);
+    // The whole file, the sender's (or empty, as the sender's is).
+    if (options.wholeAsIs && prefix.whole && start === prefix.offset) {
+      prefix.takenWhole = true;
+    }
     if (
       prefix.ranges?.length && claim.rangesSha256 !== undefined &&
       claim.rangesSha256 === prefix.rangesSha256
     ) prefix.accepted = prefix.ranges;
   }
   await offering;
-  await beforeAnswers(starts);
+  await options.beforeAnswers?.(starts);
   await sendAll(
     send,
     mapped(starts, ([index, offset]): Message => {
@@ -287,8 +317,12 @@ export async function claimResume(
     }
     const entry = source.entry;
     const size = entry.type === "file" ? entry.size : null;
+    // Over UDP a prefix is whole slots, short of the file's end; an offer
+    // of the whole file is one already under its name (PROTOCOL.md 5.3).
+    const whole = size !== null && offer.offset === size;
     const fits = size !== null && offer.offset <= size &&
-      (!options.udp || (offer.offset % payload === 0 && offer.offset < size));
+      (!options.udp || offer.offset % payload === 0 || whole) &&
+      (whole || !options.wholeFilesOnly);
     let claim: ResumeClaim = {
       type: "resume-claim",
       index: offer.index,
@@ -300,10 +334,7 @@ export async function claimResume(
     const local = !options.noResume && typeof source.local === "string"
       ? source.local
       : undefined;
-    if (
-      local && offer.unchanged && offer.offset === size && !options.check &&
-      !options.udp
-    ) {
+    if (local && offer.unchanged && whole && !options.check) {
       // Same size and time as the file announced: taken without reading it.
       claims.set(offer.index, { offset: offer.offset, unchanged: true });
       await out.writeControl({ ...claim, offset: size, unchanged: true });
@@ -345,6 +376,7 @@ export async function claimResume(
   await out.flush();
   const starts = new Map<number, SendStart>();
   const unchanged = new Set<number>();
+  const asIs = new Map<number, string>();
   for (const [index, claim] of claims) {
     const answer = await reader.readControl();
     heap.tick();
@@ -379,6 +411,12 @@ export async function claimResume(
       unchanged.add(index);
       continue;
     }
+    const size = (files[index]!.entry as { size: number | null }).size;
+    if (options.udp && answer.offset === size) {
+      // Over UDP the whole file, proved the same (or empty): nothing follows.
+      asIs.set(index, size > 0 ? claim.hash!.digest("hex") : EMPTY_SHA256);
+      continue;
+    }
     if (
       answer.ranges &&
       JSON.stringify(answer.ranges) !== JSON.stringify(claim.ranges)
@@ -397,14 +435,23 @@ export async function claimResume(
       options.onRestart?.(files[index]!.entry.path);
     }
   }
-  return { starts, unchanged };
+  return { starts, unchanged, asIs };
 }
+
+/** SHA-256 of nothing: an empty file's digest. */
+const EMPTY_SHA256 =
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /** Where the sender's resumed files start, and which it need not send at all. */
 export interface Settled {
   starts: Map<number, SendStart>;
   /** Files the receiver took unchanged: no body, `file-end` or `file-ok`. */
   unchanged: Set<number>;
+  /**
+   * Over UDP, files the receiver has whole, proved by their SHA-256 (here):
+   * no body, `file-end` or `file-ok` either.
+   */
+  asIs: Map<number, string>;
 }
 
 /**

@@ -80,6 +80,11 @@ export interface SendOptions {
   /** Start every file over, whatever the receiver already has. */
   noResume?: boolean;
   /**
+   * Take only whole files the receiver already has (by size and time, or
+   * SHA-256); start partial ones over (a group sends each file once to all).
+   */
+  wholeFilesOnly?: boolean;
+  /**
    * Keep each file's result for {@link TransferResult.files}; without it
    * only the counts and totals are kept (a folder of 100,000 files).
    * @default {true}
@@ -199,9 +204,13 @@ export async function sendSession(
     }
     const transport = bodies;
     options.onAccepted?.();
-    const { starts, unchanged } = reply.offers
+    const { starts, unchanged, asIs } = reply.offers
       ? await claimResume(link, reader, sources, reply.offers, options)
-      : { starts: new Map<number, SendStart>(), unchanged: new Set<number>() };
+      : {
+        starts: new Map<number, SendStart>(),
+        unchanged: new Set<number>(),
+        asIs: new Map<number, string>(),
+      };
     collectAfter(reply.offers ?? 0); // the offers and claims
 
     const fileEntries = entries.filter((e) => e.type === "file");
@@ -211,6 +220,13 @@ export async function sendSession(
       const bytes = addUnchanged(files, fileEntries, unchanged);
       state.doneBytes += bytes;
       options.onUnchanged?.(unchanged.size, bytes);
+    }
+    // Over UDP, files the receiver has whole (same SHA-256): nothing is sent.
+    for (const [index, sha256] of asIs) {
+      const entry = fileEntries[index]!;
+      files.add(fileResult(entry.path, entry.size!, entry.size!, sha256, 0));
+      state.doneBytes += entry.size!;
+      options.onSkipped?.(entry.path);
     }
     // Files sent and not yet acknowledged: each is forgotten at its file-ok.
     const pending = new Map<number, Pending>();
@@ -239,7 +255,7 @@ export async function sendSession(
         if (source.entry.type !== "file") continue;
         heap.tick();
         const entry = source.entry;
-        if (unchanged.has(index)) { // taken as it is: nothing follows for it
+        if (unchanged.has(index) || asIs.has(index)) { // taken as it is: nothing follows for it
           index++;
           continue;
         }
@@ -394,7 +410,7 @@ async function readReplies(
     const message = await reader.readControl().catch((error) => {
       if (error instanceof ProtocolError && error.code === "truncated") {
         throw new NetworkError(
-          "Connection closed by the receiver before it confirmed every file",
+          "The receiver went away before it confirmed every file: its connection closed (it was stopped, or failed without saying why)",
           "network",
           { cause: error },
         );

@@ -33,7 +33,7 @@ import {
 import type { Link } from "./link.ts";
 import type { FileInput } from "./payload.ts";
 import type { SendStart } from "./resume.ts";
-import type { FileSink, PartFile, Present } from "./fsio.ts";
+import type { FileSink, PartFile } from "./fsio.ts";
 import { displayName } from "./names.ts";
 import { ABORT_CHUNK, checkChunkLength } from "./protocol.ts";
 import { resumable } from "./resume.ts";
@@ -61,10 +61,6 @@ export class TcpBodies implements BodyTransport {
     this.#ctx = ctx;
   }
 
-  offerable(present: Present): Present {
-    return present;
-  }
-
   acceptMember(): undefined {
     return undefined;
   }
@@ -82,16 +78,9 @@ export class TcpBodies implements BodyTransport {
     // Only a file of known size can be resumed; a cut stream is discarded.
     this.#size = entry.size;
     const start = resume.starts.get(index) ?? 0;
-    // A file already there, confirmed by the sender's digest: nothing to write.
+    // A file already there, confirmed by the sender's digest: nothing to
+    // write (one it did not confirm was refused, or is replaced: --force).
     const skip = present.has(entry.path) && start === entry.size;
-    if (present.has(entry.path) && !skip && !dest.force) {
-      throw new RefusedError(
-        `Refusing to overwrite: ${
-          displayName(entry.path)
-        } exists and differs from the sender's file (pasa receive --force replaces it)`,
-        "exists",
-      );
-    }
     const checking = this.#ctx.pattern;
     const sink = skip
       ? DISCARD

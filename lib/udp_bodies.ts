@@ -28,7 +28,7 @@ import {
   udpDispatcher,
   type UdpSendContext,
 } from "./udp_send.ts";
-import { PartFile, type Present } from "./fsio.ts";
+import { PartFile } from "./fsio.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import { DatagramOpener, type DirectionKey } from "./records.ts";
 import { LANES_MAX } from "./lanes.ts";
@@ -48,6 +48,8 @@ import {
   type UdpStats,
 } from "./udp.ts";
 import {
+  type DatagramHandler,
+  PassingDatagrams,
   ReceiveCounters,
   receivePasses,
   receiverStats,
@@ -156,6 +158,8 @@ export class UdpBodies implements BodyTransport {
   #group: GroupReception | undefined;
   /** This transfer's other ports (lanes, PROTOCOL.md 9.1), its own sockets. */
   #lanes: UdpEndpoint[] = [];
+  /** Files taken as they are: no datagrams come for them (but a group's, for others). */
+  #asIs = new Set<number>();
 
   /**
    * Datagrams of a group (the request's `group`): a socket on the group's
@@ -228,11 +232,6 @@ export class UdpBodies implements BodyTransport {
     }
   }
 
-  /** Finished files are not offered over UDP (PROTOCOL.md 5.3). */
-  offerable(): Present {
-    return new Map();
-  }
-
   acceptMember(): {
     transfer: number;
     slotsPerDatagram?: number;
@@ -260,6 +259,9 @@ export class UdpBodies implements BodyTransport {
   }
 
   async ready(): Promise<void> {
+    for (const [index, prefix] of this.#ctx.resume.prefixes) {
+      if (prefix.takenUnchanged || prefix.takenWhole) this.#asIs.add(index);
+    }
     const g = this.#group;
     if (g && !g.local.includes(":")) {
       // Not joined (no multicast on that interface): the sender finds that
@@ -270,11 +272,20 @@ export class UdpBodies implements BodyTransport {
     this.#next = await this.#prepare(0);
   }
 
-  /** Opens file `k`'s part and routes its datagrams there. */
-  async #prepare(k: number): Promise<UdpFile | undefined> {
+  /**
+   * Opens the part of file `from`, or of the first one after it that is
+   * not taken as it is, and routes its datagrams there. With none left, a
+   * group's datagrams (for others) are only counted.
+   */
+  async #prepare(from: number): Promise<UdpFile | undefined> {
     const { dest, state, options, resume } = this.#ctx;
+    let k = from;
+    while (this.#asIs.has(k)) k++;
     const entry = this.#ctx.files[k];
-    if (entry === undefined) return undefined;
+    if (entry === undefined) {
+      this.#routeTo(new PassingDatagrams(this.#counters));
+      return undefined;
+    }
     state.beginFile(k, entry.path, entry.size);
     // A resumed file continues its .part after the verified prefix,
     // keeping the whole slots past it that the sender proved.
@@ -316,17 +327,22 @@ export class UdpBodies implements BodyTransport {
     // Written back as it comes, as a TCP body is: the sync before the
     // rename then waits for the tail only.
     if (part instanceof PartFile) handler.onWritten = (n) => part.wrote(n);
+    handler.asIs = this.#asIs;
     const resumed = offset > 0 || kept ? keptBytes(offset, kept) : 0;
     if (offset > 0 || kept) options.onResumed?.(entry.path, offset, resumed);
     const file = { entry, part, handler, resumed };
     this.#open.push(file);
-    if (this.#opener) this.#opener.inner = handler;
-    this.#endpoint.route(this.#transfer, this.#opener ?? handler);
-    this.#group?.unicast.route(this.#transfer, this.#opener ?? handler);
-    for (const lane of this.#lanes) {
-      lane.route(this.#transfer, this.#opener ?? handler);
-    }
+    this.#routeTo(handler);
     return file;
+  }
+
+  /** This transfer's datagrams, on every socket, go to `handler` (opened first, if sealed). */
+  #routeTo(handler: DatagramHandler): void {
+    if (this.#opener) this.#opener.inner = handler;
+    const to = this.#opener ?? handler;
+    this.#endpoint.route(this.#transfer, to);
+    this.#group?.unicast.route(this.#transfer, to);
+    for (const lane of this.#lanes) lane.route(this.#transfer, to);
   }
 
   start(): void {
@@ -335,8 +351,10 @@ export class UdpBodies implements BodyTransport {
     // Reports are quiet: only datagrams arriving (or frames read) keep the
     // link alive, so a sender that vanished mid-pass still times out.
     // Only new data counts: copies of slots already here (replayed or
-    // duplicated datagrams) must not keep a transfer alive forever.
-    const fresh = () => state.doneBytes;
+    // duplicated datagrams) must not keep a transfer alive forever. A
+    // group's datagrams of files this receiver has count too: the sender
+    // is at work for the others.
+    const fresh = () => state.doneBytes + counters.passing;
     let seen = fresh();
     this.#reports = setInterval(() => {
       if (fresh() !== seen) link.touch();

@@ -21,6 +21,7 @@ import { displayName } from "./names.ts";
 import type { Message, UdpPassEnd } from "./protocol.ts";
 import type { TransferState } from "./session.ts";
 import {
+  type DatagramHeader,
   Jitter,
   RANGES_PER_FRAME,
   readHeader,
@@ -37,6 +38,8 @@ export interface SlotFile {
   seekSync(position: number, whence: Deno.SeekMode): number;
   writeSync(bytes: Uint8Array): number;
   readSync(into: Uint8Array): number | null;
+  /** Cuts the file at `length` (after a failed write, so that no torn slot is kept). */
+  truncateSync?(length: number): void;
   /** Every byte is checked as it is written: nothing to read back and hash. */
   readonly checksInPlace?: boolean;
 }
@@ -179,6 +182,47 @@ export class ReceiveCounters {
   repairRounds = 0;
   lastArrival = 0;
   jitter = new Jitter();
+  /**
+   * Datagrams of files this receiver takes as they are: a group's, sent
+   * for the receivers that lack them. Counted as received, never stored.
+   */
+  passing = 0;
+}
+
+/** Counts a datagram of the transfer that arrived, whatever becomes of it. */
+function countArrival(
+  c: ReceiveCounters,
+  h: DatagramHeader,
+  arrivalMs: number,
+): void {
+  c.received++;
+  if (isProbe(h.sequence)) c.probes++;
+  c.lastArrival = arrivalMs;
+  if (h.sequence < c.highest) c.outOfOrder++;
+  else c.highest = h.sequence;
+  c.jitter.add(arrivalMs - h.sentMicros / 1000);
+}
+
+/**
+ * Takes a group's datagrams once this receiver has every file it needs
+ * (the rest it has as they are): counted for its reports, never stored.
+ */
+export class PassingDatagrams implements DatagramHandler {
+  #counters: ReceiveCounters;
+
+  constructor(counters: ReceiveCounters) {
+    this.#counters = counters;
+  }
+
+  onDatagram(d: Uint8Array, arrivalMs: number): void {
+    const h = readHeader(d);
+    if (typeof h === "string") {
+      this.#counters.malformed++;
+      return;
+    }
+    countArrival(this.#counters, h, arrivalMs);
+    this.#counters.passing++;
+  }
 }
 
 // Small enough that writing and hashing a run stalls the socket under 0.3 ms.
@@ -220,8 +264,12 @@ export class UdpFileReceiver implements DatagramHandler {
   #askedTo = 0;
   #askedEarly: [number, number][] = [];
   #error: unknown;
+  /** After a failed write: where the file was cut (what is below was written). */
+  #cutAt = 0;
   /** Told of every run written, so that write-back can start during the pass. */
   onWritten: ((bytes: number) => void) | undefined;
+  /** Earlier files this receiver took as they are (a group sends them for others). */
+  asIs: ReadonlySet<number> | undefined;
 
   constructor(
     file: SlotFile,
@@ -267,11 +315,16 @@ export class UdpFileReceiver implements DatagramHandler {
    */
   keepReceived(): number {
     this.flush();
-    if (this.#error !== undefined) return 0; // the caller discards it
-    const last = this.map.slots - 1;
-    let bytes = this.map.count * this.#payload;
-    if (last >= 0 && this.map.has(last)) {
-      bytes -= this.#payload - slotLength(this.#size, this.#payload, last);
+    // A failed check (a measurement's pattern) keeps nothing: the caller
+    // discards it. After a failed write (a full disk) the file was cut
+    // where that write began: what is below is kept.
+    if (this.#error instanceof PasaError) return 0;
+    const end = this.#error === undefined ? this.#size : this.#cutAt;
+    let bytes = 0;
+    for (let slot = 0; slot * this.#payload < end; slot++) {
+      const length = slotLength(this.#size, this.#payload, slot);
+      if (slot * this.#payload + length > end) break;
+      if (this.map.has(slot)) bytes += length;
     }
     return bytes;
   }
@@ -283,10 +336,16 @@ export class UdpFileReceiver implements DatagramHandler {
       c.malformed++;
       return;
     }
-    if (h.index !== this.#index) {
-      // A late repair of an earlier file is a duplicate; a later index is nonsense.
-      if (h.index < this.#index) c.duplicates++;
-      else c.malformed++;
+    if (h.index > this.#index) {
+      c.malformed++; // the sender has not reached that file
+      return;
+    }
+    if (h.index < this.#index) {
+      // It arrived, and counts against loss; but it is a late repair of an
+      // earlier file, or a group's copy of one this receiver already has.
+      countArrival(c, h, arrivalMs);
+      if (this.asIs?.has(h.index)) c.passing++;
+      else c.duplicates++;
       return;
     }
     // A datagram carries `n` whole slots from `slot` on (only the file's
@@ -302,13 +361,9 @@ export class UdpFileReceiver implements DatagramHandler {
       c.malformed++;
       return;
     }
-    c.received++;
+    countArrival(c, h, arrivalMs);
+    if (this.#error !== undefined) return; // nothing more is written
     if (slot + n > this.#reach) this.#reach = slot + n;
-    if (isProbe(h.sequence)) c.probes++;
-    c.lastArrival = arrivalMs;
-    if (h.sequence < c.highest) c.outOfOrder++;
-    else c.highest = h.sequence;
-    c.jitter.add(arrivalMs - h.sentMicros / 1000);
     let fresh = 0;
     for (let k = 0; k < n; k++) {
       if (!this.map.mark(slot + k)) continue;
@@ -360,6 +415,7 @@ export class UdpFileReceiver implements DatagramHandler {
       this.onWritten?.(run.length);
     } catch (error) {
       this.#error = error; // reported by the control loop, which can tell the sender
+      this.#cut(this.#runStart);
     }
     if (this.#runStart === this.#hashed) {
       this.hash.update(run);
@@ -367,6 +423,20 @@ export class UdpFileReceiver implements DatagramHandler {
     }
     this.#runLength = 0;
     this.#catchUp(unwritten);
+  }
+
+  /**
+   * A write failed (a full disk, most often): the file is cut where it
+   * began, so that a torn slot is never kept as if it had arrived, and no
+   * more is written. Cutting frees space; it needs none.
+   */
+  #cut(at: number): void {
+    this.#cutAt = at;
+    try {
+      this.#file.truncateSync?.(at);
+    } catch {
+      this.#cutAt = 0; // not cut: keep nothing of it
+    }
   }
 
   /**
@@ -445,12 +515,11 @@ export class UdpFileReceiver implements DatagramHandler {
       const detail = this.#error instanceof Error
         ? this.#error.message
         : String(this.#error);
+      // "disk", as over TCP: what was written is kept for resuming.
       throw new NetworkError(
         `Cannot write ${displayName(this.#state.name)}: ${detail}`,
-        "io",
-        {
-          cause: this.#error,
-        },
+        "disk",
+        { cause: this.#error },
       );
     }
   }

@@ -120,6 +120,11 @@ export class Inbox {
     this.#waiting = this.#failed = undefined;
   }
 
+  /** Throws what failed the session (the receiver went away, or said why), if anything did. */
+  ensureOpen(): void {
+    if (this.#error !== undefined) throw this.#error;
+  }
+
   next(): Promise<Message> {
     const m = this.#items.shift();
     if (m) return Promise.resolve(m);
@@ -571,7 +576,12 @@ export function openUdp(
     link,
     socket,
     targets: [{ transport: "udp", hostname: host, port: peer.port }],
-    ensureOpen: () => link.ensureOpen("sending datagrams"),
+    // Ctrl-C here, or the receiver's connection gone (its frames are read
+    // beside the datagrams): the datagrams stop at once.
+    ensureOpen: () => {
+      link.ensureOpen("sending datagrams");
+      inbox.ensureOpen();
+    },
     passEnd: (index) => passEndOver(link, inbox, ctx, index),
     transfer: accepted.transfer,
     datagramSize: o.datagramSize,

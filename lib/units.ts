@@ -1,6 +1,6 @@
 /**
- * Sizes, rates and durations: parsing what users type and formatting what
- * they read. Pure functions.
+ * Sizes, rates, durations and lists: parsing what users type and formatting
+ * what they read. Pure functions.
  *
  * @module
  */
@@ -98,4 +98,24 @@ export function formatDuration(seconds: number): string {
 export function rate(bytes: number, seconds: number): number {
   const r = bytes / seconds;
   return Number.isFinite(r) && r >= 0 ? r : 0;
+}
+
+/**
+ * A list that can grow without bound, for one line of text: the first
+ * `shown` items, then how many more (`a, b, c and 1,197 more`).
+ *
+ * @example
+ * ```ts
+ * import { formatList } from "./units.ts";
+ * formatList(["a", "b", "c", "d"], 2); // => "a, b and 2 more"
+ * ```
+ */
+export function formatList(items: readonly string[], shown = 5): string {
+  if (items.length <= shown + 1) {
+    return items.length < 2
+      ? items.join("")
+      : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+  }
+  const more = (items.length - shown).toLocaleString("en-US");
+  return `${items.slice(0, shown).join(", ")} and ${more} more`;
 }

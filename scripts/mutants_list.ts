@@ -189,7 +189,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     file: "lib/udp_bodies.ts",
-    from: "    const fresh = () => state.doneBytes;",
+    from: "    const fresh = () => state.doneBytes + counters.passing;",
     to: "    const fresh = () => counters.received;",
     tests: ["hostile_test.ts"],
   },
@@ -202,7 +202,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     file: "lib/udp_send.ts",
-    from: '    ensureOpen: () => link.ensureOpen("sending datagrams"),',
+    from:
+      '    ensureOpen: () => {\n      link.ensureOpen("sending datagrams");\n      inbox.ensureOpen();\n    },',
     to: "    ensureOpen: () => {},",
     tests: ["udp_test.ts"],
   },
@@ -327,7 +328,7 @@ export const MUTANTS: Mutant[] = [
   // Issue 14: files taken unchanged, by size and time.
   {
     file: "lib/resume.ts",
-    from: "      if (!prefix.unchanged) {",
+    from: "      if (!prefix.unchanged || claim.offset !== prefix.offset) {",
     to: "      if (false) {",
     tests: ["hostile_test.ts"],
   },
@@ -709,5 +710,67 @@ export const MUTANTS: Mutant[] = [
     from: "      if (ranges.length === 0 || bytes > earlyBudget) continue;",
     to: "      if (ranges.length === 0) continue;",
     tests: ["udp_send_test.ts"],
+  },
+  // Doing it twice: re-sends of what is already there.
+  {
+    file: "lib/resume.ts",
+    from: "      if (!prefix.unchanged || claim.offset !== prefix.offset) {",
+    to: "      if (!prefix.unchanged) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: "  if (present.size === 0 || dest.force) return;",
+    to: "  if (present.size >= 0 || dest.force) return;",
+    tests: ["resend_test.ts", "hostile_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from: "    if (options.udp && answer.offset === size) {",
+    to: "    if (false) {",
+    tests: ["resend_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from:
+      "    if (options.wholeAsIs && prefix.whole && start === prefix.offset) {",
+    to: "    if (false) {",
+    tests: ["resend_test.ts"],
+  },
+  {
+    file: "lib/hash.ts",
+    from: "      if (inPrefix && start + bytes.length === size) break;",
+    to: "",
+    tests: ["resend_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "    const seats = inside.filter((s) => s.at === index);",
+    to: "    const seats = inside;",
+    tests: ["resend_test.ts"],
+  },
+  {
+    file: "lib/group_seat.ts",
+    from: "    this.#group.finished(this.#seat);",
+    to: "",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "      inbox.ensureOpen();",
+    to: "",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_receive.ts",
+    from: '        "disk",\n        { cause: this.#error },',
+    to: '        "io",\n        { cause: this.#error },',
+    tests: ["disk_test.ts"],
+  },
+  {
+    file: "lib/udp_receive.ts",
+    from: "      this.#cut(this.#runStart);",
+    to: "",
+    tests: ["disk_test.ts"],
   },
 ];

@@ -4,10 +4,13 @@ import { chunkFrame, connectAsSender, offer } from "./peer.ts";
 import {
   events,
   listTree,
+  patterned,
   sendTo,
   sha256File,
+  slowUdpSendUnderWay,
   startListening,
   tempDir,
+  within,
 } from "./helpers.ts";
 
 /** Mounts a tmpfs of `size` at a new directory, if this machine lets us (root on Linux). */
@@ -92,6 +95,69 @@ Deno.test({
     );
     assert.equal(
       await sha256File(join(disk.path, "a.bin")),
+      await sha256File(file),
+    );
+    receiver.kill();
+    await receiver.result();
+  },
+});
+
+/** Writes a file into `dir` until the disk is full (at most 64 MiB). */
+async function fillUp(dir: string): Promise<string> {
+  const path = join(dir, "filler");
+  using file = await Deno.open(path, { write: true, create: true });
+  const block = new Uint8Array(256 * 1024).fill(1);
+  for (let i = 0; i < 256; i++) {
+    try {
+      await file.write(block);
+    } catch {
+      return path; // full
+    }
+  }
+  throw new Error(`${dir} did not fill up`);
+}
+
+Deno.test({
+  name:
+    `a disk that fills during a UDP transfer keeps the whole slots written before, and the same command resumes once space is freed${
+      probe ? "" : " (skipped: needs root to mount a small tmpfs)"
+    }`,
+  ignore: probe === null,
+  fn: async () => {
+    await using tmp = await tempDir();
+    await using disk = (await smallDisk("8m"))!;
+    const size = 6 * 1024 * 1024;
+    const file = await patterned(tmp.path, "u.bin", size);
+    await using receiver = await startListening([
+      "receive",
+      "--udp",
+      "--keep",
+      "--out",
+      disk.path,
+    ]);
+    const part = join(disk.path, "u.bin.pasa.part");
+    const sender = await slowUdpSendUnderWay(
+      file,
+      receiver.port,
+      part,
+      1024 * 1024,
+    );
+    const filler = await fillUp(disk.path);
+    const cut = await within(30_000, "the sender", sender.output());
+    const said = new TextDecoder().decode(cut.stderr);
+    assert.equal(cut.code, 1, said);
+    assert.match(said, /Cannot write u\.bin: .*(space|quota)/i);
+    const tree = await listTree(disk.path);
+    assert.ok(tree.includes("u.bin.pasa.part"), `the .part is kept: ${tree}`);
+    assert.ok(!tree.includes("u.bin"));
+    // Free space: the same command resumes what was kept.
+    await Deno.remove(filler);
+    const again = await sendTo(receiver.port, file, "--udp", "--json");
+    assert.equal(again.code, 0, again.stderr);
+    const resumed = events(again.stdout).find((e) => e.event === "resumed");
+    assert.ok(resumed, "resumed from the kept .part");
+    assert.equal(
+      await sha256File(join(disk.path, "u.bin")),
       await sha256File(file),
     );
     receiver.kill();

@@ -154,13 +154,48 @@ Deno.test("the group's last line claims a rate only for receivers that got every
     datagrams: 9000,
     multicast: true,
     encrypted: true,
+    alreadyThere: 0,
   };
-  const none = renderGroupSummary({ ...base, verified: 0 });
+  const none = renderGroupSummary({ ...base, verified: 0, delivered: 0 });
   assert.match(none, /^Delivered to none of 3 receivers \(1 file, 256 MiB\)/);
   assert.doesNotMatch(none, /MB\/s/);
-  const some = renderGroupSummary({ ...base, verified: 2 });
+  const some = renderGroupSummary({
+    ...base,
+    verified: 2,
+    delivered: 2 * base.bytes,
+  });
   assert.match(some, /^Sent only partly: 1 file, 256 MiB, to 2 of 3 receivers/);
   assert.match(some, /MB\/s to each, [\d.]+ MB\/s in all/);
+});
+
+Deno.test("the group's last line gives a rate over what was sent, not over what the receivers already had", () => {
+  const base = {
+    receivers: 3,
+    verified: 3,
+    files: 40,
+    bytes: 100_000_000,
+    seconds: 2,
+    datagrams: 9000,
+    multicast: true,
+    encrypted: true,
+  };
+  const some = renderGroupSummary({
+    ...base,
+    alreadyThere: 250_000_000,
+    delivered: 50_000_000,
+  });
+  assert.match(
+    some,
+    /to 3 of 3 receivers in 2\.00 s \(238 MiB already there, 47\.7 MiB sent, 25\.0 MB\/s in all\)/,
+  );
+  assert.doesNotMatch(some, /to each/);
+  const all = renderGroupSummary({
+    ...base,
+    alreadyThere: 300_000_000,
+    delivered: 0,
+  });
+  assert.match(all, /\(all of it already there, nothing sent\)/);
+  assert.doesNotMatch(all, /MB\/s/);
 });
 
 Deno.test("a group's receiver that keeps part of a file is told that a send to it alone resumes it", () => {
@@ -995,4 +1030,82 @@ Deno.test("pasa bench --receivers goes alone: not with --to or --runs, and --wai
     b.stderr,
     /--wait, --no-multicast and --port go with --receivers/,
   );
+});
+
+Deno.test("a receiver that has every file as it is does not hold the group while it is slow to say done: the others get theirs", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "notes.txt");
+  await Deno.writeTextFile(file, "week 3\n");
+  await using sender = await startListening([
+    ...["send", file, "--listen", "--receivers", "2", "--no-multicast"],
+  ]);
+  // A receiver that offers the file unchanged, is taken at its word, and
+  // then says nothing more until told.
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  const scripted = (async () => {
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: sender.port,
+    });
+    const link = new Link(conn, {
+      timeoutMs: 0,
+      pairing: { code: TEST_CODE, initiator: true },
+    });
+    try {
+      const reader = new FrameReader(link);
+      await handshake(link, reader, "receiver");
+      let request: Message | undefined;
+      for (let i = 0; i < 20; i++) {
+        const m = await within(20_000, "the manifest", reader.readControl());
+        if (m.type === "udp-request") request = m;
+        if (m.type !== "manifest" || !m.last) continue;
+        const entry = m.entries[0]!;
+        await writeControl(link, {
+          type: "accept",
+          security: "spake2-p256-chacha20poly1305",
+          udp: {
+            transfer: request?.type === "udp-request"
+              ? request.group!.transfer
+              : 0,
+            slotsPerDatagram: 1,
+            port: 9,
+          },
+          offers: 1,
+        });
+        const size = entry.type === "file" ? entry.size! : 0;
+        await writeControl(link, {
+          type: "resume-offer",
+          index: 0,
+          offset: size,
+          unchanged: true,
+        });
+        const claim = await within(5_000, "the claim", reader.readControl());
+        assert.equal(claim.type === "resume-claim" && claim.unchanged, true);
+        await writeControl(link, {
+          type: "resume-answer",
+          index: 0,
+          offset: size,
+          unchanged: true,
+        });
+        break;
+      }
+      await within(30_000, "the release", held);
+    } finally {
+      conn.close();
+    }
+  })();
+  const real = await within(
+    15_000,
+    "the receiver that lacks the file, while the other holds its done",
+    receiveFrom(sender.port, join(tmp.path, "real")),
+  );
+  release();
+  await scripted;
+  assert.equal(real.code, 0, real.stderr);
+  assert.equal(
+    await Deno.readTextFile(join(tmp.path, "real", "notes.txt")),
+    "week 3\n",
+  );
+  await within(30_000, "the sender", sender.result());
 });

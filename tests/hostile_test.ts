@@ -410,7 +410,8 @@ Deno.test("a sender naming an existing file's size learns only its length, never
     index: 0,
     offset: content.length,
   });
-  // A guess at the content: wrong, so the file starts over, and is refused.
+  // A guess at the content: wrong, so the file is refused before any body,
+  // and the refusal says only that it differs.
   const guess = "alice: 5\nbob: 4\n";
   await peer.send({
     type: "resume-claim",
@@ -418,11 +419,12 @@ Deno.test("a sender naming an existing file's size learns only its length, never
     offset: guess.length,
     sha256: createHash("sha256").update(guess).digest("hex"),
   });
-  const answer = await peer.next();
-  assert.deepEqual(answer, { type: "resume-answer", index: 0, offset: 0 });
-  await sendBody(peer, 0, new TextEncoder().encode(guess));
   const refusal = await within(10_000, "the refusal", peer.next());
   assert.equal(refusal.type === "error" && refusal.code, "exists");
+  assert.doesNotMatch(
+    refusal.type === "error" ? refusal.message : "",
+    /[0-9a-f]{64}/,
+  );
   await stop(receiver);
   assert.equal(await Deno.readTextFile(secret), content);
 });
@@ -497,10 +499,42 @@ Deno.test("claiming unchanged a file the receiver did not offer so is a protocol
   assert.equal(refusal.type === "error" && refusal.code, "protocol");
   assert.match(
     refusal.type === "error" ? refusal.message : "",
-    /claims file 0 unchanged, which was not offered so/,
+    /claims file 0 unchanged at 5, which was not offered so/,
   );
   await stop(receiver);
   assert.equal(await Deno.readTextFile(join(tmp.path, "notes.txt")), "mine\n");
+});
+
+Deno.test("an unchanged claim at another offset than the unchanged offer's is a protocol error, and the file is kept", async () => {
+  await using tmp = await tempDir();
+  const notes = join(tmp.path, "notes.txt");
+  await Deno.writeTextFile(notes, "mine\n");
+  const mtime = (await Deno.stat(notes)).mtime!.getTime();
+  await using receiver = await keepReceiver(tmp.path);
+  using peer = await connectAsSender(receiver.port);
+  await peer.send({
+    type: "manifest",
+    entries: [{ path: "notes.txt", type: "file", size: 5, mtime }],
+    last: true,
+  });
+  assert.equal((await peer.nextRaw()).offers, 1);
+  assert.equal((await peer.nextRaw()).unchanged, true);
+  // Offered unchanged at 5: taken unchanged at 0 would skip a whole file
+  // the sender never said was the same.
+  await peer.send({
+    type: "resume-claim",
+    index: 0,
+    offset: 0,
+    unchanged: true,
+  });
+  const refusal = await within(10_000, "the refusal", peer.next());
+  assert.equal(refusal.type === "error" && refusal.code, "protocol");
+  assert.match(
+    refusal.type === "error" ? refusal.message : "",
+    /claims file 0 unchanged at 0, which was not offered so/,
+  );
+  await stop(receiver);
+  assert.equal(await Deno.readTextFile(notes), "mine\n");
 });
 
 Deno.test("a claim at an offset the receiver never offered is a protocol error, and the part is kept", async () => {

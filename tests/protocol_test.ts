@@ -128,12 +128,18 @@ const malformed: [string, string, RegExp][] = [
     '{"type":"resume-claim","index":0,"offset":10}',
     /"sha256" must be 64 lowercase hex digits/,
   ],
-  [
-    "an unchanged claim at offset 0",
-    '{"type":"resume-claim","index":0,"offset":0,"unchanged":true}',
-    /an "unchanged" claim needs the offset/,
-  ],
 ];
+
+Deno.test("decodeControl() takes an unchanged claim at offset 0: an empty file offered unchanged", () => {
+  assert.deepEqual(
+    decodeControl(
+      enc.encode(
+        '{"type":"resume-claim","index":3,"offset":0,"unchanged":true}',
+      ),
+    ),
+    { type: "resume-claim", index: 3, offset: 0, unchanged: true },
+  );
+});
 for (const [what, json, pattern] of malformed) {
   Deno.test(`decodeControl() rejects ${what}`, () => {
     assert.throws(() => decodeControl(enc.encode(json)), (e: unknown) => {

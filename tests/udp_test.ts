@@ -593,3 +593,61 @@ Deno.test("Ctrl-C stops a UDP sender mid-pass at once, and the receiver keeps wh
     size: 64 * 1024 * 1024,
   });
 });
+
+Deno.test("a UDP sender stops within moments of its receiver's connection ending, not at the end of its pass, and says the receiver went away", async () => {
+  await using tmp = await tempDir();
+  // 48 MiB at 20 Mbit/s: a pass of 20 s.
+  const file = await patterned(tmp.path, "long.bin", 48 * 1024 * 1024);
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    out,
+  ]);
+  const sender = await slowUdpSendUnderWay(
+    file,
+    receiver.port,
+    join(out, "long.bin.pasa.part"),
+    1024 * 1024,
+  );
+  receiver.kill("SIGKILL");
+  await receiver.result();
+  const ended = await within(
+    5_000,
+    "the sender to stop after its receiver died",
+    sender.output(),
+  );
+  assert.equal(ended.code, 1);
+  assert.match(
+    new TextDecoder().decode(ended.stderr),
+    /receiver .*(went away|closed)/i,
+  );
+});
+
+Deno.test("a group's sender stops within moments when its only receiver's connection ends", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, "long.bin", 48 * 1024 * 1024);
+  const out = join(tmp.path, "out");
+  await using sender = await startListening([
+    ...["send", file, "--listen", "--receivers", "1", "--no-multicast"],
+    ...["--rate", "20M"],
+  ]);
+  const receiver = pasaCommand([
+    ...["receive", "--from", `127.0.0.1:${sender.port}`, "--out", out],
+  ]).spawn();
+  const part = join(out, "long.bin.pasa.part");
+  const deadline = performance.now() + 20_000;
+  while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 1024 * 1024) {
+    assert.ok(performance.now() < deadline, "the group got under way");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  receiver.kill("SIGKILL");
+  await receiver.output();
+  const ended = await within(
+    5_000,
+    "the group's sender to stop after its receiver died",
+    sender.result(),
+  );
+  assert.equal(ended.code, 1);
+});
