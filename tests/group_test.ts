@@ -740,13 +740,7 @@ Deno.test("a receiver that joined and is gone before the start no longer counts:
   try {
     const { port } = await until("listening") as { port: number };
     // Pairs, then vanishes while the sender would wait for more.
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const link = new Link(conn, {
-      timeoutMs: 0,
-      pairing: { code: TEST_CODE, initiator: true },
-    });
-    await handshake(link, new FrameReader(link), "receiver");
-    conn.close();
+    (await pairedReceiver(port)).link.close();
     const left = await until("left");
     assert.equal(left.joined, 0);
     assert.equal(left.receivers, 2);
@@ -773,6 +767,20 @@ Deno.test("a receiver that joined and is gone before the start no longer counts:
   }
 });
 
+/** Connects to a group's sender at `port` and pairs as a receiver, with the tests' code. */
+async function pairedReceiver(
+  port: number,
+): Promise<{ link: Link; reader: FrameReader }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const link = new Link(conn, {
+    timeoutMs: 0,
+    pairing: { code: TEST_CODE, initiator: true },
+  });
+  const reader = new FrameReader(link);
+  await handshake(link, reader, "receiver");
+  return { link, reader };
+}
+
 /**
  * Joins a group as a scripted receiver that answers every pass-end with
  * `missing` (or, without, reports every 100 ms and never answers), and
@@ -788,13 +796,7 @@ async function scriptedGroupReceiver(
   const answer: PassAnswer = typeof missing === "function"
     ? missing
     : () => missing;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const link = new Link(conn, {
-    timeoutMs: 0,
-    pairing: { code: TEST_CODE, initiator: true },
-  });
-  const reader = new FrameReader(link);
-  await handshake(link, reader, "receiver");
+  const { link, reader } = await pairedReceiver(port);
   const own = Deno.listenDatagram({
     hostname: "127.0.0.1",
     port: 0,
@@ -864,7 +866,7 @@ async function scriptedGroupReceiver(
     // the sender closed after its error: what it said is in `heard`
   } finally {
     clearInterval(reports);
-    conn.close();
+    link.close();
     own.close();
     await listening;
   }
@@ -1044,17 +1046,8 @@ Deno.test("a receiver that has every file as it is does not hold the group while
   let release = () => {};
   const held = new Promise<void>((resolve) => release = resolve);
   const scripted = (async () => {
-    const conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: sender.port,
-    });
-    const link = new Link(conn, {
-      timeoutMs: 0,
-      pairing: { code: TEST_CODE, initiator: true },
-    });
+    const { link, reader } = await pairedReceiver(sender.port);
     try {
-      const reader = new FrameReader(link);
-      await handshake(link, reader, "receiver");
       let request: Message | undefined;
       for (let i = 0; i < 20; i++) {
         const m = await within(20_000, "the manifest", reader.readControl());
@@ -1092,7 +1085,7 @@ Deno.test("a receiver that has every file as it is does not hold the group while
       }
       await within(30_000, "the release", held);
     } finally {
-      conn.close();
+      link.close();
     }
   })();
   const real = await within(
