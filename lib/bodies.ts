@@ -68,7 +68,7 @@ export interface BodyTransport {
   ready(): Promise<void>;
   /** The accept and the resume answers are out: what runs alongside may start. */
   start(): void;
-  /** Receives file `index`'s body; undefined when it stays incomplete (kept as `.part`). */
+  /** Receives file `index`'s body; undefined when it stays incomplete (`--lossy`: not kept). */
   receive(index: number): Promise<FileBody | undefined>;
   /** The body checked out: puts it under its final name. */
   commit(body: FileBody, entry: FileEntry): Promise<void>;

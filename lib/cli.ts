@@ -401,7 +401,7 @@ ${EXIT_CODES}`,
     )
     .option(
       "--lossy",
-      "with --udp: one pass, no repair: measure loss; the file stays a .part",
+      "with --udp: one pass, no repair: measure loss; a file that does not arrive whole is not kept",
     )
     .option(
       "--no-resume",

@@ -726,7 +726,6 @@ export class PartFile implements FileSink {
     }
   }
 
-  /** Syncs and closes, leaving the `.part` in place (an incomplete `--lossy` file). */
   /** Syncs and closes the `.part`, left for a rerun; true: it was kept. */
   async keep(): Promise<boolean> {
     await this.#syncing;

@@ -321,6 +321,7 @@ export async function receiveSession(
         present,
         options,
         bodies.align,
+        !request?.lossy,
       );
     // The first file's datagrams follow the accept (or the last resume
     // answer) at once: be ready for them.

@@ -216,19 +216,17 @@ export function renderSummary(result: TransferResult): string {
     }; nothing kept${security}\n` + udp;
   }
   if (!result.verified) {
-    const kept = (result.incomplete ?? []).map((n) =>
-      displayName(n + ".pasa.part")
-    );
-    const where = kept.length > 0
-      ? `kept only as ${formatList(kept)} on the receiver`
-      : "kept only as .pasa.part files on the receiver";
+    // A --lossy measurement keeps only what arrived whole.
+    const lost = (result.incomplete ?? []).map(displayName);
+    const which = lost.length > 0 ? formatList(lost) : "what did not arrive whole";
     return udp +
       `INCOMPLETE: --lossy made one pass and lost ${
         result.udp?.firstPassLossPercent.toFixed(2) ?? "some"
-      }% of the data; ` +
-      `it is ${where}, not under its final name (${
+      }% of the data; ${which} ${
+        lost.length === 1 ? "was" : "were"
+      } not kept (a measurement leaves no .pasa.part); ${
         plural(result.fileCount, "file")
-      } arrived whole)\n`;
+      } arrived whole\n`;
   }
   const over = result.udp ? " over UDP" : "";
   const quick = result.unchangedFiles;

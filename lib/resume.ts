@@ -93,13 +93,18 @@ export function resumable(error: unknown): boolean {
       );
 }
 
-/** Hashes the `.part` files interrupted transfers left, to offer them for resuming. */
+/**
+ * Hashes the `.part` files interrupted transfers left, and the files
+ * already under their names, to offer them for resuming. Without `parts`
+ * (a measurement), only the files already under their names.
+ */
 export async function findPrefixes(
   dest: Target,
   files: readonly Entry[],
   present: Present,
   options: ReceiveOptions,
   align = 1,
+  parts = true,
 ): Promise<Map<number, Prefix>> {
   const found = new Map<number, Prefix>();
   const listings: Listings = new Map();
@@ -122,6 +127,7 @@ export async function findPrefixes(
       }
       continue;
     }
+    if (!parts) continue; // a measurement (--lossy) resumes no part
     const size = await dest.partSize(entry.path, listings);
     // A part longer than the file is not a prefix of it: it will be replaced.
     if (size === null || size > entry.size) continue;
@@ -320,9 +326,11 @@ export async function claimResume(
     // Over UDP a prefix is whole slots, short of the file's end; an offer
     // of the whole file is one already under its name (PROTOCOL.md 5.3).
     const whole = size !== null && offer.offset === size;
+    // A measurement (--lossy) never resumes a part.
+    const parts = !options.wholeFilesOnly && !options.udp?.lossy;
     const fits = size !== null && offer.offset <= size &&
       (!options.udp || offer.offset % payload === 0 || whole) &&
-      (whole || !options.wholeFilesOnly);
+      (whole || parts);
     let claim: ResumeClaim = {
       type: "resume-claim",
       index: offer.index,

@@ -111,7 +111,7 @@ export interface TransferResult {
   verified: boolean;
   /** UDP mode statistics (both sides' figures joined). */
   udp?: UdpStats;
-  /** `--lossy` files that did not arrive whole, kept as `.pasa.part`. */
+  /** `--lossy` files that did not arrive whole (not kept: a measurement leaves no part). */
   incomplete?: string[];
   /** Whether the session was paired and encrypted (false: `--insecure`). */
   encrypted?: boolean;

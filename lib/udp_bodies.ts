@@ -406,7 +406,9 @@ export class UdpBodies implements BodyTransport {
     this.#next = await this.#prepare(index + 1); // ready before the sender moves on
     await this.#ctx.send({ type: "udp-file-done", index, complete });
     if (!complete) {
-      await current.part.keep();
+      // A --lossy measurement: what did not arrive whole is not kept, so
+      // that the next measurement does not resume it.
+      await current.part.discard();
       this.#current = undefined;
       return undefined;
     }
@@ -432,7 +434,8 @@ export class UdpBodies implements BodyTransport {
 
   async abandon(error: unknown): Promise<void> {
     let keep = this.#current;
-    if (keep && resumable(error)) {
+    // A measurement (--lossy) leaves no part to resume.
+    if (keep && resumable(error) && !this.#request.lossy) {
       // Keep every whole slot that arrived; the holes read as zeros.
       const kept = keep.handler.keepReceived();
       if (kept > 0 && await keep.part.keep()) {

@@ -773,4 +773,22 @@ export const MUTANTS: Mutant[] = [
     to: "",
     tests: ["disk_test.ts"],
   },
+  {
+    file: "lib/resume.ts",
+    from: "    const parts = !options.wholeFilesOnly && !options.udp?.lossy;",
+    to: "    const parts = !options.wholeFilesOnly;",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: "        !request?.lossy,",
+    to: "        true,",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_bodies.ts",
+    from: "      await current.part.discard();",
+    to: "      await current.part.keep();",
+    tests: ["udp_test.ts"],
+  },
 ];

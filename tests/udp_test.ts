@@ -22,6 +22,7 @@ import {
   UDP_HEADER,
 } from "../lib/udp.ts";
 import { SLOTS_PER_DATAGRAM_LOOPBACK } from "../lib/udp_sizing.ts";
+import { connectAsSender, listenAsReceiver, offer } from "./peer.ts";
 import {
   type RelayCounts,
   startUdpRelay,
@@ -286,7 +287,7 @@ Deno.test("datagrams with flipped bits, replayed and reordered are refused, and 
   assert.ok((r.udp.repairRounds as number) >= 1, "flipped slots repaired");
 });
 
-Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leaves only a .part", async () => {
+Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and keeps nothing of the file", async () => {
   const r = await throughRelay(
     2 * 1024 * 1024,
     { seed: 3, drop: 0.1 },
@@ -302,7 +303,38 @@ Deno.test("--lossy through a 10% lossy relay reports the loss, exits 3 and leave
   assert.equal(r.udp.repairRounds, 0);
   assert.equal(r.udp.complete, false);
   assert.deepEqual(summary(r.received.stdout).incomplete, ["pattern.bin"]);
-  assert.deepEqual(r.tree, ["pattern.bin.pasa.part"]);
+  assert.deepEqual(r.tree, [], "a measurement leaves no .pasa.part");
+});
+
+Deno.test("a --lossy measurement does not resume a .part left in the receiver's folder: it sends the whole file", async () => {
+  await using tmp = await tempDir();
+  const size = 2 * 1024 * 1024;
+  const file = await patterned(tmp.path, "pattern.bin", size);
+  const out = join(tmp.path, "out");
+  await Deno.mkdir(out);
+  // Half of the file, as an earlier run would have left it.
+  const half = (await Deno.readFile(file)).subarray(0, size / 2);
+  await Deno.writeFile(join(out, "pattern.bin.pasa.part"), half);
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    out,
+  ]);
+  const sent = await sendTo(
+    receiver.port,
+    file,
+    ...["--udp", "--lossy", "--rate", "200M", "--json"],
+  );
+  await receiver.result();
+  const said = events(sent.stdout);
+  assert.equal(said.filter((e) => e.event === "resumed").length, 0);
+  const end = said.find((e) => e.event === "summary")!;
+  assert.equal(end.resumedBytes, 0, "nothing taken from the old part");
+  assert.ok(
+    !(await listTree(out)).includes("pattern.bin.pasa.part"),
+    "no part left behind",
+  );
 });
 
 Deno.test("--lossy measures with datagrams of one slot, the loss of packets", async () => {
@@ -650,4 +682,69 @@ Deno.test("a group's sender stops within moments when its only receiver's connec
     sender.result(),
   );
   assert.equal(ended.code, 1);
+});
+
+Deno.test("§9.4: to a --lossy request the receiver offers no part to resume, only a file already whole under its name", async () => {
+  await using tmp = await tempDir();
+  await Deno.writeFile(
+    join(tmp.path, "half.bin.pasa.part"),
+    new Uint8Array(4096).fill(9),
+  );
+  await Deno.writeFile(
+    join(tmp.path, "whole.bin"),
+    new Uint8Array(100).fill(7),
+  );
+  await using receiver = await startListening([
+    "receive",
+    "--udp",
+    "--out",
+    tmp.path,
+  ]);
+  using peer = await connectAsSender(receiver.port);
+  await peer.send({ type: "udp-request", datagramSize: 1472, lossy: true });
+  const accept = await offer(peer, [
+    { path: "half.bin", type: "file", size: 100_000 },
+    { path: "whole.bin", type: "file", size: 100 },
+  ]);
+  assert.equal(accept.type, "accept");
+  assert.equal(accept.type === "accept" && accept.offers, 1);
+  const only = await peer.next();
+  assert.deepEqual(
+    only.type === "resume-offer" && [only.index, only.offset],
+    [1, 100],
+  );
+  peer.conn.close();
+  await receiver.result();
+});
+
+Deno.test("§9.4: a --lossy sender claims a part the receiver offers at 0: a measurement resumes nothing", async () => {
+  await using tmp = await tempDir();
+  const file = await patterned(tmp.path, "m.bin", 100_000);
+  using receiver = listenAsReceiver();
+  const sending = runPasa([
+    ...["send", file, "--udp", "--lossy", "--timeout", "10"],
+    ...["--to", `127.0.0.1:${receiver.port}`],
+  ]);
+  {
+    using peer = await within(20_000, "the sender", receiver.accept());
+    for (let i = 0; i < 5; i++) {
+      const m = await within(10_000, "the manifest", peer.next());
+      if (m.type === "manifest") break;
+    }
+    await peer.send({
+      type: "accept",
+      security: "spake2-p256-chacha20poly1305",
+      udp: { transfer: 1 },
+      offers: 1,
+    });
+    // Two whole slots of a sealed 1,472-byte datagram: a part it could resume.
+    const offset = 2 * slotPayload(1472, true);
+    await peer.send({ type: "resume-offer", index: 0, offset });
+    const claim = await within(10_000, "the claim", peer.next());
+    assert.deepEqual(
+      claim.type === "resume-claim" && [claim.index, claim.offset],
+      [0, 0],
+    );
+  }
+  await within(20_000, "the sender to end", sending);
 });
