@@ -29,15 +29,32 @@ function writeSync(
   }
 }
 
+/** What was typed on the terminal past the last line read. */
+let typedAhead = "";
+const decoder = new TextDecoder();
+
+/**
+ * The next line typed on the terminal, read only when asked for and
+ * without blocking the event loop; null once input ends.
+ */
+async function readLine(): Promise<string | null> {
+  const buf = new Uint8Array(1024);
+  for (;;) {
+    const end = typedAhead.search(/\r?\n|\r/);
+    if (end >= 0) {
+      const line = typedAhead.slice(0, end);
+      typedAhead = typedAhead.slice(end).replace(/^(\r\n|\n|\r)/, "");
+      return line;
+    }
+    const n = await Deno.stdin.read(buf);
+    if (n === null) return null;
+    typedAhead += decoder.decode(buf.subarray(0, n), { stream: true });
+  }
+}
+
 /** Resolves when a line is typed on the terminal; never, if it closes first. */
 async function enterPressed(): Promise<void> {
-  const buf = new Uint8Array(256);
-  for (;;) {
-    const n = await Deno.stdin.read(buf);
-    if (n === null) return await new Promise<never>(() => {});
-    const typed = buf.subarray(0, n);
-    if (typed.includes(10) || typed.includes(13)) return;
-  }
+  if (await readLine() === null) return await new Promise<never>(() => {});
 }
 
 const controller = new AbortController();
@@ -67,6 +84,10 @@ const runtime: Runtime = {
 };
 if (Deno.stdin.isTerminal()) {
   runtime.prompt = (question) => prompt(question);
+  runtime.ask = (question) => {
+    writeSync(Deno.stdout, `${question} `);
+    return readLine();
+  };
   runtime.enterPressed = enterPressed;
 }
 if (Deno.stderr.isTerminal()) {

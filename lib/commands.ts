@@ -266,6 +266,7 @@ async function sendOnce(
       onResumed: (name, offset, kept) => say.resumed(name, offset, kept),
       onRestart: (name) => say.restart(name),
       onSkipped: (name) => say.skipped(name),
+      onAsking: (timeoutMs) => say.asking(timeoutMs),
       onUnchanged: (files, bytes) => say.unchanged(files, bytes, "sender"),
       onFile: fileLister(say, cmd.everyFile),
     }).catch((error) => {

@@ -290,7 +290,12 @@ async function sendAll(
         // A measurement: compared where it lands, nothing kept.
         ...(measure ? { bench: true, pattern: measure } : {}),
       });
-      return { peer: j.peer, ok: true as const, result };
+      return {
+        peer: j.peer,
+        ok: true as const,
+        result,
+        ended: performance.now(),
+      };
     } catch (error) {
       seat.leave(error);
       // Dropped by the group: that is why, whatever its session saw next.
@@ -306,7 +311,10 @@ async function sendAll(
   bar?.stop();
   ticker?.stop();
   group.close();
-  const seconds = (performance.now() - started) / 1000;
+  // Times run from the group's first datagram: not the pairing, nor the
+  // wait for every receiver's user to accept.
+  const from = group.state.startedAt >= 0 ? group.state.startedAt : started;
+  const seconds = Math.max(0, performance.now() - from) / 1000;
   const bytes = files.reduce(
     (sum, s) => sum + (s.entry.type === "file" ? s.entry.size ?? 0 : 0),
     0,
@@ -321,7 +329,10 @@ async function sendAll(
           bytes: o.result.bytes,
           sentBytes: o.result.sentBytes,
           check: o.result.patternChecked ? "pattern" : "sha256",
-          seconds: o.result.seconds,
+          seconds: Math.min(
+            o.result.seconds,
+            Math.max(0, o.ended - from) / 1000,
+          ),
           ...(o.result.udp
             ? { firstPassLossPercent: o.result.udp.firstPassLossPercent }
             : {}),

@@ -327,6 +327,20 @@ export const MESSAGES = {
       "The sender: the list of what it sends, in frames of entries.",
     ),
   ),
+  asking: v.pipe(
+    v.object({
+      type: v.literal("asking"),
+      timeoutMs: v.pipe(
+        count,
+        v.description(
+          "how long its user has to answer, in milliseconds (0: no limit)",
+        ),
+      ),
+    }),
+    v.description(
+      "The receiver, after the manifest, before its accept: its user is asked to accept the transfer (section 5.2).",
+    ),
+  ),
   accept: v.pipe(
     v.object({
       type: v.literal("accept"),
@@ -638,6 +652,7 @@ export type BenchRequest = Out<"bench-request">;
 export type UdpRequest = Out<"udp-request">;
 export type Wait = Out<"wait">;
 export type Manifest = Out<"manifest">;
+export type Asking = Out<"asking">;
 export type Accept = Out<"accept">;
 export type ResumeOffer = Out<"resume-offer">;
 export type ResumeClaim = Out<"resume-claim">;

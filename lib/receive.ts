@@ -141,6 +141,12 @@ export interface ReceiveOptions {
     dirs: number,
     bytes: number | null,
   ) => Promise<boolean>;
+  /**
+   * How long {@link confirm} gives its user, told to the sender in an
+   * `asking` frame so that it waits as long (0: no limit).
+   * @default {0}
+   */
+  confirmTimeoutMs?: number;
   /** Called once per file when it is verified and in place. */
   onFile?: (file: FileResult) => void;
   /** Called before re-hashing a prefix left by an interrupted transfer. */
@@ -171,7 +177,7 @@ export async function receiveSession(
   let dest = target;
   const resume: ResumeState = { prefixes: new Map(), starts: new Map() };
   let liftDeadline = () => {};
-  const started = performance.now();
+  let started = performance.now();
   // The UDP report timer writes too: one queue keeps frames whole.
   const send = serialWriter(link);
   let entries: Entry[] | undefined;
@@ -261,19 +267,26 @@ export async function receiveSession(
     collectAfter(entries.length); // the manifest's frames, decoded and vetted
     state.setManifest(entries);
     options.onManifest?.(entries);
-    if (
-      options.confirm &&
-      !await options.confirm(
+    if (options.confirm) {
+      // The sender is told, and waits as long as the user may take; the
+      // link stays open meanwhile (the question has its own time-out).
+      await send({ type: "asking", timeoutMs: options.confirmTimeoutMs ?? 0 });
+      const alive = setInterval(() => link.touch(), 1000);
+      const yes = await options.confirm(
         state.files,
         entries.length - state.files,
         state.totalBytes,
-      )
-    ) {
-      throw new RefusedError(
-        "The receiver's user declined the transfer",
-        "declined",
-      );
+      ).finally(() => clearInterval(alive));
+      if (!yes) {
+        throw new RefusedError(
+          "The receiver's user declined the transfer",
+          "declined",
+        );
+      }
+      link.ensureOpen("asking the user");
     }
+    // The data's own time starts now: not the user's answer.
+    started = performance.now();
     const fileEntries = entries.filter((e) => e.type === "file");
     // Whatever carries the bodies, the session below is the same.
     const context: BodyContext = {

@@ -237,22 +237,92 @@ function askFirst(
   cmd: ReceiveCommand,
   rt: Runtime,
 ): ((peer: string) => ReceiveOptions["confirm"]) | undefined {
-  const prompt = rt.prompt;
-  if (cmd.yes || cmd.keep || cmd.json || cmd.stdout || !prompt) return;
-  return (peer) => (files, dirs, bytes) => {
+  const ask = rt.ask;
+  if (cmd.yes || cmd.keep || cmd.json || cmd.stdout || !ask) return;
+  return (peer) => async (files, dirs, bytes) => {
     const what = [
       plural(files, "file"),
       ...(dirs > 0 ? [plural(dirs, "directory").replace("ys", "ies")] : []),
     ].join(" and ");
     const size = bytes === null ? "size not known" : formatBytes(bytes);
-    const answer = prompt(`Accept ${what} (${size}) from ${peer}? [Y/n]`);
-    return Promise.resolve(acceptsAnswer(answer));
+    const question = `Accept ${what} (${size}) from ${peer}? [Y/n]`;
+    // The whole exchange has --timeout, however often it is asked again.
+    const until = cmd.timeoutMs > 0
+      ? performance.now() + cmd.timeoutMs
+      : Infinity;
+    for (let tries = 1;; tries++) {
+      const answer = await answerWithin(
+        ask(question),
+        until,
+        cmd.timeoutMs,
+        rt.signal,
+      ).catch((error) => {
+        rt.output.out("\n"); // the question's line was left open
+        throw error;
+      });
+      const verdict = answerOf(answer);
+      if (verdict !== undefined) return verdict;
+      if (tries === ASKS) return false;
+      rt.output.out("Please answer y (or Enter) to accept, or n to decline\n");
+    }
   };
+}
+
+/** How often an answer that is neither yes nor no is asked again. */
+const ASKS = 3;
+
+/**
+ * The user's answer, or a refusal once `until` passes (`--timeout`; the
+ * sender is told `declined`), or Ctrl-C.
+ */
+async function answerWithin(
+  answer: Promise<string | null>,
+  until: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<string | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort = () => {};
+  try {
+    return await Promise.race([
+      answer,
+      new Promise<never>((_, reject) => {
+        if (until !== Infinity) {
+          timer = setTimeout(() =>
+            reject(
+              new RefusedError(
+                `The receiver's user did not answer within ${
+                  timeoutMs / 1000
+                } s (--timeout): the transfer is declined`,
+                "declined",
+              ),
+            ), Math.max(0, until - performance.now()));
+        }
+        onAbort = () => reject(new InterruptedError());
+        if (signal.aborted) onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 /** Whether an answer to the question is yes: empty (Enter), y or yes. */
 export function acceptsAnswer(answer: string | null): boolean {
-  return answer !== null && /^\s*(y|yes)?\s*$/i.test(answer);
+  return answerOf(answer) === true;
+}
+
+/**
+ * An answer to the question: yes (empty, y, yes), no (n, no, or the end of
+ * input), or undefined for anything else (asked again).
+ */
+export function answerOf(answer: string | null): boolean | undefined {
+  if (answer === null) return false;
+  if (/^\s*(y|yes)?\s*$/i.test(answer)) return true;
+  if (/^\s*(n|no)\s*$/i.test(answer)) return false;
+  return undefined;
 }
 
 /**
@@ -570,7 +640,7 @@ async function serve(
       onWait: waitReporter(say),
       // Only --json's summary lists every file: otherwise counts and totals.
       keepFiles: cmd.json,
-      ...(ask ? { confirm: ask(peer) } : {}),
+      ...(ask ? { confirm: ask(peer), confirmTimeoutMs: cmd.timeoutMs } : {}),
       onHandshake: paired,
       ...(serving.budget ? { budget: serving.budget } : {}),
       onManifest: (entries) =>

@@ -218,7 +218,9 @@ export function renderSummary(result: TransferResult): string {
   if (!result.verified) {
     // A --lossy measurement keeps only what arrived whole.
     const lost = (result.incomplete ?? []).map(displayName);
-    const which = lost.length > 0 ? formatList(lost) : "what did not arrive whole";
+    const which = lost.length > 0
+      ? formatList(lost)
+      : "what did not arrive whole";
     return udp +
       `INCOMPLETE: --lossy made one pass and lost ${
         result.udp?.firstPassLossPercent.toFixed(2) ?? "some"
@@ -677,6 +679,18 @@ export class Reporter {
             : "kept as they are, not read"
         }
 `,
+      );
+    }
+  }
+
+  /** The receiver's user is asked to accept (within `timeoutMs`, 0: no limit). */
+  asking(timeoutMs: number): void {
+    if (this.json) this.#event({ event: "asking", timeoutMs });
+    else {
+      this.#say(
+        `Waiting for the receiver's user to accept${
+          timeoutMs > 0 ? ` (up to ${Math.ceil(timeoutMs / 1000)} s)` : ""
+        }...\n`,
       );
     }
   }

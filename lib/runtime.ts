@@ -30,6 +30,12 @@ export interface Runtime {
   env(name: string): string | undefined;
   /** Asks the user a question; undefined when standard input is not a terminal. */
   prompt?: (question: string) => string | null;
+  /**
+   * Asks the user a question without stopping anything else (timers and
+   * connections go on); the line typed, or null at the end of input.
+   * Undefined when standard input is not a terminal.
+   */
+  ask?: (question: string) => Promise<string | null>;
   /** Resolves when the user presses Enter; undefined when standard input is not a terminal. */
   enterPressed?: () => Promise<void>;
 }

@@ -105,6 +105,34 @@ export interface SendOptions {
   onRestart?: (name: string) => void;
   /** Called when the receiver already has the whole file (same SHA-256): nothing is sent. */
   onSkipped?: (name: string) => void;
+  /** The receiver asks its user to accept, who has `timeoutMs` (0: no limit). */
+  onAsking?: (timeoutMs: number) => void;
+}
+
+/** How long past the receiver's own time-out its answer may take to arrive. */
+const ASKING_GRACE_MS = 5000;
+
+/**
+ * Waits for `reply` while the receiver's user is asked: the link is kept
+ * from timing out for `timeoutMs` and a grace time (without a limit: until
+ * the reply or Ctrl-C), after which it times out as usual.
+ */
+async function whileAsked(
+  link: Link,
+  reply: Promise<Message>,
+  timeoutMs: number,
+): Promise<Message> {
+  const until = timeoutMs > 0
+    ? performance.now() + timeoutMs + ASKING_GRACE_MS
+    : Infinity;
+  const alive = setInterval(() => {
+    if (performance.now() < until) link.touch();
+  }, 1000);
+  try {
+    return await reply;
+  } finally {
+    clearInterval(alive);
+  }
 }
 
 /** Files up to this size are read synchronously. */
@@ -134,7 +162,7 @@ export async function sendSession(
   const state = options.state ?? new TransferState();
   const reader = options.handshaken ??
     new FrameReader(link, { bufferSize: 128 * 1024 });
-  const started = performance.now();
+  let started = performance.now();
   let bodies: BodySender | undefined;
   // The receiver's error, once it sent one: what stops the bodies.
   let failed: PasaError | undefined;
@@ -166,7 +194,14 @@ export async function sendSession(
     const entries = sources.map((s) => s.entry);
     state.setManifest(entries);
     collectAfter(entries.length); // what encoding a long manifest left behind
-    const reply = await reader.readControl();
+    let reply = await reader.readControl();
+    if (reply.type === "asking") {
+      // The receiver's user is asked: wait as long as it may take.
+      options.onAsking?.(reply.timeoutMs);
+      reply = await whileAsked(link, reader.readControl(), reply.timeoutMs);
+    }
+    // The data's own time starts now: not the pairing, nor the user's answer.
+    started = performance.now();
     if (reply.type === "error") {
       throw errorFromPeer(reply.code, reply.message, "Receiver");
     }

@@ -373,7 +373,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     file: "lib/receive_command.ts",
-    from: "  return answer !== null && /^\\s*(y|yes)?\\s*$/i.test(answer);",
+    from: "  if (/^\\s*(y|yes)?\\s*$/i.test(answer)) return true;",
     to: "  return true;",
     tests: ["setup_test.ts"],
   },
@@ -790,5 +790,19 @@ export const MUTANTS: Mutant[] = [
     from: "      await current.part.discard();",
     to: "      await current.part.keep();",
     tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from:
+      "      reply = await whileAsked(link, reader.readControl(), reply.timeoutMs);",
+    to: "      reply = await reader.readControl();",
+    tests: ["setup_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from:
+      "    // The data's own time starts now: not the user's answer.\n    started = performance.now();",
+    to: "",
+    tests: ["setup_test.ts"],
   },
 ];

@@ -183,13 +183,126 @@ Deno.test("a connection that gets no answer gives up after --timeout, saying whe
   }
 });
 
-Deno.test("an answer to 'Accept ...? [Y/n]' is yes when empty, y or yes, in any case", async () => {
-  const { acceptsAnswer } = await import("../lib/receive_command.ts");
+Deno.test("an answer to 'Accept ...? [Y/n]' is yes when empty, y or yes, no when n, no or the end of input, and anything else is asked again", async () => {
+  const { acceptsAnswer, answerOf } = await import(
+    "../lib/receive_command.ts"
+  );
   for (const yes of ["", "  ", "y", "Y", "yes", "YES "]) {
+    assert.equal(answerOf(yes), true, JSON.stringify(yes));
     assert.ok(acceptsAnswer(yes), JSON.stringify(yes));
   }
-  for (const no of ["n", "no", "nope", "yess", null]) {
-    assert.ok(!acceptsAnswer(no), JSON.stringify(no));
+  for (const no of ["n", "N", "no", " NO", null]) {
+    assert.equal(answerOf(no), false, JSON.stringify(no));
+  }
+  for (const unclear of ["maybe", "nope", "yess", "q"]) {
+    assert.equal(answerOf(unclear), undefined, JSON.stringify(unclear));
+    assert.ok(!acceptsAnswer(unclear), JSON.stringify(unclear));
+  }
+});
+
+/**
+ * `pasa receive --insecure` on a terminal, on a free-looking port, with
+ * `flags`, and a sender of one byte with `senderFlags` once it listens.
+ */
+async function askedOnTerminal(
+  out: string,
+  flags: string[],
+  senderFlags: string[],
+) {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const run = await onTerminal([
+    ...["receive", "--insecure", "--port", String(port), "--out", out],
+    ...flags,
+  ]);
+  if (typeof run === "string") return run;
+  const send = () =>
+    runPasa([
+      ...["send", join(TESTFILES, "one-byte.bin"), "--insecure"],
+      ...["--to", `127.0.0.1:${port}`, ...senderFlags],
+    ]);
+  const sent = (async () => {
+    let result = await send();
+    for (let i = 0; i < 50 && /refused/.test(result.stderr); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      result = await send();
+    }
+    return result;
+  })();
+  return { run, sent };
+}
+
+Deno.test("while the receiver's user is asked, the sender waits past its own --timeout, and no rate counts the time the user took", async (t) => {
+  await using tmp = await tempDir();
+  const asked = await askedOnTerminal(join(tmp.path, "out"), [
+    "--timeout",
+    "30",
+  ], ["--timeout", "2", "--json"]);
+  if (typeof asked === "string") {
+    await t.step({ name: `(skipped: ${asked})`, ignore: true, fn: () => {} });
+    return;
+  }
+  const { run, sent } = asked;
+  try {
+    await run.seen(/\[Y\/n\]/);
+    // Longer than the sender's --timeout before the user answers.
+    await new Promise((r) => setTimeout(r, 4000));
+    await run.type("y\n");
+    const result = await within(20_000, "the sender", sent);
+    assert.equal(result.code, 0, result.stderr);
+    const said = events(result.stdout);
+    assert.equal(
+      said.find((e) => e.event === "asking")?.timeoutMs,
+      30_000,
+    );
+    const summary = said.find((e) => e.event === "summary")!;
+    assert.ok(
+      (summary.seconds as number) < 2,
+      `the 4 s the user took are not the transfer's: ${summary.seconds} s`,
+    );
+    assert.match(
+      await within(20_000, "the receiver", run.output),
+      /Received 1 file, 1 B in 0\.\d\d s/,
+    );
+  } finally {
+    await run.child.stdin.close().catch(() => {});
+    try {
+      run.child.kill("SIGKILL"); // still there only if a check failed
+    } catch { /* ended */ }
+    await run.child.status;
+  }
+});
+
+Deno.test("a receiver whose user answers neither yes nor no is asked again, and one who does not answer within --timeout declines: both sides say why", async (t) => {
+  await using tmp = await tempDir();
+  const asked = await askedOnTerminal(join(tmp.path, "out"), [
+    "--timeout",
+    "3",
+  ], []);
+  if (typeof asked === "string") {
+    await t.step({ name: `(skipped: ${asked})`, ignore: true, fn: () => {} });
+    return;
+  }
+  const { run, sent } = asked;
+  try {
+    await run.seen(/\[Y\/n\]/);
+    await run.type("maybe\n");
+    await run.seen(/Please answer y/);
+    const result = await within(20_000, "the sender", sent);
+    assert.equal(result.code, 4, result.stderr);
+    assert.match(
+      result.stderr,
+      /did not answer within 3 s \(--timeout\): the transfer is declined/,
+    );
+    assert.match(result.stdout, /Waiting for the receiver's user to accept/);
+    const said = await within(20_000, "the receiver", run.output);
+    assert.match(said, /did not answer within 3 s/);
+    assert.equal((await run.child.status).code, 4);
+  } finally {
+    await run.child.stdin.close().catch(() => {});
+    try {
+      run.child.kill("SIGKILL"); // still there only if a check failed
+    } catch { /* ended */ }
+    await run.child.status;
   }
 });
 
