@@ -6,7 +6,7 @@
  */
 
 import type { createHash } from "node:crypto";
-import { NetworkError, type PasaError } from "./errors.ts";
+import { NetworkError, PasaError } from "./errors.ts";
 import { type ByteSink, type ByteSource, writeAll } from "./frames.ts";
 import { displayName } from "./names.ts";
 import { CHUNK_SIZE } from "./protocol.ts";
@@ -53,6 +53,7 @@ export async function streamBody(
       try {
         n = await input.read(buf.subarray(head, head + room));
       } catch (error) {
+        if (error instanceof PasaError) throw error; // Ctrl-C, as it is
         throw new NetworkError(
           `Cannot read ${displayName(state.name)}: ${
             error instanceof Error ? error.message : error

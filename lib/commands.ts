@@ -20,6 +20,7 @@ import {
 import type { BenchCommand, SendCommand } from "./cli.ts";
 import { generateCode } from "./codes.ts";
 import {
+  codeOf,
   ExitCode,
   exitCodeOf,
   InterruptedError,
@@ -271,7 +272,8 @@ async function sendOnce(
       onFile: fileLister(say, cmd.everyFile),
     }).catch((error) => {
       // Cut in the middle of a file (Ctrl-C, the network): say how far it got.
-      if (retryable(error) || error instanceof InterruptedError) {
+      // (Interrupted here, or the receiver was.)
+      if (retryable(error) || codeOf(error) === "interrupted") {
         bar?.stop();
         if (state.name !== "" && state.fileBytes > 0) {
           say.stopped(state.name, state.fileBytes, state.fileSize);

@@ -139,7 +139,10 @@ export function errorFromPeer(
   message: string,
   peer = "Peer",
 ): PasaError {
-  const text = `${peer} reported: ${message}`;
+  // An interruption is said plainly: the other side's user stopped it.
+  const text = code === "interrupted"
+    ? `The ${peer.toLowerCase()} was interrupted (stopped by its user)`
+    : `${peer} reported: ${message}`;
   let error: PasaError;
   if (code === "integrity") error = new IntegrityError(text);
   else if (refusalReasons.has(code)) {

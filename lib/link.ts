@@ -16,6 +16,9 @@ import type { ByteSink, ByteSource } from "./frames.ts";
 import type { DatagramKeys } from "./records.ts";
 import type { Pairing } from "./secure.ts";
 
+/** How long an interrupted side may write before its connection is closed. */
+export const INTERRUPT_GRACE_MS = 1000;
+
 /** What a link needs from a connection; `Deno.Conn` has it all. */
 export interface Connection extends ByteSource, ByteSink {
   closeWrite(): Promise<void>;
@@ -50,11 +53,18 @@ export class Link implements Connection {
   /** What the deadline that fired was for, if one did. */
   #doing: string | undefined;
   #interrupted = false;
+  /** Rejects once interrupted: what every read waits on beside the connection. */
+  #stopped: Promise<never> | undefined;
+  #stop: ((error: unknown) => void) | undefined;
   #timeoutMs: number;
   #signal: AbortSignal | undefined;
   #onAbort = () => {
+    // Reads stop at once; writes go on for a moment, so that the session
+    // can end what it is writing and say why it stops (an `error` frame),
+    // and then the connection is closed whatever happens.
     this.#interrupted = true;
-    this.close();
+    this.#stop?.(new InterruptedError());
+    setTimeout(() => this.close(), INTERRUPT_GRACE_MS);
   };
 
   constructor(conn: Connection, options: LinkOptions = {}) {
@@ -62,6 +72,10 @@ export class Link implements Connection {
     this.pairing = options.pairing;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#signal = options.signal;
+    if (this.#signal) {
+      this.#stopped = new Promise<never>((_, reject) => this.#stop = reject);
+      this.#stopped.catch(() => {}); // reads that race it observe it
+    }
     if (this.#timeoutMs > 0) {
       // Checking a counter a few times per period keeps the hot path free of timers.
       const tick = Math.max(50, Math.floor(this.#timeoutMs / 4));
@@ -97,6 +111,14 @@ export class Link implements Connection {
     this.datagramKeys = datagramKeys;
   }
 
+  /**
+   * Rejects with an {@link InterruptedError} on Ctrl-C (never without a
+   * signal): for waits that are not the connection's (standard input).
+   */
+  get interruption(): Promise<never> {
+    return this.#stopped ?? new Promise<never>(() => {});
+  }
+
   /** Whether the watchdog closed the connection. */
   get timedOut(): boolean {
     return this.#timedOut;
@@ -121,7 +143,9 @@ export class Link implements Connection {
    * for long work between reads that must stop with the connection.
    */
   ensureOpen(doing: string): void {
-    if (this.#closed) this.#fail(new Error("the connection is closed"), doing);
+    if (this.#closed || this.#interrupted) {
+      this.#fail(new Error("the connection is closed"), doing);
+    }
   }
 
   /** Marks activity that is not a read or write (e.g. the peer is busy syncing). */
@@ -156,7 +180,10 @@ export class Link implements Connection {
 
   async read(p: Uint8Array): Promise<number | null> {
     try {
-      const n = await this.#conn.read(p);
+      if (this.#interrupted) throw new InterruptedError();
+      const n = await (this.#stopped
+        ? Promise.race([this.#conn.read(p), this.#stopped])
+        : this.#conn.read(p));
       this.#activity++;
       return n;
     } catch (error) {

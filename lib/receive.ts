@@ -472,10 +472,14 @@ export async function receiveSession(
     if (context.pattern) result.patternChecked = true;
     return result;
   } catch (error) {
+    // The sender hears why first: an interrupted side has a moment only.
+    const told = hangUp(link, {
+      report: shouldReport(error) ? error : undefined,
+    });
     // Files held for a group were whole and verified: a rerun confirms them.
     await group.release(true);
     await bodies?.abandon(error);
-    await hangUp(link, { report: shouldReport(error) ? error : undefined });
+    await told;
     throw error;
   } finally {
     liftDeadline();

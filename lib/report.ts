@@ -660,9 +660,11 @@ export class Reporter {
     else {this.#say(
         `Stopped after sending ${formatBytes(sent)}${
           size === null ? "" : ` of ${formatBytes(size)}`
-        } of ${
-          displayName(name)
-        }: the receiver keeps what arrived, and the same command resumes it\n`,
+        } of ${displayName(name)}: ${
+          size === null
+            ? "a stream of unknown size is not kept, and is sent again whole"
+            : "the receiver keeps what arrived, and the same command resumes it"
+        }\n`,
       );}
   }
 

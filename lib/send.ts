@@ -235,6 +235,8 @@ export async function sendSession(
         bodies = new UdpBodySender(udp, options);
       }
     } else {
+      // The receiver's error, or Ctrl-C here (the replies' reader stops at
+      // once): the body stops between chunks.
       bodies = new TcpBodySender(link, state, options, () => failed, newHash);
     }
     const transport = bodies;
@@ -282,6 +284,10 @@ export async function sendSession(
     replies.catch(() => {}); // observed below; avoid an unhandled rejection meanwhile
 
     let index = 0;
+    // Standard input waits on whoever writes to it: Ctrl-C, or the
+    // receiver's error, must end that wait too.
+    const stdin = options.stdin &&
+      haltable(options.stdin, Promise.race([link.interruption, replies]));
     // A file this side could not read, and abandoned: the reason to give.
     let abandoned: PasaError | undefined;
     const heap = new Collector(FILES_PER_COLLECTION);
@@ -306,7 +312,7 @@ export async function sendSession(
         const input = source.input
           ? source.input()
           : source.local === null
-          ? options.stdin
+          ? stdin
           : await openFile(source.local!, entry.size);
         if (input === undefined) {
           throw new TypeError("No standard input to send from");
@@ -324,7 +330,7 @@ export async function sendSession(
           }
           throw error;
         } finally {
-          if (input !== options.stdin) (input as Input).close();
+          if (input !== stdin) (input as Input).close();
         }
         if (item.complete) pending.set(index, item);
         else incomplete++; // a --lossy file that did not arrive whole: no ack
@@ -486,6 +492,13 @@ async function readReplies(
         throw new ProtocolError(`Unexpected ${message.type} from the receiver`);
     }
   }
+}
+
+/** `source`, whose reads end when `halted` rejects (what resolves it is ignored). */
+function haltable(source: ByteSource, halted: Promise<unknown>): ByteSource {
+  const stop = halted.then(() => new Promise<never>(() => {}));
+  stop.catch(() => {});
+  return { read: (p) => Promise.race([source.read(p), stop]) };
 }
 
 /** `error` as the protocol can carry it: a code and a message. */

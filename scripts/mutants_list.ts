@@ -805,4 +805,10 @@ export const MUTANTS: Mutant[] = [
     to: "",
     tests: ["setup_test.ts"],
   },
+  {
+    file: "lib/link.ts",
+    from: "    setTimeout(() => this.close(), INTERRUPT_GRACE_MS);",
+    to: "    this.close();",
+    tests: ["transfer_test.ts"],
+  },
 ];

@@ -16,6 +16,8 @@ export interface Damage {
   connections?: number;
   /** Sees every byte forwarded, both ways (a capture of the wire). */
   capture?: (bytes: Uint8Array) => void;
+  /** Forward the client's bytes at about this rate (a slow link). */
+  bytesPerSecond?: number;
 }
 
 /** A running proxy. */
@@ -54,6 +56,11 @@ async function pump(
         done += await to.write(piece.subarray(done));
       }
       offset += n;
+      if (damage.bytesPerSecond) {
+        await new Promise((r) =>
+          setTimeout(r, n / damage.bytesPerSecond! * 1000)
+        );
+      }
     }
     await to.closeWrite().catch(() => {});
   } catch {

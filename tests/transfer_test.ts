@@ -425,3 +425,108 @@ Deno.test("a silent stranger holding a connection to a waiting sender does not h
   const sent = await within(30_000, "the sender", waiting.sender.result());
   assert.equal(sent.code, 0, sent.stderr);
 });
+
+for (const who of ["sender", "receiver"] as const) {
+  Deno.test(`the ${who}, stopped with Ctrl-C in the middle of a file, tells the other side, which says so and exits 1`, async () => {
+    await using tmp = await tempDir();
+    const out = join(tmp.path, "out");
+    await using receiver = await startListening(["receive", "--out", out]);
+    // Standard input that is written to once, then waits: a transfer under way.
+    const sender = pasaCommand([
+      ...["send", "-", "--name", "stream.bin", "--json"],
+      ...["--to", `127.0.0.1:${receiver.port}`],
+    ], { stdin: "piped" }).spawn();
+    const writer = sender.stdin.getWriter();
+    await writer.write(new Uint8Array(300_000).fill(1));
+    const said = sender.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      // Under way once its first progress event is out.
+      let seen = "";
+      await within(
+        20_000,
+        "the transfer to get under way",
+        (async () => {
+          while (!seen.includes('"event":"progress"')) {
+            const { value, done } = await said.read();
+            if (done) throw new Error(`the sender ended: ${seen}`);
+            seen += value;
+          }
+        })(),
+      );
+      if (who === "sender") sender.kill("SIGINT");
+      else receiver.kill("SIGINT");
+      const stopped = await within(
+        10_000,
+        `the ${who}`,
+        (async () => {
+          if (who === "sender") return (await sender.status).code;
+          return (await receiver.result()).code;
+        })(),
+      );
+      assert.equal(stopped, 130);
+      const other = who === "sender"
+        ? await within(10_000, "the receiver", receiver.result())
+        : await within(
+          10_000,
+          "the sender",
+          (async () => {
+            let rest = "";
+            for (;;) {
+              const { value, done } = await said.read();
+              if (done) break;
+              rest += value;
+            }
+            return { code: (await sender.status).code, stdout: rest };
+          })(),
+        );
+      assert.equal(other.code, 1);
+      const error = events(other.stdout).find((e) => e.event === "error");
+      assert.equal(error?.code, "interrupted");
+      assert.match(
+        error?.message as string,
+        new RegExp(`The ${who} was interrupted \\(stopped by its user\\)`),
+      );
+    } finally {
+      await writer.close().catch(() => {});
+      try {
+        sender.kill("SIGKILL");
+      } catch { /* ended */ }
+      await sender.status;
+      said.releaseLock();
+      await sender.stdout.cancel().catch(() => {});
+      await sender.stderr.cancel().catch(() => {});
+    }
+  });
+}
+
+Deno.test("a sender stopped with Ctrl-C while it streams a file ends the chunk it is writing and tells the receiver, which keeps what arrived", async () => {
+  await using tmp = await tempDir();
+  const size = 64 * 1024 * 1024;
+  const file = join(tmp.path, "slow.bin");
+  await Deno.writeFile(file, new Uint8Array(size).fill(3));
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening(["receive", "--out", out]);
+  // 20 MB/s: about 3 s for the file.
+  await using proxy = startProxy(receiver.port, { bytesPerSecond: 20e6 });
+  const sender = pasaCommand([
+    ...["send", file, "--to", `127.0.0.1:${proxy.port}`],
+  ]).spawn();
+  const part = join(out, "slow.bin.pasa.part");
+  await within(
+    20_000,
+    "the file to get under way",
+    (async () => {
+      while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 8e6) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })(),
+  );
+  sender.kill("SIGINT");
+  const stopped = await within(10_000, "the sender", sender.output());
+  assert.equal(stopped.code, 130);
+  const received = await within(10_000, "the receiver", receiver.result());
+  assert.equal(received.code, 1, received.stderr);
+  const said = events(received.stdout);
+  assert.equal(said.find((e) => e.event === "error")?.code, "interrupted");
+  assert.ok(said.some((e) => e.event === "kept"), "the part is kept");
+});

@@ -624,6 +624,10 @@ Deno.test("Ctrl-C stops a UDP sender mid-pass at once, and the receiver keeps wh
     bytes: size,
     size: 64 * 1024 * 1024,
   });
+  // The sender said why it stopped, and the receiver says it plainly.
+  const why = events(received.stdout).find((e) => e.event === "error");
+  assert.equal(why?.code, "interrupted");
+  assert.match(received.stderr, /The sender was interrupted/);
 });
 
 Deno.test("a UDP sender stops within moments of its receiver's connection ending, not at the end of its pass, and says the receiver went away", async () => {
