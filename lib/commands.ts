@@ -95,6 +95,14 @@ function udpOptions(
   };
 }
 
+/** 16 random bytes as 32 hex digits: one `pasa send`'s token (PROTOCOL.md 5.3). */
+function randomToken(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
 /** Whether a failed send may be tried again: the connection failed, not the data or a refusal. */
 function retryable(error: unknown): boolean {
   return error instanceof PasaError &&
@@ -131,9 +139,12 @@ export async function runSend(cmd: SendCommand, rt: Runtime): Promise<number> {
     if (cmd.receivers !== undefined) {
       return await sendToGroup(cmd, rt, sources, pairing, reporter);
     }
+    // Every attempt names itself with this: a --keep receiver that still
+    // holds an earlier attempt's session lets this one take it over.
+    const token = randomToken();
     for (let attempt = 1;; attempt++) {
       try {
-        return await sendOnce(cmd, rt, sources, pairing);
+        return await sendOnce(cmd, rt, sources, pairing, token);
       } catch (error) {
         if (attempt >= attempts || !retryable(error) || rt.signal.aborted) {
           throw error;
@@ -159,6 +170,7 @@ async function sendOnce(
   rt: Runtime,
   sources: SourceWalk,
   pairing: Pairing | undefined,
+  token: string,
 ): Promise<number> {
   const reporter = new Reporter(rt.output, {
     json: cmd.json,
@@ -246,6 +258,7 @@ async function sendOnce(
       return ExitCode.ok;
     }
     const result = await sendSession(link, sources, {
+      token,
       ...(reader ? { handshaken: reader.frames } : {}),
       state,
       stdin: rt.stdin,

@@ -322,6 +322,17 @@ export const MESSAGES = {
         v.description("manifest entries (section 5)"),
       ),
       last: v.pipe(boolean, v.description("true on the final manifest frame")),
+      token: v.pipe(
+        v.optional(
+          v.pipe(
+            v.string("must be 32 lowercase hex digits"),
+            v.regex(/^[0-9a-f]{32}$/, "must be 32 lowercase hex digits"),
+          ),
+        ),
+        v.description(
+          "optional, first frame only: the same for every attempt of one send; an older session with it is taken over (section 5.3)",
+        ),
+      ),
     }),
     v.description(
       "The sender: the list of what it sends, in frames of entries.",

@@ -54,6 +54,7 @@ import { addUnchanged, fileResult, Ledger } from "./accounting.ts";
 import { CommitGroup, GROUP_WAIT_MS } from "./group_commit.ts";
 import { PartFile } from "./fsio.ts";
 import { collectAfter, Collector } from "./heap.ts";
+import type { SenderTokens } from "./sender_tokens.ts";
 
 /** A full collection every this many files received (lib/heap.ts). */
 const FILES_PER_COLLECTION = 4096;
@@ -133,6 +134,13 @@ export interface ReceiveOptions {
   /** Called with the vetted manifest, before any data. */
   onManifest?: (entries: readonly Entry[]) => void;
   /**
+   * A `--keep` receiver's sessions by their sender's token: a sender that
+   * reconnects takes over its own older session (lib/sender_tokens.ts).
+   */
+  tokens?: SenderTokens;
+  /** This session took over an older one of the same sender. */
+  onTakeover?: () => void;
+  /**
    * Asked once the manifest is vetted, before anything is created: false
    * refuses the transfer (`declined`). A receiver's user on a terminal.
    */
@@ -177,6 +185,7 @@ export async function receiveSession(
   let dest = target;
   const resume: ResumeState = { prefixes: new Map(), starts: new Map() };
   let liftDeadline = () => {};
+  let releaseToken = () => {};
   let started = performance.now();
   // The UDP report timer writes too: one queue keeps frames whole.
   const send = serialWriter(link);
@@ -216,7 +225,7 @@ export async function receiveSession(
         return await options.reverse!(request, reader);
       }
     }
-    const { entries: list, udp: request, bench } = await readManifest(
+    const { entries: list, udp: request, bench, token } = await readManifest(
       reader,
       (joined, receivers) => {
         // Each word from a sender gathering its group is a new deadline.
@@ -235,6 +244,12 @@ export async function receiveSession(
       },
     );
     entries = list;
+    if (token !== undefined && options.tokens) {
+      // Before vetting: the older session's names are let go first.
+      const held = await options.tokens.take(token, () => link.close());
+      releaseToken = held.release;
+      if (held.tookOver) options.onTakeover?.();
+    }
     if (bench && !options.scratch) {
       throw new ProtocolError(
         options.noMeasurements ?? "This receiver does not take measurements",
@@ -485,6 +500,7 @@ export async function receiveSession(
     liftDeadline();
     bodies?.close();
     if (vetted && entries) dest.release(entries);
+    releaseToken(); // after its names: a session taking over vets them next
     options.budget?.give(held);
   }
 }
@@ -619,10 +635,14 @@ async function readManifest(
   reader: FrameReader,
   onWait: (joined: number, receivers: number) => void,
   charge: (bytes: number) => void,
-): Promise<{ entries: Entry[]; udp?: UdpRequest; bench?: Bench }> {
+): Promise<
+  { entries: Entry[]; udp?: UdpRequest; bench?: Bench; token?: string }
+> {
   const entries: Entry[] = [];
   let udp: UdpRequest | undefined;
   let bench: Bench | undefined;
+  let token: string | undefined;
+  let frames = 0;
   let memory = 0;
   const heap = new Collector(FRAMES_PER_COLLECTION);
   for (;;) {
@@ -669,9 +689,15 @@ async function readManifest(
     }
     charge(cost);
     memory += cost;
+    if (frames++ === 0) token = message.token; // only the first frame's counts
     for (const entry of message.entries) entries.push(entry);
     if (message.last) {
-      return { entries, ...(udp ? { udp } : {}), ...(bench ? { bench } : {}) };
+      return {
+        entries,
+        ...(udp ? { udp } : {}),
+        ...(bench ? { bench } : {}),
+        ...(token ? { token } : {}),
+      };
     }
   }
 }

@@ -27,6 +27,7 @@ import {
 } from "./errors.ts";
 import { Destination, type FileSink, StreamSink } from "./fsio.ts";
 import { Scratch } from "./scratch.ts";
+import { SenderTokens } from "./sender_tokens.ts";
 import { Link } from "./link.ts";
 import { rawReceive } from "./raw.ts";
 import { type ReceiveOptions, receiveSession } from "./receive.ts";
@@ -374,6 +375,7 @@ async function serveMany(
     maxTransfers: once ? 1 : cmd.maxConnections,
   });
   const budget = new ManifestBudget();
+  const tokens = once ? undefined : new SenderTokens();
   const logs = new LogLimiter();
   /** Says `say(note)` unless too much was said about `address` lately. */
   const limited = (address: string, say: (note: string) => void) => {
@@ -462,6 +464,7 @@ async function serveMany(
         pairing,
         ticket,
         busy: busyError,
+        ...(tokens ? { tokens } : {}),
         budget: {
           take: (bytes) => budget.take(address, bytes),
           give: (bytes) => budget.give(address, bytes),
@@ -534,6 +537,8 @@ interface Serving {
   outgoing?: boolean;
   /** A sender found on the network, for a listening receiver to connect to instead. */
   handover?: Promise<Found | undefined>;
+  /** A --keep receiver's sessions by their sender's token (a retry takes over its own). */
+  tokens?: SenderTokens;
 }
 
 /** Says a sender's group is still gathering, once per change in how many joined. */
@@ -643,6 +648,8 @@ async function serve(
       ...(ask ? { confirm: ask(peer), confirmTimeoutMs: cmd.timeoutMs } : {}),
       onHandshake: paired,
       ...(serving.budget ? { budget: serving.budget } : {}),
+      ...(serving.tokens ? { tokens: serving.tokens } : {}),
+      onTakeover: () => say.takeover(),
       onManifest: (entries) =>
         say.manifest(
           state.files,

@@ -685,6 +685,16 @@ export class Reporter {
     }
   }
 
+  /** A sender's new connection (a retry) took over its earlier one, which was cut unseen. */
+  takeover(): void {
+    if (this.json) this.#event({ event: "takeover" });
+    else {
+      this.#say(
+        "The same sender again (a retry): its earlier connection, cut unseen, is ended; what it kept is resumed\n",
+      );
+    }
+  }
+
   /** The receiver's user is asked to accept (within `timeoutMs`, 0: no limit). */
   asking(timeoutMs: number): void {
     if (this.json) this.#event({ event: "asking", timeoutMs });

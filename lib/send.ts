@@ -107,6 +107,12 @@ export interface SendOptions {
   onSkipped?: (name: string) => void;
   /** The receiver asks its user to accept, who has `timeoutMs` (0: no limit). */
   onAsking?: (timeoutMs: number) => void;
+  /**
+   * The same for every attempt of one send (`--retry`, 32 hex digits): a
+   * receiver still holding an older attempt's session ends it and takes
+   * this one (PROTOCOL.md 5.3).
+   */
+  token?: string;
 }
 
 /** How long past the receiver's own time-out its answer may take to arrive. */
@@ -190,7 +196,7 @@ export async function sendSession(
         ...(options.group ? { group: options.group.request() } : {}),
       });
     }
-    const sources = await sendManifest(link, walked);
+    const sources = await sendManifest(link, walked, options.token);
     const entries = sources.map((s) => s.entry);
     state.setManifest(entries);
     collectAfter(entries.length); // what encoding a long manifest left behind
@@ -394,9 +400,12 @@ export async function sendSession(
 async function sendManifest(
   link: Link,
   walked: readonly Source[] | AsyncIterable<Source>,
+  token?: string,
 ): Promise<readonly Source[]> {
   const sources: Source[] = [];
   let batch: Entry[] = [];
+  // The token goes once, in the first frame.
+  let first: { token?: string } = token ? { token } : {};
   const items: Iterable<Source> | AsyncIterable<Source> = walked;
   for await (const source of items) {
     sources.push(source);
@@ -406,12 +415,19 @@ async function sendManifest(
         type: "manifest",
         entries: batch,
         last: false,
+        ...first,
       });
       batch = [];
+      first = {};
     }
   }
   // The last frame may be empty: an empty transfer is that frame alone.
-  await writeControl(link, { type: "manifest", entries: batch, last: true });
+  await writeControl(link, {
+    type: "manifest",
+    entries: batch,
+    last: true,
+    ...first,
+  });
   return sources;
 }
 

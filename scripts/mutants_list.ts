@@ -811,4 +811,16 @@ export const MUTANTS: Mutant[] = [
     to: "    this.close();",
     tests: ["transfer_test.ts"],
   },
+  {
+    file: "lib/sender_tokens.ts",
+    from: "      old.end();",
+    to: "",
+    tests: ["resume_test.ts"],
+  },
+  {
+    file: "lib/sender_tokens.ts",
+    from: "    const old = this.#held.get(token);",
+    to: "    const old = [...this.#held.values()][0];",
+    tests: ["hostile_test.ts"],
+  },
 ];

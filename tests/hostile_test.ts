@@ -828,3 +828,40 @@ for (const insecure of [false, true]) {
     },
   );
 }
+
+Deno.test("a paired peer with another token (or none) cannot take over a session that holds the names it asks for: it is refused busy", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path);
+  const entries = [{ path: "x.txt", type: "file" as const, size: 1 }];
+  using holder = await connectAsSender(receiver.port);
+  await holder.send({
+    type: "manifest",
+    entries,
+    last: true,
+    token: "a".repeat(32),
+  });
+  assert.equal(
+    (await within(10_000, "the accept", holder.next())).type,
+    "accept",
+  );
+  for (const token of ["b".repeat(32), undefined]) {
+    using other = await connectAsSender(receiver.port);
+    await other.send({
+      type: "manifest",
+      entries,
+      last: true,
+      ...(token ? { token } : {}),
+    });
+    const answer = await within(10_000, "the refusal", other.next());
+    assert.equal(answer.type === "error" && answer.code, "busy");
+  }
+  // The holder's session is untouched: its body still lands.
+  await sendBody(holder, 0, new Uint8Array([42]));
+  const ok = await within(10_000, "file-ok", holder.next());
+  assert.equal(ok.type, "file-ok");
+  await stop(receiver);
+  assert.deepEqual(
+    await Deno.readFile(join(tmp.path, "x.txt")),
+    new Uint8Array([42]),
+  );
+});

@@ -663,3 +663,78 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    `on the lab, a 1.5 s firewall cut mid-file: send --retry takes over the session the --keep receiver still holds, and resumes${skipped}`,
+  ignore,
+  async fn() {
+    await using lab = await startLab(GBIT);
+    const [a, b] = lab.hosts as [Lab["hosts"][0], Lab["hosts"][0]];
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "lab.bin", 32 * 1024 * 1024);
+    const out = join(tmp.path, "out");
+    const part = join(out, "lab.bin.pasa.part");
+    await using receiver = await startListening(
+      ["receive", "--keep", "--host", b.address, "--out", out],
+      undefined,
+      lab.on(b),
+    );
+    // Slowed by the sender's own link: 32 MiB at 40 Mbit/s is 7 s.
+    await onHost(lab, a, [
+      ...["tc", "qdisc", "replace", "dev", "eth1", "root", "tbf"],
+      ...["rate", "40mbit", "burst", "32kb", "latency", "50ms"],
+    ]);
+    const sender = pasaCommand([
+      ...["send", file, "--retry", "3", "--timeout", "1", "--json"],
+      ...["--to", `${b.address}:${receiver.port}`],
+    ], { on: lab.on(a) }).spawn();
+    const deadline = performance.now() + 20_000;
+    while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 4e6) {
+      assert.ok(performance.now() < deadline, "the transfer got under way");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // Every packet the receiver's host gets is dropped for 1.5 s: neither
+    // side sees a reset; the sender times out, the receiver (60 s) does not.
+    // The old connection stays dead after it (its path lost, as behind a
+    // NAT that forgot it): only new connections get through again.
+    const rule = ["INPUT", "-s", a.address, "-j", "DROP"];
+    await onHost(lab, b, ["iptables", "-I", ...rule]);
+    const old = await new Deno.Command("ip", {
+      args: ["netns", "exec", b.netns, "ss", "-tnH", "state", "established"],
+      stdout: "piped",
+    }).output();
+    const ports = [
+      ...new TextDecoder().decode(old.stdout).matchAll(
+        new RegExp(`${a.address.replaceAll(".", "\\.")}:(\\d+)`, "g"),
+      ),
+    ].map((m) => m[1]!);
+    assert.ok(ports.length > 0, "the connection under way");
+    for (const port of ports) {
+      await onHost(lab, b, [
+        ...["iptables", "-I", "INPUT", "-s", a.address],
+        ...["-p", "tcp", "--sport", port, "-j", "DROP"],
+      ]);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    await onHost(lab, b, ["iptables", "-D", ...rule]);
+    const sent = await within(60_000, "the sender", sender.output());
+    const said = new TextDecoder().decode(sent.stdout);
+    assert.equal(sent.code, 0, new TextDecoder().decode(sent.stderr) + said);
+    assert.match(said, /trying again/);
+    assert.ok(
+      events(said).some((e) => e.event === "resumed"),
+      "the retry resumed what arrived before the cut",
+    );
+    assert.equal(
+      await sha256File(join(out, "lab.bin")),
+      await sha256File(file),
+    );
+    receiver.kill();
+    assert.ok(
+      events((await receiver.result()).stdout).some((e) =>
+        e.event === "takeover"
+      ),
+    );
+  },
+});

@@ -124,6 +124,11 @@ const malformed: [string, string, RegExp][] = [
     /"ranges" must be at most 1000 sorted, apart/,
   ],
   [
+    "a manifest token that is not 32 lowercase hex digits",
+    '{"type":"manifest","entries":[],"last":true,"token":"ABCD"}',
+    /"token" must be 32 lowercase hex digits/,
+  ],
+  [
     "a claim past 0 with no digest and not unchanged",
     '{"type":"resume-claim","index":0,"offset":10}',
     /"sha256" must be 64 lowercase hex digits/,

@@ -18,6 +18,19 @@ export interface Damage {
   capture?: (bytes: Uint8Array) => void;
   /** Forward the client's bytes at about this rate (a slow link). */
   bytesPerSecond?: number;
+  /**
+   * Once this many bytes have been forwarded, forward nothing more either
+   * way, but keep both connections open (a cable pulled, a firewall that
+   * drops), until the proxy is disposed.
+   */
+  freezeAfter?: number;
+}
+
+/** A connection's two directions: frozen together. */
+interface Line {
+  frozen: boolean;
+  /** Resolves when the proxy is disposed. */
+  stopped: Promise<void>;
 }
 
 /** A running proxy. */
@@ -30,6 +43,7 @@ async function pump(
   to: Deno.Conn,
   damage: Damage,
   onCut: () => void,
+  line: Line,
   capture?: (bytes: Uint8Array) => void,
 ): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
@@ -38,6 +52,13 @@ async function pump(
     for (;;) {
       const n = await from.read(buf);
       if (n === null) break;
+      if (
+        damage.freezeAfter !== undefined && offset + n >= damage.freezeAfter
+      ) line.frozen = true;
+      if (line.frozen) {
+        await line.stopped; // nothing more gets through, either way
+        return;
+      }
       let piece = buf.subarray(0, n);
       const flip = damage.flipAt;
       if (flip !== undefined && flip >= offset && flip < offset + n) {
@@ -81,6 +102,9 @@ export function startProxyOn(
 ): Proxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const tasks: Promise<void>[] = [];
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => stop = resolve);
+  const closers: (() => void)[] = [];
   const serve = async () => {
     let count = 0;
     for await (const client of listener) {
@@ -97,9 +121,11 @@ export function startProxyOn(
           server.close();
         } catch { /* closed */ }
       };
+      const line: Line = { frozen: false, stopped };
+      closers.push(close);
       const both = Promise.all([
-        pump(client, server, harm, close, damage.capture),
-        pump(server, client, {}, close, damage.capture),
+        pump(client, server, harm, close, line, damage.capture),
+        pump(server, client, {}, close, line, damage.capture),
       ])
         .then(close);
       tasks.push(both);
@@ -110,6 +136,8 @@ export function startProxyOn(
     port: (listener.addr as Deno.NetAddr).port,
     async [Symbol.asyncDispose]() {
       listener.close();
+      stop();
+      for (const close of closers) close();
       await loop;
       await Promise.all(tasks);
     },

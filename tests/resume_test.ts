@@ -503,3 +503,41 @@ Deno.test("a UDP transfer cut with holes keeps every whole slot that arrived, an
   const most = udp.datagramsSent! * SLOTS_PER_DATAGRAM_LOOPBACK * 1416;
   assert.ok(most < size, `up to ${most} bytes sent of ${size}`);
 });
+
+Deno.test("send --retry takes over its own session that a --keep receiver still holds after a cut neither side saw, and resumes it", async () => {
+  await using tmp = await tempDir();
+  const file = await source(tmp.path);
+  const out = join(tmp.path, "out");
+  await using receiver = await startListening([
+    "receive",
+    "--keep",
+    "--out",
+    out,
+  ]);
+  {
+    // The first connection freezes mid-file, open but silent both ways:
+    // the receiver (60 s time-out) still holds it when the retry comes.
+    await using proxy = startProxy(receiver.port, {
+      freezeAfter: 1_500_000,
+      connections: 1,
+    });
+    const sent = await sendTo(
+      proxy.port,
+      file,
+      ...["--retry", "2", "--timeout", "2", "--json"],
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /trying again in 1 s \(attempt 2 of 3\)/);
+    assert.ok(
+      events(sent.stdout).some((e) => e.event === "resumed"),
+      "the retry resumed what the first attempt left",
+    );
+  }
+  assert.equal(await sha256File(join(out, "data.bin")), await sha256File(file));
+  receiver.kill();
+  const served = await receiver.result();
+  assert.ok(
+    events(served.stdout).some((e) => e.event === "takeover"),
+    served.stdout,
+  );
+});
