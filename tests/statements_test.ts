@@ -145,6 +145,14 @@ const STATEMENTS: Statement[] = [
     tests: [["conformance_test.ts", "does not answer it with another"]],
   },
   {
+    says: "A side stopped by its user (Ctrl-C) SHOULD say so before it closes",
+    tests: [
+      ["transfer_test.ts", "stopped with Ctrl-C in the middle of a file"],
+      ["transfer_test.ts", "ends the chunk it is writing and tells"],
+      ["udp_test.ts", "Ctrl-C stops a UDP sender mid-pass at once"],
+    ],
+  },
+  {
     says: "Implementations MUST accept codes they do not know",
     tests: [["conformance_test.ts", "an error code a side does not know"]],
   },
