@@ -538,11 +538,17 @@ export class Reporter {
         outcome.ok
           ? `  ok      ${peer}: ${plural(outcome.files, "file")}, ${
             groupMoved(outcome)
-          }, ${outcome.check === "pattern" ? "compared" : "verified"}${
-            outcome.firstPassLossPercent !== undefined
-              ? `; first-pass loss ${outcome.firstPassLossPercent.toFixed(2)}%`
-              : ""
-          }\n`
+          }${
+            // Nothing sent to it: nothing to verify, nothing lost.
+            outcome.sentBytes === 0 && outcome.bytes > 0
+              ? ""
+              : `, ${outcome.check === "pattern" ? "compared" : "verified"}${
+                outcome.firstPassLossPercent !== undefined
+                  ? `; first-pass loss ${
+                    outcome.firstPassLossPercent.toFixed(2)
+                  }%`
+                  : ""
+              }`}\n`
           : `  failed  ${peer}: ${(outcome.error as Error).message}\n`,
       );
     }
