@@ -681,29 +681,22 @@ Deno.test("on a terminal, Enter starts the group with whoever joined: not before
     await t.step({ name: `(skipped: ${sender})`, ignore: true, fn: () => {} });
     return;
   }
-  try {
-    await sender.seen(/Press Enter to start with whoever has joined/);
-    await sender.seen(/Nobody has joined yet/);
-    const one = receiveFrom(port, join(tmp.path, "one"));
-    await sender.seen(/Receiver 1 of 3 joined/);
-    await sender.type("\n");
-    const got = await within(30_000, "the one receiver", one);
-    assert.equal(got.code, 0, got.stderr);
-    assert.equal(
-      await Deno.readTextFile(join(tmp.path, "one", "notes.txt")),
-      "week 1\n",
-    );
-    const said = await within(30_000, "the sender", sender.output);
-    assert.match(said, /Sending to 1 receiver/);
-    assert.match(said, /to 1 of 1 receivers?/);
-    assert.equal((await sender.child.status).code, 0);
-  } finally {
-    await sender.child.stdin.close().catch(() => {});
-    try {
-      sender.child.kill("SIGKILL"); // still there only if a check failed
-    } catch { /* ended */ }
-    await sender.child.status;
-  }
+  await using _terminal = sender;
+  await sender.seen(/Press Enter to start with whoever has joined/);
+  await sender.seen(/Nobody has joined yet/);
+  const one = receiveFrom(port, join(tmp.path, "one"));
+  await sender.seen(/Receiver 1 of 3 joined/);
+  await sender.type("\n");
+  const got = await within(30_000, "the one receiver", one);
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(
+    await Deno.readTextFile(join(tmp.path, "one", "notes.txt")),
+    "week 1\n",
+  );
+  const said = await within(30_000, "the sender", sender.output);
+  assert.match(said, /Sending to 1 receiver/);
+  assert.match(said, /to 1 of 1 receivers?/);
+  assert.equal((await sender.child.status).code, 0);
 });
 
 Deno.test("a receiver that joined and is gone before the start no longer counts: the sender says so and waits for another", async () => {

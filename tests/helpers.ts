@@ -317,8 +317,12 @@ export async function slowUdpSendUnderWay(
   return sender;
 }
 
-/** pasa running on a terminal (`script` makes one): what it printed, and a keyboard. */
-export interface OnTerminal {
+/**
+ * pasa running on a terminal (`script` makes one): what it printed, and a
+ * keyboard. Disposing of it closes the keyboard and kills it if it still
+ * runs (a check failed).
+ */
+export interface OnTerminal extends AsyncDisposable {
   child: Deno.ChildProcess;
   /** Types `text` on its terminal. */
   type(text: string): Promise<void>;
@@ -372,5 +376,17 @@ export async function onTerminal(
     }
     return text;
   };
-  return { child, type, seen, output };
+  return {
+    child,
+    type,
+    seen,
+    output,
+    async [Symbol.asyncDispose]() {
+      await child.stdin.close().catch(() => {});
+      try {
+        child.kill("SIGKILL");
+      } catch { /* ended */ }
+      await child.status;
+    },
+  };
 }

@@ -241,35 +241,28 @@ Deno.test("while the receiver's user is asked, the sender waits past its own --t
     await t.step({ name: `(skipped: ${asked})`, ignore: true, fn: () => {} });
     return;
   }
-  const { run, sent } = asked;
-  try {
-    await run.seen(/\[Y\/n\]/);
-    // Longer than the sender's --timeout before the user answers.
-    await new Promise((r) => setTimeout(r, 4000));
-    await run.type("y\n");
-    const result = await within(20_000, "the sender", sent);
-    assert.equal(result.code, 0, result.stderr);
-    const said = events(result.stdout);
-    assert.equal(
-      said.find((e) => e.event === "asking")?.timeoutMs,
-      30_000,
-    );
-    const summary = said.find((e) => e.event === "summary")!;
-    assert.ok(
-      (summary.seconds as number) < 2,
-      `the 4 s the user took are not the transfer's: ${summary.seconds} s`,
-    );
-    assert.match(
-      await within(20_000, "the receiver", run.output),
-      /Received 1 file, 1 B in 0\.\d\d s/,
-    );
-  } finally {
-    await run.child.stdin.close().catch(() => {});
-    try {
-      run.child.kill("SIGKILL"); // still there only if a check failed
-    } catch { /* ended */ }
-    await run.child.status;
-  }
+  await using run = asked.run;
+  const sent = asked.sent;
+  await run.seen(/\[Y\/n\]/);
+  // Longer than the sender's --timeout before the user answers.
+  await new Promise((r) => setTimeout(r, 4000));
+  await run.type("y\n");
+  const result = await within(20_000, "the sender", sent);
+  assert.equal(result.code, 0, result.stderr);
+  const said = events(result.stdout);
+  assert.equal(
+    said.find((e) => e.event === "asking")?.timeoutMs,
+    30_000,
+  );
+  const summary = said.find((e) => e.event === "summary")!;
+  assert.ok(
+    (summary.seconds as number) < 2,
+    `the 4 s the user took are not the transfer's: ${summary.seconds} s`,
+  );
+  assert.match(
+    await within(20_000, "the receiver", run.output),
+    /Received 1 file, 1 B in 0\.\d\d s/,
+  );
 });
 
 Deno.test("a receiver whose user answers neither yes nor no is asked again, and one who does not answer within --timeout declines: both sides say why", async (t) => {
@@ -282,28 +275,21 @@ Deno.test("a receiver whose user answers neither yes nor no is asked again, and 
     await t.step({ name: `(skipped: ${asked})`, ignore: true, fn: () => {} });
     return;
   }
-  const { run, sent } = asked;
-  try {
-    await run.seen(/\[Y\/n\]/);
-    await run.type("maybe\n");
-    await run.seen(/Please answer y/);
-    const result = await within(20_000, "the sender", sent);
-    assert.equal(result.code, 4, result.stderr);
-    assert.match(
-      result.stderr,
-      /did not answer within 3 s \(--timeout\): the transfer is declined/,
-    );
-    assert.match(result.stdout, /Waiting for the receiver's user to accept/);
-    const said = await within(20_000, "the receiver", run.output);
-    assert.match(said, /did not answer within 3 s/);
-    assert.equal((await run.child.status).code, 4);
-  } finally {
-    await run.child.stdin.close().catch(() => {});
-    try {
-      run.child.kill("SIGKILL"); // still there only if a check failed
-    } catch { /* ended */ }
-    await run.child.status;
-  }
+  await using run = asked.run;
+  const sent = asked.sent;
+  await run.seen(/\[Y\/n\]/);
+  await run.type("maybe\n");
+  await run.seen(/Please answer y/);
+  const result = await within(20_000, "the sender", sent);
+  assert.equal(result.code, 4, result.stderr);
+  assert.match(
+    result.stderr,
+    /did not answer within 3 s \(--timeout\): the transfer is declined/,
+  );
+  assert.match(result.stdout, /Waiting for the receiver's user to accept/);
+  const said = await within(20_000, "the receiver", run.output);
+  assert.match(said, /did not answer within 3 s/);
+  assert.equal((await run.child.status).code, 4);
 });
 
 for (
@@ -330,44 +316,37 @@ for (
         await t.step({ name: `(skipped: ${run})`, ignore: true, fn: () => {} });
         return;
       }
-      try {
-        // Bounded: the receiver is up within a few seconds, or the test fails.
-        const send = () =>
-          runPasa([
-            "send",
-            join(TESTFILES, "one-byte.bin"),
-            "--to",
-            `127.0.0.1:${port}`,
-            "--insecure",
-          ]);
-        let sent = await send();
-        for (let i = 0; i < 50 && /refused/.test(sent.stderr); i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          sent = await send();
-        }
-        const said = await within(
-          20_000,
-          "the receiver on a terminal",
-          run.output,
+      await using _terminal = run;
+      // Bounded: the receiver is up within a few seconds, or the test fails.
+      const send = () =>
+        runPasa([
+          "send",
+          join(TESTFILES, "one-byte.bin"),
+          "--to",
+          `127.0.0.1:${port}`,
+          "--insecure",
+        ]);
+      let sent = await send();
+      for (let i = 0; i < 50 && /refused/.test(sent.stderr); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        sent = await send();
+      }
+      const said = await within(
+        20_000,
+        "the receiver on a terminal",
+        run.output,
+      );
+      if (accepted) {
+        assert.equal(sent.code, 0, sent.stderr);
+        assert.equal(/Accept 1 file/.test(said), typed !== "", said);
+      } else {
+        assert.equal(sent.code, 4, sent.stderr);
+        assert.match(sent.stderr, /declined the transfer/);
+        assert.match(
+          said,
+          /Accept 1 file \(1 B\) from 127\.0\.0\.1:\d+\? \[Y\/n\]/,
         );
-        if (accepted) {
-          assert.equal(sent.code, 0, sent.stderr);
-          assert.equal(/Accept 1 file/.test(said), typed !== "", said);
-        } else {
-          assert.equal(sent.code, 4, sent.stderr);
-          assert.match(sent.stderr, /declined the transfer/);
-          assert.match(
-            said,
-            /Accept 1 file \(1 B\) from 127\.0\.0\.1:\d+\? \[Y\/n\]/,
-          );
-          assert.deepEqual([...Deno.readDirSync(out)], [], "nothing created");
-        }
-      } finally {
-        await run.child.stdin.close().catch(() => {});
-        try {
-          run.child.kill("SIGKILL"); // still there only if a check failed
-        } catch { /* ended */ }
-        await run.child.status;
+        assert.deepEqual([...Deno.readDirSync(out)], [], "nothing created");
       }
     },
   );
