@@ -154,6 +154,11 @@ export interface LogLimiterOptions {
   windowMs?: number;
   /** Keys remembered at most (the oldest is forgotten). @default {1024} */
   maxKeys?: number;
+  /**
+   * Lines about all keys together per window: a flood from many addresses
+   * says a few lines, not a few per address. @default {20}
+   */
+  total?: number;
 }
 
 /**
@@ -165,12 +170,24 @@ export class LogLimiter {
   #burst: number;
   #windowMs: number;
   #maxKeys: number;
+  #total: number;
   #keys = new Map<string, { start: number; shown: number; hidden: number }>();
+  /** Lines shown about any key in the current window. */
+  #all = { start: -Infinity, shown: 0 };
 
   constructor(options: LogLimiterOptions = {}) {
     this.#burst = options.burst ?? 5;
     this.#windowMs = options.windowMs ?? 10_000;
     this.#maxKeys = options.maxKeys ?? 1024;
+    this.#total = options.total ?? 20;
+  }
+
+  /** Whether the window of all keys together has room for one more line. */
+  #room(now: number): boolean {
+    if (now - this.#all.start >= this.#windowMs) {
+      this.#all = { start: now, shown: 0 };
+    }
+    return this.#all.shown < this.#total;
   }
 
   /**
@@ -179,19 +196,22 @@ export class LogLimiter {
    */
   allow(key: string, now: number): { show: boolean; hidden: number } {
     let k = this.#keys.get(key);
+    const room = this.#room(now);
     if (k === undefined || now - k.start >= this.#windowMs) {
       const hidden = k?.hidden ?? 0;
       this.#keys.delete(key);
       if (this.#keys.size >= this.#maxKeys) {
         this.#keys.delete(this.#keys.keys().next().value!);
       }
-      k = { start: now, shown: 1, hidden: 0 };
+      k = { start: now, shown: 0, hidden };
       this.#keys.set(key, k);
-      return { show: true, hidden };
     }
-    if (k.shown < this.#burst) {
+    if (k.shown < this.#burst && room) {
       k.shown++;
-      return { show: true, hidden: 0 };
+      this.#all.shown++;
+      const hidden = k.hidden;
+      k.hidden = 0;
+      return { show: true, hidden };
     }
     k.hidden++;
     return { show: false, hidden: 0 };

@@ -30,6 +30,7 @@ import {
 } from "./errors.ts";
 import type { FrameReader } from "./frames.ts";
 import { Link } from "./link.ts";
+import { formatList } from "./units.ts";
 import { checkRawSize, rawSend } from "./raw.ts";
 import { fileLister, Reporter } from "./report.ts";
 import {
@@ -65,6 +66,7 @@ import {
 } from "./discovery.ts";
 import { udpDefaults } from "./udp_sizing.ts";
 import { takePairings } from "./pairings.ts";
+import { LogLimiter } from "./admission.ts";
 import { sendToGroup } from "./group_command.ts";
 import type { UdpSendOptions } from "./udp_send.ts";
 
@@ -320,9 +322,9 @@ function linkFor(
 /**
  * With --listen: the first connection that gets through the hellos and the
  * pairing (lib/pairings.ts: they pair side by side, strangers said and let
- * go), as a one-shot receiver does. A pasa peer refused the pairing (a
- * wrong code, `--insecure` on one side only, the same role, another
- * version) ends it.
+ * go, a few lines at a time), as a one-shot receiver does. Only a pairing
+ * that failed (a wrong code) ends it: what fails before, in a hello anyone
+ * can send, is said and the wait goes on.
  */
 function waitForReceiver(
   listener: Deno.Listener,
@@ -334,6 +336,7 @@ function waitForReceiver(
   // One guess at the code, as a one-shot receiver gives: pairings run one
   // at a time, and the first wrong code ends the wait.
   const guarded = pairing && { ...pairing, gate: new PairingGate(1) };
+  const strangers = new LogLimiter();
   return new Promise((resolve, reject) => {
     let over = false;
     const end = (then: () => void) => {
@@ -349,13 +352,20 @@ function waitForReceiver(
         paired: (p) => end(() => resolve({ conn: p.conn, reader: p })),
         failed: (p, error, refused) => {
           if (rt.signal.aborted) return end(() => reject(error));
-          if (!refused) {
-            reporter.warning(
-              `Connection from ${p.peer} failed before pairing: ${
-                (error as Error).message
-              }; still waiting for the receiver`,
-            );
-          }
+          if (refused) return;
+          // Strangers are said a few at a time, however many come.
+          const { show, hidden } = strangers.allow(
+            p.peer.replace(/:\d+$/, ""),
+            performance.now(),
+          );
+          if (!show) return;
+          reporter.warning(
+            `Connection from ${p.peer} failed before pairing: ${
+              (error as Error).message
+            }; still waiting for the receiver${
+              hidden > 0 ? ` (${hidden} more from there were not shown)` : ""
+            }`,
+          );
         },
         closed: (_, error, refused) => {
           if (refused) end(() => reject(error));
@@ -404,7 +414,7 @@ async function findReceiver(
   if (found.length > 1) {
     throw new NetworkError(
       `${found.length} receivers on this network use code number ${nameplate} (${
-        found.map((f) => formatAddress(f.hostname, f.port)).join(", ")
+        formatList(found.map((f) => formatAddress(f.hostname, f.port)))
       }): give the right one with --to HOST[:PORT], so that no wrong pairing attempt is spent`,
       "discovery",
     );

@@ -9,13 +9,25 @@
  * @module
  */
 
-import { AuthError, PasaError, TimeoutError } from "./errors.ts";
+import { AuthError, TimeoutError } from "./errors.ts";
 import { FrameReader } from "./frames.ts";
 import { Link } from "./link.ts";
 import { accept, type Runtime } from "./runtime.ts";
 import type { Pairing } from "./secure.ts";
 import { handshake, hangUp, shouldReport, withDeadline } from "./session.ts";
 import { peerName } from "./tcp.ts";
+
+/**
+ * Whether `error` is a pairing that failed: a wrong code (or a peer that
+ * guessed one), which ends a side that gives one guess. What fails before
+ * the pairing (another role or version, `--insecure` on one side, a
+ * stranger) is said in an unauthenticated hello that anyone can send: it
+ * never ends a waiting side.
+ */
+export function failedPairing(error: unknown): boolean {
+  return error instanceof AuthError &&
+    ["auth", "locked"].includes(error.code);
+}
 
 /** How long a connection has to get through the hellos and the pairing. */
 export const HANDSHAKE_WAIT_MS = 10_000;
@@ -35,9 +47,8 @@ export interface PairingsHandlers {
   /** It paired (the link is encrypted, or `--insecure` said hello). */
   paired(incoming: Incoming): void;
   /**
-   * It failed before pairing; `refused` for a pasa peer refused (a wrong
-   * code, `--insecure` on one side only, the same role, another version).
-   * Called before it is told why and let go.
+   * It failed before pairing; `refused` for a pairing that failed (a wrong
+   * code: {@link failedPairing}). Called before it is told why and let go.
    */
   failed(incoming: Incoming, error: unknown, refused: boolean): void;
   /** After a failed one was told why and closed. */
@@ -78,9 +89,7 @@ export function takePairings(
     } catch (error) {
       trying.delete(p);
       if (over) return p.link.close();
-      const refused = error instanceof AuthError ||
-        (error instanceof PasaError &&
-          ["role", "version"].includes(error.code));
+      const refused = failedPairing(error);
       on.failed(p, error, refused);
       if (over) return p.link.close();
       // Told why, as a receiver would be; a stranger briefly.

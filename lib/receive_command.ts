@@ -15,6 +15,7 @@ import {
   type Ticket,
 } from "./admission.ts";
 import { reverseServer } from "./bench.ts";
+import { failedPairing } from "./pairings.ts";
 import { ProgressTicker } from "./progress_events.ts";
 import type { ReceiveCommand } from "./cli.ts";
 import {
@@ -22,7 +23,6 @@ import {
   ExitCode,
   exitCodeOf,
   InterruptedError,
-  PasaError,
   RefusedError,
 } from "./errors.ts";
 import { Destination, type FileSink, StreamSink } from "./fsio.ts";
@@ -32,7 +32,7 @@ import { Link } from "./link.ts";
 import { rawReceive } from "./raw.ts";
 import { type ReceiveOptions, receiveSession } from "./receive.ts";
 import { fileLister, plural, Reporter } from "./report.ts";
-import { formatBytes } from "./units.ts";
+import { formatBytes, formatList } from "./units.ts";
 import {
   accept,
   INSECURE_WARNING,
@@ -220,7 +220,7 @@ async function seekSender(
   if (found.length > 1) {
     reporter.warning(
       `${found.length} senders on this network wait with code number ${nameplate} (${
-        found.map((f) => formatAddress(f.hostname, f.port)).join(", ")
+        formatList(found.map((f) => formatAddress(f.hostname, f.port)))
       }): not guessing which; still waiting here (or give --from HOST[:PORT])`,
     );
     return undefined;
@@ -326,19 +326,18 @@ export function answerOf(answer: string | null): boolean | undefined {
   return undefined;
 }
 
-/**
- * Whether a failed connection ends a one-shot receiver: once it paired,
- * or when a pasa peer was refused the pairing (wrong code, one side
- * `--insecure`, both the same role, another version). A stranger that
- * reset, timed out or spoke something else before pairing does not.
- */
 /** What a one-shot receiver answers `pasa bench`. */
 const ONE_SHOT_BENCH =
   "This receiver takes one transfer and then ends, and a measurement is several: run pasa receive --keep --udp there for pasa bench";
 
+/**
+ * Whether a failed connection ends a one-shot receiver: once it paired, or
+ * when its pairing failed (a wrong code). What fails before the pairing (a
+ * stranger, another role or version, `--insecure` on one side: all said in
+ * a hello anyone can send) is reported, and it goes on waiting.
+ */
 function endsOneShot(error: unknown, paired: boolean): boolean {
-  return paired || error instanceof AuthError ||
-    (error instanceof PasaError && ["role", "version"].includes(error.code));
+  return paired || failedPairing(error);
 }
 
 /**

@@ -823,4 +823,24 @@ export const MUTANTS: Mutant[] = [
     to: "    const old = [...this.#held.values()][0];",
     tests: ["hostile_test.ts"],
   },
+  // Issue 28: trust in a shared room.
+  {
+    file: "lib/pairings.ts",
+    from: "      const refused = failedPairing(error);",
+    to: "      const refused = true;",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/receive_command.ts",
+    from: "  return paired || failedPairing(error);",
+    to:
+      '  return paired || failedPairing(error) || (error as { code?: string }).code === "version";',
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from: "    if (k.shown < this.#burst && room) {",
+    to: "    if (k.shown < this.#burst) {",
+    tests: ["admission_test.ts"],
+  },
 ];

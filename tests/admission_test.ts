@@ -77,6 +77,17 @@ Deno.test("LogLimiter shows a burst per key, then says how many it left out", ()
   assert.deepEqual(logs.allow("a", 1000), { show: true, hidden: 3 });
 });
 
+Deno.test("LogLimiter says a few lines in all when many keys flood, and each key's next line counts what was left out", () => {
+  const logs = new LogLimiter({ burst: 5, windowMs: 1000, total: 3 });
+  const shown = Array.from(
+    { length: 250 },
+    (_, i) => logs.allow(`10.0.${i >> 8}.${i & 255}`, i).show,
+  ).filter(Boolean).length;
+  assert.equal(shown, 3, "a flood from 250 addresses says 3 lines");
+  // A later window: a key that was held back says how many lines it lost.
+  assert.deepEqual(logs.allow("10.0.0.9", 1500), { show: true, hidden: 1 });
+});
+
 Deno.test("ManifestBudget bounds each address and the whole, and takes nothing past them", () => {
   const budget = new ManifestBudget({ total: 100, perPeer: 60 });
   assert.equal(budget.take("a", 50), true);

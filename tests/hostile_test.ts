@@ -14,13 +14,20 @@ import { Destination } from "../lib/fsio.ts";
 import { checkManifest } from "../lib/manifest.ts";
 import { sealDatagram } from "../lib/records.ts";
 import { slotPayload, writeHeader } from "../lib/udp.ts";
-import type { Entry, Message } from "../lib/protocol.ts";
+import {
+  encodeControl,
+  encodePreamble,
+  type Entry,
+  type Message,
+} from "../lib/protocol.ts";
+import { concat } from "../lib/frames.ts";
 import {
   events,
   keepReceiver,
   listTree,
   peakRss,
   type Receiver,
+  runPasa,
   sendTo,
   sha256File,
   startListening,
@@ -864,4 +871,86 @@ Deno.test("a paired peer with another token (or none) cannot take over a session
     await Deno.readFile(join(tmp.path, "x.txt")),
     new Uint8Array([42]),
   );
+});
+
+/** Writes `bytes` to a new connection to `port`, reads until it closes (at most 10 s). */
+async function strangerSays(port: number, bytes: Uint8Array): Promise<void> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(bytes);
+    const buf = new Uint8Array(4096);
+    await within(
+      10_000,
+      "the listener to let the stranger go",
+      (async () => {
+        while (await conn.read(buf).catch(() => null) !== null) {
+          // its preamble, hello and error, until it closes
+        }
+      })(),
+    );
+  } finally {
+    conn.close();
+  }
+}
+
+/** A preamble of protocol version 2: `PASA`, 2, and zero flags. */
+const VERSION_TWO = new Uint8Array([0x50, 0x41, 0x53, 0x41, 0, 2, 0, 0]);
+/** A stranger's preamble and hello as a sender: no code, nothing after. */
+const SENDER_HELLO = concat(
+  encodePreamble(),
+  encodeControl({
+    type: "hello",
+    role: "sender",
+    software: "stranger",
+    security: ["spake2-p256-chacha20poly1305"],
+  }),
+);
+
+for (
+  const [who, listening, stranger] of [
+    ["send --listen", "sender", "a hello with role sender"],
+    ["send --listen", "sender", "another protocol version"],
+    ["a one-shot receive", "receiver", "another protocol version"],
+  ] as const
+) {
+  Deno.test(`${stranger} does not end ${who}: only a failed pairing may; its peer still gets through`, async () => {
+    await using tmp = await tempDir();
+    await using waiting = await startListening(
+      listening === "sender"
+        ? ["send", join(TESTFILES, "one-byte.bin"), "--listen"]
+        : ["receive", "--out", tmp.path],
+    );
+    await strangerSays(
+      waiting.port,
+      stranger === "another protocol version" ? VERSION_TWO : SENDER_HELLO,
+    );
+    const peer = listening === "sender"
+      ? await runPasa([
+        ...["receive", "--from", `127.0.0.1:${waiting.port}`],
+        ...["--out", tmp.path],
+      ])
+      : await sendTo(waiting.port, join(TESTFILES, "one-byte.bin"));
+    assert.equal(peer.code, 0, peer.stderr);
+    assert.equal((await waiting.result()).code, 0);
+  });
+}
+
+Deno.test("a hundred strangers at send --listen make a few lines, not a hundred, and its receiver still gets through", async () => {
+  await using tmp = await tempDir();
+  await using waiting = await startListening(
+    ["send", join(TESTFILES, "one-byte.bin"), "--listen"],
+  );
+  for (let i = 0; i < 100; i++) await strangerSays(waiting.port, VERSION_TWO);
+  const peer = await runPasa([
+    ...["receive", "--from", `127.0.0.1:${waiting.port}`],
+    ...["--out", tmp.path],
+  ]);
+  assert.equal(peer.code, 0, peer.stderr);
+  const said = await waiting.result();
+  assert.equal(said.code, 0);
+  const lines = said.stdout.split("\n").filter((l) =>
+    l.includes("failed before pairing")
+  );
+  assert.ok(lines.length <= 20, `${lines.length} lines about strangers`);
+  assert.ok(lines.length >= 1, "strangers are still said");
 });

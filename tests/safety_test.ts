@@ -209,7 +209,8 @@ Deno.test("garbage and oversized frames get protocol errors while receive --keep
   assert.deepEqual(await listTree(tmp.path), ["all-bytes.bin"]);
 });
 
-Deno.test("two senders meeting get a clear message about roles", async () => {
+Deno.test("two senders meeting get a clear message about roles, and the waiting one goes on waiting for its receiver", async () => {
+  await using tmp = await tempDir();
   await using sender = await startListening([
     "send",
     join(TESTFILES, "one-byte.bin"),
@@ -221,5 +222,12 @@ Deno.test("two senders meeting get a clear message about roles", async () => {
     other.stderr,
     /Both sides are senders: run pasa receive on the other machine/,
   );
-  assert.equal((await sender.result()).code, 1);
+  // A hello anyone can send does not end it: its receiver still comes.
+  const got = await runPasa([
+    ...["receive", "--from", `127.0.0.1:${sender.port}`, "--out", tmp.path],
+  ]);
+  assert.equal(got.code, 0, got.stderr);
+  const said = await sender.result();
+  assert.equal(said.code, 0, said.stderr);
+  assert.match(said.stdout, /failed before pairing: .*Both sides are senders/);
 });
