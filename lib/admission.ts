@@ -17,6 +17,11 @@ export interface AdmissionOptions {
   maxTransfers: number;
   /** Unpaired connections kept from one address. @default {32} */
   maxUnpairedPerPeer?: number;
+  /**
+   * Unpaired connections kept from one network ({@link prefixOf}: a /24,
+   * a /64), however many addresses it uses. @default {64}
+   */
+  maxUnpairedPerPrefix?: number;
   /** Unpaired connections kept in all. @default {128} */
   maxUnpaired?: number;
 }
@@ -52,10 +57,13 @@ interface Held extends Ticket {
 export class Admission {
   readonly maxTransfers: number;
   readonly maxUnpairedPerPeer: number;
+  readonly maxUnpairedPerPrefix: number;
   readonly maxUnpaired: number;
   #transfers = 0;
   /** Unpaired connections by address, oldest first. */
   #unpaired = new Map<string, Held[]>();
+  /** How many of them each network holds. */
+  #prefixes = new Map<string, number>();
   #unpairedCount = 0;
   /** Unpaired connections dropped to make room, since the start. */
   dropped = 0;
@@ -63,6 +71,7 @@ export class Admission {
   constructor(options: AdmissionOptions) {
     this.maxTransfers = options.maxTransfers;
     this.maxUnpairedPerPeer = options.maxUnpairedPerPeer ?? 32;
+    this.maxUnpairedPerPrefix = options.maxUnpairedPerPrefix ?? 64;
     this.maxUnpaired = options.maxUnpaired ?? 128;
   }
 
@@ -84,20 +93,26 @@ export class Admission {
   /**
    * Admits a new connection from `peer`. `drop` closes it if it must make
    * room for a newer one before it pairs. Makes room first by dropping an
-   * unpaired connection of the same address, or, when the whole pool is
-   * full, of the address holding the most: the oldest that has not started
-   * pairing, else the oldest.
+   * unpaired connection of the same address; past its network's share, of
+   * the address of that network holding the most; when the whole pool is
+   * full, of the network holding the most, and in it of the address
+   * holding the most: the oldest that has not started pairing, else the
+   * oldest. A flood from many addresses of one network so takes the place
+   * of one network, not of every other sender's.
    */
   admit(peer: string, drop: () => void): Ticket {
     const own = this.#unpaired.get(peer) ?? [];
+    const prefix = prefixOf(peer);
     if (own.length >= this.maxUnpairedPerPeer) this.#dropOldest(peer);
-    else if (this.#unpairedCount >= this.maxUnpaired) {
-      let widest = peer;
+    else if ((this.#prefixes.get(prefix) ?? 0) >= this.maxUnpairedPerPrefix) {
+      this.#dropOldest(this.#widest(prefix));
+    } else if (this.#unpairedCount >= this.maxUnpaired) {
+      let widest = prefix;
       let most = 0;
-      for (const [address, list] of this.#unpaired) {
-        if (list.length > most) [widest, most] = [address, list.length];
+      for (const [network, count] of this.#prefixes) {
+        if (count > most) [widest, most] = [network, count];
       }
-      this.#dropOldest(widest);
+      this.#dropOldest(this.#widest(widest));
     }
     const held: Held = {
       peer,
@@ -123,8 +138,21 @@ export class Admission {
     const list = this.#unpaired.get(peer);
     if (list) list.push(held);
     else this.#unpaired.set(peer, [held]);
+    this.#prefixes.set(prefix, (this.#prefixes.get(prefix) ?? 0) + 1);
     this.#unpairedCount++;
     return held;
+  }
+
+  /** The address of network `prefix` holding the most unpaired connections. */
+  #widest(prefix: string): string {
+    let widest = "";
+    let most = 0;
+    for (const [address, list] of this.#unpaired) {
+      if (list.length > most && prefixOf(address) === prefix) {
+        [widest, most] = [address, list.length];
+      }
+    }
+    return widest;
   }
 
   #dropOldest(peer: string): void {
@@ -142,8 +170,36 @@ export class Admission {
     if (!list || at < 0) return;
     list.splice(at, 1);
     if (list.length === 0) this.#unpaired.delete(held.peer);
+    const prefix = prefixOf(held.peer);
+    const left = (this.#prefixes.get(prefix) ?? 1) - 1;
+    if (left > 0) this.#prefixes.set(prefix, left);
+    else this.#prefixes.delete(prefix);
     this.#unpairedCount--;
   }
+}
+
+/**
+ * The network an address is in, as one party usually holds it: the first
+ * three bytes of an IPv4 address (a /24, also written as `::ffff:a.b.c.d`),
+ * the first four groups of an IPv6 one (a /64). Anything else is its own.
+ */
+export function prefixOf(address: string): string {
+  const v4 = /^(?:::ffff:)?(\d+\.\d+\.\d+)\.\d+$/i.exec(address);
+  if (v4) return `${v4[1]}.0/24`;
+  if (!address.includes(":")) return address;
+  const [head = "", tail] = address.split("%")[0]!.split("::");
+  const front = head === "" ? [] : head.split(":");
+  const back = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined ? front : [
+    ...front,
+    ...Array(Math.max(0, 8 - front.length - back.length)).fill("0"),
+    ...back,
+  ];
+  return `${
+    groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(
+      ":",
+    )
+  }::/64`;
 }
 
 /** Options of {@link LogLimiter}. */

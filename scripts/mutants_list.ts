@@ -151,8 +151,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     file: "lib/admission.ts",
-    from: "    else if (this.#unpairedCount >= this.maxUnpaired) {",
-    to: "    else if (false) {",
+    from: "    } else if (this.#unpairedCount >= this.maxUnpaired) {",
+    to: "    } else if (false) {",
     tests: ["hostile_test.ts", "admission_test.ts"],
   },
   {
@@ -841,6 +841,20 @@ export const MUTANTS: Mutant[] = [
     file: "lib/admission.ts",
     from: "    if (k.shown < this.#burst && room) {",
     to: "    if (k.shown < this.#burst) {",
+    tests: ["admission_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from: "        if (count > most) [widest, most] = [network, count];",
+    to:
+      "        if (count > most) [widest, most] = [prefixOf(this.#unpaired.keys().next().value!), count];",
+    tests: ["admission_test.ts"],
+  },
+  {
+    file: "lib/admission.ts",
+    from:
+      "    else if ((this.#prefixes.get(prefix) ?? 0) >= this.maxUnpairedPerPrefix) {",
+    to: "    else if (false) {",
     tests: ["admission_test.ts"],
   },
 ];

@@ -3,6 +3,7 @@ import {
   Admission,
   LogLimiter,
   ManifestBudget,
+  prefixOf,
   type Ticket,
 } from "../lib/admission.ts";
 
@@ -98,4 +99,63 @@ Deno.test("ManifestBudget bounds each address and the whole, and takes nothing p
   budget.give("a", 50);
   assert.equal(budget.take("b", 20), true);
   assert.equal(budget.used, 60);
+});
+
+Deno.test("prefixOf() puts an IPv4 address in its /24 and an IPv6 one in its /64", () => {
+  for (
+    const [address, network] of [
+      ["10.77.0.23", "10.77.0.0/24"],
+      ["::ffff:10.77.0.23", "10.77.0.0/24"],
+      ["2001:db8:0:1:ab::5", "2001:db8:0:1::/64"],
+      ["2001:db8::1", "2001:db8:0:0::/64"],
+      ["fe80::1%eth0", "fe80:0:0:0::/64"],
+      ["::1", "0:0:0:0::/64"],
+      ["lab-pc", "lab-pc"],
+    ] as const
+  ) assert.equal(prefixOf(address), network, address);
+});
+
+Deno.test("Admission: a flood from 250 addresses of one network takes that network's place, not the senders' of other networks", () => {
+  const admission = new Admission({ maxTransfers: 8 });
+  const dropped: string[] = [];
+  const real: Ticket[] = [];
+  for (let i = 0; i < 250; i++) {
+    const stranger = `192.0.2.${i + 1}`;
+    admission.admit(stranger, () => dropped.push(stranger));
+    // Eight real senders arrive among the flood, each from its own network.
+    if (i % 30 === 0 && real.length < 8) {
+      const peer = `10.${real.length}.0.7`;
+      real.push(admission.admit(peer, () => dropped.push(peer)));
+    }
+  }
+  assert.equal(real.length, 8);
+  assert.deepEqual(dropped.filter((d) => d.startsWith("10.")), []);
+  for (const ticket of real) assert.equal(ticket.paired(), true);
+});
+
+Deno.test("Admission keeps at most its share from one network, dropping from the address of it holding the most", () => {
+  const admission = new Admission({
+    maxTransfers: 2,
+    maxUnpairedPerPrefix: 4,
+  });
+  const dropped: string[] = [];
+  admitMany(admission, "192.0.2.1", 3, dropped);
+  admitMany(admission, "192.0.2.2", 1, dropped);
+  admitMany(admission, "192.0.2.3", 1, dropped);
+  assert.deepEqual(dropped, ["192.0.2.1#0"]);
+  assert.equal(admission.unpaired, 4);
+  admitMany(admission, "10.0.0.1", 1, dropped);
+  assert.equal(admission.unpaired, 5, "another network has its own share");
+});
+
+Deno.test("Admission with a full pool drops from the network holding the most, even when each of its addresses holds one", () => {
+  const admission = new Admission({
+    maxTransfers: 2,
+    maxUnpaired: 6,
+    maxUnpairedPerPrefix: Infinity,
+  });
+  const dropped: string[] = [];
+  admitMany(admission, "10.0.0.7", 1, dropped); // the oldest, a real sender
+  for (let i = 1; i <= 8; i++) admitMany(admission, `192.0.2.${i}`, 1, dropped);
+  assert.deepEqual(dropped, ["192.0.2.1#0", "192.0.2.2#0", "192.0.2.3#0"]);
 });
