@@ -104,8 +104,21 @@ export class FrameReader {
     return rest;
   }
 
+  /** A read from the source under way, if any: no other may start meanwhile. */
+  #inFlight: Promise<boolean> | undefined;
+
   /** Reads once from the source into free space; false at end of stream. */
   async #readMore(): Promise<boolean> {
+    if (this.#inFlight) return await this.#inFlight;
+    this.#inFlight = this.#readOnce();
+    try {
+      return await this.#inFlight;
+    } finally {
+      this.#inFlight = undefined;
+    }
+  }
+
+  async #readOnce(): Promise<boolean> {
     if (this.#eof) return false;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     if (this.#end === this.#buf.length) {
@@ -128,6 +141,8 @@ export class FrameReader {
    */
   async readExact(n: number, what: string): Promise<Uint8Array> {
     if (n > this.#full) throw new RangeError(`Cannot buffer ${n} bytes`);
+    // A read that {@link whenReadable} left under way writes where it began.
+    if (this.#inFlight) await this.#inFlight.catch(() => {});
     if (n > this.#buf.length) this.#grow();
     if (this.#buf.length - this.#start < n) {
       this.#buf.copyWithin(0, this.#start, this.#end);
@@ -155,12 +170,15 @@ export class FrameReader {
 
   /**
    * Resolves once at least one byte is buffered, or the stream ended: for
-   * a caller that acts if nothing comes soon. Call nothing else on this
-   * reader until it resolves.
+   * a caller that acts if nothing comes soon (or goes away meanwhile). A
+   * read called before it resolves waits for it first. `grow`: take the
+   * whole buffer first, for bodies; control frames need the small one (a
+   * megabyte's buffer slowed a UDP receiver's first milliseconds).
    */
-  async whenReadable(): Promise<void> {
+  async whenReadable(grow = true): Promise<void> {
+    if (this.#inFlight) await this.#inFlight;
     if (this.buffered === 0) {
-      this.#grow();
+      if (grow) this.#grow();
       await this.#readMore();
     }
   }
@@ -183,6 +201,7 @@ export class FrameReader {
    * until the next call on this reader; `null` at end of stream.
    */
   async piece(max: number): Promise<Uint8Array | null> {
+    if (this.#inFlight) await this.#inFlight.catch(() => {});
     this.#grow();
     if (this.buffered === 0) {
       const want = Math.min(max, this.#batch);

@@ -19,12 +19,14 @@ export interface PrefixHash {
 /**
  * Hashes the first `length` bytes of the file at `path`. Returns null when
  * the file is shorter (it cannot hold that prefix). `onProgress` gets the
- * bytes hashed so far, about every 64 MiB.
+ * bytes hashed so far, about every 64 MiB. `stop` is asked before each
+ * MiB: when it throws (the peer went away), so does this.
  */
 export async function hashPrefix(
   path: string,
   length: number,
   onProgress?: (bytes: number) => void,
+  stop?: () => void,
 ): Promise<PrefixHash | null> {
   const hash = createHash("sha256");
   using file = await Deno.open(path, { read: true });
@@ -32,6 +34,7 @@ export async function hashPrefix(
   let done = 0;
   let reported = 0;
   while (done < length) {
+    stop?.();
     const n = await file.read(
       buf.subarray(0, Math.min(buf.length, length - done)),
     );
@@ -80,6 +83,7 @@ export async function scanSlots(
   size: number,
   slot: number,
   maxRanges: number,
+  stop?: () => void,
 ): Promise<KeptSlots | null> {
   let file: Deno.FsFile;
   try {
@@ -97,6 +101,7 @@ export async function scanSlots(
   const block = new Uint8Array(Math.max(1, Math.floor(2 ** 20 / slot)) * slot);
   let full = false; // as many ranges as may be offered: the rest is missing
   for (let at = 0; at < length && !full;) {
+    stop?.(); // as hashPrefix
     const want = Math.min(block.length, length - at);
     let got = 0;
     while (got < want) {

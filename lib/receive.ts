@@ -10,6 +10,7 @@
 import {
   errorFromPeer,
   IntegrityError,
+  NetworkError,
   ProtocolError,
   RefusedError,
 } from "./errors.ts";
@@ -341,6 +342,22 @@ export async function receiveSession(
     }
     // Prefixes left by interrupted transfers, offered for resuming (over UDP
     // in whole slots, see PROTOCOL.md).
+    // Nothing comes from the sender before the accept: a read that ends
+    // meanwhile means it went away (or spoke out of turn), and the files
+    // are not read for nobody.
+    let spoke = false;
+    const listening = reader.whenReadable(false).then(
+      () => spoke = true,
+      () => spoke = true,
+    );
+    const wentAway = () =>
+      new NetworkError(
+        "The sender went away while the files already here were checked",
+        "network",
+      );
+    const stop = () => {
+      if (spoke) throw wentAway();
+    };
     resume.prefixes = options.stdout
       ? new Map<number, Prefix>()
       : await findPrefixes(
@@ -350,7 +367,18 @@ export async function receiveSession(
         options,
         bodies.align,
         !request?.lossy,
-      );
+        stop,
+      ).catch(async (error) => {
+        if (!spoke) throw error;
+        // What it said, if anything: its error, or the end of the stream.
+        await listening;
+        if (reader.buffered === 0) throw wentAway();
+        const said = await reader.readControl();
+        if (said.type === "error") {
+          throw errorFromPeer(said.code, said.message, "Sender");
+        }
+        throw new ProtocolError(`Unexpected ${said.type} before the accept`);
+      });
     // The first file's datagrams follow the accept (or the last resume
     // answer) at once: be ready for them.
     const transport = bodies;

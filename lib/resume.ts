@@ -105,6 +105,7 @@ export async function findPrefixes(
   options: ReceiveOptions,
   align = 1,
   parts = true,
+  stop?: () => void,
 ): Promise<Map<number, Prefix>> {
   const found = new Map<number, Prefix>();
   const listings: Listings = new Map();
@@ -121,7 +122,12 @@ export async function findPrefixes(
         continue;
       }
       if (entry.size > 0) options.onChecking?.(entry.path, entry.size);
-      const hashed = await hashPrefix(dest.localPath(entry.path), entry.size);
+      const hashed = await hashPrefix(
+        dest.localPath(entry.path),
+        entry.size,
+        undefined,
+        stop,
+      );
       if (hashed) {
         found.set(index, { ...hashed, offset: entry.size, whole: true });
       }
@@ -139,6 +145,7 @@ export async function findPrefixes(
         entry.size,
         align,
         MAX_RESUME_RANGES,
+        stop,
       );
       if (kept && (kept.offset > 0 || kept.ranges.length > 0)) {
         found.set(index, kept);
@@ -148,7 +155,12 @@ export async function findPrefixes(
     const have = Math.floor(size / align) * align;
     if (have === 0) continue;
     options.onChecking?.(entry.path, have);
-    const prefix = await hashPrefix(dest.partPath(entry.path), have);
+    const prefix = await hashPrefix(
+      dest.partPath(entry.path),
+      have,
+      undefined,
+      stop,
+    );
     if (prefix) found.set(index, { ...prefix, offset: have });
   }
   return found;

@@ -857,4 +857,17 @@ export const MUTANTS: Mutant[] = [
     to: "    else if (false) {",
     tests: ["admission_test.ts"],
   },
+  {
+    file: "lib/hash.ts",
+    from: "  while (done < length) {\n    stop?.();",
+    to: "  while (done < length) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/frames.ts",
+    from:
+      "    if (this.#inFlight) await this.#inFlight.catch(() => {});\n    if (n > this.#buf.length) this.#grow();",
+    to: "",
+    tests: ["frames_test.ts"],
+  },
 ];

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ProtocolError } from "../lib/errors.ts";
 import { type ByteSource, concat, FrameReader } from "../lib/frames.ts";
 import { encodeControl, encodePreamble } from "../lib/protocol.ts";
+import { within } from "./helpers.ts";
 
 /** A source that returns `bytes` in pieces of the given sizes (cycled). */
 function splitSource(bytes: Uint8Array, sizes: number[]): ByteSource {
@@ -109,4 +110,75 @@ Deno.test("FrameReader rejects an oversized control frame before reading its bod
     /over the 65536-byte limit/,
   );
   assert.equal(reads, 1);
+});
+
+Deno.test("FrameReader: a read asked for while whenReadable's read is under way waits for it, and the frames come whole and in order", async () => {
+  const frames = [
+    encodeControl({ type: "resume-claim", index: 0, offset: 0 }),
+    encodeControl({ type: "resume-claim", index: 1, offset: 0 }),
+  ];
+  const bytes = concat(...frames);
+  // A source that answers only when told, a piece at a time.
+  const waiting: (() => void)[] = [];
+  let at = 0;
+  const source: ByteSource = {
+    read: (p) =>
+      new Promise((resolve) =>
+        waiting.push(() => {
+          if (at >= bytes.length) return resolve(null);
+          const n = Math.min(p.length, 7, bytes.length - at);
+          p.set(bytes.subarray(at, at + n));
+          at += n;
+          resolve(n);
+        })
+      ),
+  };
+  const reader = new FrameReader(source);
+  const readable = reader.whenReadable(false);
+  const first = reader.readControl(); // while the first read is under way
+  const second = first.then(() => reader.readControl());
+  for (let i = 0; i < 100 && at < bytes.length; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    waiting.shift()?.();
+  }
+  await within(5_000, "the whenReadable read", readable);
+  assert.deepEqual(
+    (await within(5_000, "both frames", Promise.all([first, second]))).map((
+      m,
+    ) => m.type === "resume-claim" ? m.index : -1),
+    [0, 1],
+  );
+});
+
+Deno.test("FrameReader: a long read asked for while whenReadable's read is under way (in the small buffer) gets every byte, in order", async () => {
+  const bytes = new Uint8Array(100_000).map((_, i) => (i * 7 + (i >> 8)) & 255);
+  const waiting: ((p?: unknown) => void)[] = [];
+  let at = 0;
+  const source: ByteSource = {
+    read: (p) =>
+      new Promise((resolve) =>
+        waiting.push(() => {
+          if (at >= bytes.length) return resolve(null);
+          const n = Math.min(p.length, 30_000, bytes.length - at);
+          p.set(bytes.subarray(at, at + n));
+          at += n;
+          resolve(n);
+        })
+      ),
+  };
+  const reader = new FrameReader(source, { bufferSize: 256 * 1024 });
+  const readable = reader.whenReadable(false); // a read into the small buffer
+  const long = reader.readExact(bytes.length, "a long body"); // needs the big one
+  for (let i = 0; i < 100 && at < bytes.length; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    waiting.shift()?.();
+  }
+  await within(5_000, "the whenReadable read", readable);
+  const got = await within(5_000, "the long read", long);
+  // Compared as a whole: a diff of 100,000 bytes takes assert ages to print.
+  const first = got.findIndex((b, i) => b !== bytes[i]);
+  assert.ok(
+    got.length === bytes.length && first < 0,
+    `the bytes differ from byte ${first}`,
+  );
 });

@@ -954,3 +954,32 @@ Deno.test("a hundred strangers at send --listen make a few lines, not a hundred,
   assert.ok(lines.length <= 20, `${lines.length} lines about strangers`);
   assert.ok(lines.length >= 1, "strangers are still said");
 });
+
+Deno.test("a sender that names a huge file already here and hangs up does not leave the receiver hashing it for nobody", async () => {
+  await using tmp = await tempDir();
+  // 64 GiB of holes: about half a minute of SHA-256 here.
+  const huge = join(tmp.path, "huge.bin");
+  const size = 64 * 2 ** 30;
+  using file = await Deno.open(huge, { write: true, create: true });
+  await file.truncate(size);
+  await using receiver = await startListening(["receive", "--out", tmp.path]);
+  {
+    using peer = await connectAsSender(receiver.port);
+    // No mtime: the receiver must hash it to offer it.
+    await peer.send({
+      type: "manifest",
+      entries: [{ path: "huge.bin", type: "file", size }],
+      last: true,
+    });
+  } // and gone
+  const ended = await within(
+    10_000,
+    "the receiver to notice that the sender went away",
+    receiver.result(),
+  );
+  assert.equal(ended.code, 1);
+  assert.match(
+    ended.stderr,
+    /went away while the files already here were checked/,
+  );
+});
