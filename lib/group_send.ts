@@ -43,6 +43,7 @@ import {
 } from "./udp.ts";
 import {
   averageDatagram,
+  MAX_REPAIR_ROUNDS,
   averageSent,
   type DatagramPath,
   freshCounters,
@@ -54,12 +55,8 @@ import {
   sendUdpFile,
 } from "./udp_send.ts";
 
-/**
- * Repair rounds one receiver may ask for in one file: far more than random
- * loss needs (at 10% loss, a slot is still missing after 8 rounds once in
- * 10^8), and the end of a receiver that asks for ever.
- */
-export const MAX_GROUP_ROUNDS = 32;
+/** Repair rounds one receiver of a group may ask for in one file, as one receiver alone. */
+export const MAX_GROUP_ROUNDS = MAX_REPAIR_ROUNDS;
 
 /**
  * How many receivers must lack a slot for its repair to go to the group;

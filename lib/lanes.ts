@@ -17,8 +17,6 @@
 
 import { PROBE_EVERY } from "./udp_sizing.ts";
 
-/** The most lanes a request may ask for, the main port included. */
-export const LANES_MAX = 16;
 
 /** Datagrams a port is sent before the receiver has reported any on it. */
 export const TRIAL_DATAGRAMS = 2;

@@ -13,7 +13,6 @@
  */
 
 import * as v from "valibot";
-import { LANES_MAX } from "./lanes.ts";
 
 /** Permission bits, 0 to 0o777. */
 export const MAX_MODE = 0o777;
@@ -23,6 +22,10 @@ export const MAX_MTIME = 253_402_300_799_999;
 export const MAX_SLOTS_PER_DATAGRAM = 64;
 /** Most byte ranges one resume offer may list. */
 export const MAX_RESUME_RANGES = 1000;
+/** Most UDP ports a transfer is spread over, the main one included (PROTOCOL.md 9.1). */
+export const LANES_MAX = 16;
+/** Most ranges of missing slots one `udp-missing` frame may list. */
+export const MAX_MISSING_RANGES = 2000;
 
 const NON_NEGATIVE = "must be a non-negative integer";
 const GROUP_ADDRESS =
@@ -57,6 +60,29 @@ const lanes = v.pipe(
 );
 const port = v.pipe(count, v.minValue(1, PORT), v.maxValue(65_535, PORT));
 const pair = v.tuple([count, count], "must be a [first, count] pair");
+
+/**
+ * `ranges` of a `udp-missing`: sorted, not overlapping, non-empty
+ * `[first, count]` slot ranges, so that no slot is asked for twice.
+ */
+const slotRanges = v.pipe(
+  v.array(pair, "must be a list of [first, count] pairs"),
+  v.maxLength(
+    MAX_MISSING_RANGES,
+    `must be at most ${MAX_MISSING_RANGES} sorted, non-overlapping [first, count] pairs`,
+  ),
+  v.check(
+    (ranges) => {
+      let end = 0;
+      for (const [first, count] of ranges) {
+        if (count === 0 || first < end) return false;
+        end = first + count;
+      }
+      return true;
+    },
+    `must be at most ${MAX_MISSING_RANGES} sorted, non-overlapping [first, count] pairs`,
+  ),
+);
 
 /** `ranges` of a resume: sorted, apart, non-empty `[start, length]` byte ranges. */
 const byteRanges = v.pipe(
@@ -543,8 +569,10 @@ export const MESSAGES = {
       type: v.literal("udp-missing"),
       index: count,
       ranges: v.pipe(
-        v.array(pair, "must be a list of [first, count] pairs"),
-        v.description("slots still missing, as [first slot, count] pairs"),
+        slotRanges,
+        v.description(
+          "slots still missing, as [first slot, count] pairs: sorted, not overlapping, none empty, at most 2000",
+        ),
       ),
       early: v.pipe(
         v.optional(yes),

@@ -12,6 +12,7 @@
  */
 
 import { UsageError } from "./errors.ts";
+import { MAX_MISSING_RANGES } from "./messages.ts";
 
 /** Size of the datagram header. */
 export const UDP_HEADER = 40;
@@ -40,7 +41,7 @@ export const DATAGRAM_SIZE_MAX = 65_000;
 /** Smallest datagram size accepted by `--datagram-size`. */
 export const DATAGRAM_SIZE_MIN = 512;
 /** Most missing ranges listed in one `udp-missing` frame (keeps it far under 64 KiB). */
-export const RANGES_PER_FRAME = 2000;
+export const RANGES_PER_FRAME = MAX_MISSING_RANGES;
 
 /** The fields of a datagram header. */
 export interface DatagramHeader {

@@ -31,7 +31,7 @@ import {
 import { PartFile } from "./fsio.ts";
 import type { Done, Message, UdpRequest } from "./protocol.ts";
 import { DatagramOpener, type DirectionKey } from "./records.ts";
-import { LANES_MAX } from "./lanes.ts";
+import { LANES_MAX } from "./messages.ts";
 import { groupKeyFrom } from "./group.ts";
 import {
   countersDelta,

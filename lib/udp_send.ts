@@ -211,6 +211,12 @@ export interface DatagramPath {
   lanes?: Lanes;
   /** Holes the receiver asked for during the pass (PROTOCOL.md 9.3), not yet sent; absent: not asked for. */
   early?: UdpMissing[];
+  /**
+   * Repair rounds one file may take before the receiver is given up on
+   * (one receiver: {@link MAX_REPAIR_ROUNDS}); absent: no bound here (a
+   * group bounds each of its receivers).
+   */
+  maxRepairRounds?: number;
   /** Seal each datagram with this key (an encrypted session). */
   seal: DirectionKey | undefined;
   /** Next sequence number; counts every datagram sent; never reused. */
@@ -240,6 +246,13 @@ export interface UdpSendContext extends DatagramPath {
 }
 
 const READ_BLOCK = 1024 * 1024;
+
+/**
+ * Repair rounds one receiver may ask for in one file: far more than random
+ * loss needs (at 10% loss, a slot is still missing after 8 rounds once in
+ * 10^8), and the end of a receiver that asks for ever.
+ */
+export const MAX_REPAIR_ROUNDS = 32;
 
 /**
  * Sends one file over UDP until the receiver has every slot; returns the
@@ -453,11 +466,20 @@ export async function sendUdpFile(
   }
   const sha256 = hash.digest("hex");
 
-  for (;;) {
+  for (let rounds = 1;; rounds++) {
     // A pass-end's answer lists every hole: what was asked before is in it.
     ctx.early?.splice(0);
     const verdict = await ctx.passEnd(index);
     if ("complete" in verdict) return { sha256, complete: verdict.complete };
+    // Each round sends at most the file (its ranges never overlap): a
+    // receiver that keeps asking costs a bounded number of files.
+    if (rounds > (ctx.maxRepairRounds ?? Infinity)) {
+      throw new ProtocolError(
+        `The receiver still asked for parts of ${
+          displayName(ctx.state.name)
+        } after ${ctx.maxRepairRounds} rounds of repair: given up`,
+      );
+    }
     ctx.repairRounds++;
     // Each receiver's own slots first, the group's last: the pass's last
     // datagrams then reach everyone, who need not wait for more.
@@ -594,6 +616,7 @@ export function openUdp(
     seal: link.datagramKeys?.out,
     ...(extra.length > 0 ? { lanes: new Lanes(peer.port, extra) } : {}),
     ...(o.lossy ? {} : { early: [] }),
+    maxRepairRounds: MAX_REPAIR_ROUNDS,
     ...freshCounters(),
   };
   return ctx;

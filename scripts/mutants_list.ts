@@ -870,4 +870,16 @@ export const MUTANTS: Mutant[] = [
     to: "",
     tests: ["frames_test.ts"],
   },
+  {
+    file: "lib/messages.ts",
+    from: "        if (count === 0 || first < end) return false;",
+    to: "        if (count === 0) return false;",
+    tests: ["protocol_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "    if (rounds > (ctx.maxRepairRounds ?? Infinity)) {",
+    to: "    if (false) {",
+    tests: ["udp_send_test.ts"],
+  },
 ];

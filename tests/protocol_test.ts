@@ -124,6 +124,16 @@ const malformed: [string, string, RegExp][] = [
     /"ranges" must be at most 1000 sorted, apart/,
   ],
   [
+    "missing slots listed twice (one slot asked for again and again)",
+    '{"type":"udp-missing","index":0,"ranges":[[0,100],[0,100]]}',
+    /"ranges" must be at most 2000 sorted, non-overlapping \[first, count\] pairs/,
+  ],
+  [
+    "missing slots that overlap, or an empty range",
+    '{"type":"udp-missing","index":0,"ranges":[[0,10],[5,1],[20,0]]}',
+    /"ranges" must be at most 2000 sorted, non-overlapping/,
+  ],
+  [
     "a manifest token that is not 32 lowercase hex digits",
     '{"type":"manifest","entries":[],"last":true,"token":"ABCD"}',
     /"token" must be 32 lowercase hex digits/,

@@ -145,6 +145,11 @@ const STATEMENTS: Statement[] = [
     tests: [["conformance_test.ts", "does not answer it with another"]],
   },
   {
+    says:
+      "A sender SHOULD give up on a receiver whose repairs of one file do not end",
+    tests: [["udp_send_test.ts", "is given up after 32 rounds"]],
+  },
+  {
     says: "A side stopped by its user (Ctrl-C) SHOULD say so before it closes",
     tests: [
       ["transfer_test.ts", "stopped with Ctrl-C in the middle of a file"],
