@@ -33,6 +33,7 @@ import {
   DATAGRAM_SIZE_MIN,
   DATAGRAM_SIZE_NETWORK,
   DATAGRAM_SIZE_NETWORK_V6,
+  formatBits,
 } from "./udp.ts";
 import { UdpEndpoint } from "./udp_receive.ts";
 import { udpDefaults } from "./udp_sizing.ts";
@@ -498,6 +499,8 @@ function signalOf(options: BenchOptions): { signal?: AbortSignal } {
 export const REVERSE_MAX_SIZE = 64 * 1024 ** 3;
 /** Longest a `--reverse` client may ask a receiver to send. */
 export const REVERSE_MAX_MS = 300_000;
+/** Slowest fixed rate a `--reverse` client may ask for: 100 kbit/s. */
+export const REVERSE_MIN_RATE = 100_000;
 
 /**
  * What a receiver does for a `pasa bench --reverse` client: send it the
@@ -529,6 +532,21 @@ export function reverseServer(
         "A bench request's UDP settings are out of range",
         "bench",
       );
+    }
+    // A rate that would hold a transfer slot for ever (0, 1 bit/s) or past
+    // the longest measurement is refused before anything is sent.
+    if (u?.rate !== undefined && u.rate !== null) {
+      const seconds = request.size === null
+        ? 0
+        : request.size * 8 / Math.max(u.rate, 1);
+      if (u.rate < REVERSE_MIN_RATE || seconds * 1000 > REVERSE_MAX_MS) {
+        throw new ProtocolError(
+          `A bench request's rate must be at least ${
+            formatBits(REVERSE_MIN_RATE)
+          }, and its size sent within ${REVERSE_MAX_MS / 1000} s at that rate`,
+          "bench",
+        );
+      }
     }
     const deadline = request.size === null
       ? performance.now() + request.durationMs!

@@ -882,4 +882,11 @@ export const MUTANTS: Mutant[] = [
     to: "    if (false) {",
     tests: ["udp_send_test.ts"],
   },
+  {
+    file: "lib/bench.ts",
+    from:
+      "      if (u.rate < REVERSE_MIN_RATE || seconds * 1000 > REVERSE_MAX_MS) {",
+    to: "      if (false) {",
+    tests: ["hostile_test.ts"],
+  },
 ];

@@ -20,7 +20,9 @@ import {
   type Entry,
   type Message,
 } from "../lib/protocol.ts";
-import { concat } from "../lib/frames.ts";
+import { concat, FrameReader, writeControl } from "../lib/frames.ts";
+import { Link } from "../lib/link.ts";
+import { handshake } from "../lib/session.ts";
 import {
   events,
   keepReceiver,
@@ -32,6 +34,7 @@ import {
   sha256File,
   startListening,
   tempDir,
+  TEST_CODE,
   TESTFILES,
   within,
 } from "./helpers.ts";
@@ -983,3 +986,43 @@ Deno.test("a sender that names a huge file already here and hangs up does not le
     /went away while the files already here were checked/,
   );
 });
+
+for (
+  const [rate, size] of [[0, 1 << 20], [1, 1 << 20], [1e6, 1 << 30]] as const
+) {
+  Deno.test(`a bench --reverse request at ${rate} bit/s for ${size} bytes is refused before anything is sent: no slot held for ever`, async () => {
+    await using tmp = await tempDir();
+    await using receiver = await startListening([
+      ...["receive", "--keep", "--udp", "--max-connections", "1"],
+      ...["--out", tmp.path],
+    ]);
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: receiver.port,
+    });
+    const link = new Link(conn, {
+      timeoutMs: 0,
+      pairing: { code: TEST_CODE, initiator: true },
+    });
+    try {
+      const reader = new FrameReader(link);
+      await handshake(link, reader, "receiver", { sameRole: true });
+      await writeControl(link, {
+        type: "bench-request",
+        size,
+        durationMs: null,
+        udp: { datagramSize: 1472, lossy: true, rate, port: 9 },
+      });
+      const answer = await within(10_000, "the answer", reader.readControl());
+      assert.equal(answer.type === "error" && answer.code, "bench");
+      assert.match(
+        answer.type === "error" ? answer.message : "",
+        /rate must be at least 100 kbit\/s/,
+      );
+    } finally {
+      link.close();
+    }
+    // Its one slot is free again: a real sender gets through.
+    await servesNext(receiver);
+  });
+}
