@@ -11,7 +11,7 @@ import { basename } from "node:path";
 import process from "node:process";
 import { codeOf, ProtocolError } from "./errors.ts";
 import { FrameReader, writeControl } from "./frames.ts";
-import { Scratch } from "./scratch.ts";
+import { MEASUREMENT_MAX, Scratch } from "./scratch.ts";
 import { Link } from "./link.ts";
 import { Payload } from "./payload.ts";
 import { Pattern } from "./pattern.ts";
@@ -495,8 +495,8 @@ function signalOf(options: BenchOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
 }
 
-/** Largest payload a `--reverse` client may ask for. */
-export const REVERSE_MAX_SIZE = 64 * 1024 ** 3;
+/** Largest payload a `--reverse` client may ask for: a measurement's most. */
+export const REVERSE_MAX_SIZE = MEASUREMENT_MAX;
 /** Longest a `--reverse` client may ask a receiver to send. */
 export const REVERSE_MAX_MS = 300_000;
 /** Slowest fixed rate a `--reverse` client may ask for: 100 kbit/s. */

@@ -14,8 +14,13 @@ import {
   type Present,
   type Target,
 } from "./fsio.ts";
+import { RefusedError } from "./errors.ts";
 import { checkManifest } from "./manifest.ts";
+import { formatBytes } from "./units.ts";
 import type { Entry } from "./protocol.ts";
+
+/** Largest measurement a receiver takes, as a `--reverse` one (lib/bench.ts). */
+export const MEASUREMENT_MAX = 64 * 1024 ** 3;
 
 /**
  * Where a measurement goes: names are still checked and
@@ -34,9 +39,10 @@ export class Scratch implements Target {
   }
 
   /**
-   * Checks names as a destination would, `--max-size`, and the free space
-   * where the scratch file of a UDP measurement goes (the system's
-   * temporary directory), unless nothing will be stored.
+   * Checks names as a destination would, `--max-size`, at most
+   * {@link MEASUREMENT_MAX}, and the free space where the scratch file of a
+   * UDP measurement goes (the system's temporary directory), unless
+   * nothing will be stored.
    */
   async vet(
     entries: readonly Entry[],
@@ -44,6 +50,16 @@ export class Scratch implements Target {
   ): Promise<Present> {
     const totals = checkManifest(entries);
     checkMaxSize(totals, this.maxSize);
+    // Nothing stored means no free space to bound it: a measurement of
+    // terabytes would only hold the receiver (and its slot map) for hours.
+    if (totals.bytes > MEASUREMENT_MAX) {
+      throw new RefusedError(
+        `Refusing a measurement of ${formatBytes(totals.bytes)}: at most ${
+          formatBytes(MEASUREMENT_MAX)
+        }`,
+        "too-large",
+      );
+    }
     if (options.storing !== false) {
       await checkSpace(await this.#scratchDir(), totals.bytes);
     }

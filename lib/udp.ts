@@ -426,30 +426,64 @@ export class Jitter {
   }
 }
 
-/** Which slots of a file have arrived. */
+/** Slots per page of a {@link SlotMap}: 8 KiB of bits. */
+const PAGE_SLOTS = 1 << 16;
+/** A page every slot of which has arrived: its bits are let go. */
+const FULL = "full";
+
+/**
+ * Which slots of a file have arrived, in pages of {@link PAGE_SLOTS} bits
+ * made when a slot of theirs first arrives and let go once full: memory
+ * grows with what is under way, not with the file (a file of 2^34 slots
+ * takes no 2 GiB), and a scan of what is missing skips untouched and full
+ * pages whole. Indices are plain numbers up to 2^53 (no 32-bit shifts).
+ */
 export class SlotMap {
   readonly slots: number;
-  #bits: Uint8Array;
+  #pages = new Map<number, Uint8Array | typeof FULL>();
+  /** Slots marked in each page not yet full. */
+  #filled = new Map<number, number>();
   /** Slots marked so far. */
   count = 0;
 
   constructor(slots: number) {
     this.slots = slots;
-    this.#bits = new Uint8Array(Math.ceil(slots / 8));
+  }
+
+  /** Slots of page `p` (the last one may be short). */
+  #pageSize(p: number): number {
+    return Math.min(PAGE_SLOTS, this.slots - p * PAGE_SLOTS);
   }
 
   /** Marks a slot; false if it was already marked (a duplicate). */
   mark(slot: number): boolean {
-    const byte = slot >>> 3;
-    const bit = 1 << (slot & 7);
-    if (this.#bits[byte]! & bit) return false;
-    this.#bits[byte]! |= bit;
+    const p = Math.floor(slot / PAGE_SLOTS);
+    let page = this.#pages.get(p);
+    if (page === FULL) return false;
+    if (page === undefined) {
+      page = new Uint8Array(PAGE_SLOTS / 8);
+      this.#pages.set(p, page);
+    }
+    const i = slot - p * PAGE_SLOTS;
+    const bit = 1 << (i & 7);
+    if (page[i >> 3]! & bit) return false;
+    page[i >> 3]! |= bit;
     this.count++;
+    const filled = (this.#filled.get(p) ?? 0) + 1;
+    if (filled === this.#pageSize(p)) {
+      this.#pages.set(p, FULL);
+      this.#filled.delete(p);
+    } else this.#filled.set(p, filled);
     return true;
   }
 
   has(slot: number): boolean {
-    return (this.#bits[slot >>> 3]! & (1 << (slot & 7))) !== 0;
+    const p = Math.floor(slot / PAGE_SLOTS);
+    const page = this.#pages.get(p);
+    if (page === undefined) return false;
+    if (page === FULL) return true;
+    const i = slot - p * PAGE_SLOTS;
+    return (page[i >> 3]! & (1 << (i & 7))) !== 0;
   }
 
   /**
@@ -459,20 +493,52 @@ export class SlotMap {
   missing(limit = Infinity, from = 0, to = this.slots): [number, number][] {
     const out: [number, number][] = [];
     const end = Math.min(to, this.slots);
+    /** Adds slots `first` to `last` (excluded), merged with the range before. */
+    const add = (first: number, last: number) => {
+      const before = out.at(-1);
+      if (before && before[0] + before[1] === first) before[1] += last - first;
+      else out.push([first, last - first]);
+    };
     let slot = Math.max(0, from);
-    while (slot < end && out.length < limit) {
-      // Skip whole bytes of received slots quickly.
-      if ((slot & 7) === 0 && this.#bits[slot >>> 3] === 0xff) {
-        slot += 8;
+    while (slot < end) {
+      const p = Math.floor(slot / PAGE_SLOTS);
+      const pageEnd = Math.min(end, (p + 1) * PAGE_SLOTS);
+      const page = this.#pages.get(p);
+      if (page === FULL) {
+        slot = pageEnd;
         continue;
       }
-      if (this.has(slot)) {
-        slot++;
+      if (page === undefined) {
+        // Nothing of this page came: all of it is missing, at once.
+        if (out.length >= limit && out.at(-1)![0] + out.at(-1)![1] !== slot) {
+          break;
+        }
+        add(slot, pageEnd);
+        slot = pageEnd;
         continue;
       }
-      const first = slot;
-      while (slot < end && !this.has(slot)) slot++;
-      out.push([first, slot - first]);
+      while (slot < pageEnd) {
+        const i = slot - p * PAGE_SLOTS;
+        // Skip whole bytes of received slots quickly.
+        if ((i & 7) === 0 && page[i >> 3] === 0xff) {
+          slot += 8;
+          continue;
+        }
+        if (page[i >> 3]! & (1 << (i & 7))) {
+          slot++;
+          continue;
+        }
+        const first = slot;
+        while (slot < pageEnd) {
+          const k = slot - p * PAGE_SLOTS;
+          if (page[k >> 3]! & (1 << (k & 7))) break;
+          slot++;
+        }
+        if (out.length >= limit && out.at(-1)![0] + out.at(-1)![1] !== first) {
+          return out;
+        }
+        add(first, slot);
+      }
     }
     return out;
   }

@@ -889,4 +889,16 @@ export const MUTANTS: Mutant[] = [
     to: "      if (false) {",
     tests: ["hostile_test.ts"],
   },
+  {
+    file: "lib/scratch.ts",
+    from: "    if (totals.bytes > MEASUREMENT_MAX) {",
+    to: "    if (false) {",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/udp.ts",
+    from: "    const p = Math.floor(slot / PAGE_SLOTS);\n    let page",
+    to: "    const p = (slot >>> 0) >>> 16;\n    let page",
+    tests: ["udp_unit_test.ts"],
+  },
 ];

@@ -1026,3 +1026,28 @@ for (
     await servesNext(receiver);
   });
 }
+
+Deno.test("a UDP measurement of 7 TiB (2^34 slots) is refused at once: nothing stored means no free space to bound it", async () => {
+  await using tmp = await tempDir();
+  await using receiver = await keepReceiver(tmp.path, "--udp");
+  {
+    using peer = await connectAsSender(receiver.port);
+    await peer.send({ type: "bench", pattern: "0".repeat(64) });
+    await peer.send({ type: "udp-request", datagramSize: 512, lossy: false });
+    const answer = await within(
+      10_000,
+      "the refusal",
+      offer(peer, [{
+        path: "pasa-bench.bin",
+        type: "file",
+        size: 2 ** 34 * (512 - 56),
+      }]),
+    );
+    assert.equal(answer.type === "error" && answer.code, "too-large");
+    assert.match(
+      answer.type === "error" ? answer.message : "",
+      /Refusing a measurement of 7\.\d+ TiB: at most 64\.0 GiB/,
+    );
+  }
+  await servesNext(receiver);
+});

@@ -83,6 +83,31 @@ Deno.test("SlotMap lists missing ranges and counts duplicates", () => {
   assert.equal(map.count, 20);
 });
 
+Deno.test("SlotMap keeps slots past 2^32 apart from those below, and a map of 2^34 slots lists what is missing across its pages", () => {
+  const slots = 2 ** 34;
+  const map = new SlotMap(slots);
+  assert.ok(map.mark(2 ** 32 + 5));
+  assert.equal(map.has(5), false, "no 32-bit wrap");
+  assert.equal(map.has(2 ** 32 + 5), true);
+  for (let s = 0; s < 70_000; s++) map.mark(s); // a page and more, in order
+  assert.equal(map.mark(65_536 + 7), false, "a duplicate past the first page");
+  assert.deepEqual(map.missing(3), [
+    [70_000, 2 ** 32 + 5 - 70_000],
+    [2 ** 32 + 6, slots - (2 ** 32 + 6)],
+  ]);
+  assert.equal(map.count, 70_001);
+});
+
+Deno.test("SlotMap lists at most `limit` ranges, each whole, and fills its last page exactly", () => {
+  const map = new SlotMap(70_000); // the last page is short
+  for (let s = 0; s < 70_000; s += 2) map.mark(s);
+  assert.deepEqual(map.missing(3), [[1, 1], [3, 1], [5, 1]]);
+  for (let s = 1; s < 70_000; s += 2) map.mark(s);
+  assert.deepEqual(map.missing(), []);
+  assert.equal(map.count, 70_000);
+  assert.equal(map.has(69_999), true);
+});
+
 Deno.test("slots cover a file exactly, the last one short", () => {
   assert.equal(slotCount(10_000, 1432), 7);
   assert.equal(slotLength(10_000, 1432, 6), 10_000 - 6 * 1432);
