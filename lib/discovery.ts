@@ -287,7 +287,8 @@ export async function discover(
 ): Promise<Found[]> {
   const role = options.role ?? "receiver";
   const sockets = await lookingSockets(role);
-  const found = new Map<string, Found>();
+  /** Every announcement heard, by its id (or none) and where it came from. */
+  const heardFrom = new Map<string, { id: string | undefined; hit: Found }>();
   let end = performance.now() + (options.timeoutMs ?? DISCOVERY_TIMEOUT_MS);
   const stop = () => {
     for (const { socket } of sockets) {
@@ -304,12 +305,10 @@ export async function discover(
   if (options.signal?.aborted) stop();
   const heard = (a: Announcement, hostname: string) => {
     const hit = { hostname, port: a.port };
-    const key = a.id ?? formatAddress(hostname, a.port);
-    const before = found.get(key);
-    // The same side over IPv4 and IPv6: IPv4 needs no interface named.
-    if (before && !before.hostname.includes("%")) return;
-    found.set(key, hit);
-    if (found.size === 1 && before === undefined) {
+    const key = `${a.id ?? ""} ${formatAddress(hostname, a.port)}`;
+    const first = heardFrom.size === 0;
+    heardFrom.set(key, { id: a.id, hit });
+    if (first) {
       // One more interval, for a second side with the same nameplate.
       const soon = performance.now() + ANNOUNCE_INTERVAL_MS + 200;
       if (soon < end) {
@@ -337,5 +336,30 @@ export async function discover(
     options.signal?.removeEventListener("abort", stop);
     stop();
   }
-  return [...found.values()];
+  return sidesOf([...heardFrom.values()]);
+}
+
+/**
+ * The sides behind what was heard. One id from one IPv4 address and (or)
+ * one IPv6 address is one side, reached by IPv4 (it needs no interface
+ * named). One id from two addresses of a family is two sides: an impostor
+ * repeating another's public id from its own address must not be taken for
+ * it, so that "two sides with one number" is refused, not guessed.
+ */
+export function sidesOf(
+  heard: readonly { id: string | undefined; hit: Found }[],
+): Found[] {
+  const byId = new Map<string, Found[]>();
+  const sides: Found[] = [];
+  for (const { id, hit } of heard) {
+    if (id === undefined) sides.push(hit);
+    else byId.set(id, [...(byId.get(id) ?? []), hit]);
+  }
+  for (const hits of byId.values()) {
+    const v6 = hits.filter((h) => h.hostname.includes(":"));
+    const v4 = hits.filter((h) => !h.hostname.includes(":"));
+    if (v4.length <= 1 && v6.length <= 1) sides.push(v4[0] ?? v6[0]!);
+    else sides.push(...hits);
+  }
+  return sides;
 }

@@ -43,10 +43,10 @@ import {
 } from "./udp.ts";
 import {
   averageDatagram,
-  MAX_REPAIR_ROUNDS,
   averageSent,
   type DatagramPath,
   freshCounters,
+  MAX_REPAIR_ROUNDS,
   openSendingSocket,
   Pacer,
   passEndOf,

@@ -17,7 +17,6 @@
 
 import { PROBE_EVERY } from "./udp_sizing.ts";
 
-
 /** Datagrams a port is sent before the receiver has reported any on it. */
 export const TRIAL_DATAGRAMS = 2;
 

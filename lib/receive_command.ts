@@ -119,12 +119,12 @@ export async function runReceive(
     const announce = nameplate !== null && !cmd.raw && cmd.host === undefined &&
       !cmd.noAnnounce && rt.env("PASA_DISCOVERY") !== "off";
     // A one-shot receiver also looks for a sender waiting with --listen
-    // that announces the same code number, and connects to it if it is
-    // heard before a sender connects here (not for UDP: datagrams come to
-    // a receiver's own port).
+    // that announces the same code number, and calls it while it goes on
+    // listening (not for UDP: datagrams come to a receiver's own port).
     const seeking = new AbortController();
-    const seeker = announce && !cmd.keep && !cmd.udp
-      ? seekSender(nameplate!, seeking.signal, reporter)
+    const seek = announce && !cmd.keep && !cmd.udp
+      ? (called: ReadonlySet<string>) =>
+        seekSender(nameplate!, called, seeking.signal, reporter)
       : undefined;
     reporter.listening({
       host: addr.hostname,
@@ -156,9 +156,8 @@ export async function runReceive(
           ),
       )
       : undefined;
-    let served: number | Found;
     try {
-      served = await serveMany(listener, cmd, base, dest, reporter, {
+      return await serveMany(listener, cmd, base, dest, reporter, {
         udp,
         pairing,
         // A one-shot receiver has found its sender: nobody else should
@@ -169,63 +168,60 @@ export async function runReceive(
             seeking.abort();
           },
         }),
-        ...(seeker ? { handover: seeker } : {}),
+        ...(seek ? { seek } : {}),
       });
     } finally {
       seeking.abort();
       announcer?.stop();
       await udp?.close();
     }
-    if (typeof served === "number") return served;
-    // A sender waiting with --listen was heard first: connect to it, as
-    // --from does (this side connected, so it is A in the pairing).
-    reporter.found(formatAddress(served.hostname, served.port));
-    const conn = await connect({ host: served.hostname, port: served.port }, {
-      timeoutMs: cmd.timeoutMs,
-      signal: rt.signal,
-      onWaiting: (where) => reporter.connecting(where, cmd.timeoutMs),
-    });
-    return await serve(conn, cmd, base, dest, reporter, true, {
-      ...(pairing ? { pairing: { ...pairing, initiator: true } } : {}),
-      outgoing: true,
-    });
   } catch (error) {
     reporter.error(error);
     return exitCodeOf(error);
   }
 }
 
+/** Failed calls to senders heard announcing before a one-shot receiver calls no more. */
+export const ANNOUNCED_TRIES = 3;
+
 /**
- * Looks for a sender announcing `nameplate` (one waiting with `--listen`),
- * until `signal`: the one found, or nothing when two or more announce it
- * (trying them in turn would spend a pairing attempt on the wrong one) or
- * the look ends.
+ * Looks for a sender announcing `nameplate` (one waiting with `--listen`)
+ * and not `called` yet, until `signal`: the one found, or nothing when two
+ * or more announce it (trying them in turn would spend a pairing attempt
+ * on the wrong one) or the look ends.
  */
 async function seekSender(
   nameplate: string,
+  called: ReadonlySet<string>,
   signal: AbortSignal,
   reporter: Reporter,
 ): Promise<Found | undefined> {
-  let found: Found[];
-  try {
-    found = await discover(nameplate, {
-      role: "sender",
-      timeoutMs: Infinity,
-      signal,
-    });
-  } catch {
-    return undefined; // no multicast here: senders connect to this one
-  }
-  if (signal.aborted || found.length === 0) return undefined;
-  if (found.length > 1) {
-    reporter.warning(
-      `${found.length} senders on this network wait with code number ${nameplate} (${
-        formatList(found.map((f) => formatAddress(f.hostname, f.port)))
-      }): not guessing which; still waiting here (or give --from HOST[:PORT])`,
+  for (;;) {
+    let found: Found[];
+    try {
+      found = await discover(nameplate, {
+        role: "sender",
+        timeoutMs: Infinity,
+        signal,
+      });
+    } catch {
+      return undefined; // no multicast here: senders connect to this one
+    }
+    if (signal.aborted || found.length === 0) return undefined;
+    const fresh = found.filter((f) =>
+      !called.has(formatAddress(f.hostname, f.port))
     );
-    return undefined;
+    if (fresh.length === 0) continue; // only those that failed already
+    if (fresh.length > 1) {
+      reporter.warning(
+        `${fresh.length} senders on this network wait with code number ${nameplate} (${
+          formatList(fresh.map((f) => formatAddress(f.hostname, f.port)))
+        }): not guessing which; still waiting here (or give --from HOST[:PORT])`,
+      );
+      return undefined;
+    }
+    return fresh[0];
   }
-  return found[0];
 }
 
 /**
@@ -356,7 +352,7 @@ async function serveMany(
   dest: Destination,
   reporter: Reporter,
   serving: Serving,
-): Promise<number | Found> {
+): Promise<number> {
   const once = !cmd.keep;
   const active = new Map<Promise<unknown>, () => void>();
   let outcome: number | undefined;
@@ -394,51 +390,13 @@ async function serveMany(
       "busy",
     );
   let interrupted = false;
-  // A sender heard announcing before any connection here paired: the
-  // listener stops, and the caller connects to it instead.
-  let handedOver: Found | undefined;
-  serving.handover?.then((found) => {
-    if (!found || outcome !== undefined || admission.transfers > 0) return;
-    handedOver = found;
-    stop();
-  });
-  for (;;) {
-    let conn: Deno.Conn;
-    try {
-      conn = await accept(
-        listener,
-        rt.signal,
-        (error) =>
-          limited("accept", (note) =>
-            reporter.warning(
-              `A connection failed before it was accepted: ${
-                (error as Error).message
-              }; still listening${note}`,
-            )),
-        () => gate.locked || outcome !== undefined || handedOver !== undefined,
-      );
-    } catch (error) {
-      if (error instanceof InterruptedError) interrupted = true;
-      else if (!gate.locked && outcome === undefined && !handedOver) {
-        reporter.error(error, "Cannot accept connections");
-        outcome ??= exitCodeOf(error);
-      }
-      break;
-    }
+  /** Serves `conn` as any connection here: its failure ends a one-shot receiver only once it paired, or failed to pair (a listening one's). */
+  const take = (
+    conn: Deno.Conn,
+    how: { outgoing?: boolean; pairing?: Pairing | undefined } = {},
+  ) => {
     const peer = peerName(conn);
     const address = addressOf(conn);
-    if (admission.full) {
-      // Refuse with a reason the sender can print, rather than a silent reset.
-      limited(address, (note) =>
-        reporter.warning(
-          `Refused ${peer}: ${
-            once ? "a transfer is" : `${cmd.maxConnections} transfers are`
-          } already in progress${note}`,
-        ));
-      const link = new Link(conn, { timeoutMs: 2000 });
-      refuseConnection(link, busyError()).finally(() => link.close());
-      continue;
-    }
     let dropped = false;
     const close = () => {
       dropped = true;
@@ -460,9 +418,10 @@ async function serveMany(
       once,
       {
         ...serving,
-        pairing,
+        pairing: "pairing" in how ? how.pairing : pairing,
         ticket,
         busy: busyError,
+        ...(how.outgoing ? { outgoing: true } : {}),
         ...(tokens ? { tokens } : {}),
         budget: {
           take: (bytes) => budget.take(address, bytes),
@@ -477,7 +436,9 @@ async function serveMany(
         const paired = ticket.state === "transfer";
         // Made room for newer connections, or let go: nothing to say.
         if (!paired && (dropped || error instanceof InterruptedError)) return;
-        if (once && endsOneShot(error, paired)) {
+        // A sender it heard announcing and called never ends it unpaired:
+        // anyone can announce (PROTOCOL.md 12).
+        if (once && (paired || !how.outgoing) && endsOneShot(error, paired)) {
           if (outcome === undefined) reporter.error(error);
           outcome ??= exitCodeOf(error);
         } else if (paired) {
@@ -486,7 +447,12 @@ async function serveMany(
           limited(
             address,
             (note) =>
-              reporter.error(error, `Connection from ${peer} failed${note}`),
+              reporter.error(
+                error,
+                how.outgoing
+                  ? `The sender announced at ${peer} did not pair${note}; still waiting here`
+                  : `Connection from ${peer} failed${note}`,
+              ),
           );
         }
       })
@@ -496,15 +462,85 @@ async function serveMany(
         if (outcome !== undefined) stop();
       });
     active.set(task, close);
+    return task;
+  };
+  // Senders heard announcing the code's number (waiting with --listen):
+  // called while this side goes on listening; whoever pairs first is the
+  // transfer. Each such call is a guess at the code for whoever answers,
+  // so only a few of them fail before it calls no more.
+  if (serving.seek && pairing) {
+    const called = new Set<string>();
+    const guesses = new PairingGate(ANNOUNCED_TRIES);
+    (async () => {
+      while (outcome === undefined && !guesses.locked && !rt.signal.aborted) {
+        const found = await serving.seek!(called);
+        if (!found || outcome !== undefined || admission.transfers > 0) return;
+        called.add(formatAddress(found.hostname, found.port));
+        reporter.found(formatAddress(found.hostname, found.port));
+        let conn: Deno.Conn;
+        try {
+          conn = await connect({ host: found.hostname, port: found.port }, {
+            timeoutMs: cmd.timeoutMs,
+            signal: rt.signal,
+          });
+        } catch (error) {
+          reporter.error(error, "Cannot reach the sender heard announcing");
+          continue;
+        }
+        if (outcome !== undefined) return conn.close();
+        await take(conn, {
+          outgoing: true,
+          pairing: { ...pairing, initiator: true, gate: guesses },
+        });
+      }
+    })();
+  }
+  for (;;) {
+    let conn: Deno.Conn;
+    try {
+      conn = await accept(
+        listener,
+        rt.signal,
+        (error) =>
+          limited("accept", (note) =>
+            reporter.warning(
+              `A connection failed before it was accepted: ${
+                (error as Error).message
+              }; still listening${note}`,
+            )),
+        () => gate.locked || outcome !== undefined,
+      );
+    } catch (error) {
+      if (error instanceof InterruptedError) interrupted = true;
+      else if (!gate.locked && outcome === undefined) {
+        reporter.error(error, "Cannot accept connections");
+        outcome ??= exitCodeOf(error);
+      }
+      break;
+    }
+    const peer = peerName(conn);
+    const address = addressOf(conn);
+    if (admission.full) {
+      // Refuse with a reason the sender can print, rather than a silent reset.
+      limited(address, (note) =>
+        reporter.warning(
+          `Refused ${peer}: ${
+            once ? "a transfer is" : `${cmd.maxConnections} transfers are`
+          } already in progress${note}`,
+        ));
+      const link = new Link(conn, { timeoutMs: 2000 });
+      refuseConnection(link, busyError()).finally(() => link.close());
+      continue;
+    }
+    take(conn);
   }
   // A one-shot receiver is done: strangers still waiting are let go.
-  if (outcome !== undefined || handedOver) {
+  if (outcome !== undefined) {
     for (const close of active.values()) close();
   }
   const unfinished = admission.transfers > 0;
   await Promise.all(active.keys());
   if (outcome !== undefined) return outcome;
-  if (handedOver && !interrupted) return handedOver;
   if (gate.locked) {
     reporter.error(
       new AuthError(
@@ -534,8 +570,11 @@ interface Serving {
   onPaired?: () => void;
   /** This side connected (--from, or a sender it found): it expects a sender. */
   outgoing?: boolean;
-  /** A sender found on the network, for a listening receiver to connect to instead. */
-  handover?: Promise<Found | undefined>;
+  /**
+   * Looks for a sender announcing the code's number, one not `called`
+   * yet: a one-shot receiver calls it while it goes on listening.
+   */
+  seek?: (called: ReadonlySet<string>) => Promise<Found | undefined>;
   /** A --keep receiver's sessions by their sender's token (a retry takes over its own). */
   tokens?: SenderTokens;
 }

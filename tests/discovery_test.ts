@@ -3,6 +3,7 @@ import {
   decodeAnnouncement,
   encodeAnnouncement,
   nameplateOf,
+  sidesOf,
 } from "../lib/discovery.ts";
 
 Deno.test("a code's nameplate is its leading number, the public part; the words are not in it", () => {
@@ -78,4 +79,29 @@ Deno.test("anything else on the group is ignored, never trusted", () => {
       "x".repeat(600),
     ]
   ) assert.equal(decodeAnnouncement(e.encode(junk)), null, junk.slice(0, 40));
+});
+
+Deno.test("sidesOf(): one id from one IPv4 and one IPv6 address is one side (by IPv4); from two addresses of a family, two (an impostor repeating it)", () => {
+  const at = (hostname: string) => ({ hostname, port: 9000 });
+  assert.deepEqual(
+    sidesOf([
+      { id: "aaaaaaaaaaaaaaaa", hit: at("fe80::1%eth0") },
+      { id: "aaaaaaaaaaaaaaaa", hit: at("10.0.0.2") },
+    ]),
+    [at("10.0.0.2")],
+  );
+  assert.deepEqual(
+    sidesOf([
+      { id: "aaaaaaaaaaaaaaaa", hit: at("10.0.0.2") },
+      { id: "aaaaaaaaaaaaaaaa", hit: at("10.0.0.66") },
+    ]),
+    [at("10.0.0.2"), at("10.0.0.66")],
+  );
+  assert.deepEqual(
+    sidesOf([
+      { id: undefined, hit: at("10.0.0.2") },
+      { id: undefined, hit: at("10.0.0.3") },
+    ]),
+    [at("10.0.0.2"), at("10.0.0.3")],
+  );
 });

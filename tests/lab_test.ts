@@ -738,3 +738,51 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    `on the lab, a sender that announces a receiver's code number without its words neither ends the receiver nor spends its one pairing: the real sender gets through${skipped}`,
+  ignore,
+  fn: async () => {
+    await using lab = await startLab({ hosts: 3 });
+    const [a, b, c] = threeHosts(lab);
+    await using tmp = await tempDir();
+    const file = await patterned(tmp.path, "real.bin", 100_000);
+    const on = DISCOVERY_ON;
+    // On C, anyone: the number is public, the words are not.
+    await using impostor = await startListening(
+      ["send", file, "--listen", "--code", "662-wrong-words"],
+      on,
+      lab.on(c),
+    );
+    await using receiver = await startListening(
+      ["receive", "--code", "662-amber-anchor", "--out", join(tmp.path, "a")],
+      on,
+      lab.on(a),
+    );
+    // The receiver calls the impostor and fails to pair: it goes on listening.
+    const failed = await within(
+      20_000,
+      "the impostor's failed pairing",
+      impostor.result(),
+    );
+    assert.equal(failed.code, 5, failed.stderr);
+    const sent = await runPasa(
+      [
+        ...["send", file, "--code", "662-amber-anchor"],
+        ...["--to", `${a.address}:${receiver.port}`],
+      ],
+      undefined,
+      on,
+      lab.on(b),
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const got = await within(30_000, "the receiver", receiver.result());
+    assert.equal(got.code, 0, got.stderr);
+    assert.match(got.stdout, /did not pair/);
+    assert.equal(
+      await sha256File(join(tmp.path, "a", "real.bin")),
+      await sha256File(file),
+    );
+  },
+});

@@ -145,6 +145,13 @@ const STATEMENTS: Statement[] = [
     tests: [["conformance_test.ts", "does not answer it with another"]],
   },
   {
+    says: "a sender heard MUST NOT end a listening receiver",
+    tests: [[
+      "lab_test.ts",
+      "neither ends the receiver nor spends its one pairing",
+    ]],
+  },
+  {
     says:
       "A sender SHOULD give up on a receiver whose repairs of one file do not end",
     tests: [["udp_send_test.ts", "is given up after 32 rounds"]],
