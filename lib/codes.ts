@@ -1,8 +1,10 @@
 /**
  * Pairing codes: `NUMBER-WORD-WORD`, e.g. `7-guitar-nebula`, from 999
- * numbers and a built-in list of 256 words, about 26 bits. That is enough
- * because a guess costs a whole connection and the receiver locks out after
- * a few wrong ones (see secure.ts); SPAKE2 stops guessing offline.
+ * numbers and a built-in list of 256 words. The number is announced on the
+ * local network (lib/discovery.ts), so the secret there is the words: 16
+ * bits. That is enough because a guess costs a whole online pairing and a
+ * receiver stops after a few wrong ones (see secure.ts, README's security
+ * section); SPAKE2 stops guessing offline.
  *
  * @module
  */

@@ -58,17 +58,25 @@ Deno.test("a checked body has no digest: both ends agree on zeros", () => {
   assert.equal(noDigest().update(new Uint8Array(9)).digest("hex"), NO_DIGEST);
 });
 
-Deno.test("a measurement checked where it lands needs no room on the receiver's disk; one stored there does", async () => {
-  const { Scratch } = await import("../lib/scratch.ts");
-  const huge = [{
+Deno.test("a measurement checked where it lands needs no room on the receiver's disk, but one over 64 GiB is refused either way", async () => {
+  const { MEASUREMENT_MAX, Scratch } = await import("../lib/scratch.ts");
+  const sized = (size: number) => [{
     path: "pasa-bench.bin",
     type: "file" as const,
-    size: 2 ** 50,
+    size,
   }];
   const scratch = new Scratch();
   try {
-    assert.deepEqual(await scratch.vet(huge, { storing: false }), new Map());
-    await assert.rejects(() => scratch.vet(huge), /free|space|room/i);
+    assert.deepEqual(
+      await scratch.vet(sized(MEASUREMENT_MAX), { storing: false }),
+      new Map(),
+    );
+    for (const storing of [false, true]) {
+      await assert.rejects(
+        () => scratch.vet(sized(2 ** 50), { storing }),
+        /Refusing a measurement of 1\.0 PiB: at most 64\.0 GiB/,
+      );
+    }
   } finally {
     await scratch.close();
   }
