@@ -346,14 +346,13 @@ export async function sendUdpFile(
 
   /**
    * Sends consecutive slots from `first` on, as many per datagram as the
-   * sizing allows, but none the receiver kept. With `hashing`, feeds every
-   * slot to it in order, kept or sent, a datagram's worth at a time: spread
-   * out so, hashing never stalls the pacer for a whole block.
+   * sizing allows (`repair`: as repairs may be cut, finer), but none the
+   * receiver kept.
    */
   const sendSlots = async (
     first: number,
     bytes: Uint8Array,
-    hashing?: Hash,
+    repair = false,
     targets: readonly Deno.NetAddr[] = ctx.targets,
   ) => {
     const count = Math.ceil(bytes.length / payload);
@@ -361,21 +360,18 @@ export async function sendUdpFile(
       bytes.subarray(k * payload, Math.min(bytes.length, (k + n) * payload));
     for (let k = 0; k < count;) {
       if (isKept(first + k)) {
-        hashing?.update(slice(k, 1));
         k++;
         continue;
       }
-      // The first pass hashes as it goes; repairs may be cut finer.
-      const most = hashing
-        ? ctx.sizing.slotsAt(ctx.sequence)
-        : ctx.sizing.repairSlotsAt?.(ctx.sequence) ??
-          ctx.sizing.slotsAt(ctx.sequence);
+      const most = repair
+        ? ctx.sizing.repairSlotsAt?.(ctx.sequence) ??
+          ctx.sizing.slotsAt(ctx.sequence)
+        : ctx.sizing.slotsAt(ctx.sequence);
       let n = Math.min(most, count - k);
       for (let j = 1; j < n; j++) {
         if (isKept(first + k + j)) n = j;
       }
       await sendSlot(first + k, slice(k, n), targets);
-      hashing?.update(slice(k, n));
       k += n;
     }
   };
@@ -402,7 +398,7 @@ export async function sendUdpFile(
         const length = (n - 1) * payload + slotLength(size, payload, s + n - 1);
         const piece = into.subarray(0, length);
         await input.readAt(start, piece);
-        await sendSlots(s, piece, undefined, to ? [to] : ctx.targets);
+        await sendSlots(s, piece, true, to ? [to] : ctx.targets);
         bytes += piece.length;
       }
     }
@@ -438,6 +434,11 @@ export async function sendUdpFile(
   // First pass: in order, hashing as we send. The next block is read while
   // this one goes out, so that the pacer never waits for the disk.
   const blocks = [block, new Uint8Array(block.length)];
+  // The digest is of the file as read: each block is hashed as its read
+  // completes (blocks are read in order), before any sending code, or
+  // another read into the same buffer, can touch it. A bug between reading
+  // and sending (a buffer reused, a datagram cut wrong) then makes the
+  // receiver's digest differ, never both ends agree on wrong bytes.
   const readBlock = async (offset: number, into: Uint8Array) => {
     const piece = into.subarray(0, Math.min(into.length, size - offset));
     try {
@@ -450,6 +451,7 @@ export async function sendUdpFile(
         "io",
       );
     }
+    hash.update(piece);
     return piece;
   };
   let reading = from < size ? readBlock(from, blocks[0]!) : undefined;
@@ -459,7 +461,7 @@ export async function sendUdpFile(
     const next = offset + block.length;
     reading = next < size ? readBlock(next, blocks[(k + 1) % 2]!) : undefined;
     reading?.catch(() => {});
-    await sendSlots(offset / payload, piece, hash);
+    await sendSlots(offset / payload, piece);
     ctx.state.fileBytes = offset + piece.length;
     ctx.state.doneBytes += piece.length;
     await repairEarly(offset + piece.length);

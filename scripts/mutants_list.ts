@@ -300,8 +300,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     file: "lib/udp_send.ts",
-    from: "        hashing?.update(slice(k, 1));",
-    to: "",
+    from: "    hash.update(piece);\n    return piece;",
+    to: "    return piece;",
     tests: ["resume_test.ts"],
   },
   // Issue 14: group commit.
@@ -914,5 +914,33 @@ export const MUTANTS: Mutant[] = [
       "        if (once && (paired || !how.outgoing) && endsOneShot(error, paired)) {",
     to: "        if (once && endsOneShot(error, paired)) {",
     tests: ["lab_test.ts"],
+  },
+  // "Verified" means the file: a corruption planted between reading the
+  // file and sending it must end in an integrity failure (exit 3).
+  {
+    file: "lib/udp_send.ts",
+    from: "    datagram.set(bytes, UDP_HEADER);",
+    to:
+      "    datagram.set(bytes, UDP_HEADER);\n    if (slot === 2) datagram[UDP_HEADER] ^= 1;",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "        await input.readAt(start, piece);",
+    to: "        await input.readAt(start, piece);\n        piece[0] ^= 1;",
+    tests: ["udp_test.ts"],
+  },
+  {
+    file: "lib/udp_send.ts",
+    from: "      earlyBlock ??= new Uint8Array(block.length);",
+    to: "      earlyBlock ??= block;",
+    tests: ["resume_test.ts", "udp_test.ts"],
+  },
+  {
+    file: "lib/chunks.ts",
+    from: "      if (head) new DataView(buf.buffer).setUint32(0, n);",
+    to:
+      "      if (head) new DataView(buf.buffer).setUint32(0, n);\n      if (state.fileBytes > 0) buf[head] ^= 1;",
+    tests: ["transfer_test.ts"],
   },
 ];
