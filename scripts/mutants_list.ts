@@ -943,4 +943,11 @@ export const MUTANTS: Mutant[] = [
       "      if (head) new DataView(buf.buffer).setUint32(0, n);\n      if (state.fileBytes > 0) buf[head] ^= 1;",
     tests: ["transfer_test.ts"],
   },
+  // Tests that can fail: a receiver that answers an error with another.
+  {
+    file: "lib/session.ts",
+    from: "  return !(error instanceof PasaError && error.fromPeer);",
+    to: "  return true;",
+    tests: ["conformance_test.ts"],
+  },
 ];

@@ -202,11 +202,11 @@ Deno.test("listening on a port in use exits 1 and suggests --port 0", async () =
 });
 
 Deno.test("receive prints where it listens and the command for the other machine", async () => {
-  const child = (await import("./helpers.ts")).pasaCommand([
+  const child = (await import("./helpers.ts")).spawnPasa([
     "receive",
     "--port",
     "0",
-  ]).spawn();
+  ]);
   const reader = child.stdout.getReader();
   let text = "";
   while (!text.includes("--to")) {
@@ -230,12 +230,12 @@ Deno.test("a sender whose output nobody reads (pasa send ... | head) still compl
   const { startListening, tempDir, listTree } = await import("./helpers.ts");
   await using tmp = await tempDir();
   await using receiver = await startListening(["receive", "--out", tmp.path]);
-  const child = (await import("./helpers.ts")).pasaCommand([
+  const child = (await import("./helpers.ts")).spawnPasa([
     "send",
     join(TESTFILES, "chunk-plus-1.bin"),
     "--to",
     `127.0.0.1:${receiver.port}`,
-  ]).spawn();
+  ]);
   await child.stdout.cancel(); // the reader is gone before the first line
   const stderr = await new Response(child.stderr).text();
   assert.equal((await child.status).code, 0, stderr);

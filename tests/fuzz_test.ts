@@ -289,7 +289,7 @@ function randomManifest(random: () => number): Entry[] {
   return entries;
 }
 
-Deno.test(`fuzz (seed ${SEED}): whole manifests from paired senders never write outside --out or a file other than what was hashed`, async () => {
+Deno.test(`fuzz (seed ${SEED}): whole manifests from paired senders never write outside --out or a file other than what was hashed`, async (t) => {
   const random = prng(SEED + 3);
   await using tmp = await tempDir();
   const out = join(tmp.path, "out");
@@ -345,5 +345,11 @@ Deno.test(`fuzz (seed ${SEED}): whole manifests from paired senders never write 
   for (const [name, sha256] of confirmed) {
     assert.equal(await sha256File(join(out, name)), sha256, name);
   }
-  if (rss !== null) assert.ok(rss < 1e9, `peak RSS ${rss} bytes`);
+  if (rss === null) {
+    await t.step({
+      name: "(the memory bound is skipped: /proc cannot be read here)",
+      ignore: true,
+      fn: () => {},
+    });
+  } else assert.ok(rss < 1e9, `peak RSS ${rss} bytes`);
 });

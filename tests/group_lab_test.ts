@@ -14,6 +14,7 @@ import {
   patterned,
   type RunResult,
   sha256File,
+  spawnPasa,
   startListening,
   tempDir,
   within,
@@ -49,7 +50,7 @@ async function toGroup(
     lab.on(a),
   );
   const children = rest.map((host) =>
-    pasaCommand(
+    spawnPasa(
       [
         "receive",
         "--from",
@@ -59,7 +60,7 @@ async function toGroup(
         "--json",
       ],
       { on: lab.on(host) },
-    ).spawn()
+    )
   );
   const results = children.map(async (child): Promise<RunResult> => {
     const o = await child.output();

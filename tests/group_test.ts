@@ -30,9 +30,9 @@ import {
   events,
   listTree,
   onTerminal,
-  pasaCommand,
   runPasa,
   sha256File,
+  spawnPasa,
   startListening,
   tempDir,
   TEST_CODE,
@@ -703,10 +703,10 @@ Deno.test("a receiver that joined and is gone before the start no longer counts:
   await using tmp = await tempDir();
   const file = join(tmp.path, "notes.txt");
   await Deno.writeTextFile(file, "week 2\n");
-  const child = pasaCommand([
+  const child = spawnPasa([
     ...["send", file, "--listen", "--receivers", "2", "--no-multicast"],
     ...["--port", "0", "--json"],
-  ]).spawn();
+  ]);
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   const said: Record<string, unknown>[] = [];

@@ -64,6 +64,20 @@ function hung(args: string[]): Error {
   );
 }
 
+/**
+ * Spawns pasa with a watchdog armed at once: killed after
+ * {@link PASA_LIMIT_MS}, so that no test waits on it for ever.
+ */
+export function spawnPasa(
+  args: string[],
+  options: Parameters<typeof pasaCommand>[1] = {},
+): Deno.ChildProcess {
+  const child = pasaCommand(args, options).spawn();
+  const dog = watchdog(child);
+  child.status.finally(dog.cancel);
+  return child;
+}
+
 /** Runs pasa to completion, at most {@link PASA_LIMIT_MS}. */
 export async function runPasa(
   args: string[],
@@ -129,15 +143,20 @@ export async function startListening(
     ...(env ? { env } : {}),
     ...(on ? { on } : {}),
   }).spawn();
+  // Armed before its first line: one that never prints it is killed.
+  const dog = watchdog(child);
   const stderr = new Response(child.stderr).text();
   let first: Awaited<ReturnType<typeof firstJsonLine>>;
   try {
     first = await firstJsonLine(child.stdout);
   } catch (error) {
+    await child.status.finally(dog.cancel);
+    if (dog.killed()) throw hung(args);
     throw new Error(`${(error as Error).message}\n${await stderr}`);
   }
   if (first.line.event !== "listening") {
     child.kill("SIGKILL");
+    await child.status.finally(dog.cancel);
     throw new Error(
       `Expected the listening event first, got ${JSON.stringify(first.line)}`,
     );
@@ -145,7 +164,6 @@ export async function startListening(
   const port = first.line.port as number;
   const firstLine = JSON.stringify(first.line) + "\n";
   let finished: Promise<RunResult> | undefined;
-  const dog = watchdog(child);
   const result = () =>
     finished ??= (async () => {
       const status = await child.status.finally(dog.cancel);
@@ -262,6 +280,9 @@ export async function peakRss(pid: number): Promise<number | null> {
   return m ? Number(m[1]) * 1024 : null;
 }
 
+/** What {@link within} throws when the wait is over: never to be caught as an answer. */
+export class StillWaiting extends Error {}
+
 /**
  * Waits for `promise` at most `ms`: a hung pasa fails its test with a
  * message saying what it was waiting for, and never hangs the suite.
@@ -274,7 +295,8 @@ export async function within<T>(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`Still waiting after ${ms} ms for ${what}`)),
+      () =>
+        reject(new StillWaiting(`Still waiting after ${ms} ms for ${what}`)),
       ms,
     );
   });

@@ -33,6 +33,7 @@ import {
   sendTo,
   sha256File,
   startListening,
+  StillWaiting,
   tempDir,
   TEST_CODE,
   TESTFILES,
@@ -273,7 +274,7 @@ Deno.test("directories count toward --max-size, and none is created for a refuse
   assert.deepEqual(await listTree(tmp.path), []);
 });
 
-Deno.test("a manifest over the memory a receiver allows is refused before it is all read", async () => {
+Deno.test("a manifest over the memory a receiver allows is refused before it is all read", async (t) => {
   await using tmp = await tempDir();
   await using receiver = await keepReceiver(tmp.path);
   using peer = await connectAsSender(receiver.port);
@@ -293,10 +294,19 @@ Deno.test("a manifest over the memory a receiver allows is refused before it is 
       answer ??= { type: "error", code: "closed", message: "" };
     });
   }
-  await within(20_000, "the refusal", reply).catch(() => {});
+  // A closed connection ends the reply too; a wait that runs out fails.
+  await within(20_000, "the refusal", reply).catch((error) => {
+    if (error instanceof StillWaiting) throw error;
+  });
   assert.equal(answer?.type === "error" && answer.code, "too-large");
   const rss = await peakRss(receiver.pid);
-  if (rss !== null) assert.ok(rss < 1.5e9, `peak RSS ${rss}`);
+  if (rss === null) {
+    await t.step({
+      name: "(the memory bound is skipped: /proc cannot be read here)",
+      ignore: true,
+      fn: () => {},
+    });
+  } else assert.ok(rss < 1.5e9, `peak RSS ${rss}`);
   await servesNext(receiver);
 });
 

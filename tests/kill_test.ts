@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   events,
-  pasaCommand,
   runPasa,
   sha256File,
+  spawnPasa,
   startListening,
   tempDir,
 } from "./helpers.ts";
@@ -47,13 +47,12 @@ for (const who of ["sender", "receiver"] as const) {
       const part = join(out, "big.bin.pasa.part");
       {
         await using receiver = await startListening(["receive", "--out", out]);
-        const sender = pasaCommand([
+        const sender = spawnPasa([
           "send",
           file,
           "--to",
           `127.0.0.1:${receiver.port}`,
-        ], { stdin: "null" })
-          .spawn();
+        ], { stdin: "null" });
         assert.ok(
           await waitForSize(part, SIZE * point),
           "the transfer reached the kill point",

@@ -17,10 +17,10 @@ import {
 import { SLOTS_PER_DATAGRAM_NETWORK } from "../lib/udp_sizing.ts";
 import {
   events,
-  pasaCommand,
   patterned,
   runPasa,
   sha256File,
+  spawnPasa,
   startListening,
   tempDir,
   within,
@@ -186,10 +186,10 @@ Deno.test({
         lab.on(b),
       );
       // 32 MiB at 40 Mbit/s takes 7 s: cut it after 4 MB.
-      const sender = pasaCommand(
+      const sender = spawnPasa(
         ["send", file, "--udp", "--rate", "40M", "--to", to(receiver.port)],
         { on: lab.on(a) },
-      ).spawn();
+      );
       const deadline = performance.now() + 20_000;
       while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 4e6) {
         assert.ok(performance.now() < deadline, "the transfer got under way");
@@ -685,10 +685,10 @@ Deno.test({
       ...["tc", "qdisc", "replace", "dev", "eth1", "root", "tbf"],
       ...["rate", "40mbit", "burst", "32kb", "latency", "50ms"],
     ]);
-    const sender = pasaCommand([
+    const sender = spawnPasa([
       ...["send", file, "--retry", "3", "--timeout", "1", "--json"],
       ...["--to", `${b.address}:${receiver.port}`],
-    ], { on: lab.on(a) }).spawn();
+    ], { on: lab.on(a) });
     const deadline = performance.now() + 20_000;
     while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 4e6) {
       assert.ok(performance.now() < deadline, "the transfer got under way");

@@ -11,6 +11,7 @@ import {
   startListening,
   tempDir,
   TESTFILES,
+  within,
 } from "./helpers.ts";
 
 const FILE = join(TESTFILES, "chunk-plus-1.bin");
@@ -80,17 +81,23 @@ Deno.test("receive --raw takes a classic stream from a plain socket into --name"
 });
 
 Deno.test("receive --raw --stdout writes the bytes to stdout", async () => {
-  const child = (await import("./helpers.ts")).pasaCommand([
+  const child = (await import("./helpers.ts")).spawnPasa([
     "receive",
     "--raw",
     "--stdout",
     "--port",
     "0",
-  ]).spawn();
+  ]);
   const errReader = child.stderr.getReader();
   let text = "";
   while (!/port (\d+)/.test(text)) {
-    text += new TextDecoder().decode((await errReader.read()).value);
+    const { value, done } = await within(
+      20_000,
+      "the receiver's port",
+      errReader.read(),
+    );
+    if (done) throw new Error(`It ended before it said its port: ${text}`);
+    text += new TextDecoder().decode(value);
   }
   const port = Number(/port (\d+)/.exec(text)![1]);
   {

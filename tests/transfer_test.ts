@@ -4,10 +4,10 @@ import {
   events,
   fixtureSums,
   listTree,
-  pasaCommand,
   runPasa,
   sendTo,
   sha256File,
+  spawnPasa,
   startListening,
   tempDir,
   TESTFILES,
@@ -105,7 +105,7 @@ Deno.test("standard input of unknown length arrives under --name", async () => {
 });
 
 Deno.test("receive --stdout writes the single file to stdout and text to stderr", async () => {
-  const child = pasaCommand(["receive", "--port", "0", "--stdout"]).spawn();
+  const child = spawnPasa(["receive", "--port", "0", "--stdout"]);
   const stderr = child.stderr.getReader();
   let text = "";
   while (!/port (\d+)/.test(text)) {
@@ -308,7 +308,7 @@ Deno.test("killing the sender mid-transfer leaves no file under the final name",
   await using tmp = await tempDir();
   await using receiver = await startListening(["receive", "--out", tmp.path]);
   // The sender reads stdin, so it is surely mid-transfer while we hold stdin open.
-  const child = pasaCommand(
+  const child = spawnPasa(
     [
       "send",
       "-",
@@ -319,7 +319,7 @@ Deno.test("killing the sender mid-transfer leaves no file under the final name",
       "--json",
     ],
     { stdin: "piped" },
-  ).spawn();
+  );
   const writer = child.stdin.getWriter();
   await writer.write(new Uint8Array(2 * 1024 * 1024));
   const reader = child.stdout.getReader();
@@ -432,10 +432,10 @@ for (const who of ["sender", "receiver"] as const) {
     const out = join(tmp.path, "out");
     await using receiver = await startListening(["receive", "--out", out]);
     // Standard input that is written to once, then waits: a transfer under way.
-    const sender = pasaCommand([
+    const sender = spawnPasa([
       ...["send", "-", "--name", "stream.bin", "--json"],
       ...["--to", `127.0.0.1:${receiver.port}`],
-    ], { stdin: "piped" }).spawn();
+    ], { stdin: "piped" });
     const writer = sender.stdin.getWriter();
     await writer.write(new Uint8Array(300_000).fill(1));
     const said = sender.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -508,9 +508,9 @@ Deno.test("a sender stopped with Ctrl-C while it streams a file ends the chunk i
   await using receiver = await startListening(["receive", "--out", out]);
   // 20 MB/s: about 3 s for the file.
   await using proxy = startProxy(receiver.port, { bytesPerSecond: 20e6 });
-  const sender = pasaCommand([
+  const sender = spawnPasa([
     ...["send", file, "--to", `127.0.0.1:${proxy.port}`],
-  ]).spawn();
+  ]);
   const part = join(out, "slow.bin.pasa.part");
   await within(
     20_000,

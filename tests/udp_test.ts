@@ -3,13 +3,13 @@ import { join } from "node:path";
 import {
   events,
   listTree,
-  pasaCommand,
   patterned,
   runPasa,
   type RunResult,
   sendTo,
   sha256File,
   slowUdpSendUnderWay,
+  spawnPasa,
   startListening,
   tempDir,
   TESTFILES,
@@ -547,7 +547,7 @@ Deno.test({
       out,
     ]);
     // Slow enough (8 MiB at 2 Mbit/s) that the sender is surely mid-pass when frozen.
-    const child = pasaCommand([
+    const child = spawnPasa([
       "send",
       file,
       "--udp",
@@ -556,8 +556,7 @@ Deno.test({
       "--json",
       "--to",
       `127.0.0.1:${receiver.port}`,
-    ])
-      .spawn();
+    ]);
     const reader = child.stdout.getReader();
     let text = "";
     while (!text.includes('"manifest"')) {
@@ -669,9 +668,9 @@ Deno.test("a group's sender stops within moments when its only receiver's connec
     ...["send", file, "--listen", "--receivers", "1", "--no-multicast"],
     ...["--rate", "20M"],
   ]);
-  const receiver = pasaCommand([
+  const receiver = spawnPasa([
     ...["receive", "--from", `127.0.0.1:${sender.port}`, "--out", out],
-  ]).spawn();
+  ]);
   const part = join(out, "long.bin.pasa.part");
   const deadline = performance.now() + 20_000;
   while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 1024 * 1024) {
