@@ -53,6 +53,11 @@ export interface Pairing {
    * out, before this side sends its own (tests hold a pairing open here).
    */
   beforeConfirm?: () => Promise<void>;
+  /**
+   * This side's SPAKE2 scalar instead of a random one: only to replay
+   * PROTOCOL.md's worked example through the real pairing (tests).
+   */
+  scalar?: bigint;
 }
 
 /** Session keys of one side, from SPAKE2's `Ke`. */
@@ -165,7 +170,7 @@ export async function pair(
   const w = secretOf(pairing.code);
   let keys: SessionKeys;
   if (pairing.initiator) {
-    const state = pakeStart("A", w);
+    const state = pakeStart("A", w, pairing.scalar);
     await writeControl(link, { type: "pake", share: toHex(state.share) });
     const answer = await reader.readControl();
     if (answer.type === "error") {
@@ -214,7 +219,7 @@ export async function pair(
     // Whether cB went out: only then could the peer test a guess.
     let exposed = false;
     try {
-      const state = pakeStart("B", w);
+      const state = pakeStart("B", w, pairing.scalar);
       const result = finish(state, offer.share);
       await writeControl(link, {
         type: "pake",

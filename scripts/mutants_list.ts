@@ -950,4 +950,35 @@ export const MUTANTS: Mutant[] = [
     to: "  return true;",
     tests: ["conformance_test.ts"],
   },
+  // The review's planted bugs that every test passed (issue 28, item 12).
+  {
+    file: "lib/records.ts",
+    from: "  nonce.set(datagram.subarray(16, 24), 4);",
+    to: "  nonce.set(datagram.subarray(8, 16), 4);",
+    tests: ["secure_test.ts"],
+  },
+  {
+    file: "lib/secure.ts",
+    from: "    return pakeFinish(state, fromHex(share), ID_A, ID_B, PAKE_AAD);",
+    to: "    return pakeFinish(state, fromHex(share), ID_B, ID_A, PAKE_AAD);",
+    tests: ["secure_test.ts"],
+  },
+  {
+    file: "lib/names.ts",
+    from: "    if (encoder.encode(segment).length > MAX_SEGMENT_BYTES) {",
+    to: "    if (segment.length > MAX_SEGMENT_BYTES) {",
+    tests: ["names_test.ts"],
+  },
+  {
+    file: "lib/resume.ts",
+    from: "      claim.rangesSha256 === prefix.rangesSha256",
+    to: "      claim.rangesSha256.length === 64",
+    tests: ["hostile_test.ts"],
+  },
+  {
+    file: "lib/receive.ts",
+    from: "    options.budget?.give(held);",
+    to: "",
+    tests: ["hostile_test.ts"],
+  },
 ];

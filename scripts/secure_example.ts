@@ -36,13 +36,13 @@ function field(label: string, value: string): string {
     .join("\n");
 }
 
-/** Seals `plain` as the first record A sends, and returns the record's bytes. */
-async function firstRecord(
+/** Seals each of `plains` as the records A sends, in order, and returns each record's bytes. */
+async function records(
   out: DirectionKey,
   into: DirectionKey,
-  plain: Uint8Array,
-): Promise<Uint8Array> {
-  const written: number[] = [];
+  plains: Uint8Array[],
+): Promise<Uint8Array[]> {
+  let written: number[] = [];
   const layer = new RecordLayer(
     {
       read: () => Promise.resolve(null),
@@ -56,8 +56,27 @@ async function firstRecord(
     out,
     into,
   );
-  await layer.write(plain);
-  return new Uint8Array(written);
+  const sealed: Uint8Array[] = [];
+  for (const plain of plains) {
+    await layer.write(plain);
+    sealed.push(new Uint8Array(written));
+    written = [];
+  }
+  return sealed;
+}
+
+/** A datagram A sends: `text` in slot `slot` of file `index`, sequence `sequence`. */
+function datagramOf(
+  key: DirectionKey,
+  h: { index: number; sequence: number; offset: number; sentMicros: number },
+  text: string,
+): Uint8Array {
+  const body = new TextEncoder().encode(text);
+  const datagram = new Uint8Array(UDP_HEADER + body.length + 16);
+  writeHeader(datagram, { transfer: 0x01020304, ...h });
+  datagram.set(body, UDP_HEADER);
+  sealDatagram(key, datagram, body.length);
+  return datagram;
 }
 
 /** The example, as it appears in PROTOCOL.md. */
@@ -78,18 +97,31 @@ export async function renderSecureExample(): Promise<string> {
     entries: [{ path: "hola.txt", type: "file", size: 5 }],
     last: true,
   });
-  const record = await firstRecord(keysA.recordsOut, keysA.recordsIn, frame);
-
-  const datagram = new Uint8Array(UDP_HEADER + 5 + 16);
-  writeHeader(datagram, {
-    transfer: 0x01020304,
+  // A's second record: its sequence number 1 goes into the nonce.
+  const second = encodeControl({
+    type: "file-end",
+    index: 0,
+    size: 5,
+    sha256: "133ee989293f92736301280c6f14c89d521200c17dcdcecca30cd20705332d44",
+  });
+  const [record, record1] = await records(
+    keysA.recordsOut,
+    keysA.recordsIn,
+    [frame, second],
+  );
+  const datagram = datagramOf(keysA.datagrams.out, {
     index: 0,
     sequence: 0,
     offset: 0,
     sentMicros: 1000,
-  });
-  datagram.set(new TextEncoder().encode("hola\n"), UDP_HEADER);
-  sealDatagram(keysA.datagrams.out, datagram, 5);
+  }, "hola\n");
+  // File 3, sequence 7: the nonce takes the sequence number, never the index.
+  const datagram7 = datagramOf(keysA.datagrams.out, {
+    index: 3,
+    sequence: 7,
+    offset: 2832,
+    sentMicros: 2000,
+  }, "adios\n");
 
   return [
     field("code", CODE),
@@ -110,8 +142,11 @@ export async function renderSecureExample(): Promise<string> {
     field("key udp A>B", hex(keysA.datagrams.out.key)),
     field("key udp B>A", hex(keysA.datagrams.in.key)),
     field("frame (plain)", hex(frame)),
-    field("record 0 A>B", hex(record)),
+    field("record 0 A>B", hex(record!)),
+    field("frame 1 (plain)", hex(second)),
+    field("record 1 A>B", hex(record1!)),
     field("datagram 0 A>B", hex(datagram)),
+    field("datagram 7 A>B", hex(datagram7)),
   ].join("\n");
 }
 

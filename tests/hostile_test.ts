@@ -1061,3 +1061,96 @@ Deno.test("a UDP measurement of 7 TiB (2^34 slots) is refused at once: nothing s
   }
   await servesNext(receiver);
 });
+
+Deno.test("a sender that lies about the slots past a UDP prefix (a digest that is not theirs) keeps the prefix and gets no ranges", async () => {
+  await using tmp = await tempDir();
+  const slot = 1472 - 56; // a sealed one-slot datagram's payload
+  const size = 10 * slot;
+  // What an interrupted UDP transfer left: slots 0-1, a hole at 2, slots 3-4.
+  const part = new Uint8Array(5 * slot).fill(7);
+  part.fill(0, 2 * slot, 3 * slot);
+  await Deno.writeFile(join(tmp.path, "holes.bin.pasa.part"), part);
+  await using receiver = await keepReceiver(tmp.path, "--udp");
+  {
+    using peer = await connectAsSender(receiver.port);
+    await peer.send({ type: "udp-request", datagramSize: 1472, lossy: false });
+    const accept = await offer(peer, [{
+      path: "holes.bin",
+      type: "file",
+      size,
+    }]);
+    assert.equal(accept.type === "accept" && accept.offers, 1);
+    const offered = await peer.nextRaw();
+    assert.deepEqual(
+      [offered.offset, offered.ranges],
+      [2 * slot, [[3 * slot, 2 * slot]]],
+    );
+    const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+    await peer.send({
+      type: "resume-claim",
+      index: 0,
+      offset: 2 * slot,
+      sha256: sha(part.subarray(0, 2 * slot)),
+      rangesSha256: sha(new Uint8Array(2 * slot).fill(8)), // not what it holds
+    });
+    const answer = await within(10_000, "the answer", peer.nextRaw());
+    assert.deepEqual(
+      [answer.type, answer.offset, answer.ranges],
+      ["resume-answer", 2 * slot, undefined],
+    );
+  }
+  await stop(receiver);
+});
+
+Deno.test("a receiver gives back the memory of every manifest it held: after transfers that land, clash and are cut, none is held", async () => {
+  await using tmp = await tempDir();
+  const { receiveSession } = await import("../lib/receive.ts");
+  const { sendSession } = await import("../lib/send.ts");
+  const { Destination } = await import("../lib/fsio.ts");
+  let held = 0;
+  const budget = {
+    take: (bytes: number) => {
+      held += bytes;
+      return true;
+    },
+    give: (bytes: number) => {
+      held -= bytes;
+    },
+  };
+  const dest = new Destination(join(tmp.path, "out"));
+  await dest.prepare();
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  for (let i = 0; i < 12; i++) {
+    // Three kinds: a new file, the same name with other bytes (a clash),
+    // and a sender that hangs up after its list.
+    const kind = i % 3;
+    const [inbound, outbound] = await Promise.all([
+      listener.accept(),
+      Deno.connect({ hostname: "127.0.0.1", port }),
+    ]);
+    const rLink = new Link(inbound, { timeoutMs: 5000 });
+    const sLink = new Link(outbound, { timeoutMs: 5000 });
+    const name = `f${Math.floor(i / 3)}.txt`;
+    const local = join(tmp.path, `${i}-${name}`);
+    await Deno.writeTextFile(local, kind === 1 ? "other" : "bytes");
+    const entry = { path: name, type: "file" as const, size: 5 };
+    const receiving = receiveSession(rLink, dest, { budget }).catch(() => {});
+    if (kind === 2) {
+      const reader = new FrameReader(sLink);
+      await handshake(sLink, reader, "sender");
+      await writeControl(sLink, {
+        type: "manifest",
+        entries: [entry],
+        last: true,
+      });
+      sLink.close();
+    } else {
+      await sendSession(sLink, [{ entry, local }]).catch(() => {});
+    }
+    await within(10_000, "the receiver", receiving);
+    rLink.close();
+    sLink.close();
+    assert.equal(held, 0, `after transfer ${i}: ${held} bytes still held`);
+  }
+});

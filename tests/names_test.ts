@@ -25,6 +25,9 @@ const unsafe: [string, RegExp][] = [
   ["del\u007f", /control character/],
   ["c1\u009b", /control character/],
   ["x".repeat(256), /segment is longer than 255/],
+  // Bytes, not characters: 86 CJK characters are 258 bytes of UTF-8.
+  ["語".repeat(86), /segment is longer than 255/],
+  ["é".repeat(128), /segment is longer than 255/],
   [("d/".repeat(2100)) + "f", /longer than 4096/],
   ["lone\ud800surrogate", /not valid Unicode/],
   ["trail\udfff", /not valid Unicode/],
@@ -50,6 +53,8 @@ for (
     "x.pasa.partial",
     "pasa.part.txt",
     ("d/".repeat(127)) + "f",
+    "語".repeat(85), // 255 bytes: the most a segment may take
+    "é".repeat(127) + "x", // 255 bytes too
   ]
 ) {
   Deno.test(`unsafeReason() accepts ${JSON.stringify(path)}`, () => {

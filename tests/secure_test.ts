@@ -290,3 +290,151 @@ Deno.test("the example's record and datagram open with an independent ChaCha20-P
   ).decrypt(d.subarray(UDP_HEADER));
   assert.equal(new TextDecoder().decode(payload), "hola\n");
 });
+
+/** Two connections joined in memory; each keeps what it wrote, a write at a time. */
+function joined(): [
+  Connection & { sent: Uint8Array[] },
+  Connection & { sent: Uint8Array[] },
+] {
+  const end = (inbox: Uint8Array[], wait: { wake?: () => void }) => {
+    let closed = false;
+    return {
+      sent: [] as Uint8Array[],
+      read: async (p: Uint8Array) => {
+        while (inbox.length === 0) {
+          if (closed) return null;
+          await new Promise<void>((r) => (wait.wake = r));
+        }
+        const head = inbox[0]!;
+        const n = Math.min(p.length, head.length);
+        p.set(head.subarray(0, n));
+        if (n === head.length) inbox.shift();
+        else inbox[0] = head.subarray(n);
+        return n;
+      },
+      closeWrite: () => Promise.resolve(),
+      close: () => {
+        closed = true;
+        wait.wake?.();
+      },
+    };
+  };
+  const toA: Uint8Array[] = [];
+  const toB: Uint8Array[] = [];
+  const waitA: { wake?: () => void } = {};
+  const waitB: { wake?: () => void } = {};
+  const a = end(toA, waitA);
+  const b = end(toB, waitB);
+  const writer = (
+    self: { sent: Uint8Array[] },
+    inbox: Uint8Array[],
+    wait: { wake?: () => void },
+  ) =>
+  (p: Uint8Array) => {
+    self.sent.push(p.slice());
+    inbox.push(p.slice());
+    wait.wake?.();
+    return Promise.resolve(p.length);
+  };
+  return [
+    { ...a, write: writer(a, toB, waitB) },
+    { ...b, write: writer(b, toA, waitA) },
+  ];
+}
+
+/** A value of the worked example, by its label, as bytes. */
+async function example(label: string): Promise<Uint8Array> {
+  const lines = (await renderSecureExample()).split("\n");
+  const at = lines.findIndex((l) => l.startsWith(label + " "));
+  assert.ok(at >= 0, label);
+  let hex = lines[at]!.slice(18);
+  for (const l of lines.slice(at + 1)) {
+    if (!l.startsWith(" ")) break;
+    hex += l.trim();
+  }
+  return Uint8Array.from(hex.match(/../g)!, (x) => parseInt(x, 16));
+}
+
+Deno.test("the worked example's second record and its datagram of file 3, sequence 7, open with an independent ChaCha20-Poly1305 whose nonces take the sequence numbers", async () => {
+  const nonce = (channel: number, sequence: number) => {
+    const n = new Uint8Array([channel, 0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    new DataView(n.buffer).setUint32(8, sequence);
+    return n;
+  };
+  const record = await example("record 1 A>B");
+  assert.deepEqual(
+    chacha20poly1305(
+      await example("key tcp A>B"),
+      nonce(0x54, 1),
+      record.subarray(0, 4),
+    ).decrypt(record.subarray(4)),
+    await example("frame 1 (plain)"),
+  );
+  const d = await example("datagram 7 A>B");
+  assert.equal(new DataView(d.buffer).getUint32(8), 3, "file 3");
+  const payload = chacha20poly1305(
+    await example("key udp A>B"),
+    nonce(0x55, 7),
+    d.subarray(0, UDP_HEADER),
+  ).decrypt(d.subarray(UDP_HEADER));
+  assert.equal(new TextDecoder().decode(payload), "adios\n");
+});
+
+Deno.test("the real pairing, with the worked example's scalars, sends its shares and confirmations byte for byte, and the real opener takes its datagram 7", async () => {
+  const [connA, connB] = joined();
+  const { Link } = await import("../lib/link.ts");
+  const { FrameReader } = await import("../lib/frames.ts");
+  const { pair } = await import("../lib/secure.ts");
+  const { decodeControl } = await import("../lib/protocol.ts");
+  const X = 0x43dd0fd7215bdcb482879fca3220c6a968e66d70b1356cac18bb26c84a78d729n;
+  const Y = 0xdcb60106f276b02606d8ef0a328c02e4b629f84f89786af5befb0bc75b6e66ben;
+  const a = new Link(connA, { timeoutMs: 0 });
+  const b = new Link(connB, { timeoutMs: 0 });
+  await within(
+    10_000,
+    "both pairings",
+    Promise.all([
+      pair(a, new FrameReader(a), {
+        code: "7-guitar-nebula",
+        initiator: true,
+        scalar: X,
+      }),
+      pair(b, new FrameReader(b), {
+        code: "7-guitar-nebula",
+        initiator: false,
+        scalar: Y,
+      }),
+    ]),
+  );
+  const frames = (chunks: Uint8Array[]) =>
+    chunks.map((c) => decodeControl(c.subarray(4)) as Record<string, string>);
+  const [pakeA, confirmA] = frames(connA.sent);
+  const [pakeB] = frames(connB.sent);
+  const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+  assert.equal(pakeA!.share, hex(await example("pA (A sends)")));
+  assert.equal(pakeB!.share, hex(await example("pB (B sends)")));
+  assert.equal(pakeB!.confirm, hex(await example("cB (B sends)")));
+  assert.equal(confirmA!.confirm, hex(await example("cA (A sends)")));
+  // A's first record, through the real record layer, is the example's.
+  const { writeControl } = await import("../lib/frames.ts");
+  await writeControl(a, {
+    type: "manifest",
+    entries: [{ path: "hola.txt", type: "file", size: 5 }],
+    last: true,
+  });
+  assert.deepEqual(connA.sent.at(-1), await example("record 0 A>B"));
+  // And B's real opener takes A's datagram of file 3, sequence 7.
+  const opened: Uint8Array[] = [];
+  const opener = new DatagramOpener(b.datagramKeys!.in, (why) => {
+    throw new Error(`refused: ${why}`);
+  });
+  opener.inner = { onDatagram: (d) => opened.push(d.slice()) };
+  opener.onDatagram(await example("datagram 7 A>B"), 0);
+  assert.equal(readHeader(opened[0]!) instanceof Object, true);
+  assert.equal(
+    new TextDecoder().decode(opened[0]!.subarray(UDP_HEADER)),
+    "adios\n",
+  );
+  a.close();
+  b.close();
+});
