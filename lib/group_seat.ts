@@ -38,6 +38,8 @@ export class Seat {
   unicast = false;
   /** Repair rounds it asked for in the file under way. */
   rounds = 0;
+  /** Slots it asked to be sent again of the file under way. */
+  repairAsked = 0;
   /** The file it has reached, and the one whose passes it still answers. */
   at = -1;
   pending = -1;

@@ -76,6 +76,17 @@ export const ACCEPT_GRACE_MS = 30_000;
 /** How long a receiver has to answer a pass's end (it waits at most 1 s for stragglers itself). */
 export const PASS_ANSWER_MS = 10_000;
 
+/**
+ * How long one receiver's repairs of a file may take, from the end of the
+ * first pass: the longer of this and {@link REPAIR_PASS_FACTOR} times the
+ * first pass. Random loss ends in a few rounds; a receiver that asks on and
+ * on (lying, or on a path that cannot carry the file) holds the others.
+ */
+export const REPAIR_MIN_MS = 10_000;
+export const REPAIR_PASS_FACTOR = 3;
+/** The most one receiver may ask to be sent again of a file, in files. */
+export const REPAIR_MAX_FILES = 2;
+
 /** Settings of a group send. */
 export interface GroupOptions {
   /** The UDP port datagrams go to (pasa: the number of its TCP port). */
@@ -114,6 +125,11 @@ export type GroupEvent =
 interface FileJob {
   index: number;
   done: Promise<{ sha256: string } | { error: unknown }>;
+  /** The file's SHA-256, once its first pass read it all. */
+  sha256?: string;
+  /** When the first pass ended, and how long it took (ms). */
+  passEnded?: number;
+  passMs?: number;
 }
 
 /** Datagrams to the group and the sessions of its receivers. */
@@ -146,6 +162,8 @@ export class UdpGroup {
   #best = 0;
   /** Slots of the file under way. */
   #slots = 0;
+  /** Told the file's digest once its first pass is over. */
+  #firstPassDone: (sha256: string) => void = () => {};
   #sizing = {
     maxSlots: 1,
     slotsAt: (_sequence: number) => 1,
@@ -198,6 +216,7 @@ export class UdpGroup {
         );
       },
       passEnd: (index) => this.#passEnd(index),
+      firstPassDone: (_index, sha256) => this.#firstPassDone(sha256),
       unreachable: (target, error) => this.#unreachable(target, error),
       repaired: (to, from, end, bytes) => {
         for (const s of this.#inside) {
@@ -310,8 +329,16 @@ export class UdpGroup {
     for (;;) {
       const job = this.#job;
       if (job && job.index === index) {
-        const outcome = await job.done;
+        // Released once it has every slot: the others' repairs are theirs.
+        const released = seat.wake().then(() => undefined);
+        const outcome = await Promise.race([job.done, released]);
         if (seat.status === "gone") throw seat.why;
+        if (outcome === undefined) {
+          if (seat.pending !== index && job.sha256 !== undefined) {
+            return { sha256: job.sha256 };
+          }
+          continue;
+        }
         if ("error" in outcome) throw outcome.error;
         return outcome;
       }
@@ -379,9 +406,44 @@ export class UdpGroup {
       s.pending = index;
       s.at = -1;
       s.rounds = 0;
+      s.repairAsked = 0;
     }
+    const passStarted = performance.now();
+    this.#firstPassDone = (sha256) => {
+      const job = this.#job;
+      if (!job) return;
+      job.sha256 = sha256;
+      job.passEnded = performance.now();
+      job.passMs = job.passEnded - passStarted;
+    };
     this.state.beginFile(index, lead.path, lead.size);
-    const done = sendUdpFile(this.#path, lead.input!, index, lead.size)
+    // Read through a receiver still waiting for the file: one let go (it
+    // has every slot) or gone closes its own handle on it, even while a
+    // read is under way: that read is made again through another's.
+    const input: Input = {
+      read: () =>
+        Promise.reject(new TypeError("read the group's file at offsets")),
+      readAt: async (position, into) => {
+        // Each try is through another receiver: as many tries as seats.
+        for (const _ of seats) {
+          const open = seats.find((s) =>
+            s.status === "in" && s.pending === index
+          );
+          if (!open) break;
+          try {
+            return await open.input!.readAt(position, into);
+          } catch (error) {
+            if (open.status === "in" && open.pending === index) throw error;
+          }
+        }
+        throw new NetworkError(
+          "Every receiver this file was for left the group",
+          "network",
+        );
+      },
+      close: () => {},
+    };
+    const done = sendUdpFile(this.#path, input, index, lead.size)
       .then(({ sha256 }) => ({ sha256 }), (error) => ({ error }))
       .finally(() => {
         this.#job = undefined;
@@ -559,6 +621,7 @@ export class UdpGroup {
       const { seat, verdict } = answer;
       if ("complete" in verdict) {
         seat.pending = -1;
+        seat.notify(); // its session goes on: file-end, its next file
         continue;
       }
       // One receiver's word must not fail the others: slots the file does
@@ -577,9 +640,23 @@ export class UdpGroup {
         );
         continue;
       }
-      if (++seat.rounds > MAX_GROUP_ROUNDS) {
-        const reason =
-          `its repairs of one file did not end in ${MAX_GROUP_ROUNDS} rounds`;
+      seat.repairAsked += verdict.ranges.reduce((n, [, count]) => n + count, 0);
+      const job = this.#job!;
+      const repairMs = Math.max(
+        REPAIR_MIN_MS,
+        REPAIR_PASS_FACTOR * (job.passMs ?? 0),
+      );
+      const over = ++seat.rounds > MAX_GROUP_ROUNDS
+        ? `its repairs of one file did not end in ${MAX_GROUP_ROUNDS} rounds`
+        : performance.now() - (job.passEnded ?? Infinity) > repairMs
+        ? `its repairs of one file did not end in ${
+          Math.round(repairMs / 1000)
+        } s`
+        : seat.repairAsked > REPAIR_MAX_FILES * this.#slots
+        ? `it asked for more than ${REPAIR_MAX_FILES} times the file again`
+        : undefined;
+      if (over) {
+        const reason = over;
         this.#expel(
           seat,
           new NetworkError(`Dropped from the group: ${reason}`, "dropped"),

@@ -359,7 +359,12 @@ export async function sendSession(
       await withDeadline(replies, REPLY_GRACE_MS).catch(() => {});
       throw abandoned ?? failed ?? error;
     }
-    const done = await replies;
+    // Every body is out. Over UDP the receiver's reports would keep the
+    // link busy for ever: its confirmations have the time-out, in all.
+    const lift = options.udp
+      ? link.deadline("confirming every file")
+      : () => {};
+    const done = await replies.finally(lift);
 
     if (files.count + incomplete !== fileCount) {
       throw new ProtocolError(

@@ -189,6 +189,8 @@ export interface DatagramPath {
   ensureOpen(): void;
   /** Sends `udp-pass-end` for file `index` and waits for the verdict. */
   passEnd(index: number): Promise<PassVerdict>;
+  /** Told file `index`'s SHA-256 once its first pass has read it all. */
+  firstPassDone?(index: number, sha256: string): void;
   /**
    * Told when sending to `target` failed: the targets to send to instead
    * (from now on, and this datagram), or nothing to fail the transfer.
@@ -467,6 +469,7 @@ export async function sendUdpFile(
     await repairEarly(offset + piece.length);
   }
   const sha256 = hash.digest("hex");
+  ctx.firstPassDone?.(index, sha256);
 
   for (let rounds = 1;; rounds++) {
     // A pass-end's answer lists every hole: what was asked before is in it.

@@ -570,8 +570,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     file: "lib/group_send.ts",
-    from: "      if (++seat.rounds > MAX_GROUP_ROUNDS) {",
-    to: "      if (false) {",
+    from: "      const over = ++seat.rounds > MAX_GROUP_ROUNDS",
+    to: "      const over = ++seat.rounds > Infinity",
     tests: ["group_test.ts"],
   },
   {
@@ -980,5 +980,25 @@ export const MUTANTS: Mutant[] = [
     from: "    options.budget?.give(held);",
     to: "",
     tests: ["hostile_test.ts"],
+  },
+  // One group member must not hold the others.
+  {
+    file: "lib/group_send.ts",
+    from:
+      "        seat.notify(); // its session goes on: file-end, its next file",
+    to: "",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/group_send.ts",
+    from: "        : seat.repairAsked > REPAIR_MAX_FILES * this.#slots",
+    to: "        : false",
+    tests: ["group_test.ts"],
+  },
+  {
+    file: "lib/send.ts",
+    from: '      ? link.deadline("confirming every file")',
+    to: "      ? () => {}",
+    tests: ["group_test.ts"],
   },
 ];

@@ -664,8 +664,14 @@ Deno.test("§15: a receiver that joined first outwaits its own --timeout while t
   );
 });
 
-/** How a scripted receiver answers the `n`-th pass-end (from 0): slots it lacks, all in, or nothing. */
-type PassAnswer = (n: number) => [number, number][] | "done" | undefined;
+/** How a scripted receiver answers the `n`-th pass-end (from 0): slots it lacks, all in, or nothing (at once, or later). */
+type PassAnswer = (
+  n: number,
+) =>
+  | [number, number][]
+  | "done"
+  | undefined
+  | Promise<[number, number][] | "done" | undefined>;
 
 Deno.test("on a terminal, Enter starts the group with whoever joined: not before anyone has", async (t) => {
   await using tmp = await tempDir();
@@ -785,6 +791,8 @@ async function scriptedGroupReceiver(
   missing?: [number, number][] | PassAnswer,
   /** Every datagram that reaches its own socket goes here. */
   datagrams?: DatagramHeader[],
+  /** After the file-end, stay this long, reporting, without a file-ok. */
+  holdMs = 0,
 ): Promise<Message[]> {
   const answer: PassAnswer = typeof missing === "function"
     ? missing
@@ -834,7 +842,9 @@ async function scriptedGroupReceiver(
             expected: 1,
           }).catch(() => {}), 100);
       }
-      const said = m.type === "udp-pass-end" ? answer(passEnds++) : undefined;
+      const said = m.type === "udp-pass-end"
+        ? await answer(passEnds++)
+        : undefined;
       if (m.type === "udp-pass-end" && said === "done") {
         await writeControl(link, {
           type: "udp-file-done",
@@ -851,7 +861,19 @@ async function scriptedGroupReceiver(
       if (m.type === "error") break;
       if (m.type === "file-end") {
         // The datagrams of the file are over: what came is in `datagrams`.
-        await new Promise((r) => setTimeout(r, 100));
+        // (Holding on, reporting, it never confirms the file.)
+        const heardEnd = within(
+          holdMs + 5_000,
+          "the sender to give up",
+          reader.readControl().then(
+            (m) => heard.push(m),
+            () => {},
+          ),
+        ).catch(() => {});
+        await Promise.race([
+          new Promise((r) => setTimeout(r, holdMs || 100)),
+          holdMs ? heardEnd : new Promise(() => {}),
+        ]);
         break;
       }
     }
@@ -872,15 +894,26 @@ async function scriptedGroupReceiver(
  * said to the scripted one, its last message's text, the sender's result,
  * and whether the real one got the file.
  */
-async function besideAnHonestOne(missing?: [number, number][]) {
+async function besideAnHonestOne(
+  missing?: [number, number][] | PassAnswer,
+  more: { honestWithinMs?: number; holdMs?: number; flags?: string[] } = {},
+) {
   await using tmp = await tempDir();
   const bytes = new Uint8Array(60_000).fill(7);
   const file = join(tmp.path, "data.bin");
   await Deno.writeFile(file, bytes);
-  await using sender = await groupSender(file, 2);
-  const scripted = scriptedGroupReceiver(sender.port, missing);
+  await using sender = await startListening([
+    ...["send", file, "--listen", "--receivers", "2", "--no-multicast"],
+    ...(more.flags ?? []),
+  ]);
+  const scripted = scriptedGroupReceiver(
+    sender.port,
+    missing,
+    undefined,
+    more.holdMs,
+  );
   const honest = await within(
-    60_000,
+    more.honestWithinMs ?? 60_000,
     "the honest receiver",
     receiveFrom(sender.port, join(tmp.path, "honest")),
   );
@@ -913,6 +946,41 @@ Deno.test("§15: a receiver that asks for repairs without end is put out after 3
   assert.equal(r.told.filter((m) => m.type === "udp-pass-end").length, 33);
   assert.match(r.why, /did not end in 32 rounds/);
   assert.equal(r.sent.code, 1);
+});
+
+Deno.test("§15: a receiver that asks for the whole file again after every pass is put out once it asked for twice the file; the others get the file", async () => {
+  const slots = Math.ceil(60_000 / (1472 - 56));
+  const r = await besideAnHonestOne([[0, slots]]);
+  assert.equal(r.told.filter((m) => m.type === "udp-pass-end").length, 3);
+  assert.match(r.why, /asked for more than 2 times the file again/);
+  assert.equal(r.sent.code, 1);
+});
+
+Deno.test("§15: a receiver whose repairs never end, slowly, is put out after 10 s, and the receivers with every slot are let go at once, not held for it", async () => {
+  const r = await besideAnHonestOne(
+    // One slot, again and again, a second apart: few bytes, many rounds.
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return [[0, 1]];
+    },
+    { honestWithinMs: 8_000 },
+  );
+  assert.match(r.why, /did not end in 10 s/);
+  assert.equal(r.sent.code, 1);
+});
+
+Deno.test("§15: a receiver that never confirms its file, though it keeps reporting, does not keep the sender: its time-out ends the wait", async () => {
+  const started = performance.now();
+  const r = await besideAnHonestOne(() => "done", {
+    holdMs: 30_000,
+    flags: ["--timeout", "3"],
+  });
+  assert.equal(r.sent.code, 1);
+  assert.ok(
+    performance.now() - started < 20_000,
+    "the sender gave up long before the receiver let go",
+  );
+  assert.deepEqual(r.outcomes.sort(), [false, true]);
 });
 
 Deno.test("§15: a receiver that reports but never answers the end of a pass is put out after 10 s; the others get the file", async () => {
